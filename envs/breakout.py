@@ -1,0 +1,655 @@
+"""Breakout with the rules of Schema Networks' variants, N games at once in torch tensors.
+
+The rules follow ``vicariousinc/schema-games`` (Kansky et al., ICML 2017): a 94 x 117 play
+area with walls 3 px thick on the left, right and top, 11 x 6 bricks of 8 x 4 px, a 23 x 4 px
+paddle moving 2 px per step, a 1 x 1 px ball whose per-axis speed is at most 2 px per step
+(its speed limit rises by one after 4, 8 and 12 brick hits, capped at 2), 3 lives, +1 per brick,
+-1 per lost ball, 0 for clearing the wall, rewards clipped to [-1, 1] per step.
+
+Coordinates are integer pixels of the play area, origin top-left, x to the right, y down
+(schema-games has y up; the layout here is its mirror image, so the numbers agree):
+
+- walls: x in [0, 3) and [91, 94), y in [0, 3); the bottom is open, a ball reaching y >= 114
+  is lost;
+- bricks: row r (0 = top) spans y in [5 + 4r, 9 + 4r), column c spans x in [3 + 8c, 11 + 8c);
+- paddle: top edge at y = 110 (``offset_paddle``: drawn each episode from (84, 110], i.e. a
+  height above the floor in [3, 29) as in schema-games), x in [3, 68];
+- middle wall: y in [29, 32) directly below the lowest brick row, x in [23, 71) (``middle``),
+  [3, 47) (``left``) or [47, 91) (``right``);
+- random target: a block of 2 x 4 bricks (16 x 16 px) at x in [3, 76), top y in {5, 9, 13}.
+
+Physics: each step the paddle moves (NOOP / LEFT / RIGHT), then every ball advances in
+``MAX_SPEED`` sub-steps; in sub-step k it moves one pixel along x if ``|vx| > k`` and then one
+along y if ``|vy| > k``. A move into a solid cell is cancelled and that velocity component
+flips (a reflection). A ball hitting the paddle from above leaves upwards at the current speed
+limit, with a horizontal speed set by where it hit (outer fifths: 2, next: 1, centre pixel:
+0, capped by the speed limit), as in Atari Breakout. Bricks hit are removed. The paddle is
+solid only for falling balls, so a ball can never be trapped inside it. Balls are served
+automatically (no FIRE action): a lost ball reappears at a random place in the middle of the
+field, falling. Everything random (paddle height, target position, serves, half-negative
+colours) is drawn from one seeded stream per game (:class:`envs.rng.StreamRNG`), so game ``i``
+of a batch equals a single game with the same seed, on any device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from envs.rng import StreamRNG, fresh_seeds
+
+# --- geometry (play-area pixels, y down) --------------------------------------------------
+WIDTH, HEIGHT = 94, 117
+WALL = 3
+BRICK_W, BRICK_H = 8, 4
+BRICK_COLS, BRICK_ROWS = 11, 6
+NUM_BRICKS = BRICK_COLS * BRICK_ROWS
+BRICK_Y0 = 5
+BRICK_Y1 = BRICK_Y0 + BRICK_ROWS * BRICK_H  # 29
+PADDLE_W, PADDLE_H = 23, 4
+PADDLE_SPEED = 2
+PADDLE_Y = HEIGHT - WALL - PADDLE_H  # 110
+PADDLE_X_MIN, PADDLE_X_MAX = WALL, WIDTH - WALL - PADDLE_W  # 3, 68
+OFFSET_HEIGHT_RANGE = (WALL, HEIGHT // 4)  # paddle bottom this far above the floor: [3, 29)
+LOSE_Y = HEIGHT - WALL  # 114: a ball reaching this row is lost
+MAX_SPEED = 2
+SPEEDUP_HITS = (4, 8, 12)
+MIDDLE_WALL_H = 3
+MIDDLE_WALL_X = {"middle": (WIDTH // 4, WIDTH - WIDTH // 4), "left": (WALL, WIDTH // 2),
+                 "right": (WIDTH // 2, WIDTH - WALL)}  # fmt: skip
+TARGET_BRICKS = (2, 4)  # columns x rows of the random-target block
+TARGET_W, TARGET_H = TARGET_BRICKS[0] * BRICK_W, TARGET_BRICKS[1] * BRICK_H
+TARGET_X_RANGE = (WALL, WIDTH - WALL - TARGET_W + 1)  # [3, 76)
+TARGET_ROWS = BRICK_ROWS - TARGET_BRICKS[1] + 1  # top row of the block in {0, 1, 2}
+SERVE_X_RANGE = (WALL + 10, WIDTH - WALL - 10)  # [13, 81)
+SERVE_Y_RANGE = (40, 60)
+# horizontal speed after a paddle hit, by the hit pixel's offset from the paddle's left edge
+PADDLE_ENGLISH = (-2,) * 5 + (-1,) * 6 + (0,) + (1,) * 6 + (2,) * 5
+
+# --- colours (schema-games' classic palette) ----------------------------------------------
+BACKGROUND = (0, 0, 0)
+WALL_COLOR = (142, 142, 142)
+PADDLE_COLOR = (200, 72, 73)
+BALL_COLOR = (200, 72, 73)
+BRICK_COLORS = ((66, 72, 200), (72, 160, 72), (163, 162, 42), (180, 122, 48), (198, 108, 58),
+                (200, 72, 73))  # fmt: skip  # row 0 (top) .. row 5
+
+ACTIONS = ("NOOP", "LEFT", "RIGHT")
+VARIANTS = ("standard", "offset_paddle", "middle_wall", "random_target", "juggling",
+            "half_negative")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VariantRules:
+    """What distinguishes one variant from another.
+
+    Attributes:
+        bricks: the 11 x 6 wall of bricks is laid out each episode.
+        num_balls: balls in play at once.
+        start_speed: speed limit (px per step per axis) at the start of an episode, 1 or 2.
+        default_lives: lives per episode; ``None`` means unlimited (the episode only ends at the
+            time limit).
+        offset_paddle: the paddle's height is drawn each episode.
+        middle_wall: an unbreakable wall below the bricks.
+        target: a single 2 x 4 brick block that jumps elsewhere when hit.
+        half_negative: the left and right halves of the wall get two random colours, one
+            worth +1, the other -1; the episode ends when the +1 half is cleared.
+    """
+
+    bricks: bool = True
+    num_balls: int = 1
+    start_speed: int = 1
+    default_lives: int | None = 3
+    offset_paddle: bool = False
+    middle_wall: bool = False
+    target: bool = False
+    half_negative: bool = False
+
+
+RULES: dict[str, VariantRules] = {
+    "standard": VariantRules(),
+    "offset_paddle": VariantRules(offset_paddle=True),
+    "middle_wall": VariantRules(middle_wall=True),
+    "random_target": VariantRules(bricks=False, target=True, start_speed=2),
+    # schema-games juggling: no bricks, three balls; the paper scores it per fixed-length
+    # episode (best 0), so lives are unlimited and only the time limit ends an episode.
+    "juggling": VariantRules(bricks=False, num_balls=3, start_speed=2, default_lives=None),
+    "half_negative": VariantRules(half_negative=True),
+}
+
+FACTOR_NAMES = (
+    "paddle_x", "paddle_y", "ball_x", "ball_y", "ball_vx", "ball_vy", "ball_speed",
+    "bricks_left", "lives", "variant", "wall_x", "wall_y", "target_x", "target_y",
+)  # fmt: skip
+"""Ground-truth factors, in play-area pixels (y down). ``ball_*`` have one column per ball;
+``wall_*`` (middle wall's top-left) and ``target_*`` (target block's top-left) are -1 when the
+variant has none; ``lives`` is -1 when unlimited; ``variant`` indexes :data:`VARIANTS`."""
+
+
+def _span(lo: int, hi: int, scale: float) -> tuple[int, int]:
+    """Maps the play-area interval [lo, hi) to output pixels, at least one pixel wide."""
+    a = int(np.floor(lo * scale))
+    return a, max(int(np.floor(hi * scale)), a + 1)
+
+
+def _box(h: int, w: int) -> tuple[Tensor, Tensor]:
+    """Row and column offsets of every pixel of an h x w box, each (h*w,) int64."""
+    oy, ox = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    return oy.reshape(-1), ox.reshape(-1)
+
+
+class BreakoutBatch:
+    """N games of one Breakout variant, stepped together on ``device``.
+
+    Args:
+        num_envs: number of games N >= 1.
+        variant: one of :data:`VARIANTS`.
+        seed: seed of game 0; game i uses ``seed + i``. ``None`` draws fresh entropy.
+        device: torch device holding all state ("cpu", "cuda", ...).
+        obs_size: (height, width) of the rendered observation, each >= 16.
+        max_episode_steps: time limit; an episode reaching it is truncated.
+        num_lives: lives per episode (>= 1), ``None`` for the variant's default.
+        reward_clip: clip the reward to [-1, 1] per step, as schema-games does.
+        wall_location: ``middle_wall`` only: "middle", "left" or "right".
+
+    Raises:
+        ValueError: an unknown variant or wall location, num_envs < 1, an obs_size under
+            16 x 16, a non-positive time limit or number of lives.
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        variant: str = "standard",
+        *,
+        seed: int | None = None,
+        device: torch.device | str = "cpu",
+        obs_size: tuple[int, int] = (64, 64),
+        max_episode_steps: int = 5000,
+        num_lives: int | None = None,
+        reward_clip: bool = True,
+        wall_location: str = "middle",
+    ) -> None:
+        if variant not in RULES:
+            raise ValueError(f"unknown Breakout variant {variant!r}; expected one of {VARIANTS}")
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if len(obs_size) != 2 or not all(
+            isinstance(s, (int, np.integer)) and s >= 16 for s in obs_size
+        ):
+            raise ValueError(f"obs_size must be (height, width), each an int >= 16, got {obs_size}")
+        if max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+        if num_lives is not None and num_lives < 1:
+            raise ValueError(f"num_lives must be >= 1 or None (unlimited), got {num_lives}")
+        if wall_location not in MIDDLE_WALL_X:
+            raise ValueError(
+                f"unknown wall_location {wall_location!r}; expected one of {tuple(MIDDLE_WALL_X)}"
+            )
+        self.num_envs = int(num_envs)
+        self.variant = variant
+        self.rules = RULES[variant]
+        self.device = torch.device(device)
+        self.obs_size = (int(obs_size[0]), int(obs_size[1]))
+        self.max_episode_steps = int(max_episode_steps)
+        self.num_lives = num_lives if num_lives is not None else self.rules.default_lives
+        self.reward_clip = reward_clip
+        self.wall_location = wall_location
+        self.num_balls = self.rules.num_balls
+        self._seed = seed
+        n, b, dev = self.num_envs, self.num_balls, self.device
+        self.rng = StreamRNG(n, dev)
+        self._ar = torch.arange(n, device=dev)
+        zeros = lambda *s: torch.zeros(*s, dtype=torch.int64, device=dev)  # noqa: E731
+        self.paddle_x, self.paddle_y = zeros(n), zeros(n)
+        self.ball_x, self.ball_y, self.ball_vx, self.ball_vy = (zeros(n, b) for _ in range(4))
+        self.speed, self.hits, self.lives, self.steps = zeros(n), zeros(n), zeros(n), zeros(n)
+        self.target_x, self.target_y = zeros(n), zeros(n)
+        self.bricks = torch.zeros(n, NUM_BRICKS, dtype=torch.bool, device=dev)
+        self.brick_value = torch.ones(n, NUM_BRICKS, dtype=torch.int64, device=dev)
+        self.brick_color = torch.zeros(n, NUM_BRICKS, 3, dtype=torch.uint8, device=dev)
+        self._english = torch.tensor(PADDLE_ENGLISH, device=dev)
+        self._paddle_dx = torch.tensor([0, -PADDLE_SPEED, PADDLE_SPEED], device=dev)
+        self._classic = torch.tensor(BRICK_COLORS, dtype=torch.uint8, device=dev)
+        self._row_color = self._classic.repeat_interleave(BRICK_COLS, 0)  # (66, 3)
+        self._speedups = torch.tensor(SPEEDUP_HITS, device=dev)
+        self._mw = (*MIDDLE_WALL_X[wall_location], BRICK_Y1, BRICK_Y1 + MIDDLE_WALL_H)
+        self._build_renderer()
+        self._needs_reset = True
+
+    num_actions = len(ACTIONS)
+    render_mode = "rgb_array"
+
+    # --- public API ------------------------------------------------------------------------
+    @property
+    def single_obs_shape(self) -> tuple[int, int, int]:
+        """(H, W, 3): one observation."""
+        return (*self.obs_size, 3)
+
+    def reset(self, seed: int | Sequence[int | None] | None = None) -> Tensor:
+        """Starts a new episode in every game.
+
+        Args:
+            seed: ``int`` seeds game i with ``seed + i``; a sequence gives one seed (or None) per
+                game; ``None`` continues each game's stream (or, before the first reset, uses
+                the constructor's seed).
+
+        Returns:
+            (N, H, W, 3) uint8 observations.
+        """
+        if seed is None and self._needs_reset:
+            seed = self._seed if self._seed is not None else fresh_seeds(1)[0]
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        given = [i for i, s in enumerate(seeds) if s is not None]
+        if given:
+            if any(int(seeds[i]) < 0 for i in given):
+                raise ValueError(f"seeds must be non-negative, got {seeds}")
+            self.rng.seed(torch.tensor(given, device=self.device), [seeds[i] for i in given])
+        self._reset_games(self._ar)
+        self._needs_reset = False
+        return self.render()
+
+    def validate_actions(self, actions: np.ndarray | Tensor) -> Tensor:
+        """Checks an action batch and moves it to the device.
+
+        Args:
+            actions: (N,) integers in {0: NOOP, 1: LEFT, 2: RIGHT}.
+
+        Returns:
+            (N,) int64 tensor on ``device``.
+
+        Raises:
+            ValueError: wrong shape, non-integer values, or values outside {0, 1, 2}.
+        """
+        a = torch.as_tensor(np.asarray(actions) if not isinstance(actions, Tensor) else actions)
+        if a.ndim == 2 and a.shape[1] == 1:
+            a = a[:, 0]
+        if tuple(a.shape) != (self.num_envs,):
+            raise ValueError(
+                f"expected an action batch of shape ({self.num_envs},), got {tuple(a.shape)}"
+            )
+        integral = not (a.dtype == torch.bool or a.is_complex()) and (
+            not a.is_floating_point() or bool(torch.all(a == a.round()))
+        )
+        if not integral:
+            raise ValueError(
+                f"actions must be integers in [0, {len(ACTIONS)}), got {a.dtype} values"
+            )
+        a = a.to(torch.int64)
+        if bool(((a < 0) | (a >= len(ACTIONS))).any()):
+            bad = a[(a < 0) | (a >= len(ACTIONS))][:5].tolist()
+            raise ValueError(f"actions must be in [0, {len(ACTIONS)}) {ACTIONS}, got {bad}")
+        return a.to(self.device)
+
+    def step(self, actions: np.ndarray | Tensor) -> StepResult:
+        """Advances every game one step and resets the games whose episode ended.
+
+        Args:
+            actions: (N,) integers in {0: NOOP, 1: LEFT, 2: RIGHT}.
+
+        Returns:
+            A :class:`StepResult`; ``obs`` of a finished game is already the first frame of its
+            next episode, its last frame is in ``final_obs``.
+        """
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()")
+        a = self.validate_actions(actions)
+        reward = self._physics(a)
+        self.steps += 1
+        if self.rules.half_negative:
+            good_left = (self.bricks & (self.brick_value > 0)).any(1)
+            terminated = ~good_left
+        elif self.rules.bricks:
+            terminated = ~self.bricks.any(1)
+        else:
+            terminated = torch.zeros_like(self.steps, dtype=torch.bool)
+        if self.num_lives is not None:
+            terminated = terminated | (self.lives <= 0)
+        truncated = (self.steps >= self.max_episode_steps) & ~terminated
+        obs = self.render()
+        done = terminated | truncated
+        done_idx = done.nonzero().squeeze(1)
+        final_obs = obs[done_idx]  # advanced indexing copies
+        if done_idx.numel():
+            final_factors = self.factors(done_idx)
+            self._reset_games(done_idx)
+            obs[done_idx] = self.render(done_idx)
+        else:
+            final_factors = {}
+        return StepResult(obs, reward, terminated, truncated, done_idx, final_obs, final_factors)
+
+    def factors(self, index: Tensor | None = None) -> dict[str, Tensor]:
+        """Ground-truth factors of the current state (see :data:`FACTOR_NAMES`).
+
+        Args:
+            index: int64 (K,) games to report, default all.
+
+        Returns:
+            name -> int64 tensor of shape (K,), or (K, num_balls) for ``ball_*``.
+        """
+        i = self._ar if index is None else index
+        k = i.numel()
+        const = lambda v: torch.full((k,), v, dtype=torch.int64, device=self.device)  # noqa: E731
+        r = self.rules
+        return {
+            "paddle_x": self.paddle_x[i],
+            "paddle_y": self.paddle_y[i],
+            "ball_x": self.ball_x[i],
+            "ball_y": self.ball_y[i],
+            "ball_vx": self.ball_vx[i],
+            "ball_vy": self.ball_vy[i],
+            "ball_speed": self.speed[i],
+            "bricks_left": self.bricks[i].sum(1),
+            "lives": self.lives[i] if self.num_lives is not None else const(-1),
+            "variant": const(VARIANTS.index(self.variant)),
+            "wall_x": const(self._mw[0] if r.middle_wall else -1),
+            "wall_y": const(self._mw[2] if r.middle_wall else -1),
+            "target_x": self.target_x[i] if r.target else const(-1),
+            "target_y": self.target_y[i] if r.target else const(-1),
+        }
+
+    # --- episode start ---------------------------------------------------------------------
+    def _reset_games(self, idx: Tensor) -> None:
+        """Lays out a new episode in games ``idx`` (int64 (K,)) and renders their background."""
+        r, k = self.rules, idx.numel()
+        u = self.rng.draw(idx, 6)  # fixed number of draws per reset: batch == single game
+        self.steps[idx] = 0
+        self.hits[idx] = 0
+        self.speed[idx] = r.start_speed
+        self.lives[idx] = self.num_lives if self.num_lives is not None else 0
+        self.paddle_x[idx] = PADDLE_X_MIN + u[:, 0] % (PADDLE_X_MAX - PADDLE_X_MIN + 1)
+        if r.offset_paddle:
+            lo, hi = OFFSET_HEIGHT_RANGE
+            self.paddle_y[idx] = HEIGHT - PADDLE_H - (lo + u[:, 1] % (hi - lo))
+        else:
+            self.paddle_y[idx] = PADDLE_Y
+        self.bricks[idx] = r.bricks
+        if r.half_negative:
+            # two distinct colours and which half is worth +1
+            c0 = u[:, 2] % len(BRICK_COLORS)
+            c1 = (c0 + 1 + u[:, 3] % (len(BRICK_COLORS) - 1)) % len(BRICK_COLORS)
+            sign = torch.where(u[:, 4] % 2 == 0, 1, -1)
+            left = self._brick_left_half  # (66,) bool
+            self.brick_value[idx] = torch.where(left, sign[:, None], -sign[:, None])
+            cols = torch.where(
+                left[None, :, None], self._classic[c0][:, None], self._classic[c1][:, None]
+            )
+            self.brick_color[idx] = cols
+        else:
+            self.brick_color[idx] = self._row_color.expand(k, -1, -1)
+        if r.target:
+            self.target_x[idx] = TARGET_X_RANGE[0] + u[:, 2] % (
+                TARGET_X_RANGE[1] - TARGET_X_RANGE[0]
+            )
+            self.target_y[idx] = BRICK_Y0 + BRICK_H * (u[:, 3] % TARGET_ROWS)
+        self._serve(idx, torch.ones(k, self.num_balls, dtype=torch.bool, device=self.device))
+        self._draw_static(idx)
+
+    def _serve(self, idx: Tensor, balls: Tensor) -> None:
+        """Puts balls ``balls`` ((K, B) bool) of games ``idx`` back in play, falling."""
+        b = self.num_balls
+        u = self.rng.draw(idx, 3 * b).view(-1, 3, b)
+        s = self.speed[idx, None]
+        x = SERVE_X_RANGE[0] + u[:, 0] % (SERVE_X_RANGE[1] - SERVE_X_RANGE[0])
+        y = SERVE_Y_RANGE[0] + u[:, 1] % (SERVE_Y_RANGE[1] - SERVE_Y_RANGE[0])
+        vx = u[:, 2] % (2 * s + 1) - s
+        vy = 1 + (u[:, 2] >> 8) % s
+        for state, new in (
+            (self.ball_x, x),
+            (self.ball_y, y),
+            (self.ball_vx, vx),
+            (self.ball_vy, vy),
+        ):
+            state[idx] = torch.where(balls, new, state[idx])
+
+    # --- physics ---------------------------------------------------------------------------
+    def _solid(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """What occupies cells (x, y), each (N, B) int64.
+
+        Returns:
+            (static, brick, brick_index, target) — static: walls and the middle wall (bool);
+            brick: a live brick (bool); brick_index: its flat index (row * 11 + col);
+            target: the random-target block (bool).
+        """
+        static = (x < WALL) | (x >= WIDTH - WALL) | (y < WALL)
+        if self.rules.middle_wall:
+            x0, x1, y0, y1 = self._mw
+            static = static | ((x >= x0) & (x < x1) & (y >= y0) & (y < y1))
+        if self.rules.bricks:
+            row = ((y - BRICK_Y0).clamp(0, BRICK_Y1 - BRICK_Y0 - 1)) // BRICK_H
+            col = ((x - WALL).clamp(0, WIDTH - 2 * WALL - 1)) // BRICK_W
+            index = row * BRICK_COLS + col
+            inside = (y >= BRICK_Y0) & (y < BRICK_Y1)
+            brick = inside & self.bricks.gather(1, index)
+        else:
+            index = torch.zeros_like(x)
+            brick = torch.zeros_like(static)
+        if self.rules.target:
+            tx, ty = self.target_x[:, None], self.target_y[:, None]
+            target = (x >= tx) & (x < tx + TARGET_W) & (y >= ty) & (y < ty + TARGET_H)
+        else:
+            target = torch.zeros_like(static)
+        return static, brick, index, target
+
+    def _on_paddle(self, x: Tensor, y: Tensor) -> Tensor:
+        """(N, B) bool: cells (x, y) lie on the paddle."""
+        px, py = self.paddle_x[:, None], self.paddle_y[:, None]
+        return (x >= px) & (x < px + PADDLE_W) & (y >= py) & (y < py + PADDLE_H)
+
+    def _physics(self, a: Tensor) -> Tensor:
+        """Moves paddle and balls one step; returns the (N,) float32 reward."""
+        self.paddle_x = (self.paddle_x + self._paddle_dx[a]).clamp(PADDLE_X_MIN, PADDLE_X_MAX)
+        x, y, vx, vy = self.ball_x, self.ball_y, self.ball_vx, self.ball_vy
+        gained = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        for k in range(MAX_SPEED):
+            for axis in (0, 1):
+                v = vx if axis == 0 else vy
+                move = v.abs() > k
+                step = torch.sign(v) * move
+                nx, ny = (x + step, y) if axis == 0 else (x, y + step)
+                static, brick, index, target = self._solid(nx, ny)
+                paddle = (vy > 0) & self._on_paddle(nx, ny)
+                hit = (static | brick | target | paddle) & move
+                if axis == 0:
+                    vx = torch.where(hit, -vx, vx)
+                    x = torch.where(hit, x, nx)
+                else:
+                    bounce = paddle & move
+                    speed = self.speed[:, None]
+                    offset = (x - self.paddle_x[:, None]).clamp(0, PADDLE_W - 1)
+                    english = torch.minimum(torch.maximum(self._english[offset], -speed), speed)
+                    vx = torch.where(bounce, english, vx)
+                    vy = torch.where(bounce, -speed, torch.where(hit, -vy, vy))
+                    y = torch.where(hit, y, ny)
+                if self.rules.bricks:
+                    gained += self._hit_bricks(brick & move, index)
+                if self.rules.target:
+                    gained += self._hit_target(target & move, x, y)
+        self.ball_x, self.ball_y, self.ball_vx, self.ball_vy = x, y, vx, vy
+        lost = y >= LOSE_Y
+        n_lost = lost.sum(1)
+        reward = gained - n_lost
+        if bool(n_lost.any()):
+            games = n_lost.nonzero().squeeze(1)
+            self.lives[games] -= n_lost[games]
+            self._serve(games, lost[games])
+        if self.reward_clip:
+            reward = reward.clamp(-1, 1)
+        return reward.to(torch.float32)
+
+    def _hit_bricks(self, hit: Tensor, index: Tensor) -> Tensor:
+        """Removes hit bricks ((N, B) bool at flat ``index``); returns (N,) reward gained."""
+        if not bool(hit.any()):
+            return torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        games, balls = hit.nonzero(as_tuple=True)
+        bricks = index[games, balls]
+        value = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        value.index_add_(0, games, self.brick_value[games, bricks])
+        self.bricks[games, bricks] = False
+        self._erase_bricks(games, bricks)
+        self._count_hits(games)
+        return value
+
+    def _hit_target(self, hit: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Moves the target of games whose ball hit it; returns (N,) reward gained (+1)."""
+        if not bool(hit.any()):
+            return torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        scored = hit.any(1)
+        games = scored.nonzero().squeeze(1)
+        self._count_hits(games)
+        # several candidates at once; take the first that moved and covers no ball
+        c = 8
+        u = self.rng.draw(games, 2 * c).view(-1, 2, c)
+        tx = TARGET_X_RANGE[0] + u[:, 0] % (TARGET_X_RANGE[1] - TARGET_X_RANGE[0])
+        ty = BRICK_Y0 + BRICK_H * (u[:, 1] % TARGET_ROWS)
+        bx, by = x[games][:, None, :], y[games][:, None, :]
+        covers = ((bx >= tx[..., None]) & (bx < tx[..., None] + TARGET_W)
+                  & (by >= ty[..., None]) & (by < ty[..., None] + TARGET_H)).any(2)  # fmt: skip
+        moved = (tx != self.target_x[games, None]) | (ty != self.target_y[games, None])
+        pick = (moved & ~covers).to(torch.int8).argmax(1, keepdim=True)
+        self.target_x[games] = tx.gather(1, pick).squeeze(1)
+        self.target_y[games] = ty.gather(1, pick).squeeze(1)
+        return scored.to(torch.int64)
+
+    def _count_hits(self, games: Tensor) -> None:
+        """Counts a hit for ``games`` and raises their speed limit at the speed-up counts."""
+        self.hits.index_add_(0, games, torch.ones_like(games))
+        passed = (self.hits[games, None] >= self._speedups).sum(1)
+        self.speed[games] = (self.rules.start_speed + passed).clamp(max=MAX_SPEED)
+
+    # --- rendering -------------------------------------------------------------------------
+    def _build_renderer(self) -> None:
+        """Precomputes the output-pixel layout of every object at ``obs_size``."""
+        oh, ow = self.obs_size
+        sy, sx = oh / HEIGHT, ow / WIDTH
+        self._sx, self._sy = sx, sy
+        dev = self.device
+        bg = torch.zeros(oh, ow, 3, dtype=torch.uint8)
+        bg[:] = torch.tensor(BACKGROUND, dtype=torch.uint8)
+        wall = torch.tensor(WALL_COLOR, dtype=torch.uint8)
+        rects = [(0, WALL, 0, HEIGHT), (WIDTH - WALL, WIDTH, 0, HEIGHT), (0, WIDTH, 0, WALL)]
+        if self.rules.middle_wall:
+            rects.append(self._mw)
+        for x0, x1, y0, y1 in rects:
+            (a, b), (c, d) = _span(x0, x1, sx), _span(y0, y1, sy)
+            bg[c:d, a:b] = wall
+        self._background = bg.to(dev)
+        # every brick's output pixels (flat within one frame), padded by repetition
+        pix = []
+        for r in range(BRICK_ROWS):
+            for c in range(BRICK_COLS):
+                x0 = WALL + c * BRICK_W
+                y0 = BRICK_Y0 + r * BRICK_H
+                (a, b), (cc, d) = _span(x0, x0 + BRICK_W, sx), _span(y0, y0 + BRICK_H, sy)
+                yy, xx = torch.meshgrid(torch.arange(cc, d), torch.arange(a, b), indexing="ij")
+                pix.append((yy * ow + xx).reshape(-1))
+        k = max(len(p) for p in pix)
+        self._brick_pix = torch.stack([torch.cat([p, p[:1].repeat(k - len(p))]) for p in pix]).to(
+            dev
+        )
+        col = torch.arange(NUM_BRICKS) % BRICK_COLS
+        self._brick_left_half = ((WALL + BRICK_W * col) < WIDTH // 2).to(dev)
+        # dynamic objects: fixed-size boxes anchored at the object's mapped top-left
+        size = lambda n, s: max(1, int(n * s))  # noqa: E731  # floor: never overlaps a wall
+        self._paddle_box = [t.to(dev) for t in _box(size(PADDLE_H, sy), size(PADDLE_W, sx))]
+        th, tw = size(TARGET_H, sy), size(TARGET_W, sx)
+        ty, tx = _box(th, tw)
+        self._target_box = (ty.to(dev), tx.to(dev))
+        self._target_row = ((ty.float() + 0.5) * TARGET_BRICKS[1] / th).long().clamp(max=3).to(dev)
+        self._colors = {
+            name: torch.tensor(c, dtype=torch.uint8, device=dev)
+            for name, c in (("paddle", PADDLE_COLOR), ("ball", BALL_COLOR), ("bg", BACKGROUND))
+        }
+        n = self.num_envs
+        self._static = self._background.expand(n, -1, -1, -1).clone()
+
+    def _draw_static(self, idx: Tensor) -> None:
+        """Redraws background and bricks of games ``idx`` into the cached static frames."""
+        self._static[idx] = self._background
+        if not self.rules.bricks:
+            return
+        oh, ow = self.obs_size
+        flat = self._static.view(-1, 3)
+        where = idx[:, None, None] * (oh * ow) + self._brick_pix[None]
+        color = self.brick_color[idx][:, :, None, :].expand(-1, -1, self._brick_pix.shape[1], -1)
+        flat[where] = color
+
+    def _erase_bricks(self, games: Tensor, bricks: Tensor) -> None:
+        """Paints bricks ``bricks`` of ``games`` (both (K,)) with the background colour."""
+        oh, ow = self.obs_size
+        flat = self._static.view(-1, 3)
+        flat[games[:, None] * (oh * ow) + self._brick_pix[bricks]] = self._colors["bg"]
+
+    def _blit(
+        self, frame: Tensor, x: Tensor, y: Tensor, box: tuple[Tensor, Tensor], color: Tensor
+    ) -> None:
+        """Paints a box at play-area positions (x, y) ((K,) or (K, B)) into frames (K, H, W, 3)."""
+        oh, ow = self.obs_size
+        ox = (x * ow) // WIDTH
+        oy = (y * oh) // HEIGHT
+        by, bx = box
+        k = frame.shape[0]
+        base = torch.arange(k, device=self.device).view(k, *([1] * (x.ndim - 1))) * (oh * ow)
+        yy = (oy[..., None] + by).clamp(0, oh - 1)
+        xx = (ox[..., None] + bx).clamp(0, ow - 1)
+        frame.view(-1, 3)[(base[..., None] + yy * ow + xx).reshape(-1)] = color
+
+    def render(self, index: Tensor | None = None) -> Tensor:
+        """Renders the current frames.
+
+        Args:
+            index: int64 (K,) games to render, default all.
+
+        Returns:
+            (K, H, W, 3) uint8, a new tensor (safe to keep).
+        """
+        if index is None:
+            frame, i = self._static.clone(), self._ar
+        else:
+            frame, i = self._static[index], index
+        if self.rules.target:
+            row = (self.target_y[i] - BRICK_Y0) // BRICK_H
+            color = self._classic[(row[:, None] + self._target_row).clamp(max=BRICK_ROWS - 1)]
+            self._blit(
+                frame, self.target_x[i], self.target_y[i], self._target_box, color.reshape(-1, 3)
+            )
+        self._blit(
+            frame, self.paddle_x[i], self.paddle_y[i], self._paddle_box, self._colors["paddle"]
+        )
+        one = (torch.zeros(1, dtype=torch.int64, device=self.device),) * 2
+        self._blit(frame, self.ball_x[i], self.ball_y[i], one, self._colors["ball"])
+        return frame
+
+
+@dataclass
+class StepResult:
+    """What :meth:`BreakoutBatch.step` returns (all tensors on the env's device).
+
+    Attributes:
+        obs: (N, H, W, 3) uint8, the current frames (first frame of a new episode where done).
+        reward: (N,) float32.
+        terminated: (N,) bool, the episode ended by the game's rules.
+        truncated: (N,) bool, the episode hit the time limit (and did not terminate).
+        done_index: (K,) int64 games whose episode ended this step.
+        final_obs: (K, H, W, 3) uint8 last frames of those episodes.
+        final_factors: factors of those last frames, name -> (K,) or (K, B).
+    """
+
+    obs: Tensor
+    reward: Tensor
+    terminated: Tensor
+    truncated: Tensor
+    done_index: Tensor
+    final_obs: Tensor
+    final_factors: dict[str, Tensor]
