@@ -1,0 +1,309 @@
+"""Breakout physics against hand-worked expectations.
+
+Each test places the ball by hand (play-area pixels, y down) and steps with NOOP, so the
+expected positions can be worked out on paper from the rules in ``envs/breakout.py``.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from envs import breakout as B
+from envs.breakout import BreakoutBatch
+
+NOOP, LEFT, RIGHT = 0, 1, 2
+
+
+def game(variant: str = "standard", **kw) -> BreakoutBatch:
+    g = BreakoutBatch(1, variant, seed=0, **kw)
+    g.reset()
+    return g
+
+
+def place(g: BreakoutBatch, x, y, vx, vy, ball: int = 0) -> None:
+    g.ball_x[0, ball], g.ball_y[0, ball] = x, y
+    g.ball_vx[0, ball], g.ball_vy[0, ball] = vx, vy
+
+
+def ball(g: BreakoutBatch, i: int = 0) -> tuple[int, int, int, int]:
+    f = g.factors()
+    return tuple(int(f[k][0, i]) for k in ("ball_x", "ball_y", "ball_vx", "ball_vy"))
+
+
+def park_paddle(g: BreakoutBatch, x: int = B.PADDLE_X_MAX) -> None:
+    g.paddle_x[0] = x
+
+
+def test_geometry_matches_schema_games() -> None:
+    assert (B.WIDTH, B.HEIGHT) == (94, 117)
+    assert B.WALL * 2 + B.BRICK_COLS * B.BRICK_W == B.WIDTH  # bricks span wall to wall
+    assert (B.BRICK_Y0, B.BRICK_Y1) == (5, 29)
+    assert (B.PADDLE_W, B.PADDLE_H, B.PADDLE_Y) == (23, 4, 110)
+    assert len(B.PADDLE_ENGLISH) == B.PADDLE_W
+
+
+def test_left_wall_reflection_speed_1() -> None:
+    g = game("juggling")
+    for i in (1, 2):
+        place(g, 50, 50, 0, 1, ball=i)  # the other balls out of the way, falling slowly
+    place(g, 4, 60, -1, 1)
+    g.step([NOOP])
+    assert ball(g) == (3, 61, -1, 1)  # x=3 is free (wall is x < 3)
+    g.step([NOOP])
+    assert ball(g) == (3, 62, 1, 1)  # x=2 is wall: move cancelled, vx flips
+    g.step([NOOP])
+    assert ball(g) == (4, 63, 1, 1)
+
+
+def test_right_wall_reflection_speed_2() -> None:
+    g = game("juggling")
+    place(g, 89, 60, 2, 1)
+    g.step([NOOP])
+    # sub-step 0: x 89 -> 90, y 60 -> 61; sub-step 1: x 91 is wall -> vx = -2, x stays 90
+    assert ball(g) == (90, 61, -2, 1)
+    g.step([NOOP])
+    assert ball(g) == (88, 62, -2, 1)
+
+
+def test_ceiling_reflection() -> None:
+    g = game("juggling")  # no bricks, so the ball reaches the ceiling
+    place(g, 50, 4, 0, -1)
+    g.step([NOOP])
+    assert ball(g) == (50, 3, 0, -1)
+    r = g.step([NOOP])
+    assert ball(g) == (50, 3, 0, 1)  # y = 2 is wall
+    assert float(r.reward[0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("offset", "speed", "after"),
+    [
+        (0, 1, (30, 109, -1, -1)),
+        (0, 2, (29, 108, -2, -2)),  # at speed 2 the bounce happens in sub-step 0 ...
+        (5, 2, (35, 108, -1, -2)),  # ... and sub-step 1 already moves it up (and sideways
+        (11, 2, (41, 108, 0, -2)),  # only if |vx| = 2)
+        (13, 1, (43, 109, 1, -1)),
+        (22, 2, (53, 108, 2, -2)),
+    ],
+)
+def test_paddle_bounce_depends_on_hit_position(offset: int, speed: int, after: tuple) -> None:
+    g = game()
+    g.paddle_x[0] = 30
+    g.speed[0] = speed
+    # falling straight down onto the paddle's top row (y = 110) at x = 30 + offset
+    place(g, 30 + offset, 109, 0, 1)
+    g.step([NOOP])
+    assert ball(g) == after
+
+
+def test_paddle_moves_two_pixels_and_stops_at_the_walls() -> None:
+    g = game()
+    park_paddle(g, 30)
+    g.step([LEFT])
+    assert int(g.paddle_x[0]) == 28
+    g.step([RIGHT])
+    g.step([RIGHT])
+    assert int(g.paddle_x[0]) == 32
+    park_paddle(g, B.PADDLE_X_MIN + 1)
+    g.step([LEFT])
+    assert int(g.paddle_x[0]) == B.PADDLE_X_MIN
+    park_paddle(g, B.PADDLE_X_MAX)
+    g.step([RIGHT])
+    assert int(g.paddle_x[0]) == B.PADDLE_X_MAX
+
+
+def test_rising_ball_passes_through_paddle() -> None:
+    g = game()
+    g.paddle_x[0] = 30
+    place(g, 40, 112, 0, -1)  # inside the paddle's rows, going up
+    g.step([NOOP])
+    assert ball(g)[1:] == (111, 0, -1)
+
+
+def test_middle_wall_reflection() -> None:
+    g = game("middle_wall")
+    park_paddle(g)
+    place(g, 40, 33, 0, -1)
+    g.step([NOOP])
+    assert ball(g) == (40, 32, 0, -1)
+    g.step([NOOP])
+    assert ball(g) == (40, 32, 0, 1)  # y = 31 is the wall's bottom row ([29, 32))
+    # outside the wall's span (x < 23) the ball goes up to the bricks
+    place(g, 20, 33, 0, -1)
+    g.step([NOOP])
+    g.step([NOOP])
+    assert ball(g)[1] == 31
+
+
+def test_brick_hit_removes_exactly_that_brick() -> None:
+    g = game()
+    park_paddle(g)
+    before = g.bricks.clone()
+    place(g, 20, 30, 0, -1)  # column (20 - 3) // 8 = 2, under the bottom row (row 5)
+    r = g.step([NOOP])
+    assert float(r.reward[0]) == 0.0 and ball(g)[1] == 29
+    r = g.step([NOOP])
+    assert float(r.reward[0]) == 1.0
+    assert ball(g) == (20, 29, 0, 1)
+    gone = (before & ~g.bricks).nonzero()[:, 1].tolist()
+    assert gone == [5 * B.BRICK_COLS + 2]
+    assert int(g.factors()["bricks_left"][0]) == B.NUM_BRICKS - 1
+    # the brick's pixels are background now, its neighbours are not
+    frame = g.render()[0]
+    sy, sx = g.obs_size[0] / B.HEIGHT, g.obs_size[1] / B.WIDTH
+    cy, cx = int((5 + 4 * 5 + 2) * sy), int((3 + 8 * 2 + 4) * sx)
+    assert frame[cy, cx].tolist() == list(B.BACKGROUND)
+    assert frame[cy, int((3 + 8 * 3 + 4) * sx)].tolist() == list(B.BRICK_COLORS[5])
+
+
+def test_two_bricks_in_one_step_reward_is_clipped() -> None:
+    g = game()
+    park_paddle(g)
+    g.speed[0] = 2
+    place(g, 20, 29, 0, -2)  # sub-step 0 hits row 5; bounces down, sub-step 1 moves away
+    r = g.step([NOOP])
+    assert float(r.reward[0]) == 1.0
+    g2 = game(reward_clip=False)
+    park_paddle(g2)
+    # a ball moving diagonally into the corner between two bricks hits both (x, then y)
+    g2.bricks[0, 5 * B.BRICK_COLS + 2] = False  # open a pocket at row 5, column 2
+    # in the pocket's top-right pixel: x + 1 = 27 is column 3 (a brick), y - 1 = 24 is row 4
+    place(g2, 26, 25, 1, -1)
+    r = g2.step([NOOP])
+    assert float(r.reward[0]) == 2.0
+    assert int(g2.bricks[0].sum()) == B.NUM_BRICKS - 3
+
+
+def test_speed_rises_after_4_brick_hits() -> None:
+    g = game()
+    park_paddle(g)
+    g.bricks[0, 5 * B.BRICK_COLS : 6 * B.BRICK_COLS] = True
+    speeds = []
+    for col in range(5):
+        place(g, 3 + 8 * col + 4, 29, 0, -1)
+        g.step([NOOP])
+        speeds.append(int(g.speed[0]))
+    assert speeds == [1, 1, 1, 2, 2]
+
+
+def test_lost_ball_costs_a_life_and_is_served_again() -> None:
+    g = game()
+    park_paddle(g, B.PADDLE_X_MIN)
+    place(g, 80, 112, 0, 1)
+    r = g.step([NOOP])
+    assert float(r.reward[0]) == 0.0 and ball(g)[1] == 113
+    r = g.step([NOOP])
+    assert float(r.reward[0]) == -1.0
+    assert int(g.lives[0]) == 2
+    x, y, vx, vy = ball(g)
+    assert B.SERVE_X_RANGE[0] <= x < B.SERVE_X_RANGE[1]
+    assert B.SERVE_Y_RANGE[0] <= y < B.SERVE_Y_RANGE[1]
+    assert vy > 0 and abs(vx) <= 1
+    assert not bool(r.terminated[0])
+
+
+def test_last_life_ends_the_episode() -> None:
+    g = game(num_lives=1)
+    park_paddle(g, B.PADDLE_X_MIN)
+    place(g, 80, 113, 0, 1)
+    r = g.step([NOOP])
+    assert bool(r.terminated[0]) and not bool(r.truncated[0])
+    assert r.done_index.tolist() == [0]
+    assert int(r.final_factors["lives"][0]) == 0
+    assert int(g.lives[0]) == 1  # already reset
+
+
+def test_clearing_the_wall_ends_the_episode_with_zero_extra_reward() -> None:
+    g = game()
+    park_paddle(g)
+    g.bricks[:] = False
+    g.bricks[0, 5 * B.BRICK_COLS] = True  # one brick left: row 5, column 0
+    place(g, 5, 29, 0, -1)
+    r = g.step([NOOP])
+    assert float(r.reward[0]) == 1.0 and bool(r.terminated[0])
+
+
+def test_juggling_keeps_three_balls_and_never_ends_for_lack_of_bricks() -> None:
+    g = BreakoutBatch(8, "juggling", seed=1, max_episode_steps=400)
+    g.reset()
+    rng = np.random.default_rng(0)
+    total = np.zeros(8)
+    for t in range(1, 400):
+        r = g.step(rng.integers(0, 3, 8))
+        total += r.reward.numpy()
+        assert g.factors()["ball_x"].shape == (8, 3)
+        assert not bool(r.terminated.any())
+        assert not bool(r.truncated.any())
+        assert bool((r.reward <= 0).all())
+    r = g.step(rng.integers(0, 3, 8))
+    assert bool(r.truncated.all()) and not bool(r.terminated.any())
+    assert (total < 0).any()  # random play loses balls; the best possible score is 0
+    assert int(g.factors()["bricks_left"].sum()) == 0
+
+
+def test_offset_paddle_heights_stay_in_range_and_vary() -> None:
+    g = BreakoutBatch(256, "offset_paddle", seed=3)
+    g.reset()
+    y = g.factors()["paddle_y"].numpy()
+    lo, hi = B.OFFSET_HEIGHT_RANGE  # the paddle's bottom is [3, 29) px above the floor
+    assert y.min() >= B.HEIGHT - B.PADDLE_H - (hi - 1) == 85
+    assert y.max() <= B.HEIGHT - B.PADDLE_H - lo == 110
+    assert len(np.unique(y)) > 15
+    s = BreakoutBatch(64, "standard", seed=3)
+    s.reset()
+    assert set(s.factors()["paddle_y"].tolist()) == {B.PADDLE_Y}
+
+
+def test_random_target_moves_when_hit() -> None:
+    g = game("random_target")
+    park_paddle(g)
+    tx, ty = int(g.target_x[0]), int(g.target_y[0])
+    bottom = ty + B.TARGET_H
+    place(g, tx + 3, bottom + 1, 0, -1)
+    r = g.step([NOOP])
+    assert float(r.reward[0]) == 0.0
+    r = g.step([NOOP])  # y = bottom - 1 is the block
+    assert float(r.reward[0]) == 1.0
+    nx, ny = int(g.target_x[0]), int(g.target_y[0])
+    assert (nx, ny) != (tx, ty)
+    assert B.TARGET_X_RANGE[0] <= nx < B.TARGET_X_RANGE[1]
+    assert ny in (5, 9, 13)
+    x, y = ball(g)[:2]
+    assert not (nx <= x < nx + B.TARGET_W and ny <= y < ny + B.TARGET_H)
+    assert int(g.hits[0]) == 1
+
+
+def test_half_negative_halves_have_opposite_rewards() -> None:
+    g = BreakoutBatch(16, "half_negative", seed=5)
+    g.reset()
+    v = g.brick_value.view(16, B.BRICK_ROWS, B.BRICK_COLS)
+    left, right = v[:, :, :5], v[:, :, 6:]
+    assert bool((left == left[:, :1, :1]).all()) and bool((right == -left[:, :1, :1]).all())
+    assert {int(s) for s in v[:, 0, 0]} == {-1, 1}
+    one = BreakoutBatch(1, "half_negative", seed=5)
+    one.reset()
+    one.paddle_x[0] = B.PADDLE_X_MAX
+    place(one, 5, 29, 0, -1)  # left half, bottom row
+    r = one.step([NOOP])
+    assert float(r.reward[0]) == float(one.brick_value[0, 5 * B.BRICK_COLS])
+
+
+def test_ball_never_leaves_the_play_area() -> None:
+    for variant in B.VARIANTS:
+        g = BreakoutBatch(32, variant, seed=11)
+        g.reset()
+        rng = np.random.default_rng(1)
+        for _ in range(300):
+            g.step(rng.integers(0, 3, 32))
+            f = g.factors()
+            x, y = f["ball_x"], f["ball_y"]
+            assert bool(((x >= B.WALL) & (x < B.WIDTH - B.WALL)).all()), variant
+            assert bool(((y >= B.WALL) & (y < B.LOSE_Y)).all()), variant
+            assert bool((f["ball_vy"] != 0).all()), variant  # no purely horizontal balls
+            assert bool((f["ball_vx"].abs() <= f["ball_speed"][:, None]).all()), variant
+
+
+def test_state_tensors_live_on_the_requested_device() -> None:
+    g = BreakoutBatch(2, seed=0, device=torch.device("cpu"))
+    obs = g.reset()
+    assert obs.device.type == "cpu" and obs.dtype == torch.uint8
