@@ -42,9 +42,9 @@ def test_sb3_autoreset_semantics_on_truncation() -> None:
     for _ in range(4):
         _, _, done, _ = venv.step(np.zeros(3, dtype=np.int64))
         assert not done.any()
-    obs, _, done, infos = venv.step(np.zeros(3, dtype=np.int64))
+    _obs, _, done, infos = venv.step(np.zeros(3, dtype=np.int64))
     assert done.all()
-    for i, info in enumerate(infos):
+    for _i, info in enumerate(infos):
         assert info["TimeLimit.truncated"] is True
         term = info["terminal_observation"]
         assert term.shape == (64, 64, 3) and term.dtype == np.uint8
@@ -129,8 +129,8 @@ def test_gymnasium_vector_env() -> None:
     assert obs.shape == (3, 64, 64, 3) and venv.observation_space.contains(obs)
     assert info["target_x"].shape == (3,) and info["_target_x"].all()
     for _ in range(3):
-        obs, rew, term, trunc, info = venv.step(venv.action_space.sample())
-    obs, rew, term, trunc, info = venv.step(np.array([0, 1, 2]))
+        venv.step(venv.action_space.sample())
+    obs, _rew, term, trunc, info = venv.step(np.array([0, 1, 2]))
     assert trunc.all() and not term.any()
     assert info["_final_obs"].all() and info["final_obs"][1].shape == (64, 64, 3)
     assert "target_x" in info["final_info"][2]

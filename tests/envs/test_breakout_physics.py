@@ -228,7 +228,7 @@ def test_juggling_keeps_three_balls_and_never_ends_for_lack_of_bricks() -> None:
     g.reset()
     rng = np.random.default_rng(0)
     total = np.zeros(8)
-    for t in range(1, 400):
+    for _t in range(1, 400):
         r = g.step(rng.integers(0, 3, 8))
         total += r.reward.numpy()
         assert g.factors()["ball_x"].shape == (8, 3)
