@@ -1,0 +1,370 @@
+"""Exploration datasets: one HDF5 file of frames, actions, rewards, episodes and factors.
+
+Layout of a dataset file (format version 1)::
+
+    /frames        (T, H, W, 3) uint8, chunked by CHUNK frames, LZF-compressed
+    /actions       (T,) int64      action taken after seeing the frame
+    /rewards       (T,) float32    reward received for that action
+    /dones         (T,) bool       the episode ended after that action
+    /episode       (T,) int64      episode id, unique within the file
+    /step          (T,) int64      index of the frame within its episode
+    /domain        (T,) int64      index into attrs["domains"] (which env id the frame came from)
+    /factors/NAME  (T,) or (T, k) int64 ground-truth factors (absent entries are -1)
+    attrs: format_version, complete, env_ids, env_kwargs (JSON), domains, policy (JSON),
+           seed, num_envs, factor_names, discrete_factors, reprl_version, created
+
+Frames are written in blocks, environment-major (each block holds, per parallel env, a run of
+consecutive frames), so an episode's frames are contiguous within a block and sequence
+sampling (CPC) reads contiguous slices. The file is written under a temporary name and renamed
+when complete (``attrs["complete"] = True``); a killed collection never leaves a file that
+looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+FORMAT_VERSION = 1
+CHUNK = 128
+"""Frames per HDF5 chunk: the unit of random access."""
+
+DISCRETE_FACTORS = ("lives", "variant", "bricks_left", "ball_vx", "ball_vy", "ball_speed")
+"""Breakout factors that are categorical (scored with F1 by the probes); the rest are positions."""
+
+
+class DatasetError(ValueError):
+    """A file that is not a finished reprl dataset, or lacks what was asked of it."""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("reprl")
+    except Exception:
+        return "0+unknown"
+
+
+class DatasetWriter:
+    """Streams transitions into a new dataset file, atomically finished.
+
+    Use as a context manager; the file appears under ``path`` only when the ``with`` block
+    exits without an exception.
+
+    Args:
+        path: destination ``.h5`` file (its parent is created).
+        frame_shape: (H, W, 3) of the frames.
+        factor_shapes: factor name -> per-frame shape (``()`` or ``(k,)``).
+        attrs: JSON-plain metadata stored in the file (env ids, kwargs, policy, seed, ...).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        frame_shape: tuple[int, int, int],
+        factor_shapes: dict[str, tuple[int, ...]],
+        attrs: dict[str, Any],
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(self.path.name + ".partial")
+        self._f = h5py.File(self.tmp, "w")
+        self._n = 0
+        f = self._f
+
+        def ds(name: str, shape: tuple[int, ...], dtype, **kw) -> None:
+            f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+                             chunks=(CHUNK, *shape), **kw)  # fmt: skip
+
+        ds("frames", frame_shape, np.uint8, compression="lzf")
+        ds("actions", (), np.int64)
+        ds("rewards", (), np.float32)
+        ds("dones", (), bool)
+        ds("episode", (), np.int64)
+        ds("step", (), np.int64)
+        ds("domain", (), np.int64)
+        for name, shape in factor_shapes.items():
+            ds(f"factors/{name}", shape, np.int64)
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["complete"] = False
+        f.attrs["reprl_version"] = _version()
+        f.attrs["factor_names"] = json.dumps(list(factor_shapes))
+        for k, v in attrs.items():
+            f.attrs[k] = json.dumps(v)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, block: dict[str, Any]) -> None:
+        """Appends a block of M frames.
+
+        Args:
+            block: ``frames`` (M, H, W, 3) uint8; ``actions``, ``rewards``, ``dones``,
+                ``episode``, ``step``, ``domain`` (M,); ``factors``: name -> (M, ...) arrays.
+        """
+        m = len(block["frames"])
+        lo, hi = self._n, self._n + m
+        items = [(k, block[k]) for k in ("frames", "actions", "rewards", "dones", "episode",
+                                         "step", "domain")]  # fmt: skip
+        items += [(f"factors/{k}", v) for k, v in block["factors"].items()]
+        for name, value in items:
+            d = self._f[name]
+            d.resize(hi, axis=0)
+            d[lo:hi] = value
+        self._n = hi
+
+    def close(self, complete: bool) -> None:
+        """Closes the file; renames it into place only if ``complete``."""
+        if self._f.id.valid:
+            self._f.attrs["complete"] = bool(complete)
+            self._f.close()
+        if complete:
+            os.replace(self.tmp, self.path)
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(complete=exc_type is None)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset file says about itself (its attrs, decoded)."""
+
+    path: str
+    num_frames: int
+    frame_shape: tuple[int, int, int]
+    factor_names: tuple[str, ...]
+    discrete_factors: tuple[str, ...]
+    domains: tuple[str, ...]
+    attrs: dict[str, Any]
+
+
+def _decode_attrs(f: h5py.File) -> dict[str, Any]:
+    out = {}
+    for k, v in f.attrs.items():
+        try:
+            out[k] = json.loads(v) if isinstance(v, str) else v.item() if hasattr(v, "item") else v
+        except (json.JSONDecodeError, ValueError):
+            out[k] = v
+    return out
+
+
+class FrameDataset:
+    """Read access to a finished dataset without loading it into memory.
+
+    Args:
+        path: a ``.h5`` file written by :class:`DatasetWriter`.
+
+    Raises:
+        DatasetError: not an HDF5 file, truncated, unfinished, of a future format version, or
+            missing a required array.
+    """
+
+    REQUIRED = ("frames", "actions", "rewards", "dones", "episode", "step", "domain")
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if not os.path.exists(self.path):
+            raise DatasetError(f"no dataset at {self.path}")
+        try:
+            f = h5py.File(self.path, "r")
+        except OSError as e:
+            raise DatasetError(
+                f"{self.path} is not a readable HDF5 dataset (truncated or another kind of file):"
+                f" {e}"
+            ) from None
+        with f:
+            attrs = _decode_attrs(f)
+            version = attrs.get("format_version")
+            if version is None:
+                raise DatasetError(f"{self.path} is an HDF5 file but not a reprl dataset")
+            if int(version) > FORMAT_VERSION:
+                raise DatasetError(
+                    f"{self.path} has dataset format version {version}; this reprl reads up to "
+                    f"{FORMAT_VERSION}: upgrade reprl"
+                )
+            if not attrs.get("complete", False):
+                raise DatasetError(f"{self.path} is an unfinished dataset (its writer was killed)")
+            missing = [k for k in self.REQUIRED if k not in f]
+            if missing:
+                raise DatasetError(f"{self.path} lacks the arrays {missing}")
+            names = tuple(attrs.get("factor_names", ()))
+            self.info = DatasetInfo(
+                path=self.path,
+                num_frames=int(f["frames"].shape[0]),
+                frame_shape=tuple(f["frames"].shape[1:]),
+                factor_names=names,
+                discrete_factors=tuple(attrs.get("discrete_factors", ())),
+                domains=tuple(attrs.get("domains", ())),
+                attrs=attrs,
+            )
+            # small per-frame arrays are read once; frames stay on disk
+            self.episode = f["episode"][:]
+            self.step = f["step"][:]
+            self.domain = f["domain"][:]
+        self._f: h5py.File | None = None
+
+    def __len__(self) -> int:
+        return self.info.num_frames
+
+    @property
+    def file(self) -> h5py.File:
+        """The open HDF5 file (opened lazily, once per process)."""
+        if self._f is None:
+            self._f = h5py.File(self.path, "r")
+        return self._f
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def frames(self, index: np.ndarray | slice) -> np.ndarray:
+        """Frames at ``index`` (sorted int array or slice): (K, H, W, 3) uint8."""
+        return self.file["frames"][index]
+
+    def factors(
+        self, names: Sequence[str] | None = None, index=slice(None)
+    ) -> dict[str, np.ndarray]:
+        """Factor arrays name -> (K,) or (K, k) int64.
+
+        Raises:
+            DatasetError: a requested factor is not in the dataset.
+        """
+        names = list(self.info.factor_names if names is None else names)
+        missing = [n for n in names if n not in self.info.factor_names]
+        if missing:
+            raise DatasetError(
+                f"{self.path} has no factors {missing}; it has {list(self.info.factor_names)}"
+            )
+        return {n: self.file[f"factors/{n}"][index] for n in names}
+
+    def array(self, name: str, index=slice(None)) -> np.ndarray:
+        """Any per-frame array (``actions``, ``rewards``, ``dones``, ...) at ``index``."""
+        return self.file[name][index]
+
+    # --- batches ---------------------------------------------------------------------------
+    def iter_batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        buffer_chunks: int = 16,
+        drop_last: bool = True,
+        prefetch: bool = True,
+    ) -> Iterator[np.ndarray]:
+        """One epoch of frame minibatches, (B, H, W, 3) uint8.
+
+        Shuffling is two-level so reads stay sequential: chunks of :data:`CHUNK` frames are
+        visited in random order, ``buffer_chunks`` at a time, and shuffled together.
+
+        Args:
+            batch_size: frames per batch, >= 1.
+            shuffle: random order (False: file order).
+            seed: seed of the shuffle.
+            buffer_chunks: chunks held in memory at once (memory = buffer_chunks * 128 frames).
+            drop_last: drop a final partial batch.
+            prefetch: read the next buffer in a background thread while the caller trains.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        rng = np.random.default_rng(seed)
+        n = len(self)
+        starts = np.arange(0, n, CHUNK)
+        if shuffle:
+            rng.shuffle(starts)
+        groups = [
+            np.sort(starts[i : i + buffer_chunks]) for i in range(0, len(starts), buffer_chunks)
+        ]
+
+        def load(group: np.ndarray) -> np.ndarray:
+            return np.concatenate([self.frames(slice(s, min(s + CHUNK, n))) for s in group])
+
+        carry = np.zeros((0, *self.info.frame_shape), np.uint8)
+        for buf in _maybe_prefetch(map(load, groups), prefetch):
+            if shuffle:
+                buf = buf[rng.permutation(len(buf))]
+            buf = np.concatenate([carry, buf]) if len(carry) else buf
+            k = len(buf) // batch_size * batch_size
+            for i in range(0, k, batch_size):
+                yield buf[i : i + batch_size]
+            carry = buf[k:]
+        if len(carry) and not drop_last:
+            yield carry
+
+    def sequence_starts(self, length: int) -> np.ndarray:
+        """Indices i where frames i .. i+length-1 are consecutive steps of one episode."""
+        if length < 1 or length > len(self):
+            raise ValueError(f"sequence length must be in [1, {len(self)}], got {length}")
+        e, s = self.episode, self.step
+        i = np.arange(len(self) - length + 1)
+        ok = (e[i + length - 1] == e[i]) & (s[i + length - 1] - s[i] == length - 1)
+        return i[ok]
+
+    def iter_sequences(
+        self, batch_size: int, length: int, *, num_batches: int, seed: int = 0
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Random sequences of consecutive frames from single episodes (for CPC).
+
+        Yields:
+            ``frames`` (B, L, H, W, 3) uint8, ``actions`` (B, L) int64, ``episode`` (B,) int64.
+        """
+        starts = self.sequence_starts(length)
+        if len(starts) == 0:
+            raise DatasetError(f"{self.path} has no episode segment of {length} frames")
+        rng = np.random.default_rng(seed)
+        for _ in range(num_batches):
+            pick = np.sort(rng.choice(starts, size=batch_size, replace=len(starts) < batch_size))
+            frames = np.stack([self.frames(slice(i, i + length)) for i in pick])
+            actions = np.stack([self.array("actions", slice(i, i + length)) for i in pick])
+            yield {"frames": frames, "actions": actions, "episode": self.episode[pick]}
+
+    def iter_episodes(
+        self, episodes_per_batch: int, *, seed: int = 0
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Batches grouped by episode: all stored frames of ``episodes_per_batch`` episodes.
+
+        Yields:
+            ``frames`` (K, H, W, 3) uint8, ``episode`` (K,) int64 (K varies with the episodes).
+        """
+        ids = np.unique(self.episode)
+        np.random.default_rng(seed).shuffle(ids)
+        for i in range(0, len(ids), episodes_per_batch):
+            index = np.flatnonzero(np.isin(self.episode, ids[i : i + episodes_per_batch]))
+            yield {"frames": self.frames(index), "episode": self.episode[index]}
+
+
+def _maybe_prefetch(it: Iterator[np.ndarray], enabled: bool) -> Iterator[np.ndarray]:
+    """Runs ``it`` one item ahead in a daemon thread when ``enabled``."""
+    if not enabled:
+        yield from it
+        return
+    q: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in it:
+                q.put(item)
+        except BaseException as e:  # surfaced in the consumer
+            q.put(e)
+        q.put(done)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item

@@ -1,0 +1,254 @@
+"""Exploration policies and ``collect``: run envs, write an exploration dataset.
+
+A policy maps a batch of observations to a batch of actions and may keep per-env state (action
+repeat). ``collect`` runs one or more env ids through :func:`envs.make_vec`, labels every frame
+with the id it came from (its *domain*), and streams everything into a dataset file
+(:mod:`envs.dataset`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from envs.dataset import CHUNK, DISCRETE_FACTORS, DatasetWriter, FrameDataset
+from envs.registry import make_vec
+
+
+class ExplorationPolicy(Protocol):
+    """Chooses actions for a batch of envs."""
+
+    def __call__(self, obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """obs: (N, H, W, 3) uint8; dones: (N,) bool (episode just restarted) -> (N,) int64."""
+        ...
+
+
+class RandomPolicy:
+    """Uniformly random actions, each held for ``repeat`` steps (1 = no repeat).
+
+    Args:
+        num_actions: size of the discrete action space.
+        num_envs: N.
+        repeat: steps an action is held; with ``random_repeat`` the hold length is drawn
+            uniformly from [1, repeat] each time.
+        seed: seed of the policy's generator.
+    """
+
+    def __init__(
+        self, num_actions: int, num_envs: int, *, repeat: int = 1, random_repeat: bool = False,
+        seed: int = 0,
+    ) -> None:  # fmt: skip
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        self.num_actions, self.repeat, self.random_repeat = num_actions, repeat, random_repeat
+        self.rng = np.random.default_rng(seed)
+        self.action = np.zeros(num_envs, dtype=np.int64)
+        self.left = np.zeros(num_envs, dtype=np.int64)
+
+    def __call__(self, obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        new = (self.left <= 0) | dones
+        k = int(new.sum())
+        self.action[new] = self.rng.integers(0, self.num_actions, k)
+        hold = self.rng.integers(1, self.repeat + 1, k) if self.random_repeat else self.repeat
+        self.left[new] = hold
+        self.left -= 1
+        return self.action.copy()
+
+
+class SB3EpsilonPolicy:
+    """A trained SB3 model's actions, replaced by uniform random ones with probability epsilon.
+
+    Args:
+        model: anything with SB3's ``predict(obs, deterministic=...)``.
+        num_actions: size of the discrete action space.
+        epsilon: probability of a random action, in [0, 1].
+        seed: seed of the epsilon draws.
+    """
+
+    def __init__(
+        self, model: Any, num_actions: int, *, epsilon: float = 0.1, seed: int = 0
+    ) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        self.model, self.num_actions, self.epsilon = model, num_actions, epsilon
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        actions, _ = self.model.predict(obs, deterministic=False)
+        explore = self.rng.random(len(obs)) < self.epsilon
+        actions = np.asarray(actions, dtype=np.int64).copy()
+        actions[explore] = self.rng.integers(0, self.num_actions, int(explore.sum()))
+        return actions
+
+
+POLICIES = ("random", "random_repeat", "sb3")
+
+
+def make_policy(
+    name: str, num_actions: int, num_envs: int, *, seed: int = 0, repeat: int = 4,
+    model_path: str | None = None, epsilon: float = 0.1,
+) -> ExplorationPolicy:  # fmt: skip
+    """Builds an exploration policy by name: ``random``, ``random_repeat`` or ``sb3``.
+
+    Raises:
+        ValueError: an unknown name, or ``sb3`` without ``model_path``.
+    """
+    if name == "random":
+        return RandomPolicy(num_actions, num_envs, seed=seed)
+    if name == "random_repeat":
+        return RandomPolicy(num_actions, num_envs, repeat=repeat, random_repeat=True, seed=seed)
+    if name == "sb3":
+        if model_path is None:
+            raise ValueError("policy 'sb3' needs model_path (an SB3 .zip)")
+        from stable_baselines3.common.base_class import BaseAlgorithm
+
+        from agents import load_agent
+
+        model: BaseAlgorithm = load_agent(model_path)
+        return SB3EpsilonPolicy(model, num_actions, epsilon=epsilon, seed=seed)
+    raise ValueError(f"unknown exploration policy {name!r}; expected one of {POLICIES}")
+
+
+def collect(
+    env_ids: str | Sequence[str],
+    num_frames: int,
+    out: str | Path,
+    *,
+    num_envs: int = 64,
+    seed: int = 0,
+    policy: str = "random_repeat",
+    policy_kwargs: dict[str, Any] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> FrameDataset:
+    """Runs an exploration policy on each env id and writes one dataset.
+
+    The frames are split evenly between the ids (each id is a *domain* of the dataset).
+
+    Args:
+        env_ids: one id or several (e.g. the five Breakout variants).
+        num_frames: total frames to write, >= 1.
+        out: the dataset path (``.h5``); written atomically.
+        num_envs: parallel envs per id.
+        seed: env seed (env i of domain d gets seed + 1000 * d + i) and policy seed.
+        policy: ``random``, ``random_repeat`` or ``sb3`` (see :func:`make_policy`).
+        policy_kwargs: extra kwargs of :func:`make_policy` (``repeat``, ``model_path``, ...).
+        env_kwargs: kwargs for every env (e.g. ``obs_size``).
+        device: device of batched envs.
+        progress: show a progress bar.
+
+    Returns:
+        The finished dataset, opened for reading.
+    """
+    ids = [env_ids] if isinstance(env_ids, str) else list(env_ids)
+    if not ids:
+        raise ValueError("collect needs at least one env id")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    env_kwargs = dict(env_kwargs or {})
+    policy_kwargs = dict(policy_kwargs or {})
+    venvs = [make_vec(i, num_envs, seed=seed + 1000 * d, device=device, **env_kwargs)
+             for d, i in enumerate(ids)]  # fmt: skip
+    first_obs = [v.reset() for v in venvs]
+    shapes = _factor_shapes(venvs)
+    frame_shape = venvs[0].observation_space.shape
+    for env_id, v in zip(ids, venvs):
+        if v.observation_space.shape != frame_shape:
+            raise ValueError(
+                f"all envs of one dataset need the same frame shape; {ids[0]} gives {frame_shape},"
+                f" {env_id} gives {v.observation_space.shape}"
+            )
+    attrs = {
+        "env_ids": ids,
+        "env_kwargs": env_kwargs,
+        "domains": ids,
+        "policy": {"name": policy, **policy_kwargs},
+        "seed": seed,
+        "num_envs": num_envs,
+        "discrete_factors": [n for n in shapes if n in DISCRETE_FACTORS],
+    }
+    shares = [num_frames // len(ids) + (d < num_frames % len(ids)) for d in range(len(ids))]
+    next_episode = 0
+    bar = tqdm(total=num_frames, unit="frame", desc="collect", disable=not progress)
+    with DatasetWriter(out, frame_shape, shapes, attrs) as writer:
+        for d, (venv, obs, share) in enumerate(zip(venvs, first_obs, shares)):
+            pol = make_policy(policy, venv.action_space.n, num_envs, seed=seed + d, **policy_kwargs)
+            next_episode = _run_domain(venv, obs, pol, share, d, next_episode, shapes, writer, bar)
+            venv.close()
+    bar.close()
+    return FrameDataset(out)
+
+
+def _factor_shapes(venvs: list) -> dict[str, tuple[int, ...]]:
+    """Per-frame factor shapes over several (reset) envs (the widest per-ball width wins)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for v in venvs:
+        if not hasattr(v, "get_factors"):
+            continue
+        for k, a in v.get_factors().items():
+            s = a.shape[1:]
+            shapes[k] = max(shapes.get(k, s), s)
+    return shapes
+
+
+def _run_domain(venv, obs: np.ndarray, policy, frames: int, domain: int, first_episode: int,
+                shapes: dict, writer: DatasetWriter, bar) -> int:  # fmt: skip
+    """Writes ``frames`` frames from a just-reset ``venv``; returns the next free episode id."""
+    n = venv.num_envs
+    episode = first_episode + np.arange(n)
+    next_episode = first_episode + n
+    step = np.zeros(n, dtype=np.int64)
+    dones = np.ones(n, dtype=bool)
+    get_factors = getattr(venv, "get_factors", lambda: {})
+    block = max(1, CHUNK // 2)
+    written = 0
+    while written < frames:
+        k = min(block, -(-(frames - written) // n))
+        buf: dict[str, list] = {key: [] for key in ("frames", "actions", "rewards", "dones",
+                                                     "episode", "step")}  # fmt: skip
+        fbuf: dict[str, list] = {key: [] for key in shapes}
+        for _ in range(k):
+            factors = get_factors()
+            actions = policy(obs, dones)
+            new_obs, rewards, dones, _ = venv.step(actions)
+            for key, val in (("frames", obs), ("actions", actions), ("rewards", rewards),
+                             ("dones", dones), ("episode", episode), ("step", step)):  # fmt: skip
+                buf[key].append(np.array(val, copy=True))
+            for key in shapes:
+                fbuf[key].append(_pad(factors.get(key), shapes[key], n))
+            step = np.where(dones, 0, step + 1)
+            fresh = int(dones.sum())
+            episode = episode.copy()
+            episode[dones] = next_episode + np.arange(fresh)
+            next_episode += fresh
+            obs = new_obs
+        # (k, n, ...) -> env-major (n * k, ...): each env's frames stay consecutive
+        out = {key: np.stack(v, 1).reshape(n * k, *np.shape(v[0])[1:]) for key, v in buf.items()}
+        out["factors"] = {
+            key: np.stack(v, 1).reshape(n * k, *shapes[key]) for key, v in fbuf.items()
+        }
+        out["domain"] = np.full(n * k, domain, dtype=np.int64)
+        take = min(n * k, frames - written)
+        if take < n * k:
+            out = _head(out, take)
+        writer.append(out)
+        written += take
+        bar.update(take)
+    return next_episode
+
+
+def _pad(a: np.ndarray | None, shape: tuple[int, ...], n: int) -> np.ndarray:
+    """Factor batch (n, *s) padded with -1 to (n, *shape); all -1 when the env lacks it."""
+    out = np.full((n, *shape), -1, dtype=np.int64)
+    if a is not None:
+        out[(slice(None), *(slice(0, s) for s in a.shape[1:]))] = a
+    return out
+
+
+def _head(block: dict[str, Any], m: int) -> dict[str, Any]:
+    return {k: _head(v, m) if isinstance(v, dict) else v[:m] for k, v in block.items()}
