@@ -86,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         })  # fmt: skip
     result = {
         "benchmark": "env-steps/s, uint8 RGB 64x64 observations, random actions",
-        "machine": {"cpus": torch.get_num_threads(), "python": platform.python_version(),
-                    "torch": torch.__version__},  # fmt: skip
+        "machine": {
+            "cpus": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
         "ale": "ale_py.vector_env.AtariVectorEnv, frameskip 4, sticky 0.25, num_threads=cpus",
         "reprl": "reprl/BreakoutStandard via SB3 VecEnv (factors in infos); core = bare torch",
         "rows": rows,
