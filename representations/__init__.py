@@ -1,0 +1,39 @@
+"""Representation library: pretrained image encoders behind one small interface.
+
+Every method is a :class:`Representation` (``encode``: ``(B, C, H, W)`` float32 in ``[0, 1]`` ->
+``(B, latent_dim)``; ``loss(batch)``), registered by name:
+
+>>> import representations as R
+>>> vae = R.make_representation("beta_vae")          # 64x64 RGB default
+>>> vae.save("vae.safetensors")
+>>> same = R.load("vae.safetensors", expected_method="beta_vae")
+
+Built-in methods: ``"beta_vae"``, ``"beta_vae_dae"`` (DARLA), ``"dae"``.
+"""
+
+from representations.base import InputSpec, Representation, to_model_input
+from representations.beta_vae import BetaVAE, BetaVAEDAE, gaussian_kl
+from representations.checkpoint import CheckpointError, file_provenance, load, read_header, save
+from representations.dae import DenoisingAutoencoder, occlude, occlusion_masks
+from representations.registry import available, get_class, make_representation, register
+
+__all__ = [
+    "BetaVAE",
+    "BetaVAEDAE",
+    "CheckpointError",
+    "DenoisingAutoencoder",
+    "InputSpec",
+    "Representation",
+    "available",
+    "file_provenance",
+    "gaussian_kl",
+    "get_class",
+    "load",
+    "make_representation",
+    "occlude",
+    "occlusion_masks",
+    "read_header",
+    "register",
+    "save",
+    "to_model_input",
+]

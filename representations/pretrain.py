@@ -232,8 +232,9 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
-                row = {"step": step, "epoch": epoch, **{f"loss/{k}": float(v) for k, v in terms.items()},
-                       "perf/images_per_s": n_last / (now - t_last)}  # fmt: skip
+                row = {"step": step, "epoch": epoch}
+                row.update({f"loss/{k}": float(v) for k, v in terms.items()})
+                row["perf/images_per_s"] = n_last / (now - t_last)
                 t_last, n_last = now, 0
                 for k, v in row.items():
                     if k not in ("step", "epoch"):
