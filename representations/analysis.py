@@ -1,0 +1,198 @@
+"""Looking at a trained encoder: metrics on a dataset, reconstructions and latent traversals.
+
+These join a checkpoint (:func:`representations.load`) and an exploration dataset
+(:class:`envs.dataset.FrameDataset`); the metrics themselves see only latents and factors
+(:mod:`representations.metrics`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs.dataset import FrameDataset
+from representations.base import Representation
+from representations.metrics import METRICS, FactorData, evaluate
+
+FACTOR_VALUES_ABSENT = -1
+"""Factor entries of -1 mean "this object does not exist here" (no middle wall, no 2nd ball)."""
+
+
+def subsample(ds: FrameDataset, max_frames: int) -> np.ndarray:
+    """Sorted indices of at most ``max_frames`` frames spread evenly over the whole file."""
+    n = len(ds)
+    if max_frames >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_frames).round().astype(np.int64))
+
+
+@torch.inference_mode()
+def encode_dataset(
+    model: Representation, ds: FrameDataset, index: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """Latents of frames ``index`` (sorted), read chunk-wise from disk.
+
+    Returns:
+        (K, latent_dim) float32.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for lo in range(0, len(index), batch_size):
+        frames = ds.frames(index[lo : lo + batch_size])
+        x = model.to_model_input(torch.from_numpy(frames).to(device))
+        out.append(model.encode(x).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.latent_dim), np.float32)
+
+
+def factor_data(
+    ds: FrameDataset, index: np.ndarray, factor_names: Sequence[str] | None = None
+) -> FactorData:
+    """Factors of frames ``index`` as :class:`FactorData` (no frames: latents come separately).
+
+    Factor columns that are absent (-1) in every selected frame, or constant, are dropped by
+    the metrics themselves (constant); columns absent in only some frames (a second ball in
+    juggling only) are kept, with -1 as their value where absent.
+    """
+    factors = ds.factors(factor_names, index)
+    keep = {k: v for k, v in factors.items() if not np.all(v == FACTOR_VALUES_ABSENT)}
+    return FactorData(
+        frames=None,
+        factors=keep,
+        episode=ds.episode[index],
+        discrete={n for n in ds.info.discrete_factors if n in keep},
+    )
+
+
+def probe(
+    model: Representation,
+    dataset: str | os.PathLike[str],
+    *,
+    max_frames: int = 20000,
+    metrics: Sequence[str] = METRICS,
+    factor_names: Sequence[str] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Scores ``model``'s latents against a dataset's ground-truth factors.
+
+    Args:
+        model: a loaded representation.
+        dataset: an exploration dataset with factors.
+        max_frames: frames used at most (spread evenly over the file).
+        metrics: any of ``probe``, ``mig``, ``dci``, ``factor_vae``.
+        factor_names: factors to score, default all present.
+        seed: seed of the held-out-episode split and the metrics' sampling.
+
+    Returns:
+        JSON-plain results of :func:`representations.metrics.evaluate`, plus ``encoder`` and
+        ``dataset`` provenance.
+    """
+    ds = FrameDataset(dataset)
+    h, w, c = ds.info.frame_shape
+    if model.input_spec.shape != (c, h, w):
+        raise ValueError(
+            f"encoder expects frames (C, H, W) = {model.input_spec.shape}; dataset {dataset} "
+            f"has (H, W, C) = {(h, w, c)}"
+        )
+    index = subsample(ds, max_frames)
+    latents = encode_dataset(model, ds, index)
+    data = factor_data(ds, index, factor_names)
+    ds.close()
+    results = evaluate(latents, data, metrics=metrics, seed=seed)
+    results["dataset"] = str(dataset)
+    results["encoder"] = {"method": model.name, "latent_dim": model.latent_dim}
+    return results
+
+
+def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
+    """Writes JSON atomically (temporary name, then rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, p)
+
+
+def _grid(rows: list[np.ndarray], pad: int = 1) -> np.ndarray:
+    """Stacks rows of images ((K, H, W, 3) uint8 each) into one padded picture."""
+    k = max(len(r) for r in rows)
+    h, w = rows[0].shape[1:3]
+    out = np.full((len(rows) * (h + pad) + pad, k * (w + pad) + pad, 3), 255, np.uint8)
+    for i, r in enumerate(rows):
+        for j, img in enumerate(r):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            out[y : y + h, x : x + w] = img
+    return out
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(B, C, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
+    x = x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
+
+
+@torch.inference_mode()
+def pictures(
+    model: Representation,
+    dataset: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    num_frames: int = 8,
+    num_latents: int = 10,
+    steps: int = 7,
+    span: float = 3.0,
+    scale: int = 3,
+    seed: int = 0,
+) -> dict[str, str]:
+    """Writes ``reconstructions.png`` and ``traversals.png`` for a model with ``decode``.
+
+    Reconstructions: inputs (top row) over their reconstructions (bottom row). Traversals: one
+    row per latent, the ``num_latents`` latents with the highest variance of the posterior mean
+    over the frames, each swept over ``span`` standard deviations around a frame's mean.
+
+    Returns:
+        name -> path of each picture written.
+    """
+    from PIL import Image
+
+    if not hasattr(model, "decode"):
+        raise ValueError(f"{model.name} has no decoder: nothing to reconstruct or traverse")
+    ds = FrameDataset(dataset)
+    rng = np.random.default_rng(seed)
+    index = np.sort(rng.choice(len(ds), size=min(num_frames, len(ds)), replace=False))
+    frames = ds.frames(index)
+    ds.close()
+    model.eval()
+    device = next(model.parameters()).device
+    x = model.to_model_input(torch.from_numpy(frames).to(device))
+    z = model.encode(x)
+    recon = model.decode(z)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    rec = _grid([frames, _to_uint8(recon)])
+    # traversals around the first frame's code, latents ranked by spread over the frames
+    order = torch.argsort(z.var(0) if len(z) > 1 else z.abs()[0], descending=True)[:num_latents]
+    values = torch.linspace(-span, span, steps, device=device)
+    rows = []
+    for d in order.tolist():
+        codes = z[:1].repeat(steps, 1)
+        codes[:, d] = values
+        rows.append(_to_uint8(model.decode(codes)))
+    trav = _grid(rows)
+    for name, img in (("reconstructions", rec), ("traversals", trav)):
+        path = out / f"{name}.png"
+        tmp = out / f"{name}.png.tmp"
+        big = Image.fromarray(img).resize(
+            (img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST
+        )
+        big.save(tmp, format="PNG")
+        os.replace(tmp, path)
+        written[name] = str(path)
+    return written
