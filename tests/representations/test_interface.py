@@ -59,7 +59,7 @@ def test_encode_deterministic_in_eval(model: Representation) -> None:
 
 def test_loss_finite_and_backpropagates(model: Representation) -> None:
     model.train()
-    total, logs = model.loss({"obs": _batch(model.input_spec)})
+    total, logs = model.loss(model.example_batch(B, torch.Generator().manual_seed(0)))
     assert total.dim() == 0 and torch.isfinite(total)
     assert "loss" in logs and all(isinstance(v, float) for v in logs.values())
     assert logs["loss"] == pytest.approx(float(total.detach()), rel=1e-6)

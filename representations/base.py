@@ -1,0 +1,354 @@
+"""The interface every representation implements, and the description of what it accepts.
+
+Inside representations, images are ``float32 (B, C, H, W)`` in ``[0, 1]``. Environments give
+``uint8 (B, H, W, C)`` frames (channels-last, as gymnasium, procgen and ALE do); use
+:meth:`Representation.to_model_input` (or :func:`to_model_input`) to convert and validate them.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+#: Channel orders with a fixed meaning; any other string names one channel per character.
+_DEFAULT_ORDERS: dict[int, str] = {1: "L", 3: "RGB"}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a representation's :meth:`Representation.encode` accepts.
+
+    Attributes:
+        shape: ``(C, H, W)`` of one image.
+        dtype: Name of the torch dtype of the model input (``"float32"``).
+        channel_order: One letter per channel, e.g. ``"RGB"`` or ``"L"`` (grayscale).
+        value_range: Inclusive ``(low, high)`` bounds of the pixel values.
+    """
+
+    shape: tuple[int, int, int] = (3, 64, 64)
+    dtype: str = "float32"
+    channel_order: str = "RGB"
+    value_range: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(s) for s in self.shape)
+        if len(shape) != 3 or any(s <= 0 for s in shape):
+            raise ValueError(f"InputSpec.shape must be (C, H, W) with positive sizes, got {shape}")
+        if not isinstance(getattr(torch, self.dtype, None), torch.dtype):
+            raise ValueError(f"InputSpec.dtype must name a torch dtype, got {self.dtype!r}")
+        if len(self.channel_order) != shape[0]:
+            raise ValueError(
+                f"InputSpec.channel_order {self.channel_order!r} names {len(self.channel_order)} "
+                f"channels but shape has C={shape[0]}"
+            )
+        lo, hi = (float(v) for v in self.value_range)
+        if not lo < hi:
+            raise ValueError(f"InputSpec.value_range must be (low, high), got {self.value_range}")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "value_range", (lo, hi))
+
+    @classmethod
+    def for_shape(cls, shape: Sequence[int]) -> InputSpec:
+        """The default spec for images of ``shape``: float32 in ``[0, 1]``, RGB or L.
+
+        Args:
+            shape: ``(C, H, W)`` with ``C`` 1 (``"L"``) or 3 (``"RGB"``).
+
+        Raises:
+            ValueError: For other channel counts (build an :class:`InputSpec` explicitly).
+        """
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 3 or shape[0] not in _DEFAULT_ORDERS:
+            raise ValueError(
+                f"no default channel order for input_shape {shape}: expected (C, H, W) with "
+                f"C in {sorted(_DEFAULT_ORDERS)}"
+            )
+        return cls(shape=shape, channel_order=_DEFAULT_ORDERS[shape[0]])
+
+    @property
+    def channels(self) -> int:
+        """Number of channels ``C``."""
+        return self.shape[0]
+
+    @property
+    def height(self) -> int:
+        """Image height ``H``."""
+        return self.shape[1]
+
+    @property
+    def width(self) -> int:
+        """Image width ``W``."""
+        return self.shape[2]
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The torch dtype named by :attr:`dtype`."""
+        return getattr(torch, self.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-plain form (lists, not tuples)."""
+        return {
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "channel_order": self.channel_order,
+            "value_range": list(self.value_range),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InputSpec:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: If keys are missing or unknown, or values are invalid.
+        """
+        keys = {"shape", "dtype", "channel_order", "value_range"}
+        if set(d) != keys:
+            raise ValueError(f"InputSpec dict: expected keys {sorted(keys)}, got {sorted(d)}")
+        return cls(
+            shape=tuple(d["shape"]),
+            dtype=str(d["dtype"]),
+            channel_order=str(d["channel_order"]),
+            value_range=tuple(d["value_range"]),
+        )
+
+    def check(self, obs: Tensor) -> None:
+        """Validate a model input batch against this spec.
+
+        Args:
+            obs: ``(B, C, H, W)`` tensor of dtype :attr:`dtype` with values in
+                :attr:`value_range`.
+
+        Raises:
+            ValueError: Naming the expected and the actual shape, channels, dtype or range.
+        """
+        if not isinstance(obs, Tensor):
+            raise ValueError(f"observation: expected a torch.Tensor, got {type(obs).__name__}")
+        expected = f"(B, {', '.join(str(s) for s in self.shape)})"
+        actual = tuple(obs.shape)
+        if obs.dim() != 4:
+            raise ValueError(
+                f"observation shape: expected {expected} (batched, channels-first), got {actual}"
+            )
+        if obs.shape[1] != self.channels:
+            raise ValueError(
+                f"observation channels: expected C={self.channels} ({self.channel_order}) in "
+                f"shape {expected}, got C={obs.shape[1]} in shape {actual}"
+            )
+        if tuple(obs.shape[2:]) != self.shape[1:]:
+            raise ValueError(
+                f"observation H x W: expected {self.height} x {self.width} in shape {expected}, "
+                f"got {obs.shape[2]} x {obs.shape[3]} in shape {actual}"
+            )
+        if obs.dtype != self.torch_dtype:
+            raise ValueError(f"observation dtype: expected {self.torch_dtype}, got {obs.dtype}")
+        if obs.numel() == 0:
+            return
+        lo, hi = self.value_range
+        mn, mx = (float(v) for v in torch.aminmax(obs.detach()))
+        if not (lo <= mn and mx <= hi):  # also catches NaN
+            raise ValueError(
+                f"observation values: expected range [{lo}, {hi}], got [{mn}, {mx}] "
+                "(uint8 frames? use Representation.to_model_input)"
+            )
+
+
+def to_model_input(
+    obs: Tensor | np.ndarray, spec: InputSpec, device: torch.device | str | None = None
+) -> Tensor:
+    """Convert environment frames or model tensors to the model input described by ``spec``.
+
+    Accepted inputs:
+
+    - ``uint8 (B, H, W, C)`` frames (channels-last, as environments give them), or
+      ``uint8 (B, C, H, W)`` (as SB3's ``VecTransposeImage`` gives them): scaled to the spec's
+      range. Channels-last frames come out with ``torch.channels_last`` strides (no layout
+      copy), the fast format for a model converted with ``to(memory_format=...)``.
+    - float ``(B, C, H, W)`` of the spec's dtype, values already in the spec's range: returned
+      as is (moved to ``device``).
+
+    Args:
+        obs: A torch tensor or numpy array, batched (4-D).
+        spec: The model's input spec.
+        device: Where to put the result; ``None`` keeps the input's device.
+
+    Returns:
+        ``(B, C, H, W)`` tensor of ``spec.dtype`` with values in ``spec.value_range``.
+
+    Raises:
+        ValueError: On wrong rank, channels, height/width, dtype or value range, naming the
+            expected and the actual value.
+    """
+    if isinstance(obs, np.ndarray):
+        obs = torch.from_numpy(np.ascontiguousarray(obs))
+    if not isinstance(obs, Tensor):
+        raise ValueError(f"observation: expected a torch.Tensor or numpy array, got {type(obs)}")
+    c, h, w = spec.shape
+    if obs.dim() != 4:
+        raise ValueError(
+            f"observation shape: expected a batch (B, {h}, {w}, {c}) uint8 or (B, {c}, {h}, {w}) "
+            f"{spec.dtype}, got {tuple(obs.shape)} (add a batch dimension with obs[None])"
+        )
+    if device is not None:
+        obs = obs.to(device)
+    if obs.dtype == torch.uint8:
+        if tuple(obs.shape[1:]) == (h, w, c):
+            obs = obs.permute(0, 3, 1, 2)
+        elif tuple(obs.shape[1:]) != (c, h, w):
+            raise ValueError(
+                f"uint8 observation shape: expected (B, {h}, {w}, {c}) channels-last or "
+                f"(B, {c}, {h}, {w}) channels-first, got {tuple(obs.shape)}"
+            )
+        lo, hi = spec.value_range
+        obs = obs.to(spec.torch_dtype).mul_((hi - lo) / 255.0)
+        if lo != 0.0:
+            obs = obs.add_(lo)
+        return obs
+    if obs.is_floating_point() and tuple(obs.shape[1:]) == (h, w, c) and (h, w, c) != (c, h, w):
+        raise ValueError(
+            f"float observation shape: expected channels-first (B, {c}, {h}, {w}), got "
+            f"channels-last {tuple(obs.shape)}; permute(0, 3, 1, 2) first"
+        )
+    spec.check(obs)
+    return obs
+
+
+def _json_plain(value: Any, where: str) -> Any:
+    """Deep-convert tuples to lists and check ``value`` survives a JSON round trip."""
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{where}: keys must be str, got {k!r}")
+            out[k] = _json_plain(v, f"{where}.{k}")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_json_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TypeError(f"{where}: non-finite float {value} is not JSON-plain")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"{where}: {type(value).__name__} is not JSON-plain")
+
+
+class Representation(nn.Module, abc.ABC):
+    """Base class of all representations (beta-VAE, DAE, MONet, CPC, ...).
+
+    Subclasses set the class attribute :attr:`name` (the registry key), call
+    ``super().__init__(input_spec=..., latent_dim=..., config=...)`` where ``config`` holds
+    every constructor keyword argument (so ``type(model)(**model.config)`` rebuilds the same
+    architecture), and implement :meth:`_encode` and :meth:`loss`. Methods that reconstruct also
+    define ``decode(z: (B, latent_dim)) -> (B, C, H, W) in [0, 1]``.
+
+    Attributes:
+        name: Registry name of the method (class attribute).
+        input_spec: What :meth:`encode` accepts.
+        latent_dim: Size of the code :meth:`encode` returns.
+        config: JSON-plain constructor keyword arguments.
+        provenance: Dataset provenance read from a checkpoint (``None`` for fresh models);
+            :meth:`save` writes it back unless given another one.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, *, input_spec: InputSpec, latent_dim: int, config: Mapping[str, Any]):
+        super().__init__()
+        if int(latent_dim) <= 0:
+            raise ValueError(f"latent_dim must be positive, got {latent_dim}")
+        self.input_spec = input_spec
+        self.latent_dim = int(latent_dim)
+        self.config: dict[str, Any] = _json_plain(dict(config), f"{type(self).__name__}.config")
+        self.provenance: dict[str, Any] | None = None
+
+    def encode(self, obs: Tensor) -> Tensor:
+        """Deterministic code of a batch of images.
+
+        Args:
+            obs: ``(B, C, H, W)`` float32 in ``[0, 1]``, exactly :attr:`input_spec`.
+
+        Returns:
+            ``(B, latent_dim)`` float32. Gradients flow (for fine-tuning); wrap in
+            ``torch.no_grad()`` for a frozen encoder.
+
+        Raises:
+            ValueError: If ``obs`` does not match :attr:`input_spec`.
+        """
+        self.input_spec.check(obs)
+        return self._encode(obs)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Same as :meth:`encode`."""
+        return self.encode(obs)
+
+    @abc.abstractmethod
+    def _encode(self, obs: Tensor) -> Tensor:
+        """Method-specific encoding of validated input ``(B, C, H, W)`` to ``(B, latent_dim)``."""
+
+    @abc.abstractmethod
+    def loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """Training loss on one batch.
+
+        Args:
+            batch: At least ``"obs"``: ``(B, C, H, W)`` float32 in ``[0, 1]``; methods that need
+                more (sequences, viewpoints) document their keys.
+
+        Returns:
+            ``(total, logs)``: a scalar tensor to minimise (averaged per example) and plain
+            floats to log, including ``"loss"``.
+        """
+
+    def example_batch(
+        self, batch_size: int = 4, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """A random batch in the format :meth:`loss` expects (for tests and smoke runs).
+
+        Methods whose ``loss`` needs more than single frames (sequences, viewpoints) override
+        this, so the registry-wide interface test exercises them on arrival.
+
+        Args:
+            batch_size: Number of examples ``B``.
+            generator: CPU generator; ``None`` uses the global RNG.
+
+        Returns:
+            ``{"obs": (B, C, H, W) float32 uniform in the input spec's value range}``.
+        """
+        lo, hi = self.input_spec.value_range
+        x = torch.rand((batch_size, *self.input_spec.shape), generator=generator)
+        return {"obs": (lo + (hi - lo) * x).to(self.input_spec.torch_dtype)}
+
+    def to_model_input(self, obs: Tensor | np.ndarray) -> Tensor:
+        """Convert env frames (``uint8 (B, H, W, C)``) or model tensors to this model's input.
+
+        Args:
+            obs: See :func:`to_model_input`.
+
+        Returns:
+            ``(B, C, H, W)`` float32 in ``[0, 1]`` on this model's device.
+        """
+        param = next(self.parameters(), None)
+        return to_model_input(obs, self.input_spec, None if param is None else param.device)
+
+    def save(
+        self, path: str | os.PathLike[str], provenance: Mapping[str, Any] | None = None
+    ) -> None:
+        """Write a checkpoint atomically (see :func:`representations.checkpoint.save`).
+
+        Args:
+            path: Destination file, conventionally ``*.safetensors``.
+            provenance: JSON-plain record of the training data (e.g. path and sha256 of the
+                dataset); ``None`` keeps :attr:`provenance`.
+        """
+        from representations.checkpoint import save
+
+        save(self, path, provenance=provenance)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, latent_dim={self.latent_dim}, config={json.dumps(self.config)}"

@@ -1,0 +1,292 @@
+"""Checkpoint format of representations: one safetensors file, JSON header in its metadata.
+
+Layout: a standard safetensors file (``safetensors.torch.load_file`` opens it) whose tensors are
+the model's ``state_dict`` (sub-modules keep their prefixes, e.g. the frozen DAE inside a
+beta-VAE_DAE is stored under ``dae.``) and whose ``__metadata__`` holds:
+
+- ``"format"``: ``"pt"`` (the safetensors convention),
+- ``"reprl"``: a JSON object, the header::
+
+    {
+      "format_version": 1,              # int; readers refuse newer versions
+      "method": "beta_vae",             # registry name
+      "config": {...},                  # constructor kwargs, JSON-plain: cls(**config)
+      "input_spec": {"shape": [3, 64, 64], "dtype": "float32",
+                     "channel_order": "RGB", "value_range": [0.0, 1.0]},
+      "latent_dim": 32,
+      "library_version": "0.1.0",       # reprl's version, "0+unknown" if not installed
+      "provenance": {"path": ..., "sha256": ...} or null   # dataset the weights came from
+    }
+
+No pickle is involved in writing or reading: a checkpoint from a stranger is safe to open.
+:func:`load` reads the header before building anything and refuses a mismatch with a
+:class:`CheckpointError` naming the expected and the actual value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import struct
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from representations.base import InputSpec, Representation, _json_plain
+from representations.registry import available, get_class
+
+#: Version of the header layout written by :func:`save`.
+FORMAT_VERSION = 1
+#: Key of the reprl header in the safetensors metadata.
+HEADER_KEY = "reprl"
+_HEADER_FIELDS = (
+    "format_version",
+    "method",
+    "config",
+    "input_spec",
+    "latent_dim",
+    "library_version",
+    "provenance",
+)
+_MAX_HEADER_BYTES = 100_000_000
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable reprl checkpoint, or not the one that was expected."""
+
+
+def library_version() -> str:
+    """Installed version of ``reprl``, ``"0+unknown"`` when it is not installed."""
+    try:
+        return metadata.version("reprl")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def file_provenance(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Provenance record of a file: ``{"path": absolute path, "sha256": hex digest}``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest()}
+
+
+def make_header(
+    model: Representation, provenance: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The header :func:`save` writes for ``model`` (see the module docstring)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "method": model.name,
+        "config": _json_plain(model.config, "config"),
+        "input_spec": model.input_spec.to_dict(),
+        "latent_dim": int(model.latent_dim),
+        "library_version": library_version(),
+        "provenance": None if provenance is None else _json_plain(provenance, "provenance"),
+    }
+
+
+def save(
+    model: Representation,
+    path: str | os.PathLike[str],
+    provenance: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``model`` to ``path`` atomically (temporary file in the same directory, then rename).
+
+    Args:
+        model: Any registered representation.
+        path: Destination file (conventionally ``*.safetensors``); parent dirs are created.
+        provenance: JSON-plain record of the training data, e.g. :func:`file_provenance` of the
+            dataset. ``None`` keeps ``model.provenance`` (set when the model was loaded).
+
+    Raises:
+        TypeError: If the config or provenance is not JSON-plain.
+    """
+    if provenance is None:
+        provenance = model.provenance
+    header = make_header(model, provenance)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    data = st_save(tensors, metadata={"format": "pt", HEADER_KEY: json.dumps(header)})
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable; not every platform can open a directory
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _parse_header(data: bytes, where: str) -> dict[str, Any]:
+    """Read and check the reprl header from the raw bytes of a safetensors file."""
+    if len(data) < 8:
+        raise CheckpointError(
+            f"{where}: not a reprl checkpoint: expected a safetensors file (8-byte header length "
+            f"and a JSON header), got {len(data)} bytes"
+        )
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > _MAX_HEADER_BYTES:
+        raise CheckpointError(
+            f"{where}: not a reprl checkpoint: safetensors header length {n} is implausible"
+        )
+    if 8 + n > len(data):
+        raise CheckpointError(
+            f"{where}: truncated or not a checkpoint: expected a {n}-byte safetensors header, "
+            f"the file has {len(data) - 8} bytes after the length field"
+        )
+    try:
+        st_header = json.loads(data[8 : 8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(
+            f"{where}: not a reprl checkpoint: bad safetensors header ({e})"
+        ) from None
+    if not isinstance(st_header, dict):
+        raise CheckpointError(f"{where}: not a reprl checkpoint: safetensors header not a dict")
+    meta = st_header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or HEADER_KEY not in meta:
+        raise CheckpointError(
+            f"{where}: not a reprl checkpoint: expected a '{HEADER_KEY}' header in the "
+            f"safetensors metadata, found keys {sorted(meta) if isinstance(meta, dict) else []}"
+        )
+    ends = [
+        v["data_offsets"][1]
+        for k, v in st_header.items()
+        if k != "__metadata__" and isinstance(v, dict) and len(v.get("data_offsets", ())) == 2
+    ]
+    need, have = max(ends, default=0), len(data) - 8 - n
+    if need != have:
+        raise CheckpointError(
+            f"{where}: truncated or corrupt checkpoint: expected {need} bytes of tensor data, "
+            f"got {have}"
+        )
+    try:
+        header = json.loads(meta[HEADER_KEY])
+    except (TypeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{where}: corrupt reprl header ({e})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{where}: corrupt reprl header: expected a JSON object")
+    version = header.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(
+            f"{where}: corrupt reprl header: expected an integer format_version >= 1, "
+            f"got {version!r}"
+        )
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{where}: checkpoint format_version {version} is newer than this reprl "
+            f"({library_version()}) reads: expected format_version <= {FORMAT_VERSION}; "
+            f"written by reprl {header.get('library_version', '?')}, upgrade reprl"
+        )
+    missing = [f for f in _HEADER_FIELDS if f not in header]
+    if missing:
+        raise CheckpointError(
+            f"{where}: corrupt reprl header: expected fields {list(_HEADER_FIELDS)}, "
+            f"missing {missing}"
+        )
+    if not isinstance(header["method"], str) or not isinstance(header["config"], dict):
+        raise CheckpointError(f"{where}: corrupt reprl header: bad method or config")
+    return header
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The reprl header of a checkpoint, without building the model.
+
+    Raises:
+        CheckpointError: If the file is not a (complete) reprl checkpoint, or of a newer format.
+        FileNotFoundError: If there is no file.
+    """
+    return _parse_header(Path(path).read_bytes(), str(path))
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    expected_method: str | None = None,
+    device: torch.device | str = "cpu",
+) -> Representation:
+    """Build a representation from a checkpoint written by :func:`save`.
+
+    The header is checked before anything is built; the weights are read with safetensors only.
+
+    Args:
+        path: Checkpoint file.
+        expected_method: If given, refuse a checkpoint of another method.
+        device: Where to put the model.
+
+    Returns:
+        The model in eval mode on ``device``; ``model.provenance`` holds the header's provenance.
+
+    Raises:
+        CheckpointError: Not a checkpoint or truncated; a newer format version; a method other
+            than ``expected_method``; a method missing from the registry; a header that does not
+            match the weights. The message names the expected and the actual value.
+        FileNotFoundError: If there is no file.
+    """
+    where = str(path)
+    data = Path(path).read_bytes()
+    header = _parse_header(data, where)
+    method = header["method"]
+    if expected_method is not None and method != expected_method:
+        raise CheckpointError(
+            f"{where}: expected a checkpoint of method {expected_method!r}, got {method!r}"
+        )
+    try:
+        cls = get_class(method)
+    except ValueError:
+        raise CheckpointError(
+            f"{where}: checkpoint method {method!r} is not registered in this reprl "
+            f"({library_version()}); known: {', '.join(available())}. Import the module that "
+            "defines it before loading."
+        ) from None
+    try:
+        model = cls(**header["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"{where}: cannot build {method!r} from the header config: {e}"
+        ) from None
+    try:
+        spec = InputSpec.from_dict(header["input_spec"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: corrupt input_spec in header: {e}") from None
+    if spec != model.input_spec or header["latent_dim"] != model.latent_dim:
+        raise CheckpointError(
+            f"{where}: header does not match its config: header input_spec {spec}, latent_dim "
+            f"{header['latent_dim']}; config builds input_spec {model.input_spec}, latent_dim "
+            f"{model.latent_dim}"
+        )
+    try:
+        tensors = st_load(data)
+    except Exception as e:  # safetensors raises its own error types
+        raise CheckpointError(f"{where}: corrupt tensor data: {e}") from None
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{where}: weights do not match the {method!r} architecture of the header: {e}"
+        ) from None
+    model.provenance = header["provenance"]
+    return model.to(device).eval()

@@ -1,0 +1,225 @@
+"""Denoising autoencoder with occlusion noise: DARLA's perceptual space for beta-VAE_DAE.
+
+DARLA (Higgins et al., 2017) first trains a denoising autoencoder to reconstruct clean frames
+from frames with occluding masks; the beta-VAE_DAE then measures its reconstruction error in the
+DAE's feature space instead of in pixels, which keeps small but important objects in the
+latents. The same network is also a baseline representation in its own right ("DARLA with a DAE
+encoder").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from representations.base import InputSpec, Representation
+from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvDecoder, ConvEncoder
+from representations.registry import register
+
+_RECON_LOSSES = ("bce", "mse")
+
+
+def _check_noise(num_masks: int, mask_size: Sequence[float]) -> tuple[float, float]:
+    lo, hi = (float(v) for v in mask_size)
+    if not 0.0 < lo <= hi <= 1.0:
+        raise ValueError(f"mask_size: expected 0 < min <= max <= 1, got {tuple(mask_size)}")
+    if int(num_masks) < 0:
+        raise ValueError(f"num_masks: expected >= 0, got {num_masks}")
+    return lo, hi
+
+
+def occlusion_masks(
+    batch_size: int,
+    height: int,
+    width: int,
+    *,
+    num_masks: int = 3,
+    mask_size: tuple[float, float] = (0.1, 0.3),
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """Random rectangular occluders, ``num_masks`` per image.
+
+    Each rectangle's height and width are drawn independently and uniformly from
+    ``[mask_size[0], mask_size[1]]`` times the image side (at least one pixel), its position
+    uniformly so that it lies inside the image. Rectangles may overlap.
+
+    Args:
+        batch_size: Number of images ``B``.
+        height: Image height ``H``.
+        width: Image width ``W``.
+        num_masks: Rectangles per image (0 gives an all-False mask).
+        mask_size: ``(min, max)`` side lengths as fractions of the image side, in ``(0, 1]``.
+        generator: CPU generator to draw from; ``None`` uses the global RNG.
+        device: Device of the returned mask.
+
+    Returns:
+        ``(B, H, W)`` bool, True where a pixel is occluded.
+    """
+    lo, hi = _check_noise(num_masks, mask_size)
+    shape = (batch_size, num_masks, 1)
+    u = torch.rand((4, *shape), generator=generator)
+    sides = torch.tensor([height, width], dtype=torch.float32).view(2, 1, 1, 1)
+    hw = (lo + (hi - lo) * u[:2]) * sides
+    hw = hw.round().clamp_(min=1).minimum(sides)
+    top_left = (u[2:] * (sides - hw + 1)).floor().clamp_(max=sides - hw)
+    top, left = top_left.long().to(device)
+    h, w = hw.long().to(device)
+    rows = torch.arange(height, device=device)
+    cols = torch.arange(width, device=device)
+    in_rows = (rows >= top) & (rows < top + h)  # (B, K, H)
+    in_cols = (cols >= left) & (cols < left + w)  # (B, K, W)
+    return (in_rows.unsqueeze(-1) & in_cols.unsqueeze(-2)).any(dim=1)
+
+
+def occlude(
+    x: Tensor,
+    *,
+    num_masks: int = 3,
+    mask_size: tuple[float, float] = (0.1, 0.3),
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Zero random rectangles of a batch of images (all channels).
+
+    Args:
+        x: ``(B, C, H, W)`` float images.
+        num_masks: Rectangles per image.
+        mask_size: ``(min, max)`` side lengths as fractions of the image side.
+        generator: CPU generator for reproducible masks; ``None`` uses the global RNG.
+
+    Returns:
+        ``(occluded, mask)``: ``(B, C, H, W)`` images with occluded pixels set to 0, and the
+        ``(B, H, W)`` bool mask (True = occluded).
+    """
+    b, _, h, w = x.shape
+    mask = occlusion_masks(
+        b, h, w, num_masks=num_masks, mask_size=mask_size, generator=generator, device=x.device
+    )
+    return x.masked_fill(mask.unsqueeze(1), 0.0), mask
+
+
+@register
+class DenoisingAutoencoder(Representation):
+    """Convolutional denoising autoencoder trained to remove occlusions.
+
+    Architecture: :class:`~representations.blocks.ConvEncoder` (4 convs 4x4 stride 2, 32-32-64-64
+    channels, FC 256), a linear bottleneck of ``latent_dim`` units, and the transposed decoder.
+
+    Args:
+        input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
+        latent_dim: Bottleneck size (default 100).
+        channels: Encoder convolution channels.
+        hidden_dim: Units of the FC layers.
+        num_masks: Occluding rectangles per training image.
+        mask_size: ``(min, max)`` occluder side lengths as fractions of the image side.
+        recon_loss: ``"bce"`` (binary cross-entropy with logits, summed over pixels) or
+            ``"mse"`` (squared error of the sigmoid output, summed over pixels).
+
+    :meth:`encode` returns the bottleneck of the clean input; :meth:`features` returns the
+    DARLA perceptual features (the last convolution's output, see there).
+    """
+
+    name = "dae"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (3, 64, 64),
+        latent_dim: int = 100,
+        channels: Sequence[int] = DEFAULT_CHANNELS,
+        hidden_dim: int = DEFAULT_HIDDEN_DIM,
+        num_masks: int = 3,
+        mask_size: Sequence[float] = (0.1, 0.3),
+        recon_loss: str = "bce",
+    ) -> None:
+        if recon_loss not in _RECON_LOSSES:
+            raise ValueError(f"recon_loss: expected one of {_RECON_LOSSES}, got {recon_loss!r}")
+        spec = InputSpec.for_shape(input_shape)
+        lo, hi = _check_noise(num_masks, mask_size)
+        super().__init__(
+            input_spec=spec,
+            latent_dim=latent_dim,
+            config={
+                "input_shape": list(spec.shape),
+                "latent_dim": int(latent_dim),
+                "channels": [int(c) for c in channels],
+                "hidden_dim": int(hidden_dim),
+                "num_masks": int(num_masks),
+                "mask_size": [lo, hi],
+                "recon_loss": recon_loss,
+            },
+        )
+        self.num_masks = int(num_masks)
+        self.mask_size = (lo, hi)
+        self.recon_loss = recon_loss
+        self.encoder = ConvEncoder(spec.shape, channels, hidden_dim)
+        self.bottleneck = nn.Linear(self.encoder.out_dim, self.latent_dim)
+        self.decoder = ConvDecoder(spec.shape, self.latent_dim, channels, hidden_dim)
+
+    @property
+    def feature_shape(self) -> tuple[int, int, int]:
+        """Shape of one example of :meth:`features`: ``(64, H/16, W/16)`` by default."""
+        return self.encoder.feature_shape
+
+    def _encode(self, obs: Tensor) -> Tensor:
+        return self.bottleneck(self.encoder(obs))
+
+    def features(self, x: Tensor) -> Tensor:
+        """DARLA's perceptual features: the output of the encoder's last convolution (+ ReLU).
+
+        We use the last convolutional layer (``64 x H/16 x W/16`` = 64x4x4 at 64x64): it is
+        the deepest layer that still keeps a spatial map, so a small object that moves changes
+        it, while the FC bottleneck can discard such detail. No input validation is done here,
+        so it can run on the beta-VAE's reconstructions inside a loss.
+
+        Args:
+            x: ``(B, C, H, W)`` float32 in ``[0, 1]``.
+
+        Returns:
+            ``(B, *feature_shape)`` float32, non-negative.
+        """
+        return self.encoder.conv_features(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Images from bottleneck codes.
+
+        Args:
+            z: ``(B, latent_dim)`` float32.
+
+        Returns:
+            ``(B, C, H, W)`` float32 in ``[0, 1]``.
+        """
+        return torch.sigmoid(self.decoder(z))
+
+    def loss(
+        self, batch: dict[str, Tensor], *, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Reconstruct the clean images from occluded copies.
+
+        Args:
+            batch: ``"obs"``: ``(B, C, H, W)`` float32 in ``[0, 1]``.
+            generator: CPU generator for the occlusion masks; ``None`` uses the global RNG.
+
+        Returns:
+            ``(total, {"recon", "occluded_frac", "loss"})``: the reconstruction loss summed over
+            pixels and averaged over examples; ``occluded_frac`` is the fraction of masked
+            pixels.
+        """
+        x = batch["obs"]
+        self.input_spec.check(x)
+        noisy, mask = occlude(
+            x, num_masks=self.num_masks, mask_size=self.mask_size, generator=generator
+        )
+        logits = self.decoder(self._encode(noisy))
+        if self.recon_loss == "bce":
+            recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        else:
+            recon = F.mse_loss(torch.sigmoid(logits), x, reduction="sum")
+        recon = recon / x.shape[0]
+        return recon, {
+            "recon": float(recon.detach()),
+            "occluded_frac": float(mask.float().mean()),
+            "loss": float(recon.detach()),
+        }

@@ -1,0 +1,223 @@
+"""beta-VAE / beta-VAE_DAE losses, the denoising autoencoder's occlusion noise, conv blocks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from representations import (
+    BetaVAE,
+    BetaVAEDAE,
+    DenoisingAutoencoder,
+    gaussian_kl,
+    make_representation,
+    occlude,
+    occlusion_masks,
+)
+from representations.beta_vae import LOGVAR_BOUND
+from representations.blocks import ConvDecoder, ConvEncoder, conv_feature_shapes
+
+SMALL = {"input_shape": (1, 16, 16), "channels": (8, 8, 16, 16), "hidden_dim": 32}
+
+
+def _shapes_batch(n: int = 8, size: int = 16, seed: int = 0) -> torch.Tensor:
+    """``(n, 1, size, size)`` images of one bright square each, in ``[0, 1]``."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 1, size, size)
+    for i in range(n):
+        r, c = torch.randint(0, size - 4, (2,), generator=g).tolist()
+        x[i, 0, r : r + 4, c : c + 4] = 1.0
+    return x
+
+
+def test_kl_zero_at_prior() -> None:
+    zeros = torch.zeros(2, 5)
+    assert torch.equal(gaussian_kl(zeros, zeros), torch.zeros(2))
+
+
+def test_kl_hand_worked() -> None:
+    # dim 0: mu=1, var=1 -> 0.5 * (1 + 1 - 1 - 0) = 0.5
+    # dim 1: mu=0, var=2 -> 0.5 * (0 + 2 - 1 - ln 2) = 0.5 - 0.5 ln 2
+    mu = torch.tensor([[1.0, 0.0]])
+    logvar = torch.tensor([[0.0, math.log(2.0)]])
+    expected = 0.5 + 0.5 - 0.5 * math.log(2.0)
+    assert gaussian_kl(mu, logvar).item() == pytest.approx(expected, rel=1e-6)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros(1, 2), torch.ones(1, 2))
+    closed = torch.distributions.kl_divergence(q, p).sum(dim=1)
+    torch.testing.assert_close(gaussian_kl(mu, logvar), closed)
+
+
+def test_loss_kl_matches_posterior() -> None:
+    torch.manual_seed(0)
+    vae = BetaVAE(latent_dim=4, beta=2.5, **SMALL)
+    x = _shapes_batch(4)
+    _, logs = vae.loss({"obs": x}, generator=torch.Generator().manual_seed(1))
+    mu, logvar = vae.posterior(x)
+    assert logs["kl"] == pytest.approx(gaussian_kl(mu, logvar).mean().item(), rel=1e-5)
+    assert logs["loss"] == pytest.approx(logs["recon"] + 2.5 * logs["kl"], rel=1e-5)
+
+
+@pytest.mark.parametrize("raw", [1e4, -1e4, 1e30, -1e30])
+def test_extreme_logvar_stays_finite(raw: float) -> None:
+    torch.manual_seed(0)
+    vae = BetaVAE(latent_dim=4, **SMALL)
+    with torch.no_grad():
+        vae.head.bias[vae.latent_dim :] = raw  # the logvar half of the head
+    x = _shapes_batch(4)
+    _, logvar = vae.posterior(x)
+    assert logvar.abs().max() <= LOGVAR_BOUND
+    total, _ = vae.loss({"obs": x})
+    assert torch.isfinite(total)
+    total.backward()
+    for p in vae.parameters():
+        assert torch.isfinite(p.grad).all()
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_optimisation_reduces_loss(likelihood: str) -> None:
+    torch.manual_seed(0)
+    vae = BetaVAE(latent_dim=4, beta=1.0, likelihood=likelihood, **SMALL)
+    x = _shapes_batch(8)
+    opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
+
+    def evaluate() -> float:
+        with torch.no_grad():
+            return vae.loss({"obs": x}, generator=torch.Generator().manual_seed(123))[0].item()
+
+    before = evaluate()
+    for _ in range(40):
+        opt.zero_grad()
+        vae.loss({"obs": x})[0].backward()
+        opt.step()
+    after = evaluate()
+    assert after < 0.8 * before, (before, after)
+
+
+def test_decode_in_unit_range_and_encode_is_posterior_mean() -> None:
+    vae = BetaVAE(latent_dim=4, **SMALL).eval()
+    x = _shapes_batch(3)
+    assert torch.equal(vae.encode(x), vae.posterior(x)[0])
+    img = vae.decode(torch.randn(5, 4) * 100)
+    assert img.shape == (5, 1, 16, 16) and img.min() >= 0 and img.max() <= 1
+    assert vae.reconstruct(x).shape == x.shape
+    with pytest.raises(ValueError, match=r"expected \(B, 4\), got \(5, 3\)"):
+        vae.decode(torch.zeros(5, 3))
+
+
+def test_dae_reconstruction_uses_frozen_dae() -> None:
+    torch.manual_seed(0)
+    dae = DenoisingAutoencoder(latent_dim=8, **SMALL)
+    vae = BetaVAE(latent_dim=4, reconstruction="dae", dae=dae, **SMALL)
+    assert vae.dae is not dae  # a copy: the caller's DAE stays trainable
+    assert all(p.requires_grad for p in dae.parameters())
+    vae.requires_grad_(True)  # e.g. a fine-tuning wrapper unfreezing "everything"
+    assert all(not p.requires_grad for p in vae.dae.parameters())
+    frozen = {k: v.clone() for k, v in vae.dae.state_dict().items()}
+    vae_before = {k: v.clone() for k, v in vae.state_dict().items() if not k.startswith("dae.")}
+
+    x = _shapes_batch(4)
+    opt = torch.optim.Adam(vae.parameters(), lr=1e-2)
+    vae.train()
+    assert not vae.dae.training
+    total, logs = vae.loss({"obs": x})
+    total.backward()
+    opt.step()
+
+    for k, v in vae.dae.state_dict().items():
+        assert torch.equal(v, frozen[k]), k
+    changed = [k for k, v in vae.state_dict().items() if k in vae_before]
+    assert any(not torch.equal(vae.state_dict()[k], vae_before[k]) for k in changed)
+    # The reconstruction term is the squared distance in the DAE's feature space.
+    with torch.no_grad():
+        mu, logvar = vae.posterior(x)
+        g = torch.Generator().manual_seed(5)
+        _, logs = vae.loss({"obs": x}, generator=g)
+        eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(5))
+        x_hat = vae.decode(mu + eps * torch.exp(0.5 * logvar))
+        recon = (vae.dae.features(x_hat) - vae.dae.features(x)).pow(2).sum() / 4
+    assert logs["recon"] == pytest.approx(recon.item(), rel=1e-5)
+
+
+def test_dae_from_checkpoint_path_and_registry_name(tmp_path) -> None:
+    dae = DenoisingAutoencoder(latent_dim=8, **SMALL)
+    path = tmp_path / "dae.safetensors"
+    dae.save(path)
+    vae = make_representation("beta_vae_dae", latent_dim=4, dae=str(path), **SMALL)
+    assert isinstance(vae, BetaVAEDAE) and vae.reconstruction == "dae"
+    for k, v in dae.state_dict().items():
+        assert torch.equal(vae.dae.state_dict()[k], v)
+    with pytest.raises(ValueError, match="expected reconstruction='dae', got 'pixel'"):
+        make_representation("beta_vae_dae", reconstruction="pixel")
+    with pytest.raises(ValueError, match="only used with reconstruction='dae'"):
+        BetaVAE(dae=dae)
+    with pytest.raises(ValueError, match="dae input_spec"):
+        BetaVAE(reconstruction="dae", dae=dae)  # 16x16 grey DAE for a 64x64 RGB VAE
+
+
+def test_occlusion_zeros_pixels_and_is_reproducible() -> None:
+    x = torch.rand(6, 3, 32, 32) * 0.5 + 0.5  # no zeros before occlusion
+    noise = {"num_masks": 2, "mask_size": (0.2, 0.4)}
+    a, mask_a = occlude(x, **noise, generator=torch.Generator().manual_seed(7))
+    b, mask_b = occlude(x, **noise, generator=torch.Generator().manual_seed(7))
+    _, mask_c = occlude(x, **noise, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and torch.equal(mask_a, mask_b)
+    assert not torch.equal(mask_a, mask_c)
+    assert mask_a.shape == (6, 32, 32)
+    assert mask_a.flatten(1).any(dim=1).all()  # every image has occluded pixels
+    frac = mask_a.float().mean().item()
+    assert 0.0 < frac < 0.5
+    assert (a == 0).all(dim=1).eq(mask_a).all()  # zeros exactly where masked, all channels
+    assert torch.equal(a[~mask_a.unsqueeze(1).expand_as(a)], x[~mask_a.unsqueeze(1).expand_as(x)])
+    # each rectangle's side lies within the requested fraction of the image (6..13 of 32 px)
+    single = occlusion_masks(50, 32, 32, num_masks=1, mask_size=(0.2, 0.4))
+    rows = single.any(dim=2).sum(dim=1)
+    cols = single.any(dim=1).sum(dim=1)
+    assert rows.min() >= 6 and rows.max() <= 13 and cols.min() >= 6 and cols.max() <= 13
+    assert not occlusion_masks(2, 8, 8, num_masks=0).any()
+
+
+def test_dae_loss_reconstructs_clean_image() -> None:
+    torch.manual_seed(0)
+    dae = DenoisingAutoencoder(latent_dim=8, num_masks=1, mask_size=(0.25, 0.5), **SMALL)
+    x = _shapes_batch(4)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    t1, logs = dae.loss({"obs": x}, generator=g1)
+    t2, _ = dae.loss({"obs": x}, generator=g2)
+    assert torch.equal(t1, t2) and 0 < logs["occluded_frac"] < 1
+    noisy, _ = occlude(
+        x, num_masks=1, mask_size=(0.25, 0.5), generator=torch.Generator().manual_seed(3)
+    )
+    logits = dae.decoder(dae.encode(noisy))
+    target = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / 4
+    torch.testing.assert_close(t1, target)  # target is the clean image, input the occluded one
+    feats = dae.features(x)
+    assert feats.shape == (4, *dae.feature_shape) == (4, 16, 1, 1)
+
+
+@pytest.mark.parametrize("shape", [(3, 64, 64), (1, 84, 84), (3, 63, 50), (1, 16, 16)])
+def test_blocks_sizes_from_dummy_pass(shape: tuple[int, int, int]) -> None:
+    enc = ConvEncoder(shape)
+    dec = ConvDecoder(shape, latent_dim=5)
+    x = torch.rand(2, *shape)
+    assert enc(x).shape == (2, 256)
+    assert enc.conv_features(x).shape == (2, *enc.feature_shape)
+    assert dec(torch.randn(2, 5)).shape == (2, *shape)
+    assert conv_feature_shapes(shape)[-1] == enc.feature_shape
+    with pytest.raises(ValueError, match="at least 16 x 16"):
+        ConvEncoder((3, 15, 64))
+
+
+def test_memory_format_does_not_change_results() -> None:
+    torch.manual_seed(0)
+    vae = BetaVAE(latent_dim=4, **SMALL).eval()
+    assert vae.encoder.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
+    frames = torch.randint(0, 256, (3, 16, 16, 1), dtype=torch.uint8)
+    x = vae.to_model_input(frames)
+    want = vae.encode(x)
+    torch.testing.assert_close(vae.encode(x.contiguous()), want, rtol=1e-5, atol=1e-5)
+    vae.to(memory_format=torch.contiguous_format)
+    torch.testing.assert_close(vae.encode(x), want, rtol=1e-5, atol=1e-5)
+    assert torch.isfinite(vae.loss({"obs": x})[0])
