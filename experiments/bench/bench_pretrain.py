@@ -1,0 +1,157 @@
+"""Pretraining throughput (images/s) and dataset read throughput, side by side, as JSON.
+
+Pretraining: one optimiser step of a representation at batch 64, 64 x 64 RGB, on the CPU:
+
+- ``plain_memory``: the loop one writes first, on frames held in RAM: contiguous (NCHW)
+  weights, random-index batches, converted in the training thread;
+- ``plain_disk``: the same loop reading each batch from the HDF5 file by random indices;
+- ``reprl``: what :func:`representations.pretrain.pretrain` does: channels-last weights,
+  chunk-shuffled batches read ahead in a background thread.
+
+Data: frames/s of :meth:`FrameDataset.iter_batches` (shuffled, prefetching), of random-index
+reads, and of CPC-style sequence batches.
+
+Usage: ``python -m experiments.bench.bench_pretrain --dataset D.h5 [--steps 40]``
+(without ``--dataset`` a 20k-frame Breakout dataset is collected to a temporary file first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from envs.dataset import FrameDataset
+from representations.pretrain import frames_to_input
+from representations.registry import make_representation
+
+
+def _random_batches(ds: FrameDataset, batch: int, seed: int = 0) -> Iterator[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    while True:
+        yield ds.frames(np.sort(rng.choice(len(ds), batch, replace=False)))
+
+
+def _chunked_batches(ds: FrameDataset, batch: int) -> Iterator[np.ndarray]:
+    epoch = 0
+    while True:
+        yield from ds.iter_batches(batch, seed=epoch)
+        epoch += 1
+
+
+def _memory_batches(frames: np.ndarray, batch: int, seed: int = 0) -> Iterator[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    while True:
+        yield frames[rng.choice(len(frames), batch, replace=False)]
+
+
+def train_rate(
+    method: str, ds: FrameDataset, mode: str, steps: int, batch: int = 64,
+    in_memory: np.ndarray | None = None,
+) -> float:  # fmt: skip
+    """Images/s of ``steps`` optimiser steps (after 3 warm-up steps)."""
+    torch.manual_seed(0)
+    model = make_representation(method)
+    fmt = torch.channels_last if mode == "reprl" else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    for p in model.parameters():  # the blocks build channels-last: undo it for "plain"
+        if p.ndim == 4:
+            p.data = p.data.contiguous(memory_format=fmt)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    if mode == "reprl":
+        batches = _chunked_batches(ds, batch)
+    elif mode == "plain_memory":
+        batches = _memory_batches(in_memory, batch)
+    else:
+        batches = _random_batches(ds, batch)
+    model.train()
+
+    def one() -> None:
+        frames = next(batches)
+        if mode == "reprl":
+            x = frames_to_input(frames, torch.device("cpu"), channels_last=True)
+        else:
+            x = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous().float() / 255.0
+        loss, _ = model.loss({"obs": x})
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        one()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        one()
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def read_rates(ds: FrameDataset, seconds: float = 2.0) -> dict[str, float]:
+    """Frames/s of the three read paths."""
+    out = {}
+    for name, it, per in (
+        ("iter_batches_shuffled_prefetch", _chunked_batches(ds, 256), 256),
+        ("random_index_batches", _random_batches(ds, 256), 256),
+        ("sequences_8x16", (b["frames"] for b in ds.iter_sequences(8, 16, num_batches=10**9)), 128),
+    ):
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            next(it)
+            n += per
+        out[name] = round(n / (time.perf_counter() - t0))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark and prints one JSON object."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", help="an exploration dataset (.h5); default: collect 20k frames")
+    p.add_argument("--steps", type=int, default=40, help="timed optimiser steps per measurement")
+    p.add_argument("--methods", nargs="+", default=["beta_vae", "beta_vae_dae", "dae"])
+    args = p.parse_args(argv)
+    tmp = None
+    path = args.dataset
+    if path is None:
+        from envs.exploration import collect
+
+        tmp = tempfile.TemporaryDirectory()
+        path = str(Path(tmp.name) / "bench.h5")
+        collect(["reprl/BreakoutStandard-v0", "reprl/BreakoutMiddleWall-v0"], 20000, path,
+                num_envs=64, progress=False)  # fmt: skip
+    ds = FrameDataset(path)
+    rows = []
+    in_memory = ds.frames(slice(0, min(len(ds), 20000)))
+    for method in args.methods:
+        mem = train_rate(method, ds, "plain_memory", args.steps, in_memory=in_memory)
+        disk = train_rate(method, ds, "plain_disk", args.steps)
+        ours = train_rate(method, ds, "reprl", args.steps)
+        rows.append({
+            "method": method,
+            "plain_memory_images_per_s": round(mem),
+            "plain_disk_images_per_s": round(disk),
+            "reprl_images_per_s": round(ours),
+            "speedup_vs_plain_memory": round(ours / mem, 2),
+        })  # fmt: skip
+    result = {
+        "benchmark": "pretraining images/s, batch 64, 64x64 RGB, CPU; dataset frames/s",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "dataset": {"path": path, "frames": len(ds)},
+        "pretrain": rows,
+        "read_frames_per_s": read_rates(ds),
+    }
+    ds.close()
+    print(json.dumps(result, indent=2))
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
