@@ -82,6 +82,46 @@ def _pictures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment(until: str):
+    def go(args: argparse.Namespace) -> int:
+        from experiments.pipeline import load_experiment, run
+
+        cfg = load_experiment(args.config, args.overrides)
+        summary = run(cfg, until=until)
+        print(json.dumps(summary, indent=2))
+        report = summary.get("report")
+        if report:
+            print("\n" + Path(report).read_text())
+        return 0
+
+    return go
+
+
+def _evaluate_zip(args: argparse.Namespace) -> int:
+    import agents
+    from experiments.pipeline import evaluate_agent
+
+    model = agents.load_agent(args.agent, device=args.device)
+    out = {}
+    for env_id in args.env:
+        res = evaluate_agent(model, env_id, episodes=args.episodes, num_envs=args.num_envs,
+                             deterministic=not args.stochastic, seed=args.seed,
+                             device=args.device)  # fmt: skip
+        r = [x[0] for x in res]
+        out[env_id] = {"episodes": len(r), "mean_return": sum(r) / len(r), "returns": r}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from experiments.report import main as report_main
+
+    argv = [*args.roots, "--out", args.out]
+    if args.source_env:
+        argv += ["--source-env", args.source_env]
+    return report_main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``reprl`` and its sub-commands."""
     p = argparse.ArgumentParser(
@@ -141,6 +181,36 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="cpu")
     g.set_defaults(func=_pictures)
+
+    for name, until, text in (
+        ("run", "report", "the whole transfer experiment: collect, pretrain, train, evaluate, "
+         "report (no CONFIG: the embedded DARLA-on-Breakout default, ~15 min on 2 CPUs)"),
+        ("train", "train", "an experiment's stages up to training the agents"),
+    ):  # fmt: skip
+        e = sub.add_parser(name, help=text)
+        e.add_argument("config", nargs="?", help="experiment YAML (default: embedded default)")
+        e.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="dotted overrides, e.g. seeds=[0,1,2] train.timesteps=200000")  # fmt: skip
+        e.set_defaults(func=_experiment(until))
+
+    v = sub.add_parser("evaluate", help="zero-shot evaluation: of an experiment (CONFIG) or "
+                       "of one agent zip (--agent) on env ids (--env)")  # fmt: skip
+    v.add_argument("config", nargs="?", help="experiment YAML: runs its stages up to evaluate")
+    v.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    v.add_argument("--agent", help="an agent zip saved by reprl (or any SB3 zip on our obs)")
+    v.add_argument("--env", nargs="+", default=[], help="target env ids for --agent")
+    v.add_argument("--episodes", type=int, default=32)
+    v.add_argument("--num-envs", type=int, default=16)
+    v.add_argument("--stochastic", action="store_true", help="sample actions (default: greedy)")
+    v.add_argument("--seed", type=int, default=10_000)
+    v.add_argument("--device", default="cpu")
+    v.set_defaults(func=lambda a: _evaluate_zip(a) if a.agent else _experiment("evaluate")(a))
+
+    rp = sub.add_parser("report", help="merge evaluation runs into tables (md, csv) and plots")
+    rp.add_argument("roots", nargs="+", help="experiment directories (runs/<name>)")
+    rp.add_argument("--out", required=True, help="output directory")
+    rp.add_argument("--source-env", help="source env id: adds transfer as % of source")
+    rp.set_defaults(func=_report)
     return p
 
 
