@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         e = sub.add_parser(name, help=text)
         e.add_argument("config", nargs="?", help="experiment YAML (default: embedded default)")
         e.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                       help="dotted overrides, e.g. seeds=[0,1,2] train.timesteps=1e5")  # fmt: skip
+                       help="dotted overrides, e.g. seeds=[0,1] train.timesteps=50000")  # fmt: skip
         e.set_defaults(func=_experiment(until))
 
     v = sub.add_parser("evaluate", help="zero-shot evaluation: of an experiment (CONFIG) or "
