@@ -272,6 +272,14 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _encoder_dataset(checkpoint: Path) -> dict[str, Any] | None:
+    """The dataset an encoder was pretrained on (path + sha256), from its checkpoint header."""
+    from representations.checkpoint import read_header
+
+    prov = read_header(checkpoint).get("provenance") or {}
+    return prov.get("dataset")
+
+
 def _version() -> str:
     from representations.checkpoint import library_version
 
@@ -388,6 +396,7 @@ def stage_train(cfg: ExperimentConfig, base: Path, encoders: dict[str, Path]) ->
             provenance = {
                 "run": run, "agent": to_dict(a), "seed": seed, "train": to_dict(t),
                 "encoder": None if enc is None else {"path": str(enc), "sha256": sha256(enc)},
+                "dataset": None if enc is None else _encoder_dataset(enc),
                 "train_seconds": round(seconds, 1),
                 "env_steps_per_s": round(t.timesteps / seconds),
                 "reprl_version": _version(), "config_hash": config_hash(cfg),
