@@ -1,0 +1,545 @@
+"""Build, save and load SB3 agents over pretrained encoders.
+
+:func:`make_agent` validates everything it can before building anything (algorithm, mode,
+encoder checkpoint, encoder input vs env observations, PPO minibatch size), then builds one of:
+
+==========  =====  ==========================================================================
+mode        fast   what is built
+==========  =====  ==========================================================================
+frozen      True   env wrapped in :class:`~agents.latent.EncodeObservations`; ``MlpPolicy``
+                   on latents (the fast path: the encoder runs once per env step)
+frozen      False  ``CnnPolicy`` with a frozen :class:`~agents.extractor.PretrainedEncoderExtractor`
+finetune    any    ``CnnPolicy`` with a trainable pretrained extractor
+scratch     any    ``CnnPolicy`` with the encoder's architecture, randomly initialised
+pixels      any    SB3's ``CnnPolicy`` (NatureCNN), no encoder: the usual pixel baseline
+==========  =====  ==========================================================================
+
+:func:`save_agent` writes an SB3 zip atomically that plain ``PPO.load`` / ``A2C.load`` opens in
+a fresh process without the encoder checkpoint: the extractor's kwargs embed the encoder's
+header (and no path), the weights are in the zip. A fast-path agent is exported as the
+equivalent pixel-space agent (``CnnPolicy``, frozen extractor, the trained MLP's weights and
+optimizer state), so ``PPO.load(zip).predict(frames)`` acts as the latent agent did.
+
+Algorithm detection in :func:`load_agent`: :func:`save_agent` and :func:`make_agent` record
+``{"algo": "ppo", ...}`` as the model attribute ``reprl_info``, which SB3 stores as plain JSON in
+the zip's ``data``; for zips written by plain SB3, a ``clip_range`` entry means PPO, its absence
+(with ``n_steps``) A2C.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import secrets
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, is_vecenv_wrapped
+
+from agents.extractor import (
+    LatentProjectionExtractor,
+    PretrainedEncoderExtractor,
+    check_features_dim,
+    check_image_space,
+    check_mode,
+    extractor_kwargs,
+)
+from agents.latent import EncodeObservations, find_encode_wrapper
+from representations.base import InputSpec, Representation
+from representations.checkpoint import CheckpointError, load, make_header, read_header
+from representations.registry import available, get_class
+
+#: Algorithms :func:`make_agent` and :func:`load_agent` know, by name.
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
+#: Modes of :func:`make_agent`.
+MODES: tuple[str, ...] = ("frozen", "finetune", "scratch", "pixels")
+#: Model attribute (stored in the zip's ``data`` as JSON) describing how reprl built the agent.
+INFO_ATTR = "reprl_info"
+#: Version of the ``reprl_info`` record.
+INFO_FORMAT = 1
+
+# make_agent arguments that must not come through **sb3_kwargs.
+_RESERVED = ("self", "policy", "env", "seed", "device", "verbose", "tensorboard_log",
+             "_init_setup_model")  # fmt: skip
+# Attributes of a latent agent not carried over to its pixel-space export.
+_NOT_EXPORTED = frozenset({
+    "policy", "env", "rollout_buffer", "_vec_normalize_env", "_logger", "_custom_logger",
+    "policy_class", "observation_space", "policy_kwargs", "_last_obs", "_last_original_obs",
+    "device",
+})  # fmt: skip
+
+
+def _algo_name(model: BaseAlgorithm) -> str:
+    for name, cls in ALGOS.items():
+        if type(model) is cls:
+            return name
+    return type(model).__name__.lower()
+
+
+def _algo_class(algo: str) -> type[BaseAlgorithm]:
+    key = algo.lower() if isinstance(algo, str) else algo
+    if key not in ALGOS:
+        raise ValueError(f"algo: expected one of {list(ALGOS)}, got {algo!r}")
+    return ALGOS[key]
+
+
+def _check_sb3_kwargs(algo_cls: type[BaseAlgorithm], sb3_kwargs: dict[str, Any]) -> None:
+    params = inspect.signature(algo_cls.__init__).parameters
+    accepted = [k for k in params if k not in _RESERVED]
+    bad = sorted(k for k in sb3_kwargs if k in _RESERVED)
+    if bad:
+        raise TypeError(f"make_agent sets {bad} itself; do not pass them as SB3 kwargs")
+    unknown = sorted(k for k in sb3_kwargs if k not in params)
+    if unknown:
+        raise TypeError(
+            f"unknown {algo_cls.__name__} kwargs {unknown}; accepted: {', '.join(accepted)}"
+        )
+
+
+def _check_ppo_batch(
+    algo_cls: type[BaseAlgorithm], sb3_kwargs: dict[str, Any], n_envs: int
+) -> None:
+    """SB3 only warns about a truncated last minibatch; refuse it (and the asserts) here."""
+    if not issubclass(algo_cls, PPO):
+        return
+    params = inspect.signature(algo_cls.__init__).parameters
+    n_steps = int(sb3_kwargs.get("n_steps", params["n_steps"].default))
+    batch_size = int(sb3_kwargs.get("batch_size", params["batch_size"].default))
+    buffer = n_steps * n_envs
+    if buffer <= 1:
+        raise ValueError(
+            f"n_steps * n_envs: expected > 1, got n_steps={n_steps} * n_envs={n_envs} = {buffer}"
+        )
+    if batch_size <= 1:
+        raise ValueError(f"batch_size: expected > 1, got {batch_size}")
+    if buffer % batch_size:
+        divisors = [d for d in range(2, buffer + 1) if buffer % d == 0]
+        near = sorted(divisors, key=lambda d: abs(d - batch_size))[:3]
+        raise ValueError(
+            f"batch_size {batch_size} does not divide the rollout size n_steps * n_envs = "
+            f"{n_steps} * {n_envs} = {buffer} (the last minibatch would be {buffer % batch_size}"
+            f" samples); expected a divisor of {buffer}, e.g. {sorted(near)}"
+        )
+
+
+def _is_monitored(env: VecEnv) -> bool:
+    """Whether episode statistics are recorded already (``VecMonitor`` or per-env ``Monitor``)."""
+    return is_vecenv_wrapped(env, VecMonitor) or all(env.env_is_wrapped(Monitor))
+
+
+def _encoder_spec(encoder: str | os.PathLike[str]) -> InputSpec:
+    """Read and check a checkpoint's header; its input spec."""
+    if not Path(encoder).is_file():
+        raise FileNotFoundError(f"encoder checkpoint {encoder} not found")
+    header = read_header(encoder)
+    try:
+        get_class(header["method"])
+    except ValueError:
+        raise CheckpointError(
+            f"{encoder}: checkpoint method {header['method']!r} is not registered; known: "
+            f"{', '.join(available())}"
+        ) from None
+    try:
+        return InputSpec.from_dict(header["input_spec"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{encoder}: corrupt input_spec in header: {e}") from None
+
+
+def make_agent(
+    algo: str,
+    env: VecEnv,
+    *,
+    encoder: str | os.PathLike[str] | None = None,
+    mode: str = "frozen",
+    fast: bool = True,
+    features_dim: int | None = None,
+    seed: int | None = None,
+    device: str = "cpu",
+    verbose: int = 0,
+    tensorboard_log: str | None = None,
+    monitor: bool = True,
+    **sb3_kwargs: Any,
+) -> BaseAlgorithm:
+    """An SB3 agent seeing ``env`` through a pretrained encoder (or pixels).
+
+    Args:
+        algo: ``"ppo"`` or ``"a2c"``.
+        env: SB3 ``VecEnv`` of ``uint8`` images in ``[0, 255]``, ``(H, W, C)`` (e.g.
+            ``envs.make_vec``) or ``(C, H, W)``.
+        encoder: Representation checkpoint path; required for every mode but ``"pixels"``.
+        mode: ``"frozen"``, ``"finetune"``, ``"scratch"`` or ``"pixels"`` (NatureCNN baseline).
+        fast: With ``mode="frozen"``: encode in a ``VecEnv`` wrapper and train an MLP on latents
+            (``True``) or run the frozen encoder inside the policy (``False``). Ignored otherwise.
+        features_dim: Encoder modes: size of a ``Linear + ReLU`` projection of the latents
+            (``None``: the latents are the features). ``"pixels"``: NatureCNN's output size.
+        seed: Seed of SB3's RNGs and of the env.
+        device: Torch device of the policy (and of the wrapper's encoder).
+        verbose: SB3 verbosity.
+        tensorboard_log: SB3 TensorBoard directory.
+        monitor: Wrap ``env`` in a ``VecMonitor`` (episode returns in the logs) unless it or its
+            envs are monitored already.
+        **sb3_kwargs: Passed to the algorithm (``n_steps``, ``batch_size``, ``policy_kwargs``,
+            ...). ``policy_kwargs`` are merged with the ones the mode needs.
+
+    Returns:
+        The model; ``model.reprl_info`` records algo, mode, fast and encoder.
+
+    Raises:
+        ValueError: Unknown algo or mode (listing the valid ones); encoder missing for an
+            encoder mode or given for ``"pixels"``; env observations that do not match the
+            encoder's input (shape, channels, dtype/range); a PPO ``batch_size`` that does not
+            divide ``n_steps * n_envs``; ``policy_kwargs`` that clash with the mode.
+        TypeError: ``env`` is not a ``VecEnv``; unknown SB3 kwargs.
+        CheckpointError: ``encoder`` is not a representation checkpoint.
+        FileNotFoundError: ``encoder`` does not exist.
+    """
+    algo_cls = _algo_class(algo)
+    check_mode(mode, MODES)
+    if not isinstance(env, VecEnv):
+        raise TypeError(
+            f"env: expected an SB3 VecEnv (envs.make_vec, DummyVecEnv), got {type(env).__name__}"
+        )
+    if mode == "pixels" and encoder is not None:
+        raise ValueError(f"encoder: mode 'pixels' uses no encoder, got encoder={encoder!r}")
+    if mode != "pixels" and encoder is None:
+        raise ValueError(f"encoder: mode {mode!r} needs an encoder checkpoint, got None")
+    features_dim = check_features_dim(features_dim)
+    _check_sb3_kwargs(algo_cls, sb3_kwargs)
+    policy_kwargs = dict(sb3_kwargs.pop("policy_kwargs", None) or {})
+    if mode != "pixels":
+        clash = sorted(
+            k for k in ("features_extractor_class", "features_extractor_kwargs")
+            if k in policy_kwargs
+        )  # fmt: skip
+        if clash:
+            raise ValueError(
+                f"policy_kwargs {clash}: mode {mode!r} sets the features extractor itself; "
+                "pass features_dim to make_agent instead"
+            )
+        if policy_kwargs.get("normalize_images", True) is not True:
+            raise ValueError(
+                "policy_kwargs normalize_images: expected True (encoders take [0, 1] images), "
+                f"got {policy_kwargs['normalize_images']!r}"
+            )
+    elif features_dim is not None and "features_extractor_kwargs" in policy_kwargs:
+        raise ValueError(
+            "features_dim and policy_kwargs['features_extractor_kwargs'] both given; pass one"
+        )
+    _check_ppo_batch(algo_cls, sb3_kwargs, env.num_envs)
+    if mode == "pixels":
+        if not is_image_space(env.observation_space):
+            raise ValueError(
+                "observation space: mode 'pixels' (NatureCNN) expects uint8 images "
+                f"Box(0, 255, (H, W, C), uint8), got {env.observation_space}"
+            )
+    else:
+        check_image_space(env.observation_space, _encoder_spec(encoder))
+
+    if monitor and not _is_monitored(env):
+        env = VecMonitor(env)
+    fast = bool(fast) and mode == "frozen"
+    if fast:
+        env = EncodeObservations(env, encoder, device=device)
+        policy = "MlpPolicy"
+        if features_dim is not None:
+            policy_kwargs.update(
+                features_extractor_class=LatentProjectionExtractor,
+                features_extractor_kwargs={"features_dim": features_dim},
+            )
+    elif mode == "pixels":
+        policy = "CnnPolicy"
+        if features_dim is not None:
+            policy_kwargs["features_extractor_kwargs"] = {"features_dim": features_dim}
+    else:
+        policy = "CnnPolicy"
+        policy_kwargs.update(
+            features_extractor_class=PretrainedEncoderExtractor,
+            features_extractor_kwargs=extractor_kwargs(encoder, mode, features_dim),
+        )
+    model = algo_cls(
+        policy,
+        env,
+        seed=seed,
+        device=device,
+        verbose=verbose,
+        tensorboard_log=tensorboard_log,
+        policy_kwargs=policy_kwargs,
+        **sb3_kwargs,
+    )
+    setattr(model, INFO_ATTR, {
+        "format": INFO_FORMAT,
+        "algo": _algo_name(model),
+        "mode": mode,
+        "fast": fast,
+        "encoder": None if encoder is None else os.path.abspath(encoder),
+        "exported": False,
+    })  # fmt: skip
+    return model
+
+
+def _pixel_space(space: gym.spaces.Box) -> gym.spaces.Box:
+    """The channels-first image space SB3 gives a policy for env frames in ``space``."""
+    shape = tuple(space.shape)
+    if np.argmin(shape) != 0:  # channels-last, as SB3's VecTransposeImage decides
+        shape = (shape[2], shape[0], shape[1])
+    return gym.spaces.Box(0, 255, shape, np.uint8)
+
+
+def _transfer_optimizer(src: torch.nn.Module, dst: torch.nn.Module) -> None:
+    """Copy the optimizer state of ``src``'s parameters to the same-named ones of ``dst``."""
+    src_opt, dst_opt = src.optimizer, dst.optimizer  # type: ignore[union-attr]
+    src_sd = src_opt.state_dict()
+    if len(src_sd["param_groups"]) != 1 or len(dst_opt.param_groups) != 1:
+        return
+    src_index = {name: i for i, (name, _) in enumerate(src.named_parameters())}
+    dst_names = [name for name, _ in dst.named_parameters()]
+    state = {
+        j: src_sd["state"][src_index[name]]
+        for j, name in enumerate(dst_names)
+        if name in src_index and src_index[name] in src_sd["state"]
+    }
+    group = {k: v for k, v in src_sd["param_groups"][0].items() if k != "params"}
+    group["params"] = list(range(len(dst_names)))
+    dst_opt.load_state_dict({"state": state, "param_groups": [group]})
+
+
+def export_pixel_agent(
+    model: BaseAlgorithm, encoder: Representation, pixel_space: gym.spaces.Box
+) -> BaseAlgorithm:
+    """The pixel-space equivalent of a fast-path (latent) agent.
+
+    The export is a ``CnnPolicy`` model of the same algorithm and hyperparameters whose features
+    extractor is a frozen :class:`PretrainedEncoderExtractor` holding ``encoder``
+    (header embedded, no checkpoint path) and whose ``mlp_extractor``, ``action_net``,
+    ``value_net`` (and projection) carry the latent policy's weights and optimizer state. No
+    rollout buffer is allocated and the global RNG state is left as it was.
+
+    Args:
+        model: An agent trained on ``encoder``'s latents (``MlpPolicy``), e.g. through
+            :class:`EncodeObservations`.
+        encoder: The frozen encoder that made the latents.
+        pixel_space: The env's image space, ``(H, W, C)`` or ``(C, H, W)`` uint8.
+
+    Returns:
+        A model without env, ready for ``save``; ``predict`` takes ``uint8`` frames.
+
+    Raises:
+        ValueError: If the latent policy uses a features extractor that has no pixel-space
+            counterpart.
+    """
+    pk = dict(model.policy_kwargs)
+    fe_class = pk.get("features_extractor_class", FlattenExtractor)
+    if fe_class is LatentProjectionExtractor:
+        features_dim = int(pk["features_extractor_kwargs"]["features_dim"])
+    elif fe_class is FlattenExtractor:
+        features_dim = None
+    else:
+        raise ValueError(
+            f"cannot export a latent agent with features extractor {fe_class.__name__}; "
+            f"expected FlattenExtractor or LatentProjectionExtractor"
+        )
+    header = json.loads(json.dumps(make_header(encoder, encoder.provenance)))
+    pk.update(
+        features_extractor_class=PretrainedEncoderExtractor,
+        features_extractor_kwargs={
+            "checkpoint": None,
+            "mode": "frozen",
+            "features_dim": features_dim,
+            "encoder_header": header,
+        },
+        net_arch=model.policy.net_arch,
+        normalize_images=True,
+    )
+    cls = type(model)
+    export = cls("CnnPolicy", env=None, device=model.device, _init_setup_model=False)
+    export.__dict__.update({k: v for k, v in model.__dict__.items() if k not in _NOT_EXPORTED})
+    export.observation_space = _pixel_space(pixel_space)
+    export.policy_kwargs = pk
+    export._last_obs = None
+    export._last_original_obs = None
+    with torch.random.fork_rng(devices=[]):  # building the policy draws random init weights
+        policy = export.policy_class(
+            export.observation_space,
+            export.action_space,
+            export.lr_schedule,
+            use_sde=export.use_sde,
+            **export.policy_kwargs,
+        )
+    state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+    extractors = (
+        policy.features_extractor,
+        policy.pi_features_extractor,
+        policy.vf_features_extractor,
+    )
+    for ext in {id(e): e for e in extractors}.values():
+        ext.encoder.load_state_dict(state)
+    missing, unexpected = policy.load_state_dict(model.policy.state_dict(), strict=False)
+    stray = [k for k in missing if ".encoder." not in k]
+    if unexpected or stray:
+        raise RuntimeError(
+            f"latent and pixel policies disagree: unexpected {unexpected}, missing {stray}"
+        )
+    export.policy = policy.to(export.device)
+    _transfer_optimizer(model.policy, export.policy)
+    setattr(export, INFO_ATTR, {**_info(model), "fast": False, "exported": True})
+    return export
+
+
+def _info(model: BaseAlgorithm) -> dict[str, Any]:
+    info = dict(getattr(model, INFO_ATTR, None) or {})
+    info.setdefault("format", INFO_FORMAT)
+    info["algo"] = _algo_name(model)
+    return info
+
+
+def _zip_path(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    return path if path.suffix else path.with_name(path.name + ".zip")
+
+
+def save_agent(model: BaseAlgorithm, path: str | os.PathLike[str]) -> Path:
+    """Save an agent as a self-contained SB3 zip, atomically.
+
+    The zip is written under a temporary name in the same directory and renamed, so a kill
+    never leaves a half-written file at ``path``. Extractor kwargs are stored with
+    ``checkpoint=None`` and the encoder's header, so loading never reads the encoder file. A
+    fast-path agent (trained on :class:`EncodeObservations`) is saved as its pixel-space export
+    (:func:`export_pixel_agent`).
+
+    Args:
+        model: An SB3 agent (typically from :func:`make_agent`).
+        path: Destination; ``.zip`` is appended when it has no suffix (as SB3 does).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: A fast-path agent whose :class:`EncodeObservations` env is gone (e.g. loaded
+            without env) and whose encoder checkpoint cannot be found, or whose latents are
+            normalised by ``VecNormalize(norm_obs=True)``.
+    """
+    path = _zip_path(path)
+    target = model
+    wrapper = find_encode_wrapper(model.get_env())
+    if wrapper is not None:
+        vec_norm = model.get_vec_normalize_env()
+        if vec_norm is not None and vec_norm.norm_obs:
+            raise ValueError(
+                "save_agent: cannot export a fast-path agent trained on VecNormalize-d latents "
+                "(norm_obs=True): the pixel policy would skip the normalisation; use "
+                "norm_obs=False"
+            )
+        target = export_pixel_agent(model, wrapper.encoder, wrapper.pixel_space)
+    elif _info(model).get("fast"):
+        ckpt = _info(model).get("encoder")
+        if not (ckpt and Path(ckpt).is_file()):
+            raise ValueError(
+                "save_agent: a fast-path agent needs its EncodeObservations env (or its encoder "
+                f"checkpoint, recorded as {ckpt!r}) to export the pixel policy; attach it with "
+                "model.set_env(EncodeObservations(env, encoder))"
+            )
+        encoder = load(ckpt)
+        c, h, w = encoder.input_spec.shape
+        target = export_pixel_agent(model, encoder, gym.spaces.Box(0, 255, (h, w, c), np.uint8))
+
+    saved_kwargs = target.policy_kwargs
+    saved_info = getattr(target, INFO_ATTR, None)
+    pk = dict(saved_kwargs)
+    if pk.get("features_extractor_class") is PretrainedEncoderExtractor:
+        ext = target.policy.features_extractor
+        pk["features_extractor_kwargs"] = {
+            **pk.get("features_extractor_kwargs", {}),
+            "checkpoint": None,
+            "encoder_header": ext.encoder_header,
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        target.policy_kwargs = pk
+        setattr(target, INFO_ATTR, _info(target))
+        with open(tmp, "xb") as f:
+            target.save(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        target.policy_kwargs = saved_kwargs
+        setattr(target, INFO_ATTR, saved_info)
+    return path
+
+
+def agent_algo(path: str | os.PathLike[str]) -> str:
+    """The algorithm name (a key of :data:`ALGOS`) of an SB3 zip.
+
+    Reads ``reprl_info["algo"]`` from the zip's ``data`` (written by :func:`save_agent`); for
+    other SB3 zips, ``clip_range`` in ``data`` means PPO, ``n_steps`` without it A2C.
+
+    Raises:
+        ValueError: Not an SB3 zip, or an algorithm that cannot be told.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not an SB3 agent zip ({e})") from None
+    info = data.get(INFO_ATTR)
+    if isinstance(info, dict) and isinstance(info.get("algo"), str):
+        algo = info["algo"]
+        if algo not in ALGOS:
+            raise ValueError(f"{path}: agent algo {algo!r} is not one of {list(ALGOS)}")
+        return algo
+    if "clip_range" in data:
+        return "ppo"
+    if "n_steps" in data:
+        return "a2c"
+    raise ValueError(
+        f"{path}: cannot tell the algorithm: expected a {INFO_ATTR!r} record or PPO/A2C "
+        f"fields, found {sorted(data)}"
+    )
+
+
+def load_agent(
+    path: str | os.PathLike[str],
+    env: VecEnv | None = None,
+    device: str = "cpu",
+    *,
+    monitor: bool = True,
+) -> BaseAlgorithm:
+    """Load an SB3 zip written by :func:`save_agent` (or by plain SB3, PPO or A2C).
+
+    Args:
+        path: The zip (``.zip`` is tried when ``path`` has no suffix and does not exist).
+        env: Optional ``VecEnv`` of ``uint8`` frames to continue training or evaluate on
+            (also for exported fast-path agents: their policy takes pixels).
+        device: Torch device.
+        monitor: Wrap ``env`` in a ``VecMonitor`` unless it is (as :func:`make_agent` does).
+
+    Returns:
+        The model, with ``reprl_info`` when reprl saved it.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not an SB3 zip of a known algorithm; env spaces that do not match.
+    """
+    p = Path(path)
+    if not p.exists() and not p.suffix:
+        p = _zip_path(p)
+    if not p.is_file():
+        raise FileNotFoundError(f"agent zip {path} not found")
+    cls = ALGOS[agent_algo(p)]
+    if env is not None and monitor and isinstance(env, VecEnv) and not _is_monitored(env):
+        env = VecMonitor(env)
+    return cls.load(p, env=env, device=device)
