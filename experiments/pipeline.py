@@ -503,9 +503,9 @@ def run(cfg: ExperimentConfig, *, until: str = "report") -> dict[str, Any]:
     write_yaml(base / "config.yaml", to_dict(cfg))
     summary: dict[str, Any] = {"experiment": str(base), "seconds": {}}
 
-    def timed(name: str, fn, *args):
+    def timed(name: str, fn, *args, **kwargs):
         t0 = time.perf_counter()
-        result = fn(*args)
+        result = fn(*args, **kwargs)
         summary["seconds"][name] = round(time.perf_counter() - t0, 1)
         return result
 

@@ -124,6 +124,10 @@ class ReportError(ValueError):
     """A missing or malformed input file, or inputs that cannot be merged."""
 
 
+class NoEpisodesError(ReportError):
+    """A training run whose metrics hold no finished episode (too short to draw a curve)."""
+
+
 # --- names -----------------------------------------------------------------------------------
 def agent_slug(agent: str) -> str:
     """File-system-safe form of an agent name (runs of other characters become ``-``).
@@ -358,7 +362,7 @@ def read_train_run(directory: str | os.PathLike[str]) -> TrainRun:
                 f"{mpath}:{i}: expected an int {STEP_KEY!r} and a finite {RETURN_KEY!r}: {e}"
             ) from None
     if not steps:
-        raise ReportError(f"{mpath}: no line has both {STEP_KEY!r} and {RETURN_KEY!r}")
+        raise NoEpisodesError(f"{mpath}: no line has both {STEP_KEY!r} and {RETURN_KEY!r}")
     prov, pinfo = _read_json_object(d / "provenance.json", "training provenance")
     order = np.argsort(np.array(steps), kind="stable")
     named = prov.get("agent")
@@ -412,7 +416,10 @@ def discover(roots: Sequence[str | os.PathLike[str]]) -> tuple[list[EvalRun], li
         for d in sorted(train_dir.iterdir()) if train_dir.is_dir() else []:
             if not d.is_dir() or d.name.startswith("."):
                 continue
-            run_t = read_train_run(d)
+            try:
+                run_t = read_train_run(d)
+            except NoEpisodesError:  # no episode finished during training: no curve to draw
+                continue
             key = (run_t.slug, run_t.seed)
             if key in trains:
                 other_t = trains[key]
