@@ -168,3 +168,26 @@ def test_experiment_yaml_file(tmp_path: Path) -> None:
     assert cfg.name == "from_yaml" and cfg.seeds == [3] and cfg.train.timesteps == 64
     assert cfg.train.sb3["n_steps"] == 64 and cfg.train.sb3["batch_size"] == 256  # merged
     assert cfg.evaluate.episodes == 4 and len(cfg.agents) == 2  # default agents kept
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load_and_validate(path: Path) -> None:
+    from experiments.config import load_config
+    from representations.pretrain import PretrainConfig
+
+    if path.name.startswith("darla_breakout"):
+        load_experiment(str(path), []).validate()
+    else:
+        load_config(PretrainConfig, path)
+
+
+@pytest.mark.slow
+def test_default_experiment_end_to_end(tmp_path: Path) -> None:
+    """The README's main job (about 15 minutes on 2 CPU cores)."""
+    summary = run(load_experiment(None, [f"root={tmp_path}"]))
+    report = Path(summary["report"]).read_text()
+    assert "darla_frozen" in report and "pixels" in report
+    assert summary["seconds"]["total"] < 20 * 60
