@@ -18,10 +18,11 @@ import torch
 
 from envs.dataset import FrameDataset
 from representations.base import Representation
-from representations.metrics import METRICS, FactorData, evaluate
+from representations.metrics import METRICS, FactorData, evaluate, linear_probe
 
 FACTOR_VALUES_ABSENT = -1
-"""Factor entries of -1 mean "this object does not exist here" (no middle wall, no 2nd ball)."""
+"""An object's x position of -1 means "this object does not exist here" (no middle wall, no
+second ball): its factors are then undefined (see :func:`_absent`)."""
 
 
 def subsample(ds: FrameDataset, max_frames: int) -> np.ndarray:
@@ -104,10 +105,67 @@ def probe(
     latents = encode_dataset(model, ds, index)
     data = factor_data(ds, index, factor_names)
     ds.close()
-    results = evaluate(latents, data, metrics=metrics, seed=seed)
+    columns, values, _ = data.factor_matrix()
+    absent = _absent(columns, values)
+    partial = [c for c, a in zip(columns, absent.T) if a.any()]
+    complete = [c for c in columns if c not in partial]
+    results = evaluate(latents, data, metrics=metrics, seed=seed, factor_names=complete)
+    if "probe" in metrics and partial:
+        _probe_where_present(results, latents, data, columns, absent, partial, seed)
     results["dataset"] = str(dataset)
     results["encoder"] = {"method": model.name, "latent_dim": model.latent_dim}
     return results
+
+
+def _absent(columns: list[str], values: np.ndarray) -> np.ndarray:
+    """(T, K) bool: where an object's factor is undefined because the object is not there.
+
+    An object ``obj`` (``ball``, ``wall``, ``target``) is absent from a frame when its x
+    position ``obj_x`` (or ``obj_x[k]`` for the k-th ball) is -1; all its factors (velocities
+    too, whose -1 is a real value) are then undefined. Factors of no positioned object are
+    always present (``lives`` = -1 means unlimited lives, a real value).
+    """
+    out = np.zeros(values.shape, dtype=bool)
+    for j, col in enumerate(columns):
+        name, bracket, rest = col.partition("[")
+        ref = f"{name.split('_')[0]}_x" + (bracket + rest if bracket else "")
+        if ref in columns:
+            out[:, j] = values[:, columns.index(ref)] == FACTOR_VALUES_ABSENT
+    return out
+
+
+def _probe_where_present(
+    results: dict[str, Any], latents: np.ndarray, data: FactorData, columns: list[str],
+    absent: np.ndarray, partial: list[str], seed: int,
+) -> None:  # fmt: skip
+    """Probes factors that exist only in some frames (a juggling ball, the middle wall) on
+    exactly those frames, so "absent" (-1) is not scored as a value; updates ``results``.
+
+    The disentanglement metrics are computed on the always-present factors only.
+    """
+    per = results["probe"]["per_factor"]
+    for col in partial:
+        j = columns.index(col)
+        rows = ~absent[:, j]
+        if len(np.unique(data.episode[rows])) < 2:
+            per[col] = {"kind": "continuous", "metric": "r2", "score": None, "baseline": None,
+                        "skipped": "present in fewer than 2 episodes"}  # fmt: skip
+            continue
+        base = col.split("[")[0]
+        sub = FactorData(
+            frames=None,
+            factors={col: data.factor_matrix([col])[1][rows, 0]},
+            episode=data.episode[rows],
+            discrete={col} if base in data.discrete or col in data.discrete else set(),
+        )
+        entry = linear_probe(latents[rows], sub, seed=seed)[col]
+        entry["note"] = f"on the {int(rows.sum())} frames where present"
+        per[col] = entry
+    results["probe"]["per_factor"] = {c: per[c] for c in columns if c in per}
+    for kind, key in (("continuous", "mean_r2"), ("discrete", "mean_f1")):
+        scores = [r["score"] for r in per.values() if r["kind"] == kind and r["score"] is not None]
+        results["probe"][key] = float(np.mean(scores)) if scores else None
+    results["partially_present_factors"] = partial
 
 
 def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> None:

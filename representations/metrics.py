@@ -1096,7 +1096,7 @@ def format_table(results: dict) -> str:
             f"{'baseline':>8}  {'n_train':>7}  {'n_test':>6}  note"
         )
         for name, r in per.items():
-            note = r.get("skipped", "")
+            note = r.get("skipped", "") or r.get("note", "")
             if not note and r.get("unseen_test_classes"):
                 note = f"{len(r['unseen_test_classes'])} class(es) unseen in training"
             row = (
