@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-# OpenMP's default busy-waiting collapses torch's CPU throughput (measured 25x here) as soon as
-# another process wants a core; passive waiting costs ~10% on an idle machine. Set
-# OMP_WAIT_POLICY=ACTIVE yourself for a dedicated box. Must happen before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from experiments.config import ConfigError, parse_overrides
 

@@ -19,13 +19,8 @@ Usage: ``python -m experiments.bench.bench_agents [--timesteps 8192] [--envs 16]
 
 from __future__ import annotations
 
-import os
-
-# OpenMP busy-waiting collapses torch's CPU throughput when cores are shared (see
-# experiments/cli.py). Must happen before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
+import os
 import json
 import platform
 import sys
