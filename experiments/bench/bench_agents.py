@@ -20,8 +20,8 @@ Usage: ``python -m experiments.bench.bench_agents [--timesteps 8192] [--envs 16]
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import platform
 import sys
 import tempfile
