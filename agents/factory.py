@@ -31,7 +31,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import secrets
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from agents.extractor import (
     extractor_kwargs,
 )
 from agents.latent import EncodeObservations, find_encode_wrapper
+from envs.files import atomic_path
 from representations.base import InputSpec, Representation
 from representations.checkpoint import CheckpointError, load, make_header, read_header
 from representations.registry import available, get_class
@@ -462,19 +462,11 @@ def save_agent(model: BaseAlgorithm, path: str | os.PathLike[str]) -> Path:
             "checkpoint": None,
             "encoder_header": ext.encoder_header,
         }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         target.policy_kwargs = pk
         setattr(target, INFO_ATTR, _info(target))
-        with open(tmp, "xb") as f:
+        with atomic_path(path, durable=True) as tmp, open(tmp, "xb") as f:
             target.save(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         target.policy_kwargs = saved_kwargs
         setattr(target, INFO_ATTR, saved_info)

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from envs.files import atomic_write_text
+
 C = TypeVar("C")
 
 
@@ -158,8 +160,4 @@ def config_hash(cfg: Any, ignore: Sequence[str] = ()) -> str:
 
 def write_yaml(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
     """Writes ``data`` as YAML atomically (temporary name, then rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    os.replace(tmp, p)
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))

@@ -7,7 +7,6 @@ summary: env-steps/s and the random policy's mean episode return per variant.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 import envs
 from envs.breakout import VARIANTS
+from envs.files import atomic_path, atomic_write_text
 
 
 def run_demo(
@@ -75,9 +75,8 @@ def run_demo(
         venv.close()
     strip = np.concatenate([np.pad(c, ((0, 0), (1, 1), (0, 0))) for c in columns], axis=1)
     image = Image.fromarray(strip).resize((strip.shape[1] * 3, strip.shape[0] * 3), Image.NEAREST)
-    tmp = out / "breakout_variants.png.tmp"
-    image.save(tmp, format="PNG")
-    os.replace(tmp, out / "breakout_variants.png")
-    (out / "demo.json").write_text(json.dumps(summary, indent=2))
+    with atomic_path(out / "breakout_variants.png") as tmp:
+        image.save(tmp, format="PNG")
+    atomic_write_text(out / "demo.json", json.dumps(summary, indent=2))
     summary["picture"] = str(out / "breakout_variants.png")
     return summary

@@ -33,6 +33,7 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
+from envs.files import atomic_path, atomic_write_text
 from experiments.config import ConfigError, config_hash, to_dict, write_yaml
 
 BREAKOUT_TARGETS = [
@@ -267,9 +268,7 @@ def _same_config(directory: Path, cfg: dict[str, Any]) -> bool:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def _encoder_dataset(checkpoint: Path) -> dict[str, Any] | None:
@@ -468,12 +467,10 @@ def stage_evaluate(cfg: ExperimentConfig, base: Path, zips: dict[str, Path]) -> 
                                  env_kwargs=ev.env_kwargs)  # fmt: skip
             rows += [(agent_name, seed, env_id, i, r, n, str(det).lower())
                      for i, (r, n) in enumerate(res)]  # fmt: skip
-        tmp = csv_path.with_name(csv_path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
+        with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["agent", "seed", "env_id", "episode", "return", "length", "deterministic"])
             w.writerows(rows)
-        os.replace(tmp, csv_path)
         train_prov = json.loads((zip_path.parent / "provenance.json").read_text())
         _write_json(meta_path, {"config": plain, "agent": str(zip_path), "train": train_prov,
                                 "reprl_version": _version()})  # fmt: skip

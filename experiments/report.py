@@ -91,6 +91,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.files import atomic_path, atomic_write_text
 from experiments import stats
 
 EVAL_COLUMNS: tuple[str, ...] = (
@@ -889,12 +890,8 @@ def _new_figure(width: float, height: float):
 
 
 def _save_figure(fig: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def plot_learning_curves(curves: Mapping[str, Mapping[str, Any]], path: Path) -> None:
@@ -960,12 +957,7 @@ def plot_zero_shot(
 
 # --- the report ------------------------------------------------------------------------------
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(path, text)
 
 
 def _results_csv(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from envs.dataset import FrameDataset
+from envs.files import atomic_path, atomic_write_text
 from representations.base import Representation
 from representations.metrics import METRICS, FactorData, evaluate, linear_probe
 
@@ -170,11 +171,7 @@ def _probe_where_present(
 
 def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
     """Writes JSON atomically (temporary name, then rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, p)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def _grid(rows: list[np.ndarray], pad: int = 1) -> np.ndarray:
@@ -246,11 +243,10 @@ def pictures(
     trav = _grid(rows)
     for name, img in (("reconstructions", rec), ("traversals", trav)):
         path = out / f"{name}.png"
-        tmp = out / f"{name}.png.tmp"
         big = Image.fromarray(img).resize(
             (img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST
         )
-        big.save(tmp, format="PNG")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            big.save(tmp, format="PNG")
         written[name] = str(path)
     return written

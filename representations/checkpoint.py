@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import struct
 from collections.abc import Mapping
 from importlib import metadata
@@ -39,6 +38,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from envs.files import atomic_write_bytes
 from representations.base import InputSpec, Representation, _json_plain
 from representations.registry import available, get_class
 
@@ -116,29 +116,7 @@ def save(
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     data = st_save(tensors, metadata={"format": "pt", HEADER_KEY: json.dumps(header)})
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable; not every platform can open a directory
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write_bytes(path, data, durable=True)
 
 
 def _parse_header(data: bytes, where: str) -> dict[str, Any]:

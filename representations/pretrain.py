@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 
 from envs.dataset import FrameDataset
+from envs.files import atomic_write_bytes
 from representations.base import Representation
 from representations.checkpoint import file_provenance
 from representations.registry import available, make_representation
@@ -96,12 +96,6 @@ def _plain(cfg: PretrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def frames_to_input(frames: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
     """(B, H, W, C) uint8 -> (B, C, H, W) float32 in [0, 1] on ``device``.
 
@@ -125,7 +119,7 @@ def _save_state(path: Path, model: Representation, opt: torch.optim.Optimizer, s
             tensors[f"opt.{pid}.{k}"] = t.detach().cpu().contiguous()
     meta = {"format": STATE_FORMAT, "step": step, "epoch": epoch, "config": cfg,
             "param_groups": osd["param_groups"]}  # fmt: skip
-    _atomic_write(path, st_save(tensors, metadata={"reprl_pretrain_state": json.dumps(meta)}))
+    atomic_write_bytes(path, st_save(tensors, metadata={"reprl_pretrain_state": json.dumps(meta)}))
 
 
 def _load_state(path: Path, model: Representation, opt: torch.optim.Optimizer) -> tuple[int, int]:
@@ -177,7 +171,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
     if final.exists() and cfg_file.exists() and yaml.safe_load(cfg_file.read_text()) == plain:
         return final
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(cfg_file, yaml.safe_dump(plain, sort_keys=False).encode())
+    atomic_write_bytes(cfg_file, yaml.safe_dump(plain, sort_keys=False).encode())
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = torch.device(cfg.device)

@@ -1,0 +1,69 @@
+"""Writing files so that nobody ever reads half of one.
+
+Every artefact reprl writes (checkpoints, agent zips, datasets, configs, reports, pictures)
+goes to a temporary name in the destination's directory and is renamed onto the destination
+only once complete; a killed writer leaves at most a hidden ``.NAME.PID.HEX.tmp`` file, never a
+file that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def temporary_name(path: str | os.PathLike[str]) -> Path:
+    """A fresh hidden temporary name beside ``path`` (same directory, so rename is atomic)."""
+    p = Path(path)
+    return p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Iterator[Path]:
+    """Yields a temporary path to write; renames it onto ``path`` when the block succeeds.
+
+    Args:
+        path: the destination; its parent directories are created.
+        durable: fsync the file and the directory, so the rename survives a power cut.
+
+    Yields:
+        The temporary path (deleted if the block raises).
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(dest)
+    try:
+        yield tmp
+        if durable:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        try:  # not every platform can open a directory
+            fd = os.open(dest.parent, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = False) -> None:
+    """Writes ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path, durable=durable) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Writes UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
