@@ -125,7 +125,7 @@ class TrainStage:
     algo: str = "ppo"
     env_id: str = "reprl/BreakoutStandard-v0"
     env_kwargs: dict[str, Any] = field(default_factory=lambda: {"max_episode_steps": 2000})
-    timesteps: int = 100_000
+    timesteps: int = 200_000
     num_envs: int = 16
     sb3: dict[str, Any] = field(
         default_factory=lambda: {
