@@ -22,18 +22,10 @@ from agents import (
     representation_from_header,
 )
 from representations import CheckpointError
+from tests.agents.conftest import TINY
 
-TINY = {"latent_dim": 8, "channels": (4, 4, 8, 8), "hidden_dim": 16}
 SPACE = gym.spaces.Box(0, 255, (3, 64, 64), np.uint8)
 PPO_TINY = {"n_steps": 16, "batch_size": 16, "n_epochs": 2}
-
-
-@pytest.fixture
-def ckpt(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "vae.safetensors"
-    R.make_representation("beta_vae", **TINY).save(path)
-    return path
 
 
 def _policy(ckpt: Path, mode: str, extractor=PretrainedEncoderExtractor, **kwargs):

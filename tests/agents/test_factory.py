@@ -29,18 +29,10 @@ from agents import (
     save_agent,
 )
 from representations import CheckpointError
+from tests.agents.conftest import TINY
 
-TINY = {"latent_dim": 8, "channels": (4, 4, 8, 8), "hidden_dim": 16}
 PPO_TINY = {"n_steps": 16, "batch_size": 16, "n_epochs": 2}
 ENV_ID = "reprl/BreakoutStandard-v0"
-
-
-@pytest.fixture
-def ckpt(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "vae.safetensors"
-    R.make_representation("beta_vae", **TINY).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 import envs
 import representations as R
 from agents import EncodeObservations, make_agent
-
-TINY = {"latent_dim": 8, "channels": (4, 4, 8, 8), "hidden_dim": 16}
-
-
-@pytest.fixture
-def ckpt(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "vae.safetensors"
-    R.make_representation("beta_vae", **TINY).save(path)
-    return path
+from tests.agents.conftest import TINY
 
 
 class _ImageEnv(gym.Env):
