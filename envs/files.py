@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -50,9 +50,8 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Itera
         except OSError:
             return
         try:
-            os.fsync(fd)
-        except OSError:
-            pass
+            with suppress(OSError):  # some filesystems refuse to fsync a directory
+                os.fsync(fd)
         finally:
             os.close(fd)
 
