@@ -110,6 +110,9 @@ class BetaVAE(Representation):
             DAE checkpoint path, or ``None`` for a fresh untrained DAE of the same input shape.
         channels: Encoder convolution channels.
         hidden_dim: Units of the FC layers.
+        dae_layer: Only with ``reconstruction="dae"``: which DAE convolution (1-based) spans
+            the perceptual space; ``None`` = the last (64x4x4 at 64x64). Earlier layers keep
+            finer spatial detail (``2``: 32x16x16), so small objects weigh more in the loss.
     """
 
     name = "beta_vae"
@@ -125,6 +128,7 @@ class BetaVAE(Representation):
         dae: DAESource = None,
         channels: Sequence[int] = DEFAULT_CHANNELS,
         hidden_dim: int = DEFAULT_HIDDEN_DIM,
+        dae_layer: int | None = None,
     ) -> None:
         if likelihood not in _LIKELIHOODS:
             raise ValueError(f"likelihood: expected one of {_LIKELIHOODS}, got {likelihood!r}")
@@ -140,6 +144,12 @@ class BetaVAE(Representation):
             raise ValueError("dae: only used with reconstruction='dae', got reconstruction='pixel'")
         spec = InputSpec.for_shape(input_shape)
         dae_module = _resolve_dae(dae, spec.shape) if reconstruction == "dae" else None
+        if dae_layer is not None:
+            if dae_module is None:
+                raise ValueError("dae_layer: only used with reconstruction='dae'")
+            n_convs = len(dae_module.encoder.feature_shapes)
+            if not 1 <= int(dae_layer) <= n_convs:
+                raise ValueError(f"dae_layer: expected 1..{n_convs} (a DAE conv), got {dae_layer}")
         if dae_module is not None and dae_module.input_spec != spec:
             raise ValueError(
                 f"dae input_spec: expected {spec} (the beta-VAE's), got {dae_module.input_spec}"
@@ -157,8 +167,10 @@ class BetaVAE(Representation):
                 "dae": None if dae_module is None else dae_module.config,
                 "channels": [int(c) for c in channels],
                 "hidden_dim": int(hidden_dim),
+                "dae_layer": None if dae_layer is None else int(dae_layer),
             },
         )
+        self.dae_layer = None if dae_layer is None else int(dae_layer)
         self.beta = float(beta)
         self.likelihood = likelihood
         self.gaussian_sigma = float(gaussian_sigma)
@@ -251,8 +263,9 @@ class BetaVAE(Representation):
         n = x.shape[0]
         if self.dae is not None:
             with torch.no_grad():
-                target = self.dae.features(x)
-            recon = (self.dae.features(torch.sigmoid(logits)) - target).pow(2).sum() / n
+                target = self.dae.features(x, self.dae_layer)
+            recon = (self.dae.features(torch.sigmoid(logits), self.dae_layer) - target).pow(2)
+            recon = recon.sum() / n
         elif self.likelihood == "bernoulli":
             recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / n
         else:
@@ -289,6 +302,7 @@ class BetaVAEDAE(BetaVAE):
         dae: DAESource = None,
         channels: Sequence[int] = DEFAULT_CHANNELS,
         hidden_dim: int = DEFAULT_HIDDEN_DIM,
+        dae_layer: int | None = None,
     ) -> None:
         if reconstruction != "dae":
             raise ValueError(
@@ -305,4 +319,5 @@ class BetaVAEDAE(BetaVAE):
             dae=dae,
             channels=channels,
             hidden_dim=hidden_dim,
+            dae_layer=dae_layer,
         )

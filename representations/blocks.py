@@ -115,16 +115,19 @@ class ConvEncoder(nn.Module):
         self.fc = nn.Linear(flat, self.out_dim)
         self.to(memory_format=torch.channels_last)
 
-    def conv_features(self, x: Tensor) -> Tensor:
-        """Output of the last convolution (after its ReLU).
+    def conv_features(self, x: Tensor, layers: int | None = None) -> Tensor:
+        """Output of the first ``layers`` convolutions (after their ReLU).
 
         Args:
             x: ``(B, C, H, W)`` float32 images.
+            layers: how many convolutions to run, 1 .. len(channels); ``None``: all.
 
         Returns:
-            ``(B, *feature_shape)`` float32, non-negative.
+            ``(B, *feature_shapes[layers - 1])`` float32, non-negative.
         """
-        return self.convs(x)
+        if layers is None:
+            return self.convs(x)
+        return self.convs[: 2 * layers](x)
 
     def forward(self, x: Tensor) -> Tensor:
         """Encode images to the hidden layer.

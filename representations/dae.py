@@ -166,21 +166,22 @@ class DenoisingAutoencoder(Representation):
     def _encode(self, obs: Tensor) -> Tensor:
         return self.bottleneck(self.encoder(obs))
 
-    def features(self, x: Tensor) -> Tensor:
-        """DARLA's perceptual features: the output of the encoder's last convolution (+ ReLU).
+    def features(self, x: Tensor, layer: int | None = None) -> Tensor:
+        """DARLA's perceptual features: the output of an encoder convolution (+ ReLU).
 
-        We use the last convolutional layer (``64 x H/16 x W/16`` = 64x4x4 at 64x64): it is
-        the deepest layer that still keeps a spatial map, so a small object that moves changes
-        it, while the FC bottleneck can discard such detail. No input validation is done here,
-        so it can run on the beta-VAE's reconstructions inside a loss.
+        By default the last convolutional layer (``64 x H/16 x W/16`` = 64x4x4 at 64x64): the
+        deepest layer that still keeps a spatial map. ``layer`` picks an earlier, finer one
+        (``layer=2``: 32x16x16), where a one-pixel object weighs more. No input validation is
+        done here, so it can run on the beta-VAE's reconstructions inside a loss.
 
         Args:
             x: ``(B, C, H, W)`` float32 in ``[0, 1]``.
+            layer: 1-based convolution whose output is returned; ``None``: the last.
 
         Returns:
-            ``(B, *feature_shape)`` float32, non-negative.
+            ``(B, C_l, H_l, W_l)`` float32, non-negative.
         """
-        return self.encoder.conv_features(x)
+        return self.encoder.conv_features(x, layer)
 
     def decode(self, z: Tensor) -> Tensor:
         """Images from bottleneck codes.

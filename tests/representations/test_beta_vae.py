@@ -221,3 +221,22 @@ def test_memory_format_does_not_change_results() -> None:
     vae.to(memory_format=torch.contiguous_format)
     torch.testing.assert_close(vae.encode(x), want, rtol=1e-5, atol=1e-5)
     assert torch.isfinite(vae.loss({"obs": x})[0])
+
+
+def test_dae_layer_selects_the_perceptual_space() -> None:
+    """``dae_layer`` picks which DAE convolution the reconstruction is measured in."""
+    from representations.beta_vae import BetaVAEDAE
+    from representations.dae import DenoisingAutoencoder
+
+    small = {"input_shape": (3, 32, 32), "latent_dim": 4, "channels": (4, 4, 8, 8),
+             "hidden_dim": 16}  # fmt: skip
+    dae = DenoisingAutoencoder(**small)
+    x = torch.rand(2, 3, 32, 32)
+    assert dae.features(x, 2).shape == (2, 4, 8, 8)
+    assert dae.features(x).shape == dae.features(x, 4).shape == (2, 8, 2, 2)
+    vae = BetaVAEDAE(dae=dae, dae_layer=2, **small)
+    assert vae.config["dae_layer"] == 2
+    loss, terms = vae.loss({"obs": x})
+    assert torch.isfinite(loss) and terms["recon"] > 0
+    with pytest.raises(ValueError, match=r"dae_layer: expected 1\.\.4"):
+        BetaVAEDAE(dae=dae, dae_layer=5, **small)
