@@ -49,6 +49,11 @@ class RandomPolicy:
         self.action = np.zeros(num_envs, dtype=np.int64)
         self.left = np.zeros(num_envs, dtype=np.int64)
 
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        """SB3's interface (for evaluation as a reference agent): (N, ...) -> ((N,) actions,
+        None); N must be ``num_envs``; ``deterministic`` is ignored."""
+        return self(obs, np.zeros(len(obs), dtype=bool)), None
+
     def __call__(self, obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
         new = (self.left <= 0) | dones
         k = int(new.sum())

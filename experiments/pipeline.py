@@ -152,6 +152,7 @@ class EvalStage:
         num_envs: parallel envs per evaluation.
         deterministic: evaluation modes to run: True (greedy) and/or False (sampled).
         seed: env seed of the evaluation (distinct from training seeds).
+        random_baseline: also evaluate a uniform-random policy, the reference row "random".
     """
 
     env_ids: list[str] = field(default_factory=lambda: list(BREAKOUT_TARGETS))
@@ -160,6 +161,7 @@ class EvalStage:
     num_envs: int = 16
     deterministic: list[bool] = field(default_factory=lambda: [True, False])
     seed: int = 10_000
+    random_baseline: bool = True
 
 
 @dataclass
@@ -442,8 +444,33 @@ def evaluate_agent(
     return results
 
 
+def _evaluate_one(cfg: ExperimentConfig, d: Path, run: str, model: Any, meta: dict) -> Path:
+    """Evaluates ``model`` on every target and mode into ``d/<run>.csv`` (+ ``.json``)."""
+    ev = cfg.evaluate
+    csv_path, meta_path = d / f"{run}.csv", d / f"{run}.json"
+    if csv_path.exists() and meta_path.exists():
+        if json.loads(meta_path.read_text()).get("config") == meta["config"]:
+            return csv_path
+    agent_name, seed = run.rsplit("__", 1)
+    rows = []
+    jobs = [(e, det) for e in ev.env_ids for det in ev.deterministic]
+    for env_id, det in tqdm(jobs, desc=f"evaluate {run}"):
+        res = evaluate_agent(model, env_id, episodes=ev.episodes, num_envs=ev.num_envs,
+                             deterministic=det, seed=ev.seed, device=cfg.device,
+                             env_kwargs=ev.env_kwargs)  # fmt: skip
+        rows += [(agent_name, seed, env_id, i, r, n, str(det).lower())
+                 for i, (r, n) in enumerate(res)]  # fmt: skip
+    with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["agent", "seed", "env_id", "episode", "return", "length", "deterministic"])
+        w.writerows(rows)
+    _write_json(meta_path, {**meta, "reprl_version": _version()})
+    return csv_path
+
+
 def stage_evaluate(cfg: ExperimentConfig, base: Path, zips: dict[str, Path]) -> list[Path]:
-    """Zero-shot returns of every agent on every target; one CSV (+ JSON provenance) each."""
+    """Zero-shot returns of every agent (and, if configured, of a uniform-random policy as the
+    reference row) on every target; one CSV (+ JSON provenance) each."""
     import agents
 
     ev = cfg.evaluate
@@ -451,31 +478,34 @@ def stage_evaluate(cfg: ExperimentConfig, base: Path, zips: dict[str, Path]) -> 
     d.mkdir(parents=True, exist_ok=True)
     written = []
     for run, zip_path in zips.items():
-        csv_path, meta_path = d / f"{run}.csv", d / f"{run}.json"
-        plain = {"evaluate": to_dict(ev), "agent_sha256": sha256(zip_path)}
-        if csv_path.exists() and meta_path.exists():
-            if json.loads(meta_path.read_text()).get("config") == plain:
-                written.append(csv_path)
-                continue
-        agent_name, seed = run.rsplit("__", 1)
-        model = agents.load_agent(zip_path, device=cfg.device)
-        rows = []
-        jobs = [(e, det) for e in ev.env_ids for det in ev.deterministic]
-        for env_id, det in tqdm(jobs, desc=f"evaluate {run}"):
-            res = evaluate_agent(model, env_id, episodes=ev.episodes, num_envs=ev.num_envs,
-                                 deterministic=det, seed=ev.seed, device=cfg.device,
-                                 env_kwargs=ev.env_kwargs)  # fmt: skip
-            rows += [(agent_name, seed, env_id, i, r, n, str(det).lower())
-                     for i, (r, n) in enumerate(res)]  # fmt: skip
-        with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["agent", "seed", "env_id", "episode", "return", "length", "deterministic"])
-            w.writerows(rows)
+        config = {"evaluate": to_dict(ev), "agent_sha256": sha256(zip_path)}
         train_prov = json.loads((zip_path.parent / "provenance.json").read_text())
-        _write_json(meta_path, {"config": plain, "agent": str(zip_path), "train": train_prov,
-                                "reprl_version": _version()})  # fmt: skip
-        written.append(csv_path)
+        meta = {"config": config, "agent": str(zip_path), "train": train_prov}
+        model = _Lazy(lambda p=zip_path: agents.load_agent(p, device=cfg.device))
+        written.append(_evaluate_one(cfg, d, run, model, meta))
+    if ev.random_baseline:
+        meta = {"config": {"evaluate": to_dict(ev), "agent": "uniform random"},
+                "agent": {"name": "random", "policy": "uniform random actions"}}  # fmt: skip
+        import envs
+        from envs.exploration import RandomPolicy
+
+        probe = envs.make_vec(ev.env_ids[0], 1, **ev.env_kwargs)
+        policy = RandomPolicy(probe.action_space.n, min(ev.num_envs, ev.episodes), seed=0)
+        probe.close()
+        written.append(_evaluate_one(cfg, d, "random__0", policy, meta))
     return written
+
+
+class _Lazy:
+    """Loads an agent only if it is asked to predict (finished evaluations skip the load)."""
+
+    def __init__(self, load) -> None:
+        self._load, self._model = load, None
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True):
+        if self._model is None:
+            self._model = self._load()
+        return self._model.predict(obs, deterministic=deterministic)
 
 
 STAGES = ("collect", "pretrain", "train", "evaluate", "report")

@@ -76,6 +76,14 @@ def test_every_stage_leaves_its_artefact(finished) -> None:
     assert set(summary["seconds"]) >= {"collect", "pretrain", "train", "evaluate", "report"}
 
 
+def test_a_uniform_random_policy_is_the_reference_row(finished) -> None:
+    cfg, _ = finished
+    path = Path(cfg.root) / cfg.name / "eval" / "random__0.csv"
+    rows = list(csv.DictReader(path.open()))
+    assert {r["agent"] for r in rows} == {"random"} and len(rows) == len(TARGETS) * 2 * 2
+    assert "| random |" in (Path(cfg.root) / cfg.name / "report" / "report.md").read_text()
+
+
 def test_evaluation_csv_has_one_row_per_episode(finished) -> None:
     cfg, _ = finished
     path = Path(cfg.root) / cfg.name / "eval" / "frozen__0.csv"
@@ -113,6 +121,7 @@ def test_a_changed_config_retrains_only_what_changed(finished) -> None:
     assert (enc.stat().st_mtime_ns, pix.stat().st_mtime_ns) == before
     rows = list(csv.DictReader((base / "eval" / "pixels__0.csv").open()))
     assert len(rows) == len(TARGETS) * 2 * 1
+    assert len(list(csv.DictReader((base / "eval" / "random__0.csv").open()))) == len(rows)
 
 
 def test_evaluate_agent_spreads_episodes_over_envs() -> None:
