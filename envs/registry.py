@@ -72,7 +72,8 @@ def make_vec(
         device: where a batched env keeps its state ("cpu", "cuda"); observations come out as
             numpy either way.
         **kwargs: forwarded to the env (e.g. ``variant``, ``obs_size``, ``max_episode_steps``
-            for Breakout; ``mode``, ``difficulty`` for ALE).
+            for Breakout; ``mode``, ``difficulty`` for ALE); ``info_factors=False`` leaves the
+            factors out of the info dicts (ignored by envs without factors).
 
     Returns:
         The VecEnv; observations (N, H, W, 3) uint8, default 64 x 64.
@@ -80,8 +81,8 @@ def make_vec(
     Raises:
         ValueError: an unknown id, num_envs < 1, or invalid kwargs for that env.
     """
+    info_factors = kwargs.pop("info_factors", True)  # only our envs have factors to skip
     if env_id in BREAKOUT_IDS:
-        info_factors = kwargs.pop("info_factors", True)
         core = make_breakout_batch(env_id, num_envs, seed=seed, device=device, **kwargs)
         return TorchVecEnv(core, info_factors=info_factors)
     if env_id in ATARI_IDS:

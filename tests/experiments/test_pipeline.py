@@ -200,3 +200,13 @@ def test_default_experiment_end_to_end(tmp_path: Path) -> None:
     report = Path(summary["report"]).read_text()
     assert "darla_frozen" in report and "pixels" in report
     assert summary["seconds"]["total"] < 20 * 60
+
+
+def test_evaluate_agent_runs_on_the_real_atari_game() -> None:
+    class Noop:
+        def predict(self, obs, deterministic=True):
+            return np.zeros(len(obs), dtype=np.int64), None
+
+    res = evaluate_agent(Noop(), "ALE/Breakout-v5", episodes=2, num_envs=2, deterministic=True,
+                         seed=0, env_kwargs={"max_episode_steps": 20})  # fmt: skip
+    assert len(res) == 2 and all(length == 20 for _, length in res)
