@@ -42,8 +42,6 @@ class BatchedEnv(Protocol):
 
     def reset(self, seed: int | Sequence[int | None] | None = None) -> Tensor: ...
 
-    def validate_actions(self, actions: np.ndarray | Tensor) -> Tensor: ...
-
     def step(self, actions: np.ndarray | Tensor) -> StepResult: ...
 
     def factors(self, index: Tensor | None = None) -> dict[str, Tensor]: ...
@@ -87,7 +85,7 @@ class TorchVecEnv(VecEnv):
         self.render_mode = "rgb_array"
         obs_space = _obs_space(core)
         super().__init__(core.num_envs, obs_space, gym.spaces.Discrete(core.num_actions))
-        self._actions: Tensor | None = None
+        self._actions: np.ndarray | Tensor | None = None
 
     def reset(self) -> np.ndarray:
         seeds = None if all(s is None for s in self._seeds) else self._seeds
@@ -102,7 +100,8 @@ class TorchVecEnv(VecEnv):
         return _to_numpy(obs)
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = self.core.validate_actions(actions)
+        # checked once, by core.step, before any state changes
+        self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:

@@ -34,6 +34,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from envs.files import library_version
+
 FORMAT_VERSION = 1
 CHUNK = 128
 """Frames per HDF5 chunk: the unit of random access."""
@@ -44,15 +46,6 @@ DISCRETE_FACTORS = ("lives", "variant", "bricks_left", "ball_vx", "ball_vy", "ba
 
 class DatasetError(ValueError):
     """A file that is not a finished reprl dataset, or lacks what was asked of it."""
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("reprl")
-    except Exception:
-        return "0+unknown"
 
 
 class DatasetWriter:
@@ -97,7 +90,7 @@ class DatasetWriter:
             ds(f"factors/{name}", shape, np.int64)
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["complete"] = False
-        f.attrs["reprl_version"] = _version()
+        f.attrs["reprl_version"] = library_version()
         f.attrs["factor_names"] = json.dumps(list(factor_shapes))
         for k, v in attrs.items():
             f.attrs[k] = json.dumps(v)

@@ -1,4 +1,4 @@
-"""Writing files so that nobody ever reads half of one.
+"""Writing files so that nobody ever reads half of one, and identifying what was written.
 
 Every artefact reprl writes (checkpoints, agent zips, datasets, configs, reports, pictures)
 goes to a temporary name in the destination's directory and is renamed onto the destination
@@ -8,11 +8,30 @@ file that looks finished.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from importlib import metadata
 from pathlib import Path
+
+
+def library_version() -> str:
+    """Installed version of ``reprl``, ``"0+unknown"`` when it is not installed."""
+    try:
+        return metadata.version("reprl")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def temporary_name(path: str | os.PathLike[str]) -> Path:

@@ -19,9 +19,7 @@ the four variants, 2 seeds.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
-from envs.files import atomic_path, atomic_write_text
+from envs.files import atomic_path, atomic_write_text, file_sha256, library_version
 from experiments.config import ConfigError, config_hash, to_dict, write_yaml
 
 BREAKOUT_TARGETS = [
@@ -255,15 +253,6 @@ def default_config() -> ExperimentConfig:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _same_config(directory: Path, cfg: dict[str, Any]) -> bool:
     f = directory / "config.yaml"
     return f.exists() and yaml.safe_load(f.read_text()) == cfg
@@ -279,12 +268,6 @@ def _encoder_dataset(checkpoint: Path) -> dict[str, Any] | None:
 
     prov = read_header(checkpoint).get("provenance") or {}
     return prov.get("dataset")
-
-
-def _version() -> str:
-    from representations.checkpoint import library_version
-
-    return library_version()
 
 
 # --- stages ----------------------------------------------------------------------------------
@@ -373,8 +356,9 @@ def stage_train(cfg: ExperimentConfig, base: Path, encoders: dict[str, Path]) ->
             run = f"{a.name}__{seed}"
             d = base / "train" / run
             enc = None if a.encoder is None else encoders[a.encoder]
+            enc_sha = None if enc is None else file_sha256(enc)
             plain = {"agent": to_dict(a), "train": to_dict(t), "seed": seed, "device": cfg.device,
-                     "encoder_sha256": None if enc is None else sha256(enc)}  # fmt: skip
+                     "encoder_sha256": enc_sha}  # fmt: skip
             zip_path = d / "agent.zip"
             if zip_path.exists() and _same_config(d, plain):
                 out[run] = zip_path
@@ -396,11 +380,11 @@ def stage_train(cfg: ExperimentConfig, base: Path, encoders: dict[str, Path]) ->
             venv.close()
             provenance = {
                 "run": run, "agent": to_dict(a), "seed": seed, "train": to_dict(t),
-                "encoder": None if enc is None else {"path": str(enc), "sha256": sha256(enc)},
+                "encoder": None if enc is None else {"path": str(enc), "sha256": enc_sha},
                 "dataset": None if enc is None else _encoder_dataset(enc),
                 "train_seconds": round(seconds, 1),
                 "env_steps_per_s": round(t.timesteps / seconds),
-                "reprl_version": _version(), "config_hash": config_hash(cfg),
+                "reprl_version": library_version(), "config_hash": config_hash(cfg),
             }  # fmt: skip
             _write_json(d / "provenance.json", provenance)
             agents.save_agent(model, zip_path)  # atomic: the zip marks the run as finished
@@ -464,7 +448,7 @@ def _evaluate_one(cfg: ExperimentConfig, d: Path, run: str, model: Any, meta: di
         w = csv.writer(f)
         w.writerow(["agent", "seed", "env_id", "episode", "return", "length", "deterministic"])
         w.writerows(rows)
-    _write_json(meta_path, {**meta, "reprl_version": _version()})
+    _write_json(meta_path, {**meta, "reprl_version": library_version()})
     return csv_path
 
 
@@ -478,7 +462,7 @@ def stage_evaluate(cfg: ExperimentConfig, base: Path, zips: dict[str, Path]) -> 
     d.mkdir(parents=True, exist_ok=True)
     written = []
     for run, zip_path in zips.items():
-        config = {"evaluate": to_dict(ev), "agent_sha256": sha256(zip_path)}
+        config = {"evaluate": to_dict(ev), "agent_sha256": file_sha256(zip_path)}
         train_prov = json.loads((zip_path.parent / "provenance.json").read_text())
         meta = {"config": config, "agent": str(zip_path), "train": train_prov}
         model = _Lazy(lambda p=zip_path: agents.load_agent(p, device=cfg.device))

@@ -25,12 +25,10 @@ No pickle is involved in writing or reading: a checkpoint from a stranger is saf
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from envs.files import atomic_write_bytes
+from envs.files import atomic_write_bytes, file_sha256, library_version
 from representations.base import InputSpec, Representation, _json_plain
 from representations.registry import available, get_class
 
@@ -62,21 +60,9 @@ class CheckpointError(ValueError):
     """A file is not a readable reprl checkpoint, or not the one that was expected."""
 
 
-def library_version() -> str:
-    """Installed version of ``reprl``, ``"0+unknown"`` when it is not installed."""
-    try:
-        return metadata.version("reprl")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
 def file_provenance(path: str | os.PathLike[str]) -> dict[str, str]:
     """Provenance record of a file: ``{"path": absolute path, "sha256": hex digest}``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest()}
+    return {"path": str(Path(path).resolve()), "sha256": file_sha256(path)}
 
 
 def make_header(
