@@ -54,7 +54,7 @@ from agents.extractor import (
     extractor_kwargs,
 )
 from agents.latent import EncodeObservations, find_encode_wrapper
-from envs.files import atomic_path
+from envs.storage.files import atomic_path
 from representations.base import InputSpec, Representation
 from representations.checkpoint import CheckpointError, load, make_header, read_header
 from representations.registry import available, get_class

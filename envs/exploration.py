@@ -3,7 +3,7 @@
 A policy maps a batch of observations to a batch of actions and may keep per-env state (action
 repeat). ``collect`` runs one or more env ids through :func:`envs.make_vec`, labels every frame
 with the id it came from (its *domain*), and streams everything into a dataset file
-(:mod:`envs.dataset`).
+(:mod:`envs.storage.dataset`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from envs.dataset import CHUNK, DISCRETE_FACTORS, DatasetWriter, FrameDataset
+from envs.errors import ReprlError
 from envs.registry import make_vec
+from envs.storage.dataset import CHUNK, DISCRETE_FACTORS, DatasetWriter, FrameDataset
 
 
 class ExplorationPolicy(Protocol):
@@ -64,58 +65,40 @@ class RandomPolicy:
         return self.action.copy()
 
 
-class SB3EpsilonPolicy:
-    """A trained SB3 model's actions, replaced by uniform random ones with probability epsilon.
+POLICIES = ("random", "random_repeat")
 
-    Args:
-        model: anything with SB3's ``predict(obs, deterministic=...)``.
-        num_actions: size of the discrete action space.
-        epsilon: probability of a random action, in [0, 1].
-        seed: seed of the epsilon draws.
+
+class PolicyFactory(Protocol):
+    """Builds an exploration policy for one domain of :func:`collect` (used for policies that
+    live in a layer above, such as a trained SB3 agent: ``agents.exploration.sb3_policy``).
+
+    ``describe`` is recorded in the dataset's attributes.
     """
 
-    def __init__(
-        self, model: Any, num_actions: int, *, epsilon: float = 0.1, seed: int = 0
-    ) -> None:
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
-        self.model, self.num_actions, self.epsilon = model, num_actions, epsilon
-        self.rng = np.random.default_rng(seed)
+    describe: dict[str, Any]
 
-    def __call__(self, obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        actions, _ = self.model.predict(obs, deterministic=False)
-        explore = self.rng.random(len(obs)) < self.epsilon
-        actions = np.asarray(actions, dtype=np.int64).copy()
-        actions[explore] = self.rng.integers(0, self.num_actions, int(explore.sum()))
-        return actions
-
-
-POLICIES = ("random", "random_repeat", "sb3")
+    def __call__(self, num_actions: int, num_envs: int, seed: int) -> ExplorationPolicy: ...
 
 
 def make_policy(
-    name: str, num_actions: int, num_envs: int, *, seed: int = 0, repeat: int = 4,
-    model_path: str | None = None, epsilon: float = 0.1,
-) -> ExplorationPolicy:  # fmt: skip
-    """Builds an exploration policy by name: ``random``, ``random_repeat`` or ``sb3``.
+    name: str, num_actions: int, num_envs: int, *, seed: int = 0, repeat: int = 4
+) -> ExplorationPolicy:
+    """Builds an exploration policy by name: ``random`` or ``random_repeat``.
+
+    A trained SB3 agent as the exploration policy lives a layer above (it needs ``agents``):
+    pass ``agents.exploration.sb3_policy(path)`` to :func:`collect` as ``policy``.
 
     Raises:
-        ValueError: an unknown name, or ``sb3`` without ``model_path``.
+        ReprlError: an unknown name.
     """
     if name == "random":
         return RandomPolicy(num_actions, num_envs, seed=seed)
     if name == "random_repeat":
         return RandomPolicy(num_actions, num_envs, repeat=repeat, random_repeat=True, seed=seed)
-    if name == "sb3":
-        if model_path is None:
-            raise ValueError("policy 'sb3' needs model_path (an SB3 .zip)")
-        from stable_baselines3.common.base_class import BaseAlgorithm
-
-        from agents import load_agent
-
-        model: BaseAlgorithm = load_agent(model_path)
-        return SB3EpsilonPolicy(model, num_actions, epsilon=epsilon, seed=seed)
-    raise ValueError(f"unknown exploration policy {name!r}; expected one of {POLICIES}")
+    raise ReprlError(
+        f"unknown exploration policy {name!r}; expected one of {POLICIES} "
+        "(or a policy factory such as agents.exploration.sb3_policy(path))"
+    )
 
 
 def collect(
@@ -125,7 +108,7 @@ def collect(
     *,
     num_envs: int = 64,
     seed: int = 0,
-    policy: str = "random_repeat",
+    policy: str | PolicyFactory = "random_repeat",
     policy_kwargs: dict[str, Any] | None = None,
     env_kwargs: dict[str, Any] | None = None,
     device: str = "cpu",
@@ -141,8 +124,9 @@ def collect(
         out: the dataset path (``.h5``); written atomically.
         num_envs: parallel envs per id.
         seed: env seed (env i of domain d gets seed + 1000 * d + i) and policy seed.
-        policy: ``random``, ``random_repeat`` or ``sb3`` (see :func:`make_policy`).
-        policy_kwargs: extra kwargs of :func:`make_policy` (``repeat``, ``model_path``, ...).
+        policy: ``random`` or ``random_repeat`` (see :func:`make_policy`), or a
+            :class:`PolicyFactory` (e.g. ``agents.exploration.sb3_policy(path)``).
+        policy_kwargs: extra kwargs of :func:`make_policy` (``repeat``) for a named policy.
         env_kwargs: kwargs for every env (e.g. ``obs_size``).
         device: device of batched envs.
         progress: show a progress bar.
@@ -151,6 +135,8 @@ def collect(
         The finished dataset, opened for reading.
     """
     ids = [env_ids] if isinstance(env_ids, str) else list(env_ids)
+    if isinstance(policy, str):
+        make_policy(policy, 1, 1)  # an unknown name fails before any env is built
     if not ids:
         raise ValueError("collect needs at least one env id")
     if num_frames < 1:
@@ -172,7 +158,9 @@ def collect(
         "env_ids": ids,
         "env_kwargs": env_kwargs,
         "domains": ids,
-        "policy": {"name": policy, **policy_kwargs},
+        "policy": {"name": policy, **policy_kwargs}
+        if isinstance(policy, str)
+        else dict(policy.describe),
         "seed": seed,
         "num_envs": num_envs,
         "discrete_factors": [n for n in shapes if n in DISCRETE_FACTORS],
@@ -182,7 +170,12 @@ def collect(
     bar = tqdm(total=num_frames, unit="frame", desc="collect", disable=not progress)
     with DatasetWriter(out, frame_shape, shapes, attrs) as writer:
         for d, (venv, obs, share) in enumerate(zip(venvs, first_obs, shares)):
-            pol = make_policy(policy, venv.action_space.n, num_envs, seed=seed + d, **policy_kwargs)
+            n_act = venv.action_space.n
+            pol = (
+                make_policy(policy, n_act, num_envs, seed=seed + d, **policy_kwargs)
+                if isinstance(policy, str)
+                else policy(n_act, num_envs, seed + d)
+            )
             next_episode = _run_domain(venv, obs, pol, share, d, next_episode, shapes, writer, bar)
             venv.close()
     bar.close()

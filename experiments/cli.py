@@ -30,11 +30,18 @@ def _collect(args: argparse.Namespace) -> int:
     from envs.exploration import collect
 
     env_kwargs = parse_overrides(args.env_kwarg)
+    if args.policy == "sb3":
+        from agents.exploration import sb3_policy
+
+        if not args.model:
+            raise ConfigError("collect --policy sb3: expected --model AGENT.zip, got none")
+        policy, policy_kwargs = sb3_policy(args.model, epsilon=args.epsilon, device=args.device), {}
+    else:
+        policy = args.policy
+        policy_kwargs = {"repeat": args.repeat} if args.policy == "random_repeat" else {}
     ds = collect(
         args.env, args.frames, args.out, num_envs=args.num_envs, seed=args.seed,
-        policy=args.policy, env_kwargs=env_kwargs, device=args.device,
-        policy_kwargs={"repeat": args.repeat} if args.policy == "random_repeat" else
-        {"model_path": args.model, "epsilon": args.epsilon} if args.policy == "sb3" else {},
+        policy=policy, env_kwargs=env_kwargs, device=args.device, policy_kwargs=policy_kwargs,
     )  # fmt: skip
     print(json.dumps({"dataset": ds.path, "frames": len(ds), "domains": list(ds.info.domains),
                       "factors": list(ds.info.factor_names)}, indent=2))  # fmt: skip

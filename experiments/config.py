@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from envs.files import atomic_write_text
+from envs.storage.files import atomic_write_text
 
 C = TypeVar("C")
 

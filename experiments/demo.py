@@ -14,7 +14,7 @@ import numpy as np
 
 import envs
 from envs.breakout import VARIANTS
-from envs.files import atomic_path, atomic_write_text
+from envs.storage.files import atomic_path, atomic_write_text
 
 
 def run_demo(

@@ -31,7 +31,7 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
-from envs.files import atomic_path, atomic_write_text, file_sha256, library_version
+from envs.storage.files import atomic_path, atomic_write_text, file_sha256, library_version
 from experiments.config import ConfigError, config_hash, to_dict, write_yaml
 
 BREAKOUT_TARGETS = [

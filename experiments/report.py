@@ -91,7 +91,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.files import atomic_path, atomic_write_text
+from envs.storage.files import atomic_path, atomic_write_text
 from experiments import stats
 
 EVAL_COLUMNS: tuple[str, ...] = (

@@ -1,7 +1,7 @@
 """Looking at a trained encoder: metrics on a dataset, reconstructions and latent traversals.
 
 These join a checkpoint (:func:`representations.load`) and an exploration dataset
-(:class:`envs.dataset.FrameDataset`); the metrics themselves see only latents and factors
+(:class:`envs.storage.dataset.FrameDataset`); the metrics themselves see only latents and factors
 (:mod:`representations.metrics`).
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.dataset import FrameDataset
-from envs.files import atomic_path, atomic_write_text
+from envs.storage.dataset import FrameDataset
+from envs.storage.files import atomic_path, atomic_write_text
 from representations.base import Representation
 from representations.metrics import METRICS, FactorData, evaluate, linear_probe
 

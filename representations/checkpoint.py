@@ -36,7 +36,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from envs.files import atomic_write_bytes, file_sha256, library_version
+from envs.storage.files import atomic_write_bytes, file_sha256, library_version
 from representations.base import InputSpec, Representation, _json_plain
 from representations.registry import available, get_class
 

@@ -31,8 +31,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 
-from envs.dataset import FrameDataset
-from envs.files import atomic_write_bytes
+from envs.storage.dataset import FrameDataset
+from envs.storage.files import atomic_write_bytes
 from representations.base import Representation
 from representations.checkpoint import file_provenance
 from representations.registry import available, make_representation

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from envs.dataset import FrameDataset
+from envs.storage.dataset import FrameDataset
 from representations.pretrain import frames_to_input
 from representations.registry import make_representation
 

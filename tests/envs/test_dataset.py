@@ -8,8 +8,8 @@ import pytest
 
 from envs import breakout as B
 from envs.breakout import BreakoutBatch
-from envs.dataset import CHUNK, DatasetError, FrameDataset
 from envs.exploration import RandomPolicy, collect
+from envs.storage.dataset import CHUNK, DatasetError, FrameDataset
 
 IDS = ["reprl/BreakoutStandard-v0", "reprl/BreakoutJuggling-v0"]
 

@@ -34,7 +34,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from envs.files import library_version
+from envs.storage.files import library_version
 
 FORMAT_VERSION = 1
 CHUNK = 128

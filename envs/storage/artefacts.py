@@ -1,0 +1,105 @@
+"""Content-keyed reuse of a stage's artefacts: one mechanism for every stage.
+
+A stage (collect, pretrain, train, evaluate, ...) writes its artefacts into one directory.
+Its *key* is its fully resolved config plus the sha256 of the content of every input it reads
+(a dataset, an encoder checkpoint, an agent zip), never their paths: a dataset rewritten at the
+same path with other settings has another sha256, so everything built on it is rebuilt.
+
+``stage.json`` in the directory records the key and whether the stage finished::
+
+    s = StageDir(run_dir, key=stage_key(config, {"dataset": dataset_path}), artefacts=["a.zip"])
+    if not s.done():
+        resuming = s.begin()   # same key, unfinished: directory kept (resume); else wiped
+        ...                    # write artefacts (atomically)
+        s.finish()
+
+``finish`` is written last, after the artefacts, so a killed stage is never taken as done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from envs.storage.files import atomic_write_text, file_sha256
+
+STAGE_FILE = "stage.json"
+
+
+def _plain(x: Any) -> Any:
+    """JSON round trip: tuples become lists, so keys compare equal after reading back."""
+    return json.loads(json.dumps(x, sort_keys=True))
+
+
+def stage_key(
+    config: Mapping[str, Any], inputs: Mapping[str, str | os.PathLike[str] | None] | None = None
+) -> dict[str, Any]:
+    """The key of a stage: its resolved config and the content hashes of its inputs.
+
+    Args:
+        config: the stage's resolved config, JSON-plain (paths of inputs do not belong here).
+        inputs: name -> path of each input file (None: no such input).
+
+    Returns:
+        ``{"config": config, "inputs": {name: sha256 or None}}``, JSON-plain.
+    """
+    hashes = {k: None if p is None else file_sha256(p) for k, p in (inputs or {}).items()}
+    return _plain({"config": dict(config), "inputs": hashes})
+
+
+class StageDir:
+    """One stage's directory, reused only when its recorded key equals the current one.
+
+    Args:
+        path: the directory.
+        key: the current key (see :func:`stage_key`).
+        artefacts: file names (relative to ``path``) that must exist for the stage to be done.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], key: Mapping[str, Any], artefacts: Sequence[str] = ()
+    ) -> None:
+        self.path = Path(path)
+        self.key = _plain(dict(key))
+        self.artefacts = tuple(artefacts)
+
+    def _recorded(self) -> dict[str, Any] | None:
+        f = self.path / STAGE_FILE
+        try:
+            return json.loads(f.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def done(self) -> bool:
+        """Whether a finished attempt with the same key and all its artefacts is there."""
+        rec = self._recorded()
+        return (
+            rec is not None
+            and rec.get("finished") is True
+            and rec.get("key") == self.key
+            and all((self.path / a).exists() for a in self.artefacts)
+        )
+
+    def begin(self) -> bool:
+        """Starts an attempt: keeps the directory of an unfinished attempt with the same key
+        (returns True: the caller may resume from what it left), else empties it (False)."""
+        rec = self._recorded()
+        if rec is not None and rec.get("finished") is False and rec.get("key") == self.key:
+            return True
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True)
+        self._write(finished=False)
+        return False
+
+    def finish(self) -> None:
+        """Marks the stage finished (call after every artefact is in place)."""
+        self._write(finished=True)
+
+    def _write(self, *, finished: bool) -> None:
+        data = {"finished": finished, "key": self.key}
+        atomic_write_text(self.path / STAGE_FILE, json.dumps(data, indent=2, sort_keys=True))
