@@ -19,6 +19,11 @@ Plain SB3 users build the policy kwargs with :func:`extractor_kwargs`::
         features_extractor_kwargs=extractor_kwargs("encoder.safetensors", mode="frozen"),
     ))
 
+Temporal context: observations may stack ``k`` frames along the channels (``C * k`` channels,
+oldest frame first, as ``envs.make_vec(..., frame_stack=k)`` gives them). The encoder still sees
+single frames: the extractor splits the stack, encodes the ``B * k`` frames in one batched call
+and concatenates the latents, oldest first, into ``(B, k * latent_dim)`` features.
+
 The kwargs are JSON-plain and embed the checkpoint's header, so ``PPO.load(zip)`` rebuilds the
 encoder's architecture from the header even where the checkpoint file does not exist (the
 weights then come from the zip).
@@ -34,11 +39,10 @@ Two SB3 behaviours are neutralised here:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -46,9 +50,9 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
-from representations.base import InputSpec, Representation
-from representations.checkpoint import CheckpointError, load, read_header
-from representations.registry import available, get_class
+from envs.errors import ReprlError
+from representations.base import InputSpec, Representation, _json_plain
+from representations.checkpoint import CheckpointError, build_from_header, load, read_header
 
 #: Modes of :class:`PretrainedEncoderExtractor`.
 EXTRACTOR_MODES: tuple[str, ...] = ("frozen", "finetune", "scratch")
@@ -57,35 +61,66 @@ EXTRACTOR_MODES: tuple[str, ...] = ("frozen", "finetune", "scratch")
 ARCHITECTURE_KEYS: tuple[str, ...] = ("method", "config", "input_spec", "latent_dim")
 
 
-def _plain(value: Any) -> Any:
-    """JSON round trip: tuples become lists, so headers compare equal however they were built."""
-    return json.loads(json.dumps(value))
+class MissingFileError(ReprlError, FileNotFoundError):
+    """A file the user named (encoder checkpoint, agent zip) does not exist."""
+
+
+class ImageLayout(NamedTuple):
+    """How an observation space holds images for an encoder (see :func:`check_image_space`)."""
+
+    layout: str
+    """``"chw"`` (channels-first) or ``"hwc"`` (channels-last)."""
+    frame_stack: int
+    """Frames stacked along the channels (``C * frame_stack`` channels, oldest first)."""
+
+
+def _plain(value: Any, where: str) -> Any:
+    """JSON-plain copy (tuples become lists), so headers compare equal however they were built.
+
+    Raises:
+        ReprlError: If ``value`` does not survive a JSON round trip.
+    """
+    try:
+        return _json_plain(value, where)
+    except TypeError as e:
+        raise ReprlError(f"{where}: expected JSON-plain values, got {e}") from None
 
 
 def check_mode(mode: str, valid: tuple[str, ...] = EXTRACTOR_MODES) -> str:
     """Return ``mode`` if it is one of ``valid``.
 
     Raises:
-        ValueError: Naming the valid modes and the given one.
+        ReprlError: Naming the valid modes and the given one.
     """
     if mode not in valid:
-        raise ValueError(f"mode: expected one of {list(valid)}, got {mode!r}")
+        raise ReprlError(f"mode: expected one of {list(valid)}, got {mode!r}")
     return mode
+
+
+def _check_positive(name: str, value: Any, what: str = "a positive int") -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ReprlError(f"{name}: expected {what} or None, got {value!r}")
+    return int(value)
 
 
 def check_features_dim(features_dim: int | None) -> int | None:
     """Return ``features_dim`` as an int (or ``None``) if it is a positive integer.
 
     Raises:
-        ValueError: If it is not a positive integer.
+        ReprlError: If it is not a positive integer.
     """
-    if features_dim is None:
-        return None
-    if isinstance(features_dim, bool) or not isinstance(features_dim, (int, np.integer)):
-        raise ValueError(f"features_dim: expected a positive int or None, got {features_dim!r}")
-    if features_dim <= 0:
-        raise ValueError(f"features_dim: expected a positive int or None, got {features_dim}")
-    return int(features_dim)
+    return _check_positive("features_dim", features_dim)
+
+
+def check_frame_stack(frame_stack: int | None) -> int | None:
+    """Return ``frame_stack`` as an int (or ``None``: infer it) if it is an integer >= 1.
+
+    Raises:
+        ReprlError: If it is not an integer >= 1.
+    """
+    return _check_positive("frame_stack", frame_stack, "an integer >= 1")
 
 
 def check_sb3_input_spec(spec: InputSpec) -> None:
@@ -95,77 +130,92 @@ def check_sb3_input_spec(spec: InputSpec) -> None:
         spec: The encoder's input spec.
 
     Raises:
-        ValueError: Unless the spec is ``float32`` in ``[0, 1]`` (SB3's ``uint8 / 255``).
+        ReprlError: Unless the spec is ``float32`` in ``[0, 1]`` (SB3's ``uint8 / 255``).
     """
     if spec.dtype != "float32" or tuple(spec.value_range) != (0.0, 1.0):
-        raise ValueError(
+        raise ReprlError(
             "encoder input_spec: expected float32 values in [0.0, 1.0] (SB3 scales uint8 frames "
             f"by 1/255), got {spec.dtype} in {list(spec.value_range)}"
         )
 
 
 def check_image_space(
-    space: gym.Space, spec: InputSpec, *, channels_last_ok: bool = True, where: str = "observation"
-) -> str:
-    """Check that an observation space holds ``uint8`` images the encoder accepts.
+    space: gym.Space,
+    spec: InputSpec,
+    *,
+    frame_stack: int | None = None,
+    channels_last_ok: bool = True,
+    where: str = "observation",
+) -> ImageLayout:
+    """Check that an observation space holds (stacks of) ``uint8`` images the encoder accepts.
 
     Args:
-        space: The observation space: ``Box(0, 255, (H, W, C) or (C, H, W), uint8)``.
+        space: The observation space: ``Box(0, 255, (H, W, C * k) or (C * k, H, W), uint8)``,
+            ``k`` frames of the encoder's ``C`` channels stacked oldest first.
         spec: The encoder's input spec, ``(C, H, W)`` float32 in ``[0, 1]``.
-        channels_last_ok: Accept ``(H, W, C)`` as well as ``(C, H, W)``. SB3 hands a features
-            extractor channels-first images, so the extractor passes ``False``.
+        frame_stack: The expected ``k``; ``None`` infers it from the channel count (which must
+            then be a multiple of ``C``). Pass it for grayscale encoders: 3 channels are 3
+            grayscale frames or 1 RGB frame, only the caller knows which.
+        channels_last_ok: Accept ``(H, W, C * k)`` as well as ``(C * k, H, W)``. SB3 hands a
+            features extractor channels-first images, so the extractor passes ``False``.
         where: Prefix of error messages.
 
     Returns:
-        ``"chw"`` or ``"hwc"``: the layout of ``space``.
+        The layout of ``space`` and ``k``.
 
     Raises:
-        ValueError: If the space is not a ``uint8`` image space in ``[0, 255]``, or its shape or
-            channels differ from the spec's; the message names the expected and the actual value.
+        ReprlError: If the space is not a ``uint8`` image space in ``[0, 255]``, its height and
+            width differ from the spec's, or its channels are not ``C * k``; the message names
+            the expected and the actual value.
     """
     check_sb3_input_spec(spec)
+    frame_stack = check_frame_stack(frame_stack)
     c, h, w = spec.shape
     layouts = f"(C, H, W) = {spec.shape}"
     if channels_last_ok:
         layouts += f" or (H, W, C) = {(h, w, c)}"
     if not isinstance(space, gym.spaces.Box) or len(space.shape) != 3:
-        raise ValueError(
+        raise ReprlError(
             f"{where} space: expected uint8 images Box(0, 255, {layouts}, uint8) for the "
             f"encoder, got {space}"
         )
     if space.dtype != np.uint8:
-        raise ValueError(
+        raise ReprlError(
             f"{where} dtype: expected uint8 images in [0, 255] (SB3 scales them to [0, 1]), "
             f"got dtype {space.dtype} in {space}"
         )
     low, high = np.min(space.low), np.max(space.high)
     if np.any(space.low != 0) or np.any(space.high != 255):
-        raise ValueError(
+        raise ReprlError(
             f"{where} range: expected uint8 images in [0, 255], got low {low} high {high} in "
             f"{space}"
         )
     shape = tuple(int(s) for s in space.shape)
-    if shape == (c, h, w):
-        return "chw"
-    if channels_last_ok and shape == (h, w, c):
-        return "hwc"
     if shape[1:] == (h, w):
-        got_c, layout = shape[0], "(C, H, W)"
+        got_c, layout, name = shape[0], "chw", "(C, H, W)"
     elif channels_last_ok and shape[:2] == (h, w):
-        got_c, layout = shape[2], "(H, W, C)"
+        got_c, layout, name = shape[2], "hwc", "(H, W, C)"
     elif not channels_last_ok and shape[:2] == (h, w):
-        raise ValueError(
+        raise ReprlError(
             f"{where} shape: expected channels-first {layouts} (SB3's VecTransposeImage makes "
             f"images channels-first), got channels-last {shape}"
         )
     else:
-        raise ValueError(
+        raise ReprlError(
             f"{where} shape: the encoder expects {layouts} ({spec.channel_order}), got {shape}"
         )
-    raise ValueError(
-        f"{where} channels: the encoder expects C={c} ({spec.channel_order}) in {layouts}, got "
-        f"C={got_c} in {layout} {shape}"
-    )
+    if frame_stack is not None and got_c != c * frame_stack:
+        raise ReprlError(
+            f"{where} channels: the encoder expects C={c} ({spec.channel_order}) x frame_stack "
+            f"{frame_stack} = {c * frame_stack} channels in {name}, got C={got_c} in {shape}"
+        )
+    if got_c % c:
+        raise ReprlError(
+            f"{where} channels: the encoder expects C={c} ({spec.channel_order}) per frame, "
+            f"i.e. a multiple of {c} channels (k stacked frames) in {name}, got C={got_c} in "
+            f"{shape}"
+        )
+    return ImageLayout(layout, got_c // c)
 
 
 def architecture(header: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,7 +231,7 @@ def architecture(header: Mapping[str, Any]) -> dict[str, Any]:
         raise CheckpointError(
             f"encoder_header: expected fields {list(ARCHITECTURE_KEYS)}, missing {missing}"
         )
-    return {k: _plain(header[k]) for k in ARCHITECTURE_KEYS}
+    return {k: _plain(header[k], f"encoder_header.{k}") for k in ARCHITECTURE_KEYS}
 
 
 def representation_from_header(header: Mapping[str, Any]) -> Representation:
@@ -195,37 +245,9 @@ def representation_from_header(header: Mapping[str, Any]) -> Representation:
         The model in eval mode on the CPU, ``input_spec`` and ``latent_dim`` as in the header.
 
     Raises:
-        CheckpointError: If fields are missing, the method is not registered, the config does
-            not build, or the built model disagrees with the header's input spec or latent size.
+        CheckpointError: See :func:`representations.checkpoint.build_from_header`.
     """
-    architecture(header)
-    method, config = header["method"], header["config"]
-    if not isinstance(method, str) or not isinstance(config, Mapping):
-        raise CheckpointError(
-            f"encoder_header: expected a str method and a dict config, got {method!r} and "
-            f"{type(config).__name__}"
-        )
-    try:
-        cls = get_class(method)
-    except ValueError:
-        raise CheckpointError(
-            f"encoder_header: method {method!r} is not registered; known: "
-            f"{', '.join(available())}. Import the module that defines it first."
-        ) from None
-    try:
-        model = cls(**config)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"encoder_header: cannot build {method!r} from config: {e}") from None
-    try:
-        spec = InputSpec.from_dict(header["input_spec"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"encoder_header: bad input_spec: {e}") from None
-    if spec != model.input_spec or int(header["latent_dim"]) != model.latent_dim:
-        raise CheckpointError(
-            f"encoder_header: expected input_spec {spec} and latent_dim {header['latent_dim']}, "
-            f"the config builds input_spec {model.input_spec} and latent_dim {model.latent_dim}"
-        )
-    return model.eval()
+    return build_from_header(header, where="encoder_header")
 
 
 def resolve_encoder(
@@ -252,8 +274,8 @@ def resolve_encoder(
     Raises:
         CheckpointError: The file is not an encoder checkpoint, or it describes another
             architecture than ``encoder_header``.
-        FileNotFoundError: The checkpoint does not exist and no header is given.
-        ValueError: Neither a checkpoint nor a header is given.
+        MissingFileError: The checkpoint does not exist and no header is given.
+        ReprlError: Neither a checkpoint nor a header is given.
     """
     if checkpoint is not None and Path(checkpoint).is_file():
         header = read_header(checkpoint)
@@ -265,15 +287,16 @@ def resolve_encoder(
                 "agents.extractor_kwargs"
             )
         encoder = load(checkpoint) if pretrained else representation_from_header(header)
-        return encoder, _plain(dict(header))
+        return encoder, _plain(dict(header), "encoder_header")
     if encoder_header is not None:
-        return representation_from_header(encoder_header), _plain(dict(encoder_header))
+        header = _plain(dict(encoder_header), "encoder_header")
+        return representation_from_header(header), header
     if checkpoint is not None:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"encoder checkpoint {checkpoint} not found, and no encoder_header to rebuild the "
             "architecture from (build the kwargs with agents.extractor_kwargs)"
         )
-    raise ValueError("PretrainedEncoderExtractor: expected a checkpoint or an encoder_header")
+    raise ReprlError("PretrainedEncoderExtractor: expected a checkpoint or an encoder_header")
 
 
 def _apply_contiguous(module: nn.Module, fn: Callable[[nn.Module], None]) -> None:
@@ -298,28 +321,33 @@ class PretrainedEncoderExtractor(BaseFeaturesExtractor):
     """SB3 features extractor wrapping a (pretrained) representation's ``encode``.
 
     Args:
-        observation_space: The policy's observation space: ``Box(0, 255, (C, H, W), uint8)``
-            matching the encoder's input spec (SB3 transposes ``(H, W, C)`` env frames).
+        observation_space: The policy's observation space: ``Box(0, 255, (C * k, H, W),
+            uint8)``, ``k >= 1`` frames of the encoder's input (SB3 transposes ``(H, W, C * k)``
+            env observations), oldest first.
         checkpoint: Path of a representation checkpoint (``representations.save``).
         mode: ``"frozen"`` (pretrained, no gradients, eval mode), ``"finetune"`` (pretrained,
             trained) or ``"scratch"`` (same architecture, random init).
-        features_dim: If given, features pass through ``Linear(latent_dim, features_dim)`` and a
-            ReLU (trained in every mode); else the features are the latents.
+        features_dim: If given, features pass through ``Linear(k * latent_dim, features_dim)``
+            and a ReLU (trained in every mode); else the features are the ``k`` latents.
         encoder_header: The checkpoint's header (:func:`extractor_kwargs` embeds it), used to
             rebuild the architecture when ``checkpoint`` does not exist (``PPO.load`` elsewhere).
             Without the file the weights are random until a state dict is loaded.
+        frame_stack: ``k``; ``None`` infers it from the observation channels (zips written
+            before frame stacking carry no ``frame_stack`` and load with ``k = 1``).
 
     Attributes:
         encoder: The wrapped :class:`~representations.Representation`.
         projection: ``Sequential(Linear, ReLU)`` or ``None``.
         mode: The mode.
+        frame_stack: ``k``.
         encoder_header: JSON-plain header of the encoder (from the file, else the given one).
 
     Raises:
-        ValueError: Invalid mode or ``features_dim``; an observation space that is not
-            ``uint8`` images in ``[0, 255]`` of the encoder's shape and channels.
+        ReprlError: Invalid mode, ``features_dim`` or ``frame_stack``; an observation space that
+            is not ``uint8`` images in ``[0, 255]`` of the encoder's height, width and ``k``
+            times its channels.
         CheckpointError: Not an encoder checkpoint, or not the header's encoder.
-        FileNotFoundError: Missing checkpoint and no header.
+        MissingFileError: Missing checkpoint and no header.
     """
 
     def __init__(
@@ -329,43 +357,60 @@ class PretrainedEncoderExtractor(BaseFeaturesExtractor):
         mode: str = "frozen",
         features_dim: int | None = None,
         encoder_header: dict | None = None,
+        frame_stack: int | None = None,
     ) -> None:
         check_mode(mode)
         features_dim = check_features_dim(features_dim)
+        frame_stack = check_frame_stack(frame_stack)
         encoder, header = resolve_encoder(checkpoint, encoder_header, pretrained=mode != "scratch")
-        check_image_space(observation_space, encoder.input_spec, channels_last_ok=False)
-        super().__init__(observation_space, features_dim or encoder.latent_dim)
+        k = check_image_space(
+            observation_space, encoder.input_spec, frame_stack=frame_stack, channels_last_ok=False
+        ).frame_stack
+        stacked_dim = k * encoder.latent_dim
+        super().__init__(observation_space, features_dim or stacked_dim)
         self.mode = mode
+        self.frame_stack = k
         self.encoder_header = header
         self.encoder = encoder
+        self._frame_shape = tuple(encoder.input_spec.shape)
         self.projection: nn.Sequential | None = None
         if features_dim is not None:
-            self.projection = nn.Sequential(nn.Linear(encoder.latent_dim, features_dim), nn.ReLU())
-        if mode == "frozen":
-            self.encoder.requires_grad_(False)
-        else:
-            self.encoder.requires_grad_(True)
+            self.projection = nn.Sequential(nn.Linear(stacked_dim, features_dim), nn.ReLU())
+        self.encoder.requires_grad_(mode != "frozen")
         self.train(True)
 
     @property
     def latent_dim(self) -> int:
-        """Size of the encoder's code."""
+        """Size of the encoder's code (of one frame)."""
         return self.encoder.latent_dim
 
-    def forward(self, observations: Tensor) -> Tensor:
-        """Features of a batch of images.
+    def encode_stack(self, observations: Tensor) -> Tensor:
+        """The ``k`` latents of each stacked observation, concatenated oldest first.
 
         Args:
-            observations: ``(B, C, H, W)`` float32 in ``[0, 1]`` (SB3's preprocessed images).
+            observations: ``(B, C * k, H, W)`` float32 in ``[0, 1]``.
+
+        Returns:
+            ``(B, k * latent_dim)`` float32; one encoder call over ``B * k`` frames.
+        """
+        b = observations.shape[0]
+        frames = observations.reshape(b * self.frame_stack, *self._frame_shape)
+        return self.encoder.encode(frames).reshape(b, self.frame_stack * self.latent_dim)
+
+    def forward(self, observations: Tensor) -> Tensor:
+        """Features of a batch of (stacked) images.
+
+        Args:
+            observations: ``(B, C * k, H, W)`` float32 in ``[0, 1]`` (SB3's preprocessed images).
 
         Returns:
             ``(B, features_dim)`` float32.
         """
         if self.mode == "frozen":
             with torch.no_grad():
-                z = self.encoder.encode(observations)
+                z = self.encode_stack(observations)
         else:
-            z = self.encoder.encode(observations)
+            z = self.encode_stack(observations)
         return z if self.projection is None else self.projection(z)
 
     def train(self, mode: bool = True) -> PretrainedEncoderExtractor:
@@ -393,22 +438,22 @@ class PretrainedEncoderExtractor(BaseFeaturesExtractor):
 
 
 class LatentProjectionExtractor(BaseFeaturesExtractor):
-    """``Linear(latent_dim, features_dim)`` + ReLU on latent observations.
+    """``Linear(k * latent_dim, features_dim)`` + ReLU on (stacked) latent observations.
 
     The fast (wrapper) path's counterpart of :class:`PretrainedEncoderExtractor`'s projection:
     its parameters have the same names (``projection.0.weight``, ``projection.0.bias``).
 
     Args:
-        observation_space: ``Box(-inf, inf, (latent_dim,), float32)``.
+        observation_space: ``Box(-inf, inf, (k * latent_dim,), float32)``.
         features_dim: Output size.
     """
 
     def __init__(self, observation_space: gym.Space, features_dim: int) -> None:
         features_dim = check_features_dim(features_dim)
         if features_dim is None:
-            raise ValueError("features_dim: expected a positive int, got None")
+            raise ReprlError("features_dim: expected a positive int, got None")
         if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-            raise ValueError(
+            raise ReprlError(
                 f"observation space: expected latents Box(-inf, inf, (latent_dim,), float32), "
                 f"got {observation_space}"
             )
@@ -418,12 +463,15 @@ class LatentProjectionExtractor(BaseFeaturesExtractor):
         )
 
     def forward(self, observations: Tensor) -> Tensor:
-        """``(B, latent_dim)`` float32 -> ``(B, features_dim)`` float32, non-negative."""
+        """``(B, k * latent_dim)`` float32 -> ``(B, features_dim)`` float32, non-negative."""
         return self.projection(observations)
 
 
 def extractor_kwargs(
-    checkpoint: str | os.PathLike[str], mode: str = "frozen", features_dim: int | None = None
+    checkpoint: str | os.PathLike[str],
+    mode: str = "frozen",
+    features_dim: int | None = None,
+    frame_stack: int | None = None,
 ) -> dict[str, Any]:
     """JSON-plain ``features_extractor_kwargs`` for :class:`PretrainedEncoderExtractor`.
 
@@ -431,22 +479,28 @@ def extractor_kwargs(
         checkpoint: Path of a representation checkpoint; stored as an absolute path.
         mode: ``"frozen"``, ``"finetune"`` or ``"scratch"``.
         features_dim: Optional projection size.
+        frame_stack: Frames per observation (``envs.make_vec(..., frame_stack=k)``); ``None``
+            infers it from the observation channels.
 
     Returns:
-        ``{"checkpoint", "mode", "features_dim", "encoder_header"}`` with the checkpoint's header
-        embedded, so an SB3 zip rebuilds the encoder without the file.
+        ``{"checkpoint", "mode", "features_dim", "encoder_header", "frame_stack"}`` with the
+        checkpoint's header embedded, so an SB3 zip rebuilds the encoder without the file.
 
     Raises:
-        ValueError: Invalid mode or ``features_dim``.
+        ReprlError: Invalid mode, ``features_dim`` or ``frame_stack``.
         CheckpointError: The file is not a representation checkpoint.
-        FileNotFoundError: There is no file.
+        MissingFileError: There is no file.
     """
     check_mode(mode)
     features_dim = check_features_dim(features_dim)
+    frame_stack = check_frame_stack(frame_stack)
+    if not Path(checkpoint).is_file():
+        raise MissingFileError(f"encoder checkpoint {checkpoint} not found")
     header = read_header(checkpoint)
     return {
         "checkpoint": os.path.abspath(checkpoint),
         "mode": mode,
         "features_dim": features_dim,
-        "encoder_header": _plain(header),
+        "encoder_header": _plain(header, "encoder_header"),
+        "frame_stack": frame_stack,
     }

@@ -47,36 +47,46 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, is_vecenv_wrapp
 
 from agents.extractor import (
     LatentProjectionExtractor,
+    MissingFileError,
     PretrainedEncoderExtractor,
     check_features_dim,
+    check_frame_stack,
     check_image_space,
     check_mode,
     extractor_kwargs,
 )
+from agents.hyperparams import A2CHyperparams, PPOHyperparams, check_ppo_batch
 from agents.latent import EncodeObservations, find_encode_wrapper
-from envs.storage.files import atomic_path
-from representations.base import InputSpec, Representation
-from representations.checkpoint import CheckpointError, load, make_header, read_header
-from representations.registry import available, get_class
+from agents.sb3_compat import build_policy, unbuilt_copy
+from envs.errors import ReprlError
+from envs.storage.files import atomic_path, file_sha256, library_version
+from representations.base import InputSpec, Representation, _json_plain
+from representations.checkpoint import build_from_header, load, make_header, read_header
 
 #: Algorithms :func:`make_agent` and :func:`load_agent` know, by name.
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
+#: Typed hyperparameters of each algorithm (:mod:`agents.hyperparams`).
+HYPERPARAMS: dict[str, type] = {"ppo": PPOHyperparams, "a2c": A2CHyperparams}
 #: Modes of :func:`make_agent`.
 MODES: tuple[str, ...] = ("frozen", "finetune", "scratch", "pixels")
 #: Model attribute (stored in the zip's ``data`` as JSON) describing how reprl built the agent.
 INFO_ATTR = "reprl_info"
 #: Version of the ``reprl_info`` record.
 INFO_FORMAT = 1
+#: Zip member holding :func:`save_agent`'s JSON metadata (SB3's ``load`` ignores it).
+INFO_MEMBER = "reprl.json"
 
 # make_agent arguments that must not come through **sb3_kwargs.
-_RESERVED = ("self", "policy", "env", "seed", "device", "verbose", "tensorboard_log",
-             "_init_setup_model")  # fmt: skip
-# Attributes of a latent agent not carried over to its pixel-space export.
-_NOT_EXPORTED = frozenset({
-    "policy", "env", "rollout_buffer", "_vec_normalize_env", "_logger", "_custom_logger",
-    "policy_class", "observation_space", "policy_kwargs", "_last_obs", "_last_original_obs",
+_RESERVED = (
+    "self",
+    "policy",
+    "env",
+    "seed",
     "device",
-})  # fmt: skip
+    "verbose",
+    "tensorboard_log",
+    "_init_setup_model",
+)
 
 
 def _algo_name(model: BaseAlgorithm) -> str:
@@ -89,7 +99,7 @@ def _algo_name(model: BaseAlgorithm) -> str:
 def _algo_class(algo: str) -> type[BaseAlgorithm]:
     key = algo.lower() if isinstance(algo, str) else algo
     if key not in ALGOS:
-        raise ValueError(f"algo: expected one of {list(ALGOS)}, got {algo!r}")
+        raise ReprlError(f"algo: expected one of {list(ALGOS)}, got {algo!r}")
     return ALGOS[key]
 
 
@@ -98,38 +108,17 @@ def _check_sb3_kwargs(algo_cls: type[BaseAlgorithm], sb3_kwargs: dict[str, Any])
     accepted = [k for k in params if k not in _RESERVED]
     bad = sorted(k for k in sb3_kwargs if k in _RESERVED)
     if bad:
-        raise TypeError(f"make_agent sets {bad} itself; do not pass them as SB3 kwargs")
+        raise ReprlError(f"make_agent sets {bad} itself; expected none of them in the SB3 kwargs")
     unknown = sorted(k for k in sb3_kwargs if k not in params)
     if unknown:
-        raise TypeError(
-            f"unknown {algo_cls.__name__} kwargs {unknown}; accepted: {', '.join(accepted)}"
+        raise ReprlError(
+            f"{algo_cls.__name__} kwargs: expected names from {', '.join(accepted)}; got the "
+            f"unknown {unknown}"
         )
 
 
-def _check_ppo_batch(
-    algo_cls: type[BaseAlgorithm], sb3_kwargs: dict[str, Any], n_envs: int
-) -> None:
-    """SB3 only warns about a truncated last minibatch; refuse it (and the asserts) here."""
-    if not issubclass(algo_cls, PPO):
-        return
-    params = inspect.signature(algo_cls.__init__).parameters
-    n_steps = int(sb3_kwargs.get("n_steps", params["n_steps"].default))
-    batch_size = int(sb3_kwargs.get("batch_size", params["batch_size"].default))
-    buffer = n_steps * n_envs
-    if buffer <= 1:
-        raise ValueError(
-            f"n_steps * n_envs: expected > 1, got n_steps={n_steps} * n_envs={n_envs} = {buffer}"
-        )
-    if batch_size <= 1:
-        raise ValueError(f"batch_size: expected > 1, got {batch_size}")
-    if buffer % batch_size:
-        divisors = [d for d in range(2, buffer + 1) if buffer % d == 0]
-        near = sorted(divisors, key=lambda d: abs(d - batch_size))[:3]
-        raise ValueError(
-            f"batch_size {batch_size} does not divide the rollout size n_steps * n_envs = "
-            f"{n_steps} * {n_envs} = {buffer} (the last minibatch would be {buffer % batch_size}"
-            f" samples); expected a divisor of {buffer}, e.g. {sorted(near)}"
-        )
+def _sb3_default(algo_cls: type[BaseAlgorithm], sb3_kwargs: dict[str, Any], name: str) -> Any:
+    return sb3_kwargs.get(name, inspect.signature(algo_cls.__init__).parameters[name].default)
 
 
 def _is_monitored(env: VecEnv) -> bool:
@@ -138,21 +127,19 @@ def _is_monitored(env: VecEnv) -> bool:
 
 
 def _encoder_spec(encoder: str | os.PathLike[str]) -> InputSpec:
-    """Read and check a checkpoint's header; its input spec."""
+    """Read and check a checkpoint's header (the model it describes builds); its input spec."""
     if not Path(encoder).is_file():
-        raise FileNotFoundError(f"encoder checkpoint {encoder} not found")
-    header = read_header(encoder)
+        raise MissingFileError(f"encoder checkpoint {encoder} not found")
+    return build_from_header(read_header(encoder), where=str(encoder)).input_spec
+
+
+def env_frame_stack(env: VecEnv) -> int | None:
+    """The ``frame_stack`` a VecEnv advertises (``envs.make_vec(..., frame_stack=k)``), or None."""
     try:
-        get_class(header["method"])
-    except ValueError:
-        raise CheckpointError(
-            f"{encoder}: checkpoint method {header['method']!r} is not registered; known: "
-            f"{', '.join(available())}"
-        ) from None
-    try:
-        return InputSpec.from_dict(header["input_spec"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{encoder}: corrupt input_spec in header: {e}") from None
+        k = getattr(env, "frame_stack", None)
+    except Exception:  # VecEnvWrapper.__getattr__ may raise other errors for unknown names
+        return None
+    return int(k) if isinstance(k, (int, np.integer)) and not isinstance(k, bool) else None
 
 
 def make_agent(
@@ -163,6 +150,8 @@ def make_agent(
     mode: str = "frozen",
     fast: bool = True,
     features_dim: int | None = None,
+    frame_stack: int | None = None,
+    hyperparams: PPOHyperparams | A2CHyperparams | None = None,
     seed: int | None = None,
     device: str = "cpu",
     verbose: int = 0,
@@ -174,14 +163,22 @@ def make_agent(
 
     Args:
         algo: ``"ppo"`` or ``"a2c"``.
-        env: SB3 ``VecEnv`` of ``uint8`` images in ``[0, 255]``, ``(H, W, C)`` (e.g.
-            ``envs.make_vec``) or ``(C, H, W)``.
+        env: SB3 ``VecEnv`` of ``uint8`` images in ``[0, 255]``, ``(H, W, C * k)`` (e.g.
+            ``envs.make_vec(env_id, n, frame_stack=k)``) or ``(C * k, H, W)``: ``k >= 1``
+            frames stacked along the channels, oldest first.
         encoder: Representation checkpoint path; required for every mode but ``"pixels"``.
-        mode: ``"frozen"``, ``"finetune"``, ``"scratch"`` or ``"pixels"`` (NatureCNN baseline).
+            The encoder sees single frames; the policy sees the ``k`` latents concatenated.
+        mode: ``"frozen"``, ``"finetune"``, ``"scratch"`` or ``"pixels"`` (NatureCNN baseline
+            on the whole stack).
         fast: With ``mode="frozen"``: encode in a ``VecEnv`` wrapper and train an MLP on latents
             (``True``) or run the frozen encoder inside the policy (``False``). Ignored otherwise.
-        features_dim: Encoder modes: size of a ``Linear + ReLU`` projection of the latents
-            (``None``: the latents are the features). ``"pixels"``: NatureCNN's output size.
+        features_dim: Encoder modes: size of a ``Linear + ReLU`` projection of the stacked
+            latents (``None``: the latents are the features). ``"pixels"``: NatureCNN's output.
+        frame_stack: ``k``. ``None``: the env's ``frame_stack`` attribute if it has one, else
+            inferred from the channels (a multiple of the encoder's). Pass it for grayscale
+            encoders, whose channel count cannot tell 3 frames from 1 RGB frame.
+        hyperparams: Typed hyperparameters of ``algo`` (:mod:`agents.hyperparams`); explicit
+            ``sb3_kwargs`` override them.
         seed: Seed of SB3's RNGs and of the env.
         device: Torch device of the policy (and of the wrapper's encoder).
         verbose: SB3 verbosity.
@@ -192,16 +189,17 @@ def make_agent(
             ...). ``policy_kwargs`` are merged with the ones the mode needs.
 
     Returns:
-        The model; ``model.reprl_info`` records algo, mode, fast and encoder.
+        The model; ``model.reprl_info`` records algo, mode, fast, frame_stack and encoder.
 
     Raises:
-        ValueError: Unknown algo or mode (listing the valid ones); encoder missing for an
+        ReprlError: Unknown algo or mode (listing the valid ones); encoder missing for an
             encoder mode or given for ``"pixels"``; env observations that do not match the
-            encoder's input (shape, channels, dtype/range); a PPO ``batch_size`` that does not
-            divide ``n_steps * n_envs``; ``policy_kwargs`` that clash with the mode.
-        TypeError: ``env`` is not a ``VecEnv``; unknown SB3 kwargs.
+            encoder's input (shape, channels, frame stack, dtype/range); unknown or reserved
+            SB3 kwargs; hyperparameters of another algorithm; a PPO ``batch_size`` that does
+            not divide ``n_steps * n_envs``; ``policy_kwargs`` that clash with the mode.
+        TypeError: ``env`` is not a ``VecEnv``.
         CheckpointError: ``encoder`` is not a representation checkpoint.
-        FileNotFoundError: ``encoder`` does not exist.
+        MissingFileError: ``encoder`` does not exist.
     """
     algo_cls = _algo_class(algo)
     check_mode(mode, MODES)
@@ -210,46 +208,70 @@ def make_agent(
             f"env: expected an SB3 VecEnv (envs.make_vec, DummyVecEnv), got {type(env).__name__}"
         )
     if mode == "pixels" and encoder is not None:
-        raise ValueError(f"encoder: mode 'pixels' uses no encoder, got encoder={encoder!r}")
+        raise ReprlError(f"encoder: mode 'pixels' uses no encoder, got encoder={encoder!r}")
     if mode != "pixels" and encoder is None:
-        raise ValueError(f"encoder: mode {mode!r} needs an encoder checkpoint, got None")
+        raise ReprlError(f"encoder: mode {mode!r} needs an encoder checkpoint, got None")
     features_dim = check_features_dim(features_dim)
+    frame_stack = check_frame_stack(frame_stack)
+    if frame_stack is None:
+        frame_stack = env_frame_stack(env)
+    if hyperparams is not None:
+        expected = HYPERPARAMS[_algo_name_of(algo_cls)]
+        if not isinstance(hyperparams, expected):
+            raise ReprlError(
+                f"hyperparams: expected {expected.__name__} for algo {algo!r}, got "
+                f"{type(hyperparams).__name__}"
+            )
+        sb3_kwargs = {**hyperparams.to_sb3_kwargs(), **sb3_kwargs}
     _check_sb3_kwargs(algo_cls, sb3_kwargs)
     policy_kwargs = dict(sb3_kwargs.pop("policy_kwargs", None) or {})
     if mode != "pixels":
         clash = sorted(
-            k for k in ("features_extractor_class", "features_extractor_kwargs")
-            if k in policy_kwargs
-        )  # fmt: skip
+            k for k in ("features_extractor_class", "features_extractor_kwargs") if k in policy_kwargs
+        )
         if clash:
-            raise ValueError(
+            raise ReprlError(
                 f"policy_kwargs {clash}: mode {mode!r} sets the features extractor itself; "
                 "pass features_dim to make_agent instead"
             )
         if policy_kwargs.get("normalize_images", True) is not True:
-            raise ValueError(
+            raise ReprlError(
                 "policy_kwargs normalize_images: expected True (encoders take [0, 1] images), "
                 f"got {policy_kwargs['normalize_images']!r}"
             )
     elif features_dim is not None and "features_extractor_kwargs" in policy_kwargs:
-        raise ValueError(
+        raise ReprlError(
             "features_dim and policy_kwargs['features_extractor_kwargs'] both given; pass one"
         )
-    _check_ppo_batch(algo_cls, sb3_kwargs, env.num_envs)
+    if issubclass(algo_cls, PPO):
+        check_ppo_batch(
+            _sb3_default(algo_cls, sb3_kwargs, "n_steps"),
+            env.num_envs,
+            _sb3_default(algo_cls, sb3_kwargs, "batch_size"),
+        )
     if mode == "pixels":
-        if not is_image_space(env.observation_space):
-            raise ValueError(
+        space = env.observation_space
+        if not is_image_space(space):
+            raise ReprlError(
                 "observation space: mode 'pixels' (NatureCNN) expects uint8 images "
-                f"Box(0, 255, (H, W, C), uint8), got {env.observation_space}"
+                f"Box(0, 255, (H, W, C), uint8), got {space}"
+            )
+        channels = int(min(space.shape))
+        if frame_stack is not None and channels % frame_stack:
+            raise ReprlError(
+                f"frame_stack: expected a divisor of the observation's {channels} channels, "
+                f"got {frame_stack}"
             )
     else:
-        check_image_space(env.observation_space, _encoder_spec(encoder))
+        frame_stack = check_image_space(
+            env.observation_space, _encoder_spec(encoder), frame_stack=frame_stack
+        ).frame_stack
 
     if monitor and not _is_monitored(env):
         env = VecMonitor(env)
     fast = bool(fast) and mode == "frozen"
     if fast:
-        env = EncodeObservations(env, encoder, device=device)
+        env = EncodeObservations(env, encoder, device=device, frame_stack=frame_stack)
         policy = "MlpPolicy"
         if features_dim is not None:
             policy_kwargs.update(
@@ -264,7 +286,7 @@ def make_agent(
         policy = "CnnPolicy"
         policy_kwargs.update(
             features_extractor_class=PretrainedEncoderExtractor,
-            features_extractor_kwargs=extractor_kwargs(encoder, mode, features_dim),
+            features_extractor_kwargs=extractor_kwargs(encoder, mode, features_dim, frame_stack),
         )
     model = algo_cls(
         policy,
@@ -276,15 +298,24 @@ def make_agent(
         policy_kwargs=policy_kwargs,
         **sb3_kwargs,
     )
-    setattr(model, INFO_ATTR, {
-        "format": INFO_FORMAT,
-        "algo": _algo_name(model),
-        "mode": mode,
-        "fast": fast,
-        "encoder": None if encoder is None else os.path.abspath(encoder),
-        "exported": False,
-    })  # fmt: skip
+    setattr(
+        model,
+        INFO_ATTR,
+        {
+            "format": INFO_FORMAT,
+            "algo": _algo_name(model),
+            "mode": mode,
+            "fast": fast,
+            "frame_stack": frame_stack,
+            "encoder": None if encoder is None else os.path.abspath(encoder),
+            "exported": False,
+        },
+    )
     return model
+
+
+def _algo_name_of(algo_cls: type[BaseAlgorithm]) -> str:
+    return next(name for name, cls in ALGOS.items() if cls is algo_cls)
 
 
 def _pixel_space(space: gym.spaces.Box) -> gym.spaces.Box:

@@ -40,7 +40,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.rng import StreamRNG, fresh_seeds
+from envs.actions import validate_actions
+from envs.errors import ReprlError
+from envs.rng import StreamRNG, fresh_seeds, per_env_seeds
 
 # --- geometry (play-area pixels, y down) --------------------------------------------------
 WIDTH, HEIGHT = 94, 117
@@ -59,8 +61,11 @@ LOSE_Y = HEIGHT - WALL  # 114: a ball reaching this row is lost
 MAX_SPEED = 2
 SPEEDUP_HITS = (4, 8, 12)
 MIDDLE_WALL_H = 3
-MIDDLE_WALL_X = {"middle": (WIDTH // 4, WIDTH - WIDTH // 4), "left": (WALL, WIDTH // 2),
-                 "right": (WIDTH // 2, WIDTH - WALL)}  # fmt: skip
+MIDDLE_WALL_X = {
+    "middle": (WIDTH // 4, WIDTH - WIDTH // 4),
+    "left": (WALL, WIDTH // 2),
+    "right": (WIDTH // 2, WIDTH - WALL),
+}
 TARGET_BRICKS = (2, 4)  # columns x rows of the random-target block
 TARGET_W, TARGET_H = TARGET_BRICKS[0] * BRICK_W, TARGET_BRICKS[1] * BRICK_H
 TARGET_X_RANGE = (WALL, WIDTH - WALL - TARGET_W + 1)  # [3, 76)
@@ -75,12 +80,24 @@ BACKGROUND = (0, 0, 0)
 WALL_COLOR = (142, 142, 142)
 PADDLE_COLOR = (200, 72, 73)
 BALL_COLOR = (200, 72, 73)
-BRICK_COLORS = ((66, 72, 200), (72, 160, 72), (163, 162, 42), (180, 122, 48), (198, 108, 58),
-                (200, 72, 73))  # fmt: skip  # row 0 (top) .. row 5
+BRICK_COLORS = (  # row 0 (top) .. row 5
+    (66, 72, 200),
+    (72, 160, 72),
+    (163, 162, 42),
+    (180, 122, 48),
+    (198, 108, 58),
+    (200, 72, 73),
+)
 
 ACTIONS = ("NOOP", "LEFT", "RIGHT")
-VARIANTS = ("standard", "offset_paddle", "middle_wall", "random_target", "juggling",
-            "half_negative")  # fmt: skip
+VARIANTS = (
+    "standard",
+    "offset_paddle",
+    "middle_wall",
+    "random_target",
+    "juggling",
+    "half_negative",
+)
 
 
 @dataclass(frozen=True)
@@ -122,9 +139,21 @@ RULES: dict[str, VariantRules] = {
 }
 
 FACTOR_NAMES = (
-    "paddle_x", "paddle_y", "ball_x", "ball_y", "ball_vx", "ball_vy", "ball_speed",
-    "bricks_left", "lives", "variant", "wall_x", "wall_y", "target_x", "target_y",
-)  # fmt: skip
+    "paddle_x",
+    "paddle_y",
+    "ball_x",
+    "ball_y",
+    "ball_vx",
+    "ball_vy",
+    "ball_speed",
+    "bricks_left",
+    "lives",
+    "variant",
+    "wall_x",
+    "wall_y",
+    "target_x",
+    "target_y",
+)
 """Ground-truth factors, in play-area pixels (y down). ``ball_*`` have one column per ball;
 ``wall_*`` (middle wall's top-left) and ``target_*`` (target block's top-left) are -1 when the
 variant has none; ``lives`` is -1 when unlimited; ``variant`` indexes :data:`VARIANTS`."""
@@ -148,17 +177,24 @@ class BreakoutBatch:
     Args:
         num_envs: number of games N >= 1.
         variant: one of :data:`VARIANTS`.
-        seed: seed of game 0; game i uses ``seed + i``. ``None`` draws fresh entropy.
+        seed: seed of game 0, game i uses ``seed + i``; or one seed per game (a sequence of
+            ``num_envs`` ints >= 0, e.g. from :func:`envs.rng.spawn_seeds`); ``None`` draws
+            fresh entropy.
         device: torch device holding all state ("cpu", "cuda", ...).
         obs_size: (height, width) of the rendered observation, each >= 16.
         max_episode_steps: time limit; an episode reaching it is truncated.
         num_lives: lives per episode (>= 1), ``None`` for the variant's default.
         reward_clip: clip the reward to [-1, 1] per step, as schema-games does.
         wall_location: ``middle_wall`` only: "middle", "left" or "right".
+        min_object_size: the ball(s), paddle and target are drawn at least this many output
+            pixels wide and high (centred on their position, clipped to the frame), e.g. 2
+            makes the ball 2 x 2 at 64 x 64 instead of 1 x 1. Bricks and walls keep their
+            layout. The physics and the factors do not change.
 
     Raises:
-        ValueError: an unknown variant or wall location, num_envs < 1, an obs_size under
-            16 x 16, a non-positive time limit or number of lives.
+        ReprlError: an unknown variant or wall location, num_envs < 1, an obs_size under
+            16 x 16, a non-positive time limit or number of lives, a bad seed or
+            min_object_size.
     """
 
     def __init__(
@@ -166,30 +202,41 @@ class BreakoutBatch:
         num_envs: int,
         variant: str = "standard",
         *,
-        seed: int | None = None,
+        seed: int | Sequence[int] | None = None,
         device: torch.device | str = "cpu",
         obs_size: tuple[int, int] = (64, 64),
         max_episode_steps: int = 5000,
         num_lives: int | None = None,
         reward_clip: bool = True,
         wall_location: str = "middle",
+        min_object_size: int = 1,
     ) -> None:
         if variant not in RULES:
-            raise ValueError(f"unknown Breakout variant {variant!r}; expected one of {VARIANTS}")
+            raise ReprlError(f"unknown Breakout variant {variant!r}; expected one of {VARIANTS}")
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+            raise ReprlError(f"num_envs must be a positive integer, got {num_envs!r}")
         if len(obs_size) != 2 or not all(
             isinstance(s, (int, np.integer)) and s >= 16 for s in obs_size
         ):
-            raise ValueError(f"obs_size must be (height, width), each an int >= 16, got {obs_size}")
+            raise ReprlError(f"obs_size must be (height, width), each an int >= 16, got {obs_size}")
         if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+            raise ReprlError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
         if num_lives is not None and num_lives < 1:
-            raise ValueError(f"num_lives must be >= 1 or None (unlimited), got {num_lives}")
+            raise ReprlError(f"num_lives must be >= 1 or None (unlimited), got {num_lives}")
         if wall_location not in MIDDLE_WALL_X:
-            raise ValueError(
+            raise ReprlError(
                 f"unknown wall_location {wall_location!r}; expected one of {tuple(MIDDLE_WALL_X)}"
             )
+        if (
+            not isinstance(min_object_size, (int, np.integer))
+            or isinstance(min_object_size, bool)
+            or not 1 <= min_object_size <= min(obs_size)
+        ):
+            raise ReprlError(
+                f"min_object_size: expected an integer in [1, {min(obs_size)}] (pixels), "
+                f"got {min_object_size!r}"
+            )
+        seeds = per_env_seeds(seed, int(num_envs))
         self.num_envs = int(num_envs)
         self.variant = variant
         self.rules = RULES[variant]
@@ -200,7 +247,8 @@ class BreakoutBatch:
         self.reward_clip = reward_clip
         self.wall_location = wall_location
         self.num_balls = self.rules.num_balls
-        self._seed = seed
+        self.min_object_size = int(min_object_size)
+        self._seed = seeds
         n, b, dev = self.num_envs, self.num_balls, self.device
         self.rng = StreamRNG(n, dev)
         self._ar = torch.arange(n, device=dev)
@@ -224,6 +272,11 @@ class BreakoutBatch:
     num_actions = len(ACTIONS)
     render_mode = "rgb_array"
 
+    def get_action_meanings(self) -> list[str]:
+        """The meaning of each action index, as ALE's ``get_action_meanings``:
+        ``["NOOP", "LEFT", "RIGHT"]``."""
+        return list(ACTIONS)
+
     # --- public API ------------------------------------------------------------------------
     @property
     def single_obs_shape(self) -> tuple[int, int, int]:
@@ -246,22 +299,21 @@ class BreakoutBatch:
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
+            seeds = list(per_env_seeds(int(seed), self.num_envs) or [])
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
-                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+                raise ReprlError(f"seed: expected {self.num_envs} seeds, got {len(seeds)}")
         given = [i for i, s in enumerate(seeds) if s is not None]
         if given:
-            if any(int(seeds[i]) < 0 for i in given):
-                raise ValueError(f"seeds must be non-negative, got {seeds}")
+            per_env_seeds([seeds[i] for i in given], len(given))  # ints >= 0, else ReprlError
             self.rng.seed(torch.tensor(given, device=self.device), [seeds[i] for i in given])
         self._reset_games(self._ar)
         self._needs_reset = False
         return self.render()
 
     def validate_actions(self, actions: np.ndarray | Tensor) -> Tensor:
-        """Checks an action batch and moves it to the device.
+        """Checks an action batch (:func:`envs.actions.validate_actions`), moves it to the device.
 
         Args:
             actions: (N,) integers in {0: NOOP, 1: LEFT, 2: RIGHT}.
@@ -270,27 +322,9 @@ class BreakoutBatch:
             (N,) int64 tensor on ``device``.
 
         Raises:
-            ValueError: wrong shape, non-integer values, or values outside {0, 1, 2}.
+            ReprlError: wrong shape, non-integer values, or values outside {0, 1, 2}.
         """
-        a = torch.as_tensor(np.asarray(actions) if not isinstance(actions, Tensor) else actions)
-        if a.ndim == 2 and a.shape[1] == 1:
-            a = a[:, 0]
-        if tuple(a.shape) != (self.num_envs,):
-            raise ValueError(
-                f"expected an action batch of shape ({self.num_envs},), got {tuple(a.shape)}"
-            )
-        integral = not (a.dtype == torch.bool or a.is_complex()) and (
-            not a.is_floating_point() or bool(torch.all(a == a.round()))
-        )
-        if not integral:
-            raise ValueError(
-                f"actions must be integers in [0, {len(ACTIONS)}), got {a.dtype} values"
-            )
-        a = a.to(torch.int64)
-        if bool(((a < 0) | (a >= len(ACTIONS))).any()):
-            bad = a[(a < 0) | (a >= len(ACTIONS))][:5].tolist()
-            raise ValueError(f"actions must be in [0, {len(ACTIONS)}) {ACTIONS}, got {bad}")
-        return a.to(self.device)
+        return validate_actions(actions, self.num_envs, len(ACTIONS)).to(self.device)
 
     def step(self, actions: np.ndarray | Tensor) -> StepResult:
         """Advances every game one step and resets the games whose episode ended.
@@ -328,6 +362,37 @@ class BreakoutBatch:
         else:
             final_factors = {}
         return StepResult(obs, reward, terminated, truncated, done_idx, final_obs, final_factors)
+
+    _STATE = (
+        "paddle_x",
+        "paddle_y",
+        "ball_x",
+        "ball_y",
+        "ball_vx",
+        "ball_vy",
+        "speed",
+        "hits",
+        "lives",
+        "steps",
+        "target_x",
+        "target_y",
+        "bricks",
+        "brick_value",
+        "brick_color",
+        "_static",
+    )
+
+    def get_state(self, index: Tensor) -> dict[str, Tensor]:
+        """A copy of the whole state of games ``index`` (int64 (K,)), random streams included."""
+        state = {k: getattr(self, k)[index].clone() for k in self._STATE}
+        state["rng_key"], state["rng_counter"] = self.rng.key[index], self.rng.counter[index]
+        return state
+
+    def set_state(self, index: Tensor, state: dict[str, Tensor]) -> None:
+        """Puts games ``index`` back into a state taken by :meth:`get_state` with that index."""
+        for k in self._STATE:
+            getattr(self, k)[index] = state[k]
+        self.rng.key[index], self.rng.counter[index] = state["rng_key"], state["rng_counter"]
 
     def factors(self, index: Tensor | None = None) -> dict[str, Tensor]:
         """Ground-truth factors of the current state (see :data:`FACTOR_NAMES`).
@@ -514,8 +579,8 @@ class BreakoutBatch:
         tx = TARGET_X_RANGE[0] + u[:, 0] % (TARGET_X_RANGE[1] - TARGET_X_RANGE[0])
         ty = BRICK_Y0 + BRICK_H * (u[:, 1] % TARGET_ROWS)
         bx, by = x[games][:, None, :], y[games][:, None, :]
-        covers = ((bx >= tx[..., None]) & (bx < tx[..., None] + TARGET_W)
-                  & (by >= ty[..., None]) & (by < ty[..., None] + TARGET_H)).any(2)  # fmt: skip
+        inside_x = (bx >= tx[..., None]) & (bx < tx[..., None] + TARGET_W)
+        covers = (inside_x & (by >= ty[..., None]) & (by < ty[..., None] + TARGET_H)).any(2)
         moved = (tx != self.target_x[games, None]) | (ty != self.target_y[games, None])
         pick = (moved & ~covers).to(torch.int8).argmax(1, keepdim=True)
         self.target_x[games] = tx.gather(1, pick).squeeze(1)
@@ -560,12 +625,19 @@ class BreakoutBatch:
         )
         col = torch.arange(NUM_BRICKS) % BRICK_COLS
         self._brick_left_half = ((WALL + BRICK_W * col) < WIDTH // 2).to(dev)
-        # dynamic objects: fixed-size boxes anchored at the object's mapped top-left
-        size = lambda n, s: max(1, int(n * s))  # noqa: E731  # floor: never overlaps a wall
-        self._paddle_box = [t.to(dev) for t in _box(size(PADDLE_H, sy), size(PADDLE_W, sx))]
-        th, tw = size(TARGET_H, sy), size(TARGET_W, sx)
-        ty, tx = _box(th, tw)
-        self._target_box = (ty.to(dev), tx.to(dev))
+        # dynamic objects: fixed-size boxes anchored at the object's mapped top-left; an axis
+        # under min_object_size pixels is widened to it and centred on the object instead
+        m = self.min_object_size
+
+        def spec(hp: int, wp: int) -> tuple[tuple[Tensor, Tensor], tuple[int, int]]:
+            h, w = max(1, int(hp * sy)), max(1, int(wp * sx))  # floor: never overlaps a wall
+            by, bx = _box(max(h, m), max(w, m))
+            return (by.to(dev), bx.to(dev)), (hp if h < m else 0, wp if w < m else 0)
+
+        self._paddle_box, self._paddle_grow = spec(PADDLE_H, PADDLE_W)
+        self._ball_box, self._ball_grow = spec(1, 1)
+        self._target_box, self._target_grow = spec(TARGET_H, TARGET_W)
+        ty, th = self._target_box[0].cpu(), int(self._target_box[0].max()) + 1
         self._target_row = ((ty.float() + 0.5) * TARGET_BRICKS[1] / th).long().clamp(max=3).to(dev)
         self._colors = {
             name: torch.tensor(c, dtype=torch.uint8, device=dev)
@@ -592,12 +664,26 @@ class BreakoutBatch:
         flat[games[:, None] * (oh * ow) + self._brick_pix[bricks]] = self._colors["bg"]
 
     def _blit(
-        self, frame: Tensor, x: Tensor, y: Tensor, box: tuple[Tensor, Tensor], color: Tensor
+        self,
+        frame: Tensor,
+        x: Tensor,
+        y: Tensor,
+        box: tuple[Tensor, Tensor],
+        color: Tensor,
+        grow: tuple[int, int] = (0, 0),
     ) -> None:
-        """Paints a box at play-area positions (x, y) ((K,) or (K, B)) into frames (K, H, W, 3)."""
+        """Paints a box at play-area positions (x, y) ((K,) or (K, B)) into frames (K, H, W, 3).
+
+        The box starts at the position's output pixel; along an axis where ``grow`` gives the
+        object's play-area size (non-zero), it is centred on the object's centre instead
+        (the widened objects of ``min_object_size``). Pixels outside the frame are clipped.
+        """
         oh, ow = self.obs_size
-        ox = (x * ow) // WIDTH
-        oy = (y * oh) // HEIGHT
+        m = self.min_object_size
+        gy, gx = grow
+        # centred start: floor(c - m / 2 + 1 / 2) with c = (pos + size / 2) * out / play
+        ox = ((2 * x + gx) * ow - (m - 1) * WIDTH) // (2 * WIDTH) if gx else (x * ow) // WIDTH
+        oy = ((2 * y + gy) * oh - (m - 1) * HEIGHT) // (2 * HEIGHT) if gy else (y * oh) // HEIGHT
         by, bx = box
         k = frame.shape[0]
         base = torch.arange(k, device=self.device).view(k, *([1] * (x.ndim - 1))) * (oh * ow)
@@ -621,14 +707,12 @@ class BreakoutBatch:
         if self.rules.target:
             row = (self.target_y[i] - BRICK_Y0) // BRICK_H
             color = self._classic[(row[:, None] + self._target_row).clamp(max=BRICK_ROWS - 1)]
-            self._blit(
-                frame, self.target_x[i], self.target_y[i], self._target_box, color.reshape(-1, 3)
-            )
-        self._blit(
-            frame, self.paddle_x[i], self.paddle_y[i], self._paddle_box, self._colors["paddle"]
-        )
-        one = (torch.zeros(1, dtype=torch.int64, device=self.device),) * 2
-        self._blit(frame, self.ball_x[i], self.ball_y[i], one, self._colors["ball"])
+            tx, ty = self.target_x[i], self.target_y[i]
+            self._blit(frame, tx, ty, self._target_box, color.reshape(-1, 3), self._target_grow)
+        px, py, paddle = self.paddle_x[i], self.paddle_y[i], self._colors["paddle"]
+        self._blit(frame, px, py, self._paddle_box, paddle, self._paddle_grow)
+        bx, by, ball = self.ball_x[i], self.ball_y[i], self._colors["ball"]
+        self._blit(frame, bx, by, self._ball_box, ball, self._ball_grow)
         return frame
 
 

@@ -12,11 +12,15 @@ avalanche); multiplications are split into 16-bit halves so no int64 product ove
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from envs.errors import ReprlError
 
 _M32 = 0xFFFFFFFF
 _M16 = 0xFFFF
@@ -49,6 +53,104 @@ def mix32(x: Tensor) -> Tensor:
 def seed_to_key(seeds: Tensor) -> Tensor:
     """Turns non-negative integer seeds (int64) into stream keys in [0, 2**32)."""
     return mix32(mix32(seeds & _M32) ^ (seeds >> 32) ^ 0x5BD1E995)
+
+
+SEED_BOUND = 2**31
+"""Seeds made by :func:`spawn_seeds` lie in [0, SEED_BOUND): ALE takes int32 seeds, and every
+seed below 2**32 maps to its own stream key here (:func:`seed_to_key` is a bijection there)."""
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def spawn_seeds(seed: int, n: int, *, purpose: str) -> list[int]:
+    """``n`` per-env seeds for one purpose, from ``numpy.random.SeedSequence``.
+
+    The seeds are keyed on ``(purpose, seed)``: the SeedSequence's entropy is ``seed`` and its
+    spawn key the first 128 bits of SHA-256 of ``purpose``. So training seed 0 and training
+    seed 1 share no env stream (unlike ``seed + i``, where they share n - 1 of n), and purpose
+    ``"train"`` never draws the streams of ``"evaluate"`` or ``"collect"`` for the same seed.
+
+    Collisions: within one call the n seeds are distinct (a duplicate is skipped and the next
+    value of the same sequence taken, deterministically). Across calls (another purpose or
+    seed) each seed is an independent uniform draw from [0, 2**31), so two sets of n and m seeds
+    share a value with probability about ``n * m / 2**31`` (16 x 16 envs: 1.2e-7). Every seed
+    below 2**32 gets its own stream key in :class:`StreamRNG` (a 32-bit key space; larger seeds
+    would fold 64 bits into 32), and ALE uses these seeds unchanged (it takes int32 seeds), so
+    distinct seeds mean distinct streams on both paths.
+
+    Args:
+        seed: the experiment's seed (a training seed, an evaluation seed), an int >= 0.
+        n: number of env seeds, >= 1.
+        purpose: what the streams are for, e.g. ``"train"``, ``"evaluate"``, ``"collect"``
+            (any string; different strings give independent streams).
+
+    Returns:
+        ``n`` distinct ints in [0, 2**31), a pure function of (seed, n, purpose); the first k
+        seeds of a call with n > k equal the seeds of the call with k.
+
+    Raises:
+        ReprlError: a negative or non-integer seed, n < 1, or a purpose that is not a string.
+    """
+    if not _is_int(seed) or seed < 0:
+        raise ReprlError(f"seed: expected an integer >= 0, got {seed!r}")
+    if not _is_int(n) or n < 1:
+        raise ReprlError(f"n: expected an integer >= 1, got {n!r}")
+    if not isinstance(purpose, str):
+        raise ReprlError(f"purpose: expected a string, got {type(purpose).__name__}")
+    digest = hashlib.sha256(purpose.encode()).digest()[:16]
+    key = tuple(int(w) for w in np.frombuffer(digest, dtype="<u4"))
+    sequence = np.random.SeedSequence(int(seed), spawn_key=key)
+    out: list[int] = []
+    seen: set[int] = set()
+    drawn = 0
+    while len(out) < n:
+        want = drawn + (n - len(out)) + 4
+        state = sequence.generate_state(want, dtype=np.uint32)[drawn:]  # a prefix is stable
+        drawn = want
+        for v in (int(x) % SEED_BOUND for x in state):
+            if v not in seen and len(out) < n:
+                seen.add(v)
+                out.append(v)
+    assert len(set(out)) == n
+    return out
+
+
+def per_env_seeds(seed: int | Sequence[int] | None, num_envs: int) -> list[int] | None:
+    """The seeds of ``num_envs`` envs from ``make_vec``'s ``seed`` argument.
+
+    Args:
+        seed: an int (env i gets ``seed + i``, SB3's convention), a sequence of ``num_envs``
+            ints (env i gets ``seed[i]``, e.g. from :func:`spawn_seeds`), or None (fresh
+            entropy, left to the env).
+        num_envs: N.
+
+    Returns:
+        N non-negative ints, or None for ``seed=None``.
+
+    Raises:
+        ReprlError: a negative or non-integer seed, or a sequence of the wrong length.
+    """
+    if seed is None:
+        return None
+    if _is_int(seed):
+        if seed < 0:
+            raise ReprlError(f"seed: expected None, an integer >= 0 or a list of them, got {seed}")
+        return [int(seed) + i for i in range(num_envs)]
+    if isinstance(seed, (str, bytes)) or not isinstance(seed, (Sequence, np.ndarray)):
+        raise ReprlError(
+            f"seed: expected None, an integer >= 0 or a list of {num_envs} of them, "
+            f"got {type(seed).__name__}"
+        )
+    seeds = list(seed)
+    if len(seeds) != num_envs:
+        raise ReprlError(
+            f"seed: expected one seed per env ({num_envs}), got a sequence of {len(seeds)}"
+        )
+    if not all(_is_int(s) and s >= 0 for s in seeds):
+        raise ReprlError(f"seed: expected integers >= 0 per env, got {seeds}")
+    return [int(s) for s in seeds]
 
 
 def fresh_seeds(n: int) -> list[int]:

@@ -1,9 +1,13 @@
 """Typed configs: dataclasses loaded from YAML, with dotted overrides from the command line.
 
-Every stage's config is a dataclass whose fields carry a docstring-style comment; a YAML file
-gives any subset of the fields, ``key=value`` overrides (``model.beta=4``, ``steps=2000``)
-come last. Unknown keys and wrongly typed values are refused with a message naming the field,
-what it expects and what came.
+Every config is a plain dataclass whose fields are documented in its docstring (``Attributes:``)
+and typed with what OmegaConf's structured configs check: ``int``, ``float``, ``bool``, ``str``,
+``Literal[...]`` for every closed choice, ``X | None``, nested dataclasses, lists of them and
+``dict[str, Any]``. Loading is layered, later layers win: the dataclass defaults (or a given
+base config), a YAML file, then ``key=value`` overrides (``model.beta=4``, ``seeds=[0,1]``,
+values parsed as YAML). Unknown keys and wrongly typed values are refused with
+:class:`ConfigError` naming the key's full path, what it expects and what came; a dataclass's
+``validate()`` method, if it has one, runs last (cross-field checks).
 """
 
 from __future__ import annotations
@@ -12,144 +16,189 @@ import dataclasses
 import hashlib
 import json
 import os
-import types
+import re
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from envs.errors import ReprlError
 from envs.storage.files import atomic_write_text
 
 C = TypeVar("C")
 
 
-class ConfigError(ValueError):
+class ConfigError(ReprlError):
     """An invalid config: unknown key, wrong type, bad value."""
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Checks/converts ``value`` to the annotated type ``tp`` (a small, strict subset)."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: expected {tp}, got {value!r}")
-    if origin in (list, tuple, Sequence):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (inner, *_) = typing.get_args(tp) or (Any,)
-        out = [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(out) if origin is tuple else out
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
-        return from_dict(tp, value, where=where)
-    return value
-
-
-def from_dict(cls: type[C], data: dict[str, Any], *, where: str = "config") -> C:
-    """Builds dataclass ``cls`` from a plain dict, checking keys and types.
+def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (an empty file is an empty mapping).
 
     Raises:
-        ConfigError: unknown keys or values of the wrong type.
+        ConfigError: the file is missing, not valid YAML, or not a mapping.
     """
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {unknown}; {cls.__name__} has {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    obj = cls(**kwargs)
-    check = getattr(obj, "validate", None)
-    if check is not None:
-        check()
-    return obj
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """A config as a JSON/YAML-plain dict."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: expected a YAML config file, found no such file")
+    try:
+        loaded = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{p}: expected valid YAML, got a syntax error{at}: {problem}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: expected a YAML mapping, got {type(loaded).__name__}")
+    return loaded
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
-    """``["a.b=1", "c=x"]`` -> ``{"a": {"b": 1}, "c": "x"}``; values parsed as YAML scalars."""
+    """``["a.b=1", "c=x"]`` -> ``{"a": {"b": 1}, "c": "x"}``; values parsed as YAML.
+
+    Raises:
+        ConfigError: an item without ``=`` or with an unparsable value.
+    """
     out: dict[str, Any] = {}
     for item in overrides:
-        if "=" not in item:
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
             raise ConfigError(f"override {item!r}: expected key=value (e.g. steps=1000)")
-        key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"override {item!r}: expected a YAML value after '='") from None
         node = out
         parts = key.strip().split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {p} was already given a value")
         node[parts[-1]] = value
     return out
 
 
-def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge of plain dicts (``update`` wins)."""
-    out = dict(base)
-    for k, v in update.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+_KINDS = {
+    "Integer": "an integer",
+    "Float": "a number",
+    "Boolean": "true or false",
+    "String": "a string",
+}
+_REWRITES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (
+        re.compile(r"Value '(.*)' of type '\w+' could not be converted to (\w+)"),
+        lambda m: f"expected {_KINDS.get(m[2], m[2])}, got {m[1]!r}",
+    ),
+    (
+        re.compile(r"Invalid value '(.*)', expected one of \[(.*)\]"),
+        lambda m: f"expected one of [{m[2]}], got {m[1]!r}",
+    ),
+    (
+        re.compile(r"Key '(\w+)' not in '(\w+)'\.?(.*)"),
+        lambda m: f"unknown key {m[1]!r} ({m[2]} has no such field){m[3]}",
+    ),
+    (
+        re.compile(r"Incompatible value 'None' for field of type '(.*)'"),
+        lambda m: f"expected {m[1]}, got null",
+    ),
+    (
+        re.compile(r"Merge error: (\w+) is not a subclass of (\w+).*"),
+        lambda m: f"expected a mapping of {m[2]} fields, got {m[1]}",
+    ),
+    (re.compile(r"Invalid value assigned: \w+ is not a ListConfig.*"), lambda m: "expected a list"),
+    (re.compile(r"Cannot assign (\w+) to Dict.*"), lambda m: f"expected a mapping, got {m[1]}"),
+]
+
+
+def _message(e: OmegaConfBaseException, where: str) -> str:
+    key = getattr(e, "full_key", None) or ""
+    msg = str(getattr(e, "msg", None) or e).splitlines()[0].strip()
+    for pattern, rewrite in _REWRITES:
+        m = pattern.fullmatch(msg)
+        if m:
+            msg = rewrite(m)
+            break
+    return f"{where}: {key}: {msg}" if key else f"{where}: {msg}"
+
+
+def _strict_bools(cls: Any, data: Any, path: str) -> None:
+    """OmegaConf turns 3 into True; a config wants true/false (or a clear error)."""
+    if not (dataclasses.is_dataclass(cls) and isinstance(data, dict)):
+        return
+    hints = typing.get_type_hints(cls)
+    for k, v in data.items():
+        tp = hints.get(k)
+        if tp is bool and not isinstance(v, bool):
+            raise ConfigError(f"{path}{k}: expected true or false, got {v!r}")
+        if dataclasses.is_dataclass(tp):
+            _strict_bools(tp, v, f"{path}{k}.")
+        elif typing.get_origin(tp) is list and isinstance(v, list):
+            (inner,) = typing.get_args(tp) or (None,)
+            for i, item in enumerate(v):
+                _strict_bools(inner, item, f"{path}{k}[{i}].")
+
+
+def build(cls: type[C], *layers: dict[str, Any] | C, where: str = "config") -> C:
+    """Merges ``layers`` (plain dicts or instances of ``cls``) onto ``cls``'s schema.
+
+    Args:
+        cls: the config dataclass.
+        *layers: applied in order, later ones win; mappings merge key by key, lists replace.
+        where: names the source in error messages (a file, "overrides", ...).
+
+    Returns:
+        A validated instance of ``cls``.
+
+    Raises:
+        ConfigError: unknown keys, wrong types, or a failed ``validate()``.
+    """
+    for layer in layers:
+        try:
+            _strict_bools(cls, layer, "")
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cls), *layers)
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        raise ConfigError(_message(e, where)) from None
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        check()
+    return obj  # type: ignore[return-value]
 
 
 def load_config(
-    cls: type[C], path: str | os.PathLike[str] | None = None, overrides: Sequence[str] = ()
+    cls: type[C],
+    path: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    base: C | None = None,
 ) -> C:
-    """Loads ``cls`` from defaults, then a YAML file, then dotted overrides.
+    """Loads ``cls`` from its defaults (or ``base``), then a YAML file, then dotted overrides.
 
     Raises:
         ConfigError: the file is not a YAML mapping, or a key/value is invalid.
     """
-    data: dict[str, Any] = to_dict(cls())
+    layers: list[Any] = [] if base is None else [base]
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a YAML mapping, got {type(loaded).__name__}")
-        data = merge(data, loaded)
-    data = merge(data, parse_overrides(overrides))
-    return from_dict(cls, data, where=str(path) if path else "config")
+        layers.append(read_yaml(path))
+    layers.append(parse_overrides(overrides))
+    where = str(path) if path is not None else "config"
+    if overrides:
+        where += " + overrides" if path is not None else " overrides"
+    return build(cls, *layers, where=where)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as a JSON/YAML-plain dict."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
 def config_hash(cfg: Any, ignore: Sequence[str] = ()) -> str:
@@ -161,3 +210,29 @@ def config_hash(cfg: Any, ignore: Sequence[str] = ()) -> str:
 def write_yaml(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
     """Writes ``data`` as YAML atomically (temporary name, then rename)."""
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> its description, read from the ``Attributes:`` section of ``cls``'s
+    docstring (Google style), for help texts."""
+    doc = cls.__doc__ or ""
+    out: dict[str, str] = {}
+    in_attrs, current, base_indent = False, None, 0
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped == "Attributes:":
+            in_attrs = True
+            continue
+        if not in_attrs:
+            continue
+        if not stripped:
+            current = None
+            continue
+        head, colon, rest = stripped.partition(":")
+        indent = len(line) - len(line.lstrip())
+        if colon and head.isidentifier() and (current is None or indent <= base_indent):
+            current, base_indent = head, indent
+            out[current] = rest.strip()
+        elif current is not None:
+            out[current] += " " + stripped
+    return out

@@ -1,563 +1,584 @@
 """The transfer experiment: collect -> pretrain -> train -> evaluate -> report.
 
-One :class:`ExperimentConfig` describes the whole flow; :func:`run` executes it stage by stage
-under ``<root>/<name>/``::
+:func:`run` executes an :class:`~experiments.experiment.ExperimentConfig` stage by stage under
+``<root>/<name>/``::
 
-    collect/          config.yaml, explore.h5               exploration data (source domains)
-    pretrain/<enc>/   config.yaml, encoder.safetensors, ...  one run per encoder (see pretrain)
-    train/<agent>__<seed>/  config.yaml, agent.zip, metrics.jsonl, tb/, provenance.json
-    eval/<agent>__<seed>.csv/.json                          zero-shot returns per episode
-    report/           report.md, results.csv, learning_curves.png, zero_shot.png
+    collect/                 stage.json, explore.h5          exploration data
+    pretrain/<encoder>/      encoder.safetensors, ...        one run per encoder
+    train/<agent>__<seed>/   stage.json, agent.zip, metrics.jsonl, tb/, provenance.json
+    eval/<agent>__<seed>.csv/.json (+ .stage.json)           zero-shot returns per episode
+    report/                  report.md, results.csv, learning_curves.png, zero_shot.png
+    summary.json             what the last invocation ran or reused, and how long each took
 
-A stage whose artefact exists for the same resolved config is reused; artefacts are written
-under temporary names and renamed, so a killed run restarts the unfinished stage cleanly.
-The embedded default (:func:`default_config`) is DARLA on Breakout sized for about 15 minutes
-on 2 CPU cores: a frozen beta-VAE_DAE encoder vs pixel PPO, trained on Standard, zero-shot on
-the four variants, 2 seeds.
+Every stage is keyed on its resolved config and the sha256 of the content of its inputs
+(:mod:`envs.storage.artefacts`): a stage whose key matches a finished attempt is reused, any
+other is rebuilt, and so is everything downstream of it (their keys hold the new input's
+hash). Artefacts are written under temporary names and renamed, and a stage is marked finished
+only after them, so a killed run restarts its unfinished stage cleanly.
+
+Env streams never overlap: collect, each training seed and the evaluation draw their per-env
+seeds from :func:`envs.rng.spawn_seeds` under purposes of their own.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
+import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
+from envs.storage.artefacts import StageDir, stage_key
 from envs.storage.files import atomic_path, atomic_write_text, file_sha256, library_version
-from experiments.config import ConfigError, config_hash, to_dict, write_yaml
+from experiments.config import ConfigError, to_dict, write_yaml
+from experiments.experiment import (
+    MAX_EVAL_EPISODE_STEPS,
+    AgentStage,
+    CollectStage,
+    EncoderStage,
+    EvalStage,
+    ExperimentConfig,
+    TrainStage,
+    default_config,
+    load_experiment,
+)
 
-BREAKOUT_TARGETS = [
-    "reprl/BreakoutStandard-v0",
-    "reprl/BreakoutOffsetPaddle-v0",
-    "reprl/BreakoutMiddleWall-v0",
-    "reprl/BreakoutRandomTarget-v0",
-    "reprl/BreakoutJuggling-v0",
-]
-
-
-@dataclass
-class CollectStage:
-    """Exploration data for pretraining.
-
-    Attributes:
-        env_ids: envs to explore (each a domain of the dataset).
-        frames: total frames.
-        num_envs: parallel envs per id.
-        policy: ``random``, ``random_repeat`` or ``sb3``.
-        policy_kwargs: extra policy settings (``repeat``, ``model_path``, ``epsilon``).
-        env_kwargs: kwargs of every env (e.g. ``obs_size``).
-        seed: env and policy seed.
-    """
-
-    env_ids: list[str] = field(default_factory=lambda: list(BREAKOUT_TARGETS[:1]))
-    frames: int = 20000
-    num_envs: int = 64
-    policy: str = "random_repeat"
-    policy_kwargs: dict[str, Any] = field(default_factory=lambda: {"repeat": 4})
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-
-
-@dataclass
-class EncoderStage:
-    """One representation to pretrain.
-
-    Attributes:
-        name: the encoder's name in this experiment (agents refer to it).
-        method: registry name (``beta_vae``, ``beta_vae_dae``, ``dae``, ...).
-        model: constructor kwargs; a string value ``"@other"`` is replaced by the checkpoint
-            path of encoder ``other`` (e.g. ``dae: "@dae"`` for beta-VAE_DAE).
-        steps: optimiser steps.
-        batch_size: frames per step.
-        lr: AdamW learning rate.
-        seed: initialisation and data-order seed.
-    """
-
-    name: str = "beta_vae"
-    method: str = "beta_vae"
-    model: dict[str, Any] = field(default_factory=dict)
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 5e-4
-    seed: int = 0
-
-
-@dataclass
-class AgentStage:
-    """One agent variant to train on the source env.
-
-    Attributes:
-        name: the agent's name in tables and run directories.
-        encoder: name of an :class:`EncoderStage`, or None for a pixel baseline.
-        mode: ``frozen``, ``finetune``, ``scratch`` or ``pixels``.
-        fast: frozen encoders: encode once per step in a VecEnv wrapper (same numbers, faster).
-    """
-
-    name: str = "pixels"
-    encoder: str | None = None
-    mode: str = "pixels"
-    fast: bool = True
-
-
-@dataclass
-class TrainStage:
-    """How every agent is trained.
-
-    Attributes:
-        algo: ``ppo`` or ``a2c``.
-        env_id: the source env.
-        env_kwargs: kwargs of the source env.
-        timesteps: env steps per agent and seed.
-        num_envs: parallel envs.
-        sb3: hyperparameters passed to the SB3 algorithm (``n_steps``, ``batch_size``, ...).
-    """
-
-    algo: str = "ppo"
-    env_id: str = "reprl/BreakoutStandard-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"max_episode_steps": 2000})
-    timesteps: int = 200_000
-    num_envs: int = 16
-    sb3: dict[str, Any] = field(
-        default_factory=lambda: {
-            "n_steps": 128,
-            "batch_size": 256,
-            "n_epochs": 4,
-            "learning_rate": 5e-4,
-            "ent_coef": 0.01,
-            "gamma": 0.99,
-            "gae_lambda": 0.95,
-            "clip_range": 0.2,
-        }
-    )
-
-
-@dataclass
-class EvalStage:
-    """Zero-shot evaluation.
-
-    Attributes:
-        env_ids: target envs (include the source to measure transfer as a fraction of it).
-        env_kwargs: kwargs of every target env (e.g. a time limit).
-        episodes: episodes per agent, target and evaluation mode.
-        num_envs: parallel envs per evaluation.
-        deterministic: evaluation modes to run: True (greedy) and/or False (sampled).
-        seed: env seed of the evaluation (distinct from training seeds).
-        random_baseline: also evaluate a uniform-random policy, the reference row "random".
-    """
-
-    env_ids: list[str] = field(default_factory=lambda: list(BREAKOUT_TARGETS))
-    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"max_episode_steps": 1000})
-    episodes: int = 16
-    num_envs: int = 16
-    deterministic: list[bool] = field(default_factory=lambda: [True, False])
-    seed: int = 10_000
-    random_baseline: bool = True
-
-
-@dataclass
-class ExperimentConfig:
-    """A whole transfer experiment.
-
-    Attributes:
-        name: experiment name (its directory under ``root``).
-        root: where experiments live.
-        seeds: training seeds; every agent is trained once per seed.
-        device: torch device for pretraining, agents and batched envs.
-        collect: the exploration data.
-        encoders: representations to pretrain, in order (later ones may use earlier ones).
-        agents: agent variants.
-        train: training of every agent.
-        evaluate: zero-shot evaluation.
-    """
-
-    name: str = "darla_breakout"
-    root: str = "runs"
-    seeds: list[int] = field(default_factory=lambda: [0, 1])
-    device: str = "cpu"
-    collect: CollectStage = field(default_factory=CollectStage)
-    encoders: list[EncoderStage] = field(default_factory=list)
-    agents: list[AgentStage] = field(default_factory=list)
-    train: TrainStage = field(default_factory=TrainStage)
-    evaluate: EvalStage = field(default_factory=EvalStage)
-
-    def validate(self) -> None:
-        """Checks cross-references and the PPO batch arithmetic before anything runs."""
-        names = [e.name for e in self.encoders]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"encoders: names must be unique, got {names}")
-        agent_names = [a.name for a in self.agents]
-        if len(set(agent_names)) != len(agent_names):
-            raise ConfigError(f"agents: names must be unique, got {agent_names}")
-        if not self.seeds:
-            raise ConfigError("seeds: expected at least one seed")
-        for a in self.agents:
-            if a.mode not in ("frozen", "finetune", "scratch", "pixels"):
-                raise ConfigError(
-                    f"agents.{a.name}.mode: expected frozen, finetune, scratch or pixels, "
-                    f"got {a.mode!r}"
-                )
-            if a.mode == "pixels" and a.encoder is not None:
-                raise ConfigError(f"agents.{a.name}: mode 'pixels' takes no encoder")
-            if a.mode != "pixels" and a.encoder not in names:
-                raise ConfigError(
-                    f"agents.{a.name}.encoder: expected one of the encoders {names}, "
-                    f"got {a.encoder!r}"
-                )
-        for i, e in enumerate(self.encoders):
-            for k, v in e.model.items():
-                if isinstance(v, str) and v.startswith("@") and v[1:] not in names[:i]:
-                    raise ConfigError(
-                        f"encoders.{e.name}.model.{k}: {v!r} must name an earlier encoder, "
-                        f"one of {names[:i]}"
-                    )
-        if self.train.algo not in ("ppo", "a2c"):
-            raise ConfigError(f"train.algo: expected 'ppo' or 'a2c', got {self.train.algo!r}")
-        if self.train.algo == "ppo":
-            n_steps = int(self.train.sb3.get("n_steps", 2048))
-            batch = int(self.train.sb3.get("batch_size", 64))
-            rollout = n_steps * self.train.num_envs
-            if rollout % batch:
-                raise ConfigError(
-                    f"train: batch_size {batch} does not divide the rollout n_steps x num_envs ="
-                    f" {n_steps} x {self.train.num_envs} = {rollout}"
-                )
-        if self.evaluate.episodes < 1:
-            raise ConfigError(f"evaluate.episodes: expected >= 1, got {self.evaluate.episodes}")
-
-
-def default_config() -> ExperimentConfig:
-    """The embedded default: DARLA on Breakout in about 15 minutes on 2 CPU cores."""
-    return ExperimentConfig(
-        encoders=[
-            EncoderStage(name="dae", method="dae", steps=1500),
-            EncoderStage(
-                name="beta_vae_dae",
-                method="beta_vae_dae",
-                steps=2500,
-                model={"dae": "@dae", "beta": 1.0, "latent_dim": 32},
-            ),
-        ],
-        agents=[
-            AgentStage(name="pixels", mode="pixels"),
-            AgentStage(name="darla_frozen", encoder="beta_vae_dae", mode="frozen"),
-        ],
-    )
-
-
-# --- helpers ---------------------------------------------------------------------------------
-def _same_config(directory: Path, cfg: dict[str, Any]) -> bool:
-    f = directory / "config.yaml"
-    return f.exists() and yaml.safe_load(f.read_text()) == cfg
+STAGES = ("collect", "pretrain", "train", "evaluate", "report")
 
 
 def _write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2))
 
 
-def _encoder_dataset(checkpoint: Path) -> dict[str, Any] | None:
-    """The dataset an encoder was pretrained on (path + sha256), from its checkpoint header."""
-    from representations.checkpoint import read_header
+def _rel(path: str | os.PathLike[str], base: Path) -> str:
+    """``path`` relative to the experiment directory (reports hold no absolute paths)."""
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return Path(path).name
 
-    prov = read_header(checkpoint).get("provenance") or {}
-    return prov.get("dataset")
+
+def _file_ref(path: Path | None, base: Path) -> dict[str, str] | None:
+    return None if path is None else {"path": _rel(path, base), "sha256": file_sha256(path)}
 
 
-# --- stages ----------------------------------------------------------------------------------
-def stage_collect(cfg: ExperimentConfig, base: Path) -> Path:
-    """Writes (or reuses) the exploration dataset; returns its path."""
+# --- collect ---------------------------------------------------------------------------------
+def stage_collect(cfg: ExperimentConfig, base: Path) -> tuple[Path, bool]:
+    """Writes (or reuses) the exploration dataset; returns its path and whether it was reused."""
     from envs.exploration import collect
 
-    d = base / "collect"
-    out = d / "explore.h5"
-    plain = {**to_dict(cfg.collect), "device": cfg.device}
-    if out.exists() and _same_config(d, plain):
-        return out
-    d.mkdir(parents=True, exist_ok=True)
-    out.unlink(missing_ok=True)
-    write_yaml(d / "config.yaml", plain)
     c = cfg.collect
-    collect(c.env_ids, c.frames, out, num_envs=c.num_envs, seed=c.seed, policy=c.policy,
-            policy_kwargs=c.policy_kwargs, env_kwargs=c.env_kwargs, device=cfg.device)  # fmt: skip
-    return out
+    out = base / "collect" / "explore.h5"
+    stage = StageDir(out.parent, stage_key({**to_dict(c), "device": cfg.device}), [out.name])
+    if stage.done():
+        return out, True
+    stage.begin(resume=False)
+    write_yaml(out.parent / "config.yaml", {**to_dict(c), "device": cfg.device})
+    if c.policy == "sb3":
+        from agents.exploration import sb3_policy
+
+        policy: Any = sb3_policy(str(c.model_path), epsilon=c.epsilon, device=cfg.device)
+        policy_kwargs: dict[str, Any] = {}
+    else:
+        policy = c.policy
+        policy_kwargs = {"repeat": c.repeat} if c.policy == "random_repeat" else {}
+    collect(
+        c.env_ids,
+        c.frames,
+        out,
+        num_envs=c.num_envs,
+        seed=c.seed,
+        policy=policy,
+        policy_kwargs=policy_kwargs,
+        env_kwargs=c.env_kwargs,
+        device=cfg.device,
+    )
+    stage.finish()
+    return out, False
 
 
+# --- pretrain --------------------------------------------------------------------------------
 def stage_pretrain(cfg: ExperimentConfig, base: Path, dataset: Path) -> dict[str, Path]:
-    """Pretrains (or reuses) every encoder; returns name -> checkpoint path."""
+    """Pretrains (or reuses: :func:`representations.pretrain.pretrain` is content-keyed too)
+    every encoder; returns name -> checkpoint path."""
     from representations.pretrain import PretrainConfig, pretrain
 
     done: dict[str, Path] = {}
     for e in cfg.encoders:
-        model = {k: str(done[v[1:]]) if isinstance(v, str) and v.startswith("@") else v
-                 for k, v in e.model.items()}  # fmt: skip
-        pc = PretrainConfig(method=e.method, model=model, dataset=str(dataset),
-                            out=str(base / "pretrain" / e.name), seed=e.seed, steps=e.steps,
-                            batch_size=e.batch_size, lr=e.lr, device=cfg.device,
-                            log_every=max(1, min(50, e.steps // 10)),
-                            checkpoint_every=max(1, min(500, e.steps)))  # fmt: skip
+        model = {
+            k: str(done[v[1:]]) if isinstance(v, str) and v.startswith("@") else v
+            for k, v in e.model.items()
+        }
+        pc = PretrainConfig(
+            method=e.method,
+            model=model,
+            dataset=str(dataset),
+            out=str(base / "pretrain" / e.name),
+            seed=e.seed,
+            steps=e.steps,
+            batch_size=e.batch_size,
+            lr=e.lr,
+            device=cfg.device,
+            log_every=max(1, min(50, e.steps // 10)),
+            checkpoint_every=max(1, min(500, e.steps)),
+        )
         done[e.name] = pretrain(pc)
     return done
 
 
+# --- train -----------------------------------------------------------------------------------
 class EpisodeLog(BaseCallback):
-    """Writes episodic returns to ``metrics.jsonl`` (cleanrl's keys) and shows a progress bar.
+    """Writes episodic returns to ``metrics.jsonl`` (cleanrl's keys), shows a progress bar and
+    ends training when a wall-clock budget is spent.
 
-    Needs a ``VecMonitor`` (or ``Monitor``) below the agent so ``info["episode"]`` exists.
+    Needs a ``VecMonitor`` below the agent so ``info["episode"]`` exists.
 
     Args:
-        path: the metrics file (truncated at training start).
-        total: timesteps of the run, for the bar.
+        path: the metrics file (created; the stage directory is fresh).
+        total: env steps of the run (budget ``steps``), or None.
+        seconds: wall-clock seconds of the run (budget ``seconds``), or None.
         desc: the bar's label.
     """
 
-    def __init__(self, path: Path, total: int, desc: str) -> None:
+    def __init__(self, path: Path, total: int | None, seconds: float | None, desc: str) -> None:
         super().__init__()
-        self.path, self.total, self.desc = path, total, desc
+        self.path, self.total, self.seconds, self.desc = path, total, seconds, desc
 
     def _on_training_start(self) -> None:
+        self.start = time.perf_counter()
         self.file = self.path.open("w")
-        self.bar = tqdm(total=self.total, desc=self.desc, unit="step")
+        self.bar = tqdm(total=self.total, desc=self.desc, unit="step", mininterval=1.0)
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
             ep = info.get("episode")
             if ep is not None:
-                row = {"global_step": int(self.num_timesteps),
-                       "charts/episodic_return": float(ep["r"]),
-                       "charts/episodic_length": int(ep["l"])}  # fmt: skip
+                row = {
+                    "global_step": int(self.num_timesteps),
+                    "charts/episodic_return": float(ep["r"]),
+                    "charts/episodic_length": int(ep["l"]),
+                }
                 self.file.write(json.dumps(row) + "\n")
         self.bar.update(self.training_env.num_envs)
-        return True
+        return self.seconds is None or time.perf_counter() - self.start < self.seconds
 
     def _on_training_end(self) -> None:
         self.file.close()
         self.bar.close()
 
 
-def stage_train(cfg: ExperimentConfig, base: Path, encoders: dict[str, Path]) -> dict[str, Path]:
-    """Trains (or reuses) every agent x seed on the source env; returns run name -> zip path."""
+def agent_env_kwargs(cfg: ExperimentConfig, agent: AgentStage) -> dict[str, Any]:
+    """What an agent's envs need besides the env's own kwargs: the temporal context and the
+    colour of its observations (grayscale only for pixel agents that ask for it)."""
+    return {
+        "frame_stack": cfg.train.frame_stack,
+        "grayscale": agent.mode == "pixels" and agent.grayscale,
+    }
+
+
+def _pretraining_domains(dataset: Path | None) -> list[str] | None:
+    if dataset is None:
+        return None
+    from envs.storage.dataset import FrameDataset
+
+    ds = FrameDataset(dataset)
+    try:
+        return list(ds.info.domains)
+    finally:
+        ds.close()
+
+
+def stage_train(
+    cfg: ExperimentConfig, base: Path, encoders: dict[str, Path], dataset: Path | None
+) -> tuple[dict[str, Path], int]:
+    """Trains (or reuses) every agent x seed on the source env.
+
+    Returns:
+        run name -> agent zip, and how many runs were reused.
+    """
     import torch
     from stable_baselines3.common.vec_env import VecMonitor
 
     import agents
     import envs
+    from envs.rng import spawn_seeds
 
     out: dict[str, Path] = {}
+    reused = 0
     t = cfg.train
+    meanings = list(envs.action_meanings(t.env_id, **t.env_kwargs))
     for a in cfg.agents:
+        enc = None if a.encoder is None else encoders[a.encoder]
+        env_kwargs = {**t.env_kwargs, **agent_env_kwargs(cfg, a)}
         for seed in cfg.seeds:
             run = f"{a.name}__{seed}"
             d = base / "train" / run
-            enc = None if a.encoder is None else encoders[a.encoder]
-            enc_sha = None if enc is None else file_sha256(enc)
-            plain = {"agent": to_dict(a), "train": to_dict(t), "seed": seed, "device": cfg.device,
-                     "encoder_sha256": enc_sha}  # fmt: skip
-            zip_path = d / "agent.zip"
-            if zip_path.exists() and _same_config(d, plain):
-                out[run] = zip_path
+            plain = {"agent": to_dict(a), "train": to_dict(t), "seed": seed, "device": cfg.device}
+            stage = StageDir(d, stage_key(plain, {"encoder": enc}), ["agent.zip"])
+            if stage.done():
+                out[run], reused = d / "agent.zip", reused + 1
                 continue
-            if d.exists():
-                shutil.rmtree(d)  # an unfinished or outdated run restarts cleanly
-            d.mkdir(parents=True)
+            stage.begin(resume=False)  # an unfinished or outdated run restarts cleanly
             write_yaml(d / "config.yaml", plain)
             torch.manual_seed(seed)
-            venv = VecMonitor(envs.make_vec(t.env_id, t.num_envs, seed=seed, device=cfg.device,
-                                            **t.env_kwargs))  # fmt: skip
-            model = agents.make_agent(t.algo, venv, encoder=None if enc is None else str(enc),
-                                      mode=a.mode, fast=a.fast, seed=seed, device=cfg.device,
-                                      tensorboard_log=str(d / "tb"), **t.sb3)  # fmt: skip
+            env_seeds = spawn_seeds(seed, t.num_envs, purpose="train")
+            venv = VecMonitor(
+                envs.make_vec(t.env_id, t.num_envs, seed=env_seeds, device=cfg.device, **env_kwargs)
+            )
+            model = agents.make_agent(
+                t.algo,
+                venv,
+                encoder=None if enc is None else str(enc),
+                mode=a.mode,
+                fast=a.fast,
+                seed=seed,
+                device=cfg.device,
+                tensorboard_log=str(d / "tb"),
+                **cfg.sb3_kwargs(),
+            )
+            steps = t.timesteps if t.budget == "steps" else 10**12
+            seconds = t.seconds if t.budget == "seconds" else None
+            log = EpisodeLog(d / "metrics.jsonl", steps if seconds is None else None, seconds, run)
             start = time.perf_counter()
-            model.learn(t.timesteps, callback=EpisodeLog(d / "metrics.jsonl", t.timesteps, run),
-                        tb_log_name="sb3")  # fmt: skip
-            seconds = time.perf_counter() - start
+            model.learn(steps, callback=log, tb_log_name="sb3")
+            took = time.perf_counter() - start
             venv.close()
             provenance = {
-                "run": run, "agent": to_dict(a), "seed": seed, "train": to_dict(t),
-                "encoder": None if enc is None else {"path": str(enc), "sha256": enc_sha},
-                "dataset": None if enc is None else _encoder_dataset(enc),
-                "train_seconds": round(seconds, 1),
-                "env_steps_per_s": round(t.timesteps / seconds),
-                "reprl_version": library_version(), "config_hash": config_hash(cfg),
-            }  # fmt: skip
+                "run": run,
+                "agent": to_dict(a),
+                "seed": seed,
+                "train": to_dict(t),
+                "env_seeds": env_seeds,
+                "encoder": _file_ref(enc, base),
+                "dataset": None if enc is None else _file_ref(dataset, base),
+                "pretraining_domains": None if enc is None else _pretraining_domains(dataset),
+                "budget": {
+                    "kind": t.budget,
+                    "value": t.timesteps if seconds is None else seconds,
+                    "env_steps": int(model.num_timesteps),
+                    "seconds": round(took, 1),
+                },
+                "train_seconds": round(took, 1),
+                "env_steps_per_s": round(model.num_timesteps / took),
+                "reprl_version": library_version(),
+            }
             _write_json(d / "provenance.json", provenance)
-            agents.save_agent(model, zip_path)  # atomic: the zip marks the run as finished
-            out[run] = zip_path
-    return out
+            info = {
+                "env_id": t.env_id,
+                "env_kwargs": env_kwargs,
+                "action_meanings": meanings,
+                "run": run,
+            }
+            agents.save_agent(model, d / "agent.zip", info=info)  # atomic
+            stage.finish()
+            out[run] = d / "agent.zip"
+    return out, reused
 
 
-def evaluate_agent(
-    model: Any, env_id: str, *, episodes: int, num_envs: int, deterministic: bool, seed: int,
-    device: str = "cpu", env_kwargs: dict[str, Any] | None = None,
-) -> list[tuple[float, int]]:  # fmt: skip
-    """Runs ``model`` on ``env_id`` until ``episodes`` episodes have ended.
+# --- evaluate --------------------------------------------------------------------------------
+class _Predictor:
+    """SB3's ``predict`` signature over any ``predict(obs, deterministic)``; loads lazily, so a
+    reused evaluation never loads its agent."""
 
-    Episodes are spread evenly over the envs (env i runs ``(episodes + i) // num_envs`` of
-    them, as SB3's ``evaluate_policy``), so short episodes are not over-represented.
-
-    Returns:
-        (return, length) per episode, in completion order.
-    """
-    import envs
-
-    n = min(num_envs, episodes)
-    venv = envs.make_vec(env_id, n, seed=seed, device=device, info_factors=False,
-                         **(env_kwargs or {}))  # fmt: skip
-    targets = np.array([(episodes + i) // n for i in range(n)])
-    counts = np.zeros(n, dtype=int)
-    ret, length = np.zeros(n), np.zeros(n, dtype=int)
-    results: list[tuple[float, int]] = []
-    obs = venv.reset()
-    while (counts < targets).any():
-        actions, _ = model.predict(obs, deterministic=deterministic)
-        obs, rewards, dones, _ = venv.step(actions)
-        ret += rewards
-        length += 1
-        for i in np.flatnonzero(dones):
-            if counts[i] < targets[i]:
-                results.append((float(ret[i]), int(length[i])))
-                counts[i] += 1
-            ret[i], length[i] = 0.0, 0
-    venv.close()
-    return results
-
-
-def _evaluate_one(cfg: ExperimentConfig, d: Path, run: str, model: Any, meta: dict) -> Path:
-    """Evaluates ``model`` on every target and mode into ``d/<run>.csv`` (+ ``.json``)."""
-    ev = cfg.evaluate
-    csv_path, meta_path = d / f"{run}.csv", d / f"{run}.json"
-    if csv_path.exists() and meta_path.exists():
-        if json.loads(meta_path.read_text()).get("config") == meta["config"]:
-            return csv_path
-    agent_name, seed = run.rsplit("__", 1)
-    rows = []
-    jobs = [(e, det) for e in ev.env_ids for det in ev.deterministic]
-    for env_id, det in tqdm(jobs, desc=f"evaluate {run}"):
-        res = evaluate_agent(model, env_id, episodes=ev.episodes, num_envs=ev.num_envs,
-                             deterministic=det, seed=ev.seed, device=cfg.device,
-                             env_kwargs=ev.env_kwargs)  # fmt: skip
-        rows += [(agent_name, seed, env_id, i, r, n, str(det).lower())
-                 for i, (r, n) in enumerate(res)]  # fmt: skip
-    with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["agent", "seed", "env_id", "episode", "return", "length", "deterministic"])
-        w.writerows(rows)
-    _write_json(meta_path, {**meta, "reprl_version": library_version()})
-    return csv_path
-
-
-def stage_evaluate(cfg: ExperimentConfig, base: Path, zips: dict[str, Path]) -> list[Path]:
-    """Zero-shot returns of every agent (and, if configured, of a uniform-random policy as the
-    reference row) on every target; one CSV (+ JSON provenance) each."""
-    import agents
-
-    ev = cfg.evaluate
-    d = base / "eval"
-    d.mkdir(parents=True, exist_ok=True)
-    written = []
-    for run, zip_path in zips.items():
-        config = {"evaluate": to_dict(ev), "agent_sha256": file_sha256(zip_path)}
-        train_prov = json.loads((zip_path.parent / "provenance.json").read_text())
-        meta = {"config": config, "agent": str(zip_path), "train": train_prov}
-        model = _Lazy(lambda p=zip_path: agents.load_agent(p, device=cfg.device))
-        written.append(_evaluate_one(cfg, d, run, model, meta))
-    if ev.random_baseline:
-        meta = {"config": {"evaluate": to_dict(ev), "agent": "uniform random"},
-                "agent": {"name": "random", "policy": "uniform random actions"}}  # fmt: skip
-        import envs
-        from envs.exploration import RandomPolicy
-
-        probe = envs.make_vec(ev.env_ids[0], 1, **ev.env_kwargs)
-        policy = RandomPolicy(probe.action_space.n, min(ev.num_envs, ev.episodes), seed=0)
-        probe.close()
-        written.append(_evaluate_one(cfg, d, "random__0", policy, meta))
-    return written
-
-
-class _Lazy:
-    """Loads an agent only if it is asked to predict (finished evaluations skip the load)."""
-
-    def __init__(self, load) -> None:
+    def __init__(self, load: Callable[[], Any]) -> None:
         self._load, self._model = load, None
 
-    def predict(self, obs: np.ndarray, deterministic: bool = True):
+    def predict(self, obs: np.ndarray, state=None, episode_start=None, deterministic=True):
         if self._model is None:
             self._model = self._load()
         return self._model.predict(obs, deterministic=deterministic)
 
 
-STAGES = ("collect", "pretrain", "train", "evaluate", "report")
+def evaluate_agent(
+    model: Any,
+    env_id: str,
+    *,
+    episodes: int,
+    num_envs: int,
+    deterministic: bool,
+    seed: int,
+    device: str = "cpu",
+    env_kwargs: dict[str, Any] | None = None,
+    agent_meanings: list[str] | None = None,
+    action_mapping: str = "none",
+) -> list[tuple[float, int]]:
+    """Runs ``model`` on ``env_id`` for ``episodes`` episodes (SB3's ``evaluate_policy``).
+
+    Episodes are spread evenly over the envs (env i runs ``(episodes + i) // num_envs``), so
+    short episodes are not over-represented; env i is seeded from the ``evaluate`` purpose of
+    :func:`envs.rng.spawn_seeds`, so every agent sees the same episodes.
+
+    Args:
+        model: anything with SB3's ``predict``.
+        env_id: the target.
+        episodes: episodes to run, >= 1.
+        num_envs: parallel envs (at most ``episodes`` are used).
+        deterministic: greedy (True) or sampled actions.
+        seed: the evaluation seed.
+        device: device of batched envs.
+        env_kwargs: the target's kwargs (with the agent's ``frame_stack`` and ``grayscale``).
+        agent_meanings: the agent's action meanings; None: the target's own.
+        action_mapping: ``none`` or ``by_meaning`` (see :mod:`envs.actions`).
+
+    Returns:
+        (return, length) per episode.
+
+    Raises:
+        ReprlError: the agent's actions do not mean the target's and no mapping is allowed.
+    """
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    import envs
+    from envs.actions import MappedActions, check_action_mapping
+    from envs.rng import spawn_seeds
+
+    n = min(num_envs, episodes)
+    kwargs = dict(env_kwargs or {})
+    venv = envs.make_vec(
+        env_id,
+        n,
+        seed=spawn_seeds(seed, n, purpose="evaluate"),
+        device=device,
+        info_factors=False,
+        **kwargs,
+    )
+    if agent_meanings is not None:
+        target = list(envs.action_meanings(env_id, **kwargs))
+        if check_action_mapping(agent_meanings, target, action_mapping) is not None:
+            venv = MappedActions(venv, agent_meanings)
+    venv = VecMonitor(venv)
+    try:
+        rewards, lengths = evaluate_policy(
+            model,
+            venv,
+            n_eval_episodes=episodes,
+            deterministic=deterministic,
+            return_episode_rewards=True,
+            warn=False,
+        )
+    finally:
+        venv.close()
+    return [(float(r), int(n)) for r, n in zip(rewards, lengths)]
 
 
-def run(cfg: ExperimentConfig, *, until: str = "report") -> dict[str, Any]:
+def _evaluate_one(
+    cfg: ExperimentConfig,
+    d: Path,
+    run: str,
+    model_for: Callable[[str], Any],
+    meta: dict[str, Any],
+    inputs: dict[str, Path | None],
+    agent_kwargs: dict[str, Any],
+    meanings: list[str] | None,
+) -> tuple[Path, bool]:
+    """Evaluates ``model`` on every target and mode into ``d/<run>.csv`` (+ ``.json``)."""
+    ev = cfg.evaluate
+    csv_path, meta_path = d / f"{run}.csv", d / f"{run}.json"
+    key = stage_key({"evaluate": to_dict(ev), "env": agent_kwargs, "run": run}, inputs)
+    stage = StageDir(d, key, [csv_path.name, meta_path.name], name=run)
+    if stage.done():
+        return csv_path, True
+    stage.begin(resume=False)
+    agent_name, seed = run.rsplit("__", 1)
+    rows = []
+    jobs = [(e, det) for e in ev.env_ids for det in ev.deterministic]
+    for env_id, det in tqdm(jobs, desc=f"evaluate {run}", mininterval=1.0):
+        res = evaluate_agent(
+            model_for(env_id),
+            env_id,
+            episodes=ev.episodes,
+            num_envs=ev.num_envs,
+            deterministic=det,
+            seed=ev.seed,
+            device=cfg.device,
+            env_kwargs={**agent_kwargs, **ev.env_kwargs},
+            agent_meanings=meanings,
+            action_mapping=ev.action_mapping,
+        )
+        mode = str(det).lower()
+        rows += [(agent_name, seed, env_id, i, r, n, mode) for i, (r, n) in enumerate(res)]
+    with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["agent", "seed", "env_id", "episode", "return", "length", "deterministic"])
+        w.writerows(rows)
+    _write_json(meta_path, {**meta, "reprl_version": library_version()})
+    stage.finish()
+    return csv_path, False
+
+
+def stage_evaluate(
+    cfg: ExperimentConfig, base: Path, zips: dict[str, Path]
+) -> tuple[list[Path], int]:
+    """Zero-shot returns of every agent (and, if configured, of a uniform-random policy per
+    seed, the reference row) on every target; one CSV (+ JSON provenance) each.
+
+    Returns:
+        the CSV paths, and how many were reused.
+    """
+    import agents
+    import envs
+    from envs.exploration import RandomPolicy
+
+    ev = cfg.evaluate
+    d = base / "eval"
+    d.mkdir(parents=True, exist_ok=True)
+    written, reused = [], 0
+    by_name = {a.name: a for a in cfg.agents}
+    meanings = list(envs.action_meanings(cfg.train.env_id, **cfg.train.env_kwargs))
+    for run, zip_path in zips.items():
+        agent = by_name[run.rsplit("__", 1)[0]]
+        train_prov = json.loads((zip_path.parent / "provenance.json").read_text())
+        ref = {"name": agent.name, "path": _rel(zip_path, base), "sha256": file_sha256(zip_path)}
+        meta = {"config": {"evaluate": to_dict(ev)}, "agent": ref, "train": train_prov}
+        model = _Predictor(lambda p=zip_path: agents.load_agent(p, device=cfg.device))
+        kwargs = {**cfg.train.env_kwargs, **agent_env_kwargs(cfg, agent)}
+        path, was = _evaluate_one(
+            cfg, d, run, lambda _env_id, m=model: m, meta, {"agent": zip_path}, kwargs, meanings
+        )
+        written.append(path)
+        reused += was
+    if ev.random_baseline:
+        for seed in cfg.seeds:
+            meta = {
+                "config": {"evaluate": to_dict(ev)},
+                "agent": {"name": "random", "policy": "uniform random over each target's actions"},
+                "train": {"pretraining_domains": None, "budget": None},
+            }
+
+            def reference(env_id: str, seed: int = seed) -> _Predictor:
+                n_actions = len(envs.action_meanings(env_id, **cfg.train.env_kwargs))
+                n_envs, s = min(ev.num_envs, ev.episodes), keyed_seed(seed, env_id)
+                return _Predictor(lambda: RandomPolicy(n_actions, n_envs, seed=s))
+
+            path, was = _evaluate_one(
+                cfg, d, f"random__{seed}", reference, meta, {}, dict(cfg.train.env_kwargs), None
+            )
+            written.append(path)
+            reused += was
+    return written, reused
+
+
+def keyed_seed(seed: int, key: str) -> int:
+    """A 32-bit seed of its own for (seed, key), independent of Python's hash salt."""
+    digest = np.frombuffer(key.encode(), dtype=np.uint8).astype(np.uint32)
+    return int(np.random.SeedSequence([seed, *digest.tolist()]).generate_state(1)[0])
+
+
+# --- run -------------------------------------------------------------------------------------
+def run(
+    cfg: ExperimentConfig,
+    *,
+    until: str = "report",
+    on_stage: Callable[[str, float, str], None] | None = None,
+) -> dict[str, Any]:
     """Runs the experiment's stages up to ``until``, reusing finished ones; returns a summary.
 
     Args:
-        cfg: the experiment.
+        cfg: the experiment (validated again here, before anything is written).
         until: the last stage to run, one of :data:`STAGES`.
+        on_stage: called after each stage with (stage, seconds, "ran" | "reused" | "partly
+            reused") (the CLI prints one line each).
 
     Raises:
-        ConfigError: an invalid config or stage name, before anything runs.
+        ConfigError: an invalid config or stage name, before anything is written.
     """
     if until not in STAGES:
         raise ConfigError(f"until: expected one of {STAGES}, got {until!r}")
     cfg.validate()
+    if cfg.collect.policy == "sb3" and not Path(str(cfg.collect.model_path)).is_file():
+        raise ConfigError(
+            f"collect.model_path: expected an agent zip, found no file {cfg.collect.model_path}"
+        )
     last = STAGES.index(until)
     base = Path(cfg.root) / cfg.name
     base.mkdir(parents=True, exist_ok=True)
     write_yaml(base / "config.yaml", to_dict(cfg))
-    summary: dict[str, Any] = {"experiment": str(base), "seconds": {}}
+    previous: dict[str, Any] = {}
+    if (base / "summary.json").exists():
+        try:
+            previous = json.loads((base / "summary.json").read_text()).get("stages", {})
+        except ValueError:
+            previous = {}
+    summary: dict[str, Any] = {"experiment": str(base), "stages": {}}
 
-    def timed(name: str, fn, *args, **kwargs):
+    def timed(name: str, fn: Callable[..., Any], *args: Any) -> Any:
         t0 = time.perf_counter()
-        result = fn(*args, **kwargs)
-        summary["seconds"][name] = round(time.perf_counter() - t0, 1)
+        result, reused, total = fn(*args)
+        took = round(time.perf_counter() - t0, 1)
+        status = "reused" if reused == total else "partly reused" if reused else "ran"
+        entry: dict[str, Any] = {"seconds": took, "status": status}
+        if status == "reused" and name in previous:  # keep the time of the run that built it
+            entry["built_in_seconds"] = previous[name].get(
+                "built_in_seconds", previous[name].get("seconds")
+            )
+        summary["stages"][name] = entry
+        if on_stage is not None:
+            on_stage(name, took, status)
         return result
 
     encoders: dict[str, Path] = {}
+    dataset: Path | None = None
     if cfg.encoders and any(a.mode != "pixels" for a in cfg.agents):
-        dataset = timed("collect", stage_collect, cfg, base)
+
+        def collect_() -> tuple[Path, int, int]:
+            path, was = stage_collect(cfg, base)
+            return path, int(was), 1
+
+        dataset = timed("collect", collect_)
         summary["dataset"] = str(dataset)
         if last >= STAGES.index("pretrain"):
-            encoders = timed("pretrain", stage_pretrain, cfg, base, dataset)
+
+            def pretrain_() -> tuple[dict[str, Path], int, int]:
+                def stamp(e: EncoderStage) -> float | None:
+                    f = base / "pretrain" / e.name / "encoder.safetensors"
+                    return f.stat().st_mtime_ns if f.exists() else None
+
+                before = [stamp(e) for e in cfg.encoders]
+                done = stage_pretrain(cfg, base, dataset)
+                was = sum(b is not None and b == stamp(e) for b, e in zip(before, cfg.encoders))
+                return done, was, len(cfg.encoders)
+
+            encoders = timed("pretrain", pretrain_)
             summary["encoders"] = {k: str(v) for k, v in encoders.items()}
     if last >= STAGES.index("train"):
-        zips = timed("train", stage_train, cfg, base, encoders)
+
+        def train_() -> tuple[dict[str, Path], int, int]:
+            zips, was = stage_train(cfg, base, encoders, dataset)
+            return zips, was, len(zips)
+
+        zips = timed("train", train_)
         summary["agents"] = {k: str(v) for k, v in zips.items()}
         if last >= STAGES.index("evaluate"):
-            timed("evaluate", stage_evaluate, cfg, base, zips)
+
+            def evaluate_() -> tuple[list[Path], int, int]:
+                paths, was = stage_evaluate(cfg, base, zips)
+                return paths, was, len(paths)
+
+            timed("evaluate", evaluate_)
         if last >= STAGES.index("report"):
             from experiments.report import build_report
 
-            source = cfg.train.env_id if cfg.train.env_id in cfg.evaluate.env_ids else None
-            timed("report", build_report, [base], base / "report", source_env=source)
+            def report_() -> tuple[None, int, int]:
+                build_report([base], base / "report")
+                return None, 0, 1
+
+            timed("report", report_)
             summary["report"] = str(base / "report" / "report.md")
-    summary["seconds"]["total"] = round(sum(summary["seconds"].values()), 1)
+    summary["seconds"] = round(sum(s["seconds"] for s in summary["stages"].values()), 1)
     _write_json(base / "summary.json", summary)
     return summary
 
 
-def load_experiment(path: str | None, overrides: list[str]) -> ExperimentConfig:
-    """The default config, or a YAML file, plus dotted overrides."""
-    from experiments.config import from_dict, merge, parse_overrides
-
-    data = to_dict(default_config())
-    if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a YAML mapping, got {type(loaded).__name__}")
-        data = merge(data, loaded)  # mappings merge key by key; lists (encoders, agents) replace
-    data = merge(data, parse_overrides(overrides))
-    return from_dict(ExperimentConfig, data, where=str(path or "default config"))
-
-
 __all__ = [
+    "MAX_EVAL_EPISODE_STEPS",
+    "STAGES",
     "AgentStage",
     "CollectStage",
     "EncoderStage",

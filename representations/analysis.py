@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from envs.errors import ReprlError
 from envs.storage.dataset import FrameDataset
 from envs.storage.files import atomic_path, atomic_write_text
-from representations.base import Representation
+from representations.base import Representation, check_frame_shape
 from representations.metrics import METRICS, FactorData, evaluate, linear_probe
 
 FACTOR_VALUES_ABSENT = -1
@@ -96,12 +97,11 @@ def probe(
         ``dataset`` provenance.
     """
     ds = FrameDataset(dataset)
-    h, w, c = ds.info.frame_shape
-    if model.input_spec.shape != (c, h, w):
-        raise ValueError(
-            f"encoder expects frames (C, H, W) = {model.input_spec.shape}; dataset {dataset} "
-            f"has (H, W, C) = {(h, w, c)}"
-        )
+    try:
+        check_frame_shape(model.input_spec, ds.info.frame_shape, f"dataset {dataset}")
+    except ReprlError:
+        ds.close()
+        raise
     index = subsample(ds, max_frames)
     latents = encode_dataset(model, ds, index)
     data = factor_data(ds, index, factor_names)
@@ -136,9 +136,14 @@ def _absent(columns: list[str], values: np.ndarray) -> np.ndarray:
 
 
 def _probe_where_present(
-    results: dict[str, Any], latents: np.ndarray, data: FactorData, columns: list[str],
-    absent: np.ndarray, partial: list[str], seed: int,
-) -> None:  # fmt: skip
+    results: dict[str, Any],
+    latents: np.ndarray,
+    data: FactorData,
+    columns: list[str],
+    absent: np.ndarray,
+    partial: list[str],
+    seed: int,
+) -> None:
     """Probes factors that exist only in some frames (a juggling ball, the middle wall) on
     exactly those frames, so "absent" (-1) is not scored as a value; updates ``results``.
 
@@ -149,8 +154,13 @@ def _probe_where_present(
         j = columns.index(col)
         rows = ~absent[:, j]
         if len(np.unique(data.episode[rows])) < 2:
-            per[col] = {"kind": "continuous", "metric": "r2", "score": None, "baseline": None,
-                        "skipped": "present in fewer than 2 episodes"}  # fmt: skip
+            per[col] = {
+                "kind": "continuous",
+                "metric": "r2",
+                "score": None,
+                "baseline": None,
+                "skipped": "present in fewer than 2 episodes",
+            }
             continue
         base = col.split("[")[0]
         sub = FactorData(
@@ -217,7 +227,7 @@ def pictures(
     from PIL import Image
 
     if not hasattr(model, "decode"):
-        raise ValueError(f"{model.name} has no decoder: nothing to reconstruct or traverse")
+        raise ReprlError(f"{model.name} has no decoder: nothing to reconstruct or traverse")
     ds = FrameDataset(dataset)
     rng = np.random.default_rng(seed)
     index = np.sort(rng.choice(len(ds), size=min(num_frames, len(ds)), replace=False))

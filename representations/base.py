@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from envs.errors import ReprlError
+
 #: Channel orders with a fixed meaning; any other string names one channel per character.
 _DEFAULT_ORDERS: dict[int, str] = {1: "L", 3: "RGB"}
 
@@ -42,17 +44,17 @@ class InputSpec:
     def __post_init__(self) -> None:
         shape = tuple(int(s) for s in self.shape)
         if len(shape) != 3 or any(s <= 0 for s in shape):
-            raise ValueError(f"InputSpec.shape must be (C, H, W) with positive sizes, got {shape}")
+            raise ReprlError(f"InputSpec.shape must be (C, H, W) with positive sizes, got {shape}")
         if not isinstance(getattr(torch, self.dtype, None), torch.dtype):
-            raise ValueError(f"InputSpec.dtype must name a torch dtype, got {self.dtype!r}")
+            raise ReprlError(f"InputSpec.dtype must name a torch dtype, got {self.dtype!r}")
         if len(self.channel_order) != shape[0]:
-            raise ValueError(
+            raise ReprlError(
                 f"InputSpec.channel_order {self.channel_order!r} names {len(self.channel_order)} "
                 f"channels but shape has C={shape[0]}"
             )
         lo, hi = (float(v) for v in self.value_range)
         if not lo < hi:
-            raise ValueError(f"InputSpec.value_range must be (low, high), got {self.value_range}")
+            raise ReprlError(f"InputSpec.value_range must be (low, high), got {self.value_range}")
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "value_range", (lo, hi))
 
@@ -64,11 +66,11 @@ class InputSpec:
             shape: ``(C, H, W)`` with ``C`` 1 (``"L"``) or 3 (``"RGB"``).
 
         Raises:
-            ValueError: For other channel counts (build an :class:`InputSpec` explicitly).
+            ReprlError: For other channel counts (build an :class:`InputSpec` explicitly).
         """
         shape = tuple(int(s) for s in shape)
         if len(shape) != 3 or shape[0] not in _DEFAULT_ORDERS:
-            raise ValueError(
+            raise ReprlError(
                 f"no default channel order for input_shape {shape}: expected (C, H, W) with "
                 f"C in {sorted(_DEFAULT_ORDERS)}"
             )
@@ -108,11 +110,11 @@ class InputSpec:
         """Inverse of :meth:`to_dict`.
 
         Raises:
-            ValueError: If keys are missing or unknown, or values are invalid.
+            ReprlError: If keys are missing or unknown, or values are invalid.
         """
         keys = {"shape", "dtype", "channel_order", "value_range"}
         if set(d) != keys:
-            raise ValueError(f"InputSpec dict: expected keys {sorted(keys)}, got {sorted(d)}")
+            raise ReprlError(f"InputSpec dict: expected keys {sorted(keys)}, got {sorted(d)}")
         return cls(
             shape=tuple(d["shape"]),
             dtype=str(d["dtype"]),
@@ -128,37 +130,62 @@ class InputSpec:
                 :attr:`value_range`.
 
         Raises:
-            ValueError: Naming the expected and the actual shape, channels, dtype or range.
+            ReprlError: Naming the expected and the actual shape, channels, dtype or range.
         """
         if not isinstance(obs, Tensor):
-            raise ValueError(f"observation: expected a torch.Tensor, got {type(obs).__name__}")
+            raise ReprlError(f"observation: expected a torch.Tensor, got {type(obs).__name__}")
         expected = f"(B, {', '.join(str(s) for s in self.shape)})"
         actual = tuple(obs.shape)
         if obs.dim() != 4:
-            raise ValueError(
+            raise ReprlError(
                 f"observation shape: expected {expected} (batched, channels-first), got {actual}"
             )
         if obs.shape[1] != self.channels:
-            raise ValueError(
+            raise ReprlError(
                 f"observation channels: expected C={self.channels} ({self.channel_order}) in "
                 f"shape {expected}, got C={obs.shape[1]} in shape {actual}"
             )
         if tuple(obs.shape[2:]) != self.shape[1:]:
-            raise ValueError(
+            raise ReprlError(
                 f"observation H x W: expected {self.height} x {self.width} in shape {expected}, "
                 f"got {obs.shape[2]} x {obs.shape[3]} in shape {actual}"
             )
         if obs.dtype != self.torch_dtype:
-            raise ValueError(f"observation dtype: expected {self.torch_dtype}, got {obs.dtype}")
+            raise ReprlError(f"observation dtype: expected {self.torch_dtype}, got {obs.dtype}")
         if obs.numel() == 0:
             return
         lo, hi = self.value_range
         mn, mx = (float(v) for v in torch.aminmax(obs.detach()))
         if not (lo <= mn and mx <= hi):  # also catches NaN
-            raise ValueError(
+            raise ReprlError(
                 f"observation values: expected range [{lo}, {hi}], got [{mn}, {mx}] "
                 "(uint8 frames? use Representation.to_model_input)"
             )
+
+
+def check_frame_shape(spec: InputSpec, frame_shape: Sequence[int], source: str) -> None:
+    """Check that frames of a dataset or environment fit a model's input.
+
+    Args:
+        spec: The model's input spec, ``(C, H, W)``.
+        frame_shape: ``(H, W, C)`` of one frame (channels-last, as datasets and envs store them).
+        source: What the frames come from, for the message (e.g. ``"dataset d.h5"``).
+
+    Raises:
+        ReprlError: Naming the frames' ``(H, W, C)``, the model's ``(C, H, W)`` and channel order,
+            and the ``input_shape`` that would fit the frames.
+    """
+    shape = tuple(int(s) for s in frame_shape)
+    if len(shape) != 3:
+        raise ReprlError(f"{source}: expected frames of shape (H, W, C), got shape {shape}")
+    h, w, c = shape
+    if spec.shape != (c, h, w):
+        raise ReprlError(
+            f"{source} has frames (H, W, C) = {shape} ({c} channel(s)); the model expects "
+            f"(C, H, W) = {spec.shape} ({spec.channel_order}), i.e. frames (H, W, C) = "
+            f"{(spec.height, spec.width, spec.channels)}: build it with "
+            f"input_shape=[{c}, {h}, {w}]"
+        )
 
 
 def to_model_input(
@@ -184,16 +211,16 @@ def to_model_input(
         ``(B, C, H, W)`` tensor of ``spec.dtype`` with values in ``spec.value_range``.
 
     Raises:
-        ValueError: On wrong rank, channels, height/width, dtype or value range, naming the
+        ReprlError: On wrong rank, channels, height/width, dtype or value range, naming the
             expected and the actual value.
     """
     if isinstance(obs, np.ndarray):
         obs = torch.from_numpy(np.ascontiguousarray(obs))
     if not isinstance(obs, Tensor):
-        raise ValueError(f"observation: expected a torch.Tensor or numpy array, got {type(obs)}")
+        raise ReprlError(f"observation: expected a torch.Tensor or numpy array, got {type(obs)}")
     c, h, w = spec.shape
     if obs.dim() != 4:
-        raise ValueError(
+        raise ReprlError(
             f"observation shape: expected a batch (B, {h}, {w}, {c}) uint8 or (B, {c}, {h}, {w}) "
             f"{spec.dtype}, got {tuple(obs.shape)} (add a batch dimension with obs[None])"
         )
@@ -203,7 +230,7 @@ def to_model_input(
         if tuple(obs.shape[1:]) == (h, w, c):
             obs = obs.permute(0, 3, 1, 2)
         elif tuple(obs.shape[1:]) != (c, h, w):
-            raise ValueError(
+            raise ReprlError(
                 f"uint8 observation shape: expected (B, {h}, {w}, {c}) channels-last or "
                 f"(B, {c}, {h}, {w}) channels-first, got {tuple(obs.shape)}"
             )
@@ -213,7 +240,7 @@ def to_model_input(
             obs = obs.add_(lo)
         return obs
     if obs.is_floating_point() and tuple(obs.shape[1:]) == (h, w, c) and (h, w, c) != (c, h, w):
-        raise ValueError(
+        raise ReprlError(
             f"float observation shape: expected channels-first (B, {c}, {h}, {w}), got "
             f"channels-last {tuple(obs.shape)}; permute(0, 3, 1, 2) first"
         )
@@ -250,6 +277,7 @@ class Representation(nn.Module, abc.ABC):
 
     Attributes:
         name: Registry name of the method (class attribute).
+        checkpoint_args: Constructor arguments that may be a checkpoint path (class attribute).
         input_spec: What :meth:`encode` accepts.
         latent_dim: Size of the code :meth:`encode` returns.
         config: JSON-plain constructor keyword arguments.
@@ -258,11 +286,14 @@ class Representation(nn.Module, abc.ABC):
     """
 
     name: ClassVar[str]
+    #: Constructor arguments that may name a checkpoint file (a pretrained sub-model, say):
+    #: pretraining keys its reuse on the content of those files, not on their paths.
+    checkpoint_args: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, input_spec: InputSpec, latent_dim: int, config: Mapping[str, Any]):
         super().__init__()
         if int(latent_dim) <= 0:
-            raise ValueError(f"latent_dim must be positive, got {latent_dim}")
+            raise ReprlError(f"latent_dim must be positive, got {latent_dim}")
         self.input_spec = input_spec
         self.latent_dim = int(latent_dim)
         self.config: dict[str, Any] = _json_plain(dict(config), f"{type(self).__name__}.config")
@@ -279,7 +310,7 @@ class Representation(nn.Module, abc.ABC):
             ``torch.no_grad()`` for a frozen encoder.
 
         Raises:
-            ValueError: If ``obs`` does not match :attr:`input_spec`.
+            ReprlError: If ``obs`` does not match :attr:`input_spec`.
         """
         self.input_spec.check(obs)
         return self._encode(obs)

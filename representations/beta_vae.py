@@ -25,12 +25,14 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvDecoder, ConvEncoder
 from representations.dae import DenoisingAutoencoder
@@ -41,8 +43,10 @@ from representations.registry import register
 #: abruptly as they would at a hard clamp. The smallest posterior std is ``exp(-7.5)`` ~ 5.5e-4.
 LOGVAR_BOUND = 15.0
 
-_LIKELIHOODS = ("bernoulli", "gaussian")
-_RECONSTRUCTIONS = ("pixel", "dae")
+Likelihood = Literal["bernoulli", "gaussian"]
+Reconstruction = Literal["pixel", "dae"]
+_LIKELIHOODS: tuple[str, ...] = get_args(Likelihood)
+_RECONSTRUCTIONS: tuple[str, ...] = get_args(Reconstruction)
 
 DAESource = DenoisingAutoencoder | Mapping[str, Any] | str | os.PathLike[str] | None
 
@@ -77,6 +81,8 @@ def _resolve_dae(dae: DAESource, input_shape: tuple[int, int, int]) -> Denoising
     if isinstance(dae, (str, os.PathLike)):
         from representations.checkpoint import load
 
+        if not Path(dae).is_file():
+            raise ReprlError(f"dae: expected a DAE checkpoint file, got {str(dae)!r} (none there)")
         loaded = load(dae, expected_method=DenoisingAutoencoder.name)
         assert isinstance(loaded, DenoisingAutoencoder)
         return loaded
@@ -104,7 +110,9 @@ class BetaVAE(Representation):
         likelihood: ``"bernoulli"`` or ``"gaussian"`` (pixel reconstruction only).
         gaussian_sigma: Fixed pixel std of the Gaussian likelihood, in ``[0, 1]`` pixel units
             (default 0.1, close to MONet's 0.09-0.11).
-        reconstruction: ``"pixel"`` or ``"dae"`` (loss in the frozen DAE's feature space).
+        reconstruction: ``"pixel"`` or ``"dae"`` (loss in the frozen DAE's feature space);
+            ``None``: the method's own (``"pixel"`` for ``beta_vae``, ``"dae"`` for
+            ``beta_vae_dae``, which refuses any other).
         dae: Only with ``reconstruction="dae"``: a trained :class:`DenoisingAutoencoder` (copied,
             then frozen), a DAE config dict (fresh weights, used when loading a checkpoint), a
             DAE checkpoint path, or ``None`` for a fresh untrained DAE of the same input shape.
@@ -116,42 +124,53 @@ class BetaVAE(Representation):
     """
 
     name = "beta_vae"
+    #: The reconstruction a registered variant fixes (``None``: chosen by ``reconstruction``).
+    fixed_reconstruction: ClassVar[str | None] = None
+    checkpoint_args = ("dae",)
 
     def __init__(
         self,
         input_shape: Sequence[int] = (3, 64, 64),
         latent_dim: int = 32,
         beta: float = 4.0,
-        likelihood: str = "bernoulli",
+        likelihood: Likelihood = "bernoulli",
         gaussian_sigma: float = 0.1,
-        reconstruction: str = "pixel",
+        reconstruction: Reconstruction | None = None,
         dae: DAESource = None,
         channels: Sequence[int] = DEFAULT_CHANNELS,
         hidden_dim: int = DEFAULT_HIDDEN_DIM,
         dae_layer: int | None = None,
     ) -> None:
+        fixed = type(self).fixed_reconstruction
+        if reconstruction is None:
+            reconstruction = fixed or "pixel"
+        elif fixed is not None and reconstruction != fixed:
+            raise ReprlError(
+                f"{self.name}: expected reconstruction={fixed!r}, got {reconstruction!r} "
+                "(use 'beta_vae' for pixel reconstruction)"
+            )
         if likelihood not in _LIKELIHOODS:
-            raise ValueError(f"likelihood: expected one of {_LIKELIHOODS}, got {likelihood!r}")
+            raise ReprlError(f"likelihood: expected one of {_LIKELIHOODS}, got {likelihood!r}")
         if reconstruction not in _RECONSTRUCTIONS:
-            raise ValueError(
+            raise ReprlError(
                 f"reconstruction: expected one of {_RECONSTRUCTIONS}, got {reconstruction!r}"
             )
         if not float(gaussian_sigma) > 0.0:
-            raise ValueError(f"gaussian_sigma: expected > 0, got {gaussian_sigma}")
+            raise ReprlError(f"gaussian_sigma: expected > 0, got {gaussian_sigma}")
         if not float(beta) >= 0.0:
-            raise ValueError(f"beta: expected >= 0, got {beta}")
+            raise ReprlError(f"beta: expected >= 0, got {beta}")
         if reconstruction == "pixel" and dae is not None:
-            raise ValueError("dae: only used with reconstruction='dae', got reconstruction='pixel'")
+            raise ReprlError("dae: only used with reconstruction='dae', got reconstruction='pixel'")
         spec = InputSpec.for_shape(input_shape)
         dae_module = _resolve_dae(dae, spec.shape) if reconstruction == "dae" else None
         if dae_layer is not None:
             if dae_module is None:
-                raise ValueError("dae_layer: only used with reconstruction='dae'")
+                raise ReprlError("dae_layer: only used with reconstruction='dae'")
             n_convs = len(dae_module.encoder.feature_shapes)
             if not 1 <= int(dae_layer) <= n_convs:
-                raise ValueError(f"dae_layer: expected 1..{n_convs} (a DAE conv), got {dae_layer}")
+                raise ReprlError(f"dae_layer: expected 1..{n_convs} (a DAE conv), got {dae_layer}")
         if dae_module is not None and dae_module.input_spec != spec:
-            raise ValueError(
+            raise ReprlError(
                 f"dae input_spec: expected {spec} (the beta-VAE's), got {dae_module.input_spec}"
             )
         super().__init__(
@@ -222,7 +241,7 @@ class BetaVAE(Representation):
             ``(B, C, H, W)`` float32 logits.
         """
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"latent shape: expected (B, {self.latent_dim}), got {tuple(z.shape)}")
+            raise ReprlError(f"latent shape: expected (B, {self.latent_dim}), got {tuple(z.shape)}")
         return self.decoder(z)
 
     def decode(self, z: Tensor) -> Tensor:
@@ -284,40 +303,10 @@ class BetaVAE(Representation):
 class BetaVAEDAE(BetaVAE):
     """DARLA's beta-VAE_DAE: :class:`BetaVAE` with ``reconstruction="dae"`` fixed.
 
-    Same arguments as :class:`BetaVAE`; ``dae`` should be a pretrained
-    :class:`DenoisingAutoencoder` or its checkpoint path (``None`` builds an untrained one, for
-    tests and smoke runs only).
+    Same arguments as :class:`BetaVAE` (``reconstruction`` may be left out or be ``"dae"``);
+    ``dae`` should be a pretrained :class:`DenoisingAutoencoder` or its checkpoint path (``None``
+    builds an untrained one, for tests and smoke runs only).
     """
 
     name = "beta_vae_dae"
-
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 64, 64),
-        latent_dim: int = 32,
-        beta: float = 4.0,
-        likelihood: str = "bernoulli",
-        gaussian_sigma: float = 0.1,
-        reconstruction: str = "dae",
-        dae: DAESource = None,
-        channels: Sequence[int] = DEFAULT_CHANNELS,
-        hidden_dim: int = DEFAULT_HIDDEN_DIM,
-        dae_layer: int | None = None,
-    ) -> None:
-        if reconstruction != "dae":
-            raise ValueError(
-                f"beta_vae_dae: expected reconstruction='dae', got {reconstruction!r} "
-                "(use 'beta_vae' for pixel reconstruction)"
-            )
-        super().__init__(
-            input_shape=input_shape,
-            latent_dim=latent_dim,
-            beta=beta,
-            likelihood=likelihood,
-            gaussian_sigma=gaussian_sigma,
-            reconstruction="dae",
-            dae=dae,
-            channels=channels,
-            hidden_dim=hidden_dim,
-            dae_layer=dae_layer,
-        )
+    fixed_reconstruction = "dae"

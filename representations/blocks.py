@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from envs.errors import ReprlError
+
 #: Channels of the four convolutions of the DARLA / beta-VAE encoder.
 DEFAULT_CHANNELS: tuple[int, ...] = (32, 32, 64, 64)
 #: Width of the fully connected layer after the convolutions.
@@ -37,12 +39,12 @@ _PADDING = 1
 def _check_shape(input_shape: Sequence[int], channels: Sequence[int]) -> tuple[int, int, int]:
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or any(s <= 0 for s in shape):
-        raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {shape}")
+        raise ReprlError(f"input_shape must be (C, H, W) with positive sizes, got {shape}")
     if len(channels) == 0 or any(int(c) <= 0 for c in channels):
-        raise ValueError(f"channels must be a non-empty list of positive ints, got {channels}")
+        raise ReprlError(f"channels must be a non-empty list of positive ints, got {channels}")
     min_side = 2 ** len(channels)
     if shape[1] < min_side or shape[2] < min_side:
-        raise ValueError(
+        raise ReprlError(
             f"input H x W must be at least {min_side} x {min_side} for {len(channels)} stride-2 "
             f"convolutions, got {shape[1]} x {shape[2]}"
         )
@@ -72,7 +74,7 @@ def conv_feature_shapes(
         One ``(C_i, H_i, W_i)`` per convolution, in order.
 
     Raises:
-        ValueError: If the shape is malformed or too small for the stack.
+        ReprlError: If the shape is malformed or too small for the stack.
     """
     shape = _check_shape(input_shape, channels)
     stack = _conv_stack(shape[0], channels)

@@ -186,6 +186,65 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _parse_header(Path(path).read_bytes(), str(path))
 
 
+def build_from_header(header: Mapping[str, Any], *, where: str = "header") -> Representation:
+    """Build the model a checkpoint header describes, with fresh (random) weights.
+
+    The one place where a header becomes a model: :func:`load` fills the result with the
+    checkpoint's weights; agents rebuild an encoder from a header embedded in an SB3 zip.
+
+    Args:
+        header: A checkpoint header (:func:`read_header`), or at least its fields ``method``,
+            ``config``, ``input_spec`` and ``latent_dim``.
+        where: What the header came from, prefixed to error messages (a path, a kwarg name).
+
+    Returns:
+        The model in eval mode on the CPU; its ``input_spec`` and ``latent_dim`` equal the
+        header's.
+
+    Raises:
+        CheckpointError: A field is missing or of the wrong type, the method is not registered,
+            the config does not build, or the built model disagrees with the header's input
+            spec or latent size; the message names the expected and the actual value.
+    """
+    if not isinstance(header, Mapping):
+        raise CheckpointError(f"{where}: expected a header dict, got {type(header).__name__}")
+    required = ("method", "config", "input_spec", "latent_dim")
+    missing = [k for k in required if k not in header]
+    if missing:
+        raise CheckpointError(f"{where}: expected fields {list(required)}, missing {missing}")
+    method, config = header["method"], header["config"]
+    if not isinstance(method, str) or not isinstance(config, Mapping):
+        raise CheckpointError(
+            f"{where}: expected a str method and a dict config, got {method!r} and "
+            f"{type(config).__name__}"
+        )
+    try:
+        cls = get_class(method)
+    except ValueError:
+        raise CheckpointError(
+            f"{where}: method {method!r} is not registered in this reprl ({library_version()}); "
+            f"known: {', '.join(available())}. Import the module that defines it first."
+        ) from None
+    try:
+        model = cls(**config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"{where}: cannot build {method!r} from the header config: {e}"
+        ) from None
+    try:
+        spec = InputSpec.from_dict(header["input_spec"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{where}: corrupt input_spec in header: {e}") from None
+    latent_dim = header["latent_dim"]
+    if spec != model.input_spec or latent_dim != model.latent_dim:
+        raise CheckpointError(
+            f"{where}: header does not match its config: header input_spec {spec}, latent_dim "
+            f"{latent_dim}; config builds input_spec {model.input_spec}, latent_dim "
+            f"{model.latent_dim}"
+        )
+    return model.eval()
+
+
 def load(
     path: str | os.PathLike[str],
     *,
@@ -218,30 +277,7 @@ def load(
         raise CheckpointError(
             f"{where}: expected a checkpoint of method {expected_method!r}, got {method!r}"
         )
-    try:
-        cls = get_class(method)
-    except ValueError:
-        raise CheckpointError(
-            f"{where}: checkpoint method {method!r} is not registered in this reprl "
-            f"({library_version()}); known: {', '.join(available())}. Import the module that "
-            "defines it before loading."
-        ) from None
-    try:
-        model = cls(**header["config"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(
-            f"{where}: cannot build {method!r} from the header config: {e}"
-        ) from None
-    try:
-        spec = InputSpec.from_dict(header["input_spec"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{where}: corrupt input_spec in header: {e}") from None
-    if spec != model.input_spec or header["latent_dim"] != model.latent_dim:
-        raise CheckpointError(
-            f"{where}: header does not match its config: header input_spec {spec}, latent_dim "
-            f"{header['latent_dim']}; config builds input_spec {model.input_spec}, latent_dim "
-            f"{model.latent_dim}"
-        )
+    model = build_from_header(header, where=where)
     try:
         tensors = st_load(data)
     except Exception as e:  # safetensors raises its own error types

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvDecoder, ConvEncoder
 from representations.registry import register
@@ -25,9 +26,9 @@ _RECON_LOSSES = ("bce", "mse")
 def _check_noise(num_masks: int, mask_size: Sequence[float]) -> tuple[float, float]:
     lo, hi = (float(v) for v in mask_size)
     if not 0.0 < lo <= hi <= 1.0:
-        raise ValueError(f"mask_size: expected 0 < min <= max <= 1, got {tuple(mask_size)}")
+        raise ReprlError(f"mask_size: expected 0 < min <= max <= 1, got {tuple(mask_size)}")
     if int(num_masks) < 0:
-        raise ValueError(f"num_masks: expected >= 0, got {num_masks}")
+        raise ReprlError(f"num_masks: expected >= 0, got {num_masks}")
     return lo, hi
 
 
@@ -135,7 +136,7 @@ class DenoisingAutoencoder(Representation):
         recon_loss: str = "bce",
     ) -> None:
         if recon_loss not in _RECON_LOSSES:
-            raise ValueError(f"recon_loss: expected one of {_RECON_LOSSES}, got {recon_loss!r}")
+            raise ReprlError(f"recon_loss: expected one of {_RECON_LOSSES}, got {recon_loss!r}")
         spec = InputSpec.for_shape(input_shape)
         lo, hi = _check_noise(num_masks, mask_size)
         super().__init__(

@@ -3,23 +3,33 @@
 ``pretrain(cfg)`` trains the registered method ``cfg.method`` on frames of an exploration
 dataset and writes a run directory::
 
+    <out>/stage.json           the stage's key (config + input hashes) and whether it finished
     <out>/config.yaml          the resolved config
     <out>/metrics.jsonl        one JSON line per logged step (loss terms, images/s)
     <out>/tb/                  TensorBoard events (same keys)
     <out>/state.safetensors    model + AdamW state + step, for resuming (no pickle)
     <out>/encoder.safetensors  the artefact: the trained encoder's checkpoint
 
-A finished run (``encoder.safetensors`` present, same config) is reused, a killed one resumes
-from its last ``state.safetensors``; every file is written under a temporary name and renamed.
-A non-finite loss stops the run with an error naming the step and the loss terms.
+Reuse is keyed on content (:mod:`envs.storage.artefacts`): the key is the config without its
+paths, plus the sha256 of the dataset and of every checkpoint the model config names (the
+``dae`` of a ``beta_vae_dae``, see :attr:`Representation.checkpoint_args`). A finished run with
+the same key is reused; a dataset or DAE rewritten at the same path retrains. A killed run with
+the same key resumes from its last ``state.safetensors`` and keeps one history: rows of
+``metrics.jsonl`` and TensorBoard events logged after that state are dropped. Any other run in
+``out`` is replaced. The config, the dataset (it opens, its frames fit the model) and the model
+config are checked before anything is written, so a refused run leaves nothing behind. Every
+file is written under a temporary name and renamed. A non-finite loss stops the run with an
+error naming the step and the loss terms.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,17 +37,27 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from safetensors import safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 
+from envs.errors import ReprlError
+from envs.storage.artefacts import STAGE_FILE, StageDir, stage_key
 from envs.storage.dataset import FrameDataset
-from envs.storage.files import atomic_write_bytes
-from representations.base import Representation
-from representations.checkpoint import file_provenance
-from representations.registry import available, make_representation
+from envs.storage.files import atomic_write_bytes, atomic_write_text
+from representations.base import Representation, check_frame_shape
+from representations.registry import available, check_config, make_representation
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
+"""Version of ``state.safetensors``'s metadata (2: keyed on the stage key)."""
+
+ENCODER_FILE = "encoder.safetensors"
+STATE_FILE = "state.safetensors"
+METRICS_FILE = "metrics.jsonl"
+TB_DIR = "tb"
+CONFIG_FILE = "config.yaml"
+_RUN_FILES = {ENCODER_FILE, STATE_FILE, METRICS_FILE, TB_DIR, CONFIG_FILE, STAGE_FILE}
 
 
 @dataclass
@@ -45,20 +65,22 @@ class PretrainConfig:
     """How to pretrain one representation.
 
     Attributes:
-        method: registry name (``beta_vae``, ``beta_vae_dae``, ``dae``, ...).
+        method: registry name (``beta_vae``, ``beta_vae_dae``, ``dae``, ...), checked against
+            the registry.
         model: kwargs of the method's constructor (e.g. ``{"beta": 4, "latent_dim": 32}``;
             ``beta_vae_dae`` takes ``dae: PATH`` of a pretrained DAE checkpoint).
         dataset: path of the exploration dataset (``.h5``) to train on.
-        out: run directory.
-        seed: seed of the weights' initialisation and the data order.
-        steps: optimiser steps.
-        batch_size: frames per step.
-        lr: AdamW learning rate.
-        weight_decay: AdamW weight decay.
+        out: run directory (created; a run of another config there is replaced).
+        seed: seed of the weights' initialisation and the data order, >= 0.
+        steps: optimiser steps, >= 1.
+        batch_size: frames per step, >= 1 and at most the dataset's frames.
+        lr: AdamW learning rate, > 0.
+        weight_decay: AdamW weight decay, >= 0.
         grad_clip: max gradient norm, 0 to disable.
-        log_every: steps between metric lines (metrics.jsonl, TensorBoard, progress bar).
-        checkpoint_every: steps between resumable state files.
-        device: torch device.
+        log_every: steps between metric lines (metrics.jsonl, TensorBoard, progress bar), >= 1.
+        checkpoint_every: steps between resumable state files, >= 1; at most ``steps // 2`` is
+            used, so a short run killed half-way resumes too.
+        device: torch device (``cpu``, ``cuda``, ``cuda:1``, ...).
         channels_last: run convolutions in channels-last memory format (faster on CPU).
         num_threads: torch intra-op threads, 0 for torch's default.
     """
@@ -80,20 +102,65 @@ class PretrainConfig:
     num_threads: int = 0
 
     def validate(self) -> None:
-        """Raises ValueError naming the field for an invalid value."""
+        """Checks every field on its own (nothing is read or built).
+
+        Raises:
+            ReprlError: naming the field, what it expects and what came.
+        """
         if self.method not in available():
-            raise ValueError(f"method: unknown {self.method!r}; expected one of {available()}")
+            raise ReprlError(f"method: expected one of {available()}, got {self.method!r}")
         for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ReprlError(f"{name}: expected an integer >= 1, got {value!r}")
+        for name in ("seed", "num_threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ReprlError(f"{name}: expected an integer >= 0, got {value!r}")
         if not self.lr > 0:
-            raise ValueError(f"lr: expected > 0, got {self.lr}")
+            raise ReprlError(f"lr: expected > 0, got {self.lr}")
+        for name in ("weight_decay", "grad_clip"):
+            if not getattr(self, name) >= 0:
+                raise ReprlError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        if not isinstance(self.model, Mapping):
+            raise ReprlError(f"model: expected a mapping of constructor kwargs, got {self.model!r}")
+        check_config(self.method, self.model)
         if not self.dataset:
-            raise ValueError("dataset: expected the path of an exploration dataset (.h5)")
+            raise ReprlError("dataset: expected the path of an exploration dataset (.h5), got ''")
+        if not self.out:
+            raise ReprlError("out: expected the path of a run directory, got ''")
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            raise ReprlError(
+                f"device: expected a torch device (cpu, cuda, cuda:1, ...), got {self.device!r}"
+            ) from None
 
 
-def _plain(cfg: PretrainConfig) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+def _plain(x: Any) -> Any:
+    return json.loads(json.dumps(x))
+
+
+def _resolved(cfg: PretrainConfig) -> dict[str, Any]:
+    """The config, JSON-plain (as written to ``config.yaml`` and the encoder's provenance)."""
+    return _plain(dataclasses.asdict(cfg))
+
+
+def _stage_key(cfg: PretrainConfig, cls: type[Representation]) -> dict[str, Any]:
+    """The run's key: its config without paths, plus the content hashes of its input files.
+
+    Checkpoint paths in ``cfg.model`` (``cls.checkpoint_args``) become inputs ``model.<arg>``.
+    """
+    plain = _resolved(cfg)
+    inputs: dict[str, str] = {"dataset": cfg.dataset}
+    for arg in cls.checkpoint_args:
+        value = cfg.model.get(arg)
+        if isinstance(value, (str, os.PathLike)):
+            inputs[f"model.{arg}"] = os.fspath(value)
+            plain["model"][arg] = "<input>"
+    for path_field in ("dataset", "out"):
+        del plain[path_field]
+    return stage_key(plain, inputs)
 
 
 def frames_to_input(frames: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -109,24 +176,47 @@ def frames_to_input(frames: np.ndarray, device: torch.device, channels_last: boo
     )
 
 
-def _save_state(path: Path, model: Representation, opt: torch.optim.Optimizer, step: int,
-                epoch: int, cfg: dict) -> None:  # fmt: skip
+def _save_state(
+    path: Path,
+    model: Representation,
+    opt: torch.optim.Optimizer,
+    step: int,
+    epoch: int,
+    key: dict[str, Any],
+) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     osd = opt.state_dict()
     for pid, st in osd["state"].items():
         for k, v in st.items():
             t = v if isinstance(v, torch.Tensor) else torch.tensor(v)
             tensors[f"opt.{pid}.{k}"] = t.detach().cpu().contiguous()
-    meta = {"format": STATE_FORMAT, "step": step, "epoch": epoch, "config": cfg,
-            "param_groups": osd["param_groups"]}  # fmt: skip
+    meta = {
+        "format": STATE_FORMAT,
+        "step": step,
+        "epoch": epoch,
+        "key": key,
+        "param_groups": osd["param_groups"],
+    }
     atomic_write_bytes(path, st_save(tensors, metadata={"reprl_pretrain_state": json.dumps(meta)}))
 
 
-def _load_state(path: Path, model: Representation, opt: torch.optim.Optimizer) -> tuple[int, int]:
-    from safetensors import safe_open
+def _state_meta(path: Path) -> dict[str, Any] | None:
+    """The metadata of a state file, or None when absent or unreadable (then it restarts)."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            return json.loads(f.metadata()["reprl_pretrain_state"])
+    except Exception:
+        return None
 
-    with safe_open(str(path), "pt") as f:
-        meta = json.loads(f.metadata()["reprl_pretrain_state"])
+
+def _load_state(
+    path: Path, model: Representation, opt: torch.optim.Optimizer, key: dict[str, Any]
+) -> tuple[int, int]:
+    """Restores model and optimiser; returns ``(step, epoch)``, ``(0, 0)`` without a usable
+    state of this key."""
+    meta = _state_meta(path)
+    if meta is None or meta.get("format") != STATE_FORMAT or meta.get("key") != key:
+        return 0, 0
     tensors = st_load(path.read_bytes())
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, torch.Tensor]] = {}
@@ -138,15 +228,41 @@ def _load_state(path: Path, model: Representation, opt: torch.optim.Optimizer) -
     return int(meta["step"]), int(meta["epoch"])
 
 
-def _state_config(path: Path) -> dict | None:
-    """The config stored in a state file, or None when unreadable (then it is restarted)."""
-    try:
-        from safetensors import safe_open
+def _keep_history_until(out: Path, step: int) -> None:
+    """One history after a resume at ``step``: drops later metric rows and TensorBoard events.
 
-        with safe_open(str(path), "pt") as f:
-            return json.loads(f.metadata()["reprl_pretrain_state"])["config"]
-    except Exception:
-        return None
+    Rows of ``metrics.jsonl`` with a larger step (and a half-written last line) are removed;
+    TensorBoard events are purged by the writer (``purge_step``), or deleted at step 0.
+    """
+    log = out / METRICS_FILE
+    if log.exists():
+        rows = []
+        for line in log.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+                rows.append(line + "\n")
+        atomic_write_text(log, "".join(rows))
+    if step == 0 and (out / TB_DIR).exists():
+        shutil.rmtree(out / TB_DIR)
+
+
+def _check_out(out: Path) -> None:
+    """Refuses an ``out`` holding files that are not a pretraining run's (it would be emptied)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ReprlError(f"out: expected a run directory, got the file {out}")
+    foreign = sorted(
+        p.name for p in out.iterdir() if p.name not in _RUN_FILES and not p.name.endswith(".tmp")
+    )
+    if foreign:
+        raise ReprlError(
+            f"out: expected a new or pretraining run directory (it is replaced when the config "
+            f"changes), got {out} holding {foreign[:5]}: choose another out"
+        )
 
 
 def _batches(ds: FrameDataset, cfg: PretrainConfig, epoch: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -159,47 +275,81 @@ def _batches(ds: FrameDataset, cfg: PretrainConfig, epoch: int) -> Iterator[tupl
 def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
     """Trains ``cfg.method`` on ``cfg.dataset``; returns the encoder checkpoint's path.
 
+    Args:
+        cfg: the run's config.
+        progress: show a progress bar over the steps.
+
+    Returns:
+        ``<cfg.out>/encoder.safetensors``.
+
     Raises:
-        ValueError: an invalid config, or dataset frames that do not match the model's input.
+        ReprlError: an invalid config or model config, a dataset that is missing, unreadable,
+            smaller than a batch or whose frames do not fit the model, a missing checkpoint named
+            in the model config, an ``out`` holding other files. Nothing is written then.
         FloatingPointError: the loss became NaN or infinite.
     """
     cfg.validate()
+    cls = check_config(cfg.method, cfg.model)
     out = Path(cfg.out)
-    final = out / "encoder.safetensors"
-    plain = _plain(cfg)
-    cfg_file = out / "config.yaml"
-    if final.exists() and cfg_file.exists() and yaml.safe_load(cfg_file.read_text()) == plain:
-        return final
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(cfg_file, yaml.safe_dump(plain, sort_keys=False).encode())
+    final = out / ENCODER_FILE
+    ds = FrameDataset(cfg.dataset)
+    try:
+        if len(ds) < cfg.batch_size:
+            raise ReprlError(
+                f"batch_size: expected at most the {len(ds)} frames of dataset {cfg.dataset}, "
+                f"got {cfg.batch_size}"
+            )
+        torch.manual_seed(cfg.seed)
+        model = make_representation(cfg.method, **cfg.model)
+        check_frame_shape(model.input_spec, ds.info.frame_shape, f"dataset {cfg.dataset}")
+        _check_out(out)
+        key = _stage_key(cfg, cls)
+        stage = StageDir(out, key, artefacts=[ENCODER_FILE])
+        if stage.done():
+            return final
+        resuming = stage.begin()
+        _train(cfg, model, ds, out, key, resuming, progress)
+    finally:
+        ds.close()
+    dataset = {"path": str(Path(cfg.dataset).resolve()), "sha256": key["inputs"]["dataset"]}
+    provenance = {"dataset": dataset, "inputs": key["inputs"], "pretrain": _resolved(cfg)}
+    model.save(final, provenance=provenance)
+    (out / STATE_FILE).unlink(missing_ok=True)
+    stage.finish()
+    return final
+
+
+def _train(
+    cfg: PretrainConfig,
+    model: Representation,
+    ds: FrameDataset,
+    out: Path,
+    key: dict[str, Any],
+    resuming: bool,
+    progress: bool,
+) -> None:
+    """The optimisation loop; leaves ``model`` trained, in eval mode."""
+    atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(_resolved(cfg), sort_keys=False))
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = torch.device(cfg.device)
-
-    ds = FrameDataset(cfg.dataset)
-    torch.manual_seed(cfg.seed)
-    model = make_representation(cfg.method, **cfg.model)
-    h, w, c = ds.info.frame_shape
-    if model.input_spec.shape != (c, h, w):
-        raise ValueError(
-            f"dataset {cfg.dataset} has frames (H, W, C) = {(h, w, c)}; {cfg.method} expects "
-            f"(C, H, W) = {model.input_spec.shape}: set model.input_shape=[{c}, {h}, {w}]"
-        )
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    state_file = out / "state.safetensors"
-    step, epoch = 0, 0
-    if state_file.exists() and _state_config(state_file) == plain:
-        step, epoch = _load_state(state_file, model, opt)
+    state_file = out / STATE_FILE
+    step, epoch = _load_state(state_file, model, opt, key) if resuming else (0, 0)
+    if step:
         epoch += 1  # a fresh data order after a resume
+    _keep_history_until(out, step)
+    checkpoint_every = min(cfg.checkpoint_every, max(1, cfg.steps // 2))
     from torch.utils.tensorboard import SummaryWriter
 
-    tb = SummaryWriter(str(out / "tb"), purge_step=step if step else None)
-    log = (out / "metrics.jsonl").open("a")
+    # purge_step: TensorBoard drops events of an earlier attempt from this step on
+    tb = SummaryWriter(str(out / TB_DIR), purge_step=step + 1 if step else None)
+    log = (out / METRICS_FILE).open("a")
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"pretrain {cfg.method}", disable=not progress)
     batches = _batches(ds, cfg, epoch)
@@ -236,14 +386,10 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 bar.set_postfix(loss=f"{loss_value:.4g}", ips=f"{row['perf/images_per_s']:.0f}")
-            if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                _save_state(state_file, model, opt, step, epoch, plain)
+            if step % checkpoint_every == 0 and step < cfg.steps:
+                _save_state(state_file, model, opt, step, epoch, key)
     finally:
         bar.close()
         tb.close()
         log.close()
-        ds.close()
     model.eval()
-    model.save(final, provenance={"dataset": file_provenance(cfg.dataset), "pretrain": plain})
-    state_file.unlink(missing_ok=True)
-    return final

@@ -11,8 +11,10 @@ Example:
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from envs.errors import ReprlError
 from representations.base import Representation
 
 _REGISTRY: dict[str, type[Representation]] = {}
@@ -51,14 +53,42 @@ def get_class(name: str) -> type[Representation]:
     """The class registered under ``name``.
 
     Raises:
-        ValueError: For an unknown name, listing the known ones.
+        ReprlError: For an unknown name, listing the known ones.
     """
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise ReprlError(
             f"unknown representation {name!r}; known: {', '.join(available()) or '(none)'}"
         ) from None
+
+
+def check_config(name: str, cfg: Mapping[str, Any]) -> type[Representation]:
+    """The class registered under ``name``, after checking ``cfg``'s keys against it.
+
+    Nothing is built; values are checked by the constructor.
+
+    Args:
+        name: Registry name.
+        cfg: Constructor keyword arguments.
+
+    Returns:
+        The registered class.
+
+    Raises:
+        ReprlError: For an unknown name (listing the known ones) or unknown config keys
+            (listing the accepted ones).
+    """
+    cls = get_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        accepted = [k for k, p in params.items() if k != "self" and p.kind is not p.VAR_POSITIONAL]
+        unknown = sorted(set(cfg) - set(accepted))
+        if unknown:
+            raise ReprlError(
+                f"{name}: unknown config keys {unknown}; accepted: {', '.join(accepted)}"
+            )
+    return cls
 
 
 def make_representation(name: str, **cfg: Any) -> Representation:
@@ -72,15 +102,6 @@ def make_representation(name: str, **cfg: Any) -> Representation:
         The model, in training mode, on the CPU.
 
     Raises:
-        ValueError: For an unknown name (listing the known ones) or an invalid config.
+        ReprlError: For an unknown name (listing the known ones) or an invalid config.
     """
-    cls = get_class(name)
-    params = inspect.signature(cls.__init__).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        accepted = [k for k, p in params.items() if k != "self" and p.kind is not p.VAR_POSITIONAL]
-        unknown = sorted(set(cfg) - set(accepted))
-        if unknown:
-            raise ValueError(
-                f"{name}: unknown config keys {unknown}; accepted: {', '.join(accepted)}"
-            )
-    return cls(**cfg)
+    return check_config(name, cfg)(**cfg)

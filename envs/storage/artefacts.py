@@ -58,17 +58,27 @@ class StageDir:
         path: the directory.
         key: the current key (see :func:`stage_key`).
         artefacts: file names (relative to ``path``) that must exist for the stage to be done.
+        name: for several stages sharing one directory (one per evaluated agent, say): the
+            record is ``<name>.stage.json`` and starting over deletes only ``artefacts``, not
+            the directory.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], key: Mapping[str, Any], artefacts: Sequence[str] = ()
+        self,
+        path: str | os.PathLike[str],
+        key: Mapping[str, Any],
+        artefacts: Sequence[str] = (),
+        *,
+        name: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.key = _plain(dict(key))
         self.artefacts = tuple(artefacts)
+        self.record = STAGE_FILE if name is None else f"{name}.{STAGE_FILE}"
+        self.shared = name is not None
 
     def _recorded(self) -> dict[str, Any] | None:
-        f = self.path / STAGE_FILE
+        f = self.path / self.record
         try:
             return json.loads(f.read_text())
         except (OSError, ValueError):
@@ -84,15 +94,27 @@ class StageDir:
             and all((self.path / a).exists() for a in self.artefacts)
         )
 
-    def begin(self) -> bool:
-        """Starts an attempt: keeps the directory of an unfinished attempt with the same key
-        (returns True: the caller may resume from what it left), else empties it (False)."""
+    def begin(self, *, resume: bool = True) -> bool:
+        """Starts an attempt.
+
+        Args:
+            resume: keep what an unfinished attempt with the same key left (the caller
+                resumes from it); False: always start from an empty directory.
+
+        Returns:
+            True when resuming, False when starting over (the directory, or with ``name`` the
+            artefacts, deleted first).
+        """
         rec = self._recorded()
-        if rec is not None and rec.get("finished") is False and rec.get("key") == self.key:
+        same = rec is not None and rec.get("finished") is False and rec.get("key") == self.key
+        if resume and same:
             return True
-        if self.path.exists():
+        if self.shared:
+            for a in self.artefacts:
+                (self.path / a).unlink(missing_ok=True)
+        elif self.path.exists():
             shutil.rmtree(self.path)
-        self.path.mkdir(parents=True)
+        self.path.mkdir(parents=True, exist_ok=True)
         self._write(finished=False)
         return False
 
@@ -102,4 +124,4 @@ class StageDir:
 
     def _write(self, *, finished: bool) -> None:
         data = {"finished": finished, "key": self.key}
-        atomic_write_text(self.path / STAGE_FILE, json.dumps(data, indent=2, sort_keys=True))
+        atomic_write_text(self.path / self.record, json.dumps(data, indent=2, sort_keys=True))

@@ -1,4 +1,4 @@
-"""Aggregate statistics of RL results: IQM and stratified-bootstrap confidence intervals.
+"""Point estimates (mean, median, IQM) and stratified-bootstrap confidence intervals.
 
 Definitions follow Agarwal et al. (2021), "Deep RL at the Edge of the Statistical Precipice",
 and their ``rliable`` package (``rliable/metrics.py``, ``rliable/library.py``):
@@ -28,9 +28,9 @@ not certainty, it is the absence of an error estimate (reports should print the 
 seeds next to every interval). With 2-5 runs, percentile intervals are known to be too narrow
 (they under-cover the nominal 95%); treat them as a lower bound on the uncertainty.
 
-Everything here is numpy only and vectorised: the resampling draws one index array of shape
-``(reps, num_runs, num_tasks)`` (in chunks that bound memory) and evaluates the statistic on the
-whole batch of replicates at once.
+Everything here is vectorised numpy (the trimmed mean is ``scipy.stats.trim_mean``): the
+resampling draws one index array of shape ``(reps, num_runs, num_tasks)`` (in chunks that bound
+memory) and evaluates the statistic on the whole batch of replicates at once.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
+import scipy.stats
+
+from envs.errors import ReprlError
 
 #: Names accepted wherever a statistic is expected.
 METRICS: tuple[str, ...] = ("mean", "median", "iqm", "optimality_gap")
@@ -72,21 +75,15 @@ def trimmed_mean(x: np.ndarray, proportion: float, axis: int | None = None) -> n
         ``x`` reduced along ``axis`` (a float when ``axis`` is None and ``x`` has no other axes).
 
     Raises:
-        ValueError: If the trimmed axis is empty or ``proportion`` is out of range.
+        ReprlError: If the trimmed axis is empty or ``proportion`` is out of range.
     """
     if not 0.0 <= proportion < 0.5:
-        raise ValueError(f"proportion: expected 0 <= p < 0.5, got {proportion}")
+        raise ReprlError(f"proportion: expected 0 <= p < 0.5, got {proportion}")
     a = np.asarray(x, dtype=np.float64)
-    if axis is None:
-        a, axis = a.ravel(), 0
-    n = a.shape[axis]
-    if n == 0:
-        raise ValueError("trimmed_mean: empty input")
-    cut = int(proportion * n)
-    a = np.sort(a, axis=axis)
-    kept = np.take(a, np.arange(cut, n - cut), axis=axis)
-    out = kept.mean(axis=axis)
-    return float(out) if np.ndim(out) == 0 else out
+    if (a.size if axis is None else a.shape[axis]) == 0:
+        raise ReprlError("trimmed_mean: expected at least one value, got an empty array")
+    out = scipy.stats.trim_mean(a, proportion, axis=axis)
+    return float(out) if np.ndim(out) == 0 else np.asarray(out)
 
 
 def iqm(x: np.ndarray, axis: int | None = None) -> np.ndarray | float:
@@ -135,7 +132,7 @@ def _resolve(statistic: Statistic, gamma: float = 1.0) -> Callable[[np.ndarray],
         "optimality_gap": _make_optimality_gap(gamma),
     }
     if statistic not in table:
-        raise ValueError(
+        raise ReprlError(
             f"statistic: expected one of {list(table)} or a callable, got {statistic!r}"
         )
     return table[statistic]
@@ -146,11 +143,11 @@ def _check_scores(scores: np.ndarray) -> np.ndarray:
     if s.ndim == 1:
         s = s[:, None]
     if s.ndim != 2:
-        raise ValueError(f"scores: expected shape (num_runs, num_tasks), got {s.shape}")
+        raise ReprlError(f"scores: expected shape (num_runs, num_tasks), got {s.shape}")
     if s.shape[0] == 0 or s.shape[1] == 0:
-        raise ValueError(f"scores: expected at least one run and one task, got shape {s.shape}")
+        raise ReprlError(f"scores: expected at least one run and one task, got shape {s.shape}")
     if not np.isfinite(s).all():
-        raise ValueError("scores: NaN or infinite values (every run must have every task)")
+        raise ReprlError("scores: NaN or infinite values (every run must have every task)")
     return s
 
 
@@ -222,7 +219,7 @@ def bootstrap_distribution(
     """
     s = _check_scores(scores)
     if reps < 1:
-        raise ValueError(f"reps: expected >= 1, got {reps}")
+        raise ReprlError(f"reps: expected >= 1, got {reps}")
     if not isinstance(statistics, Mapping):
         statistics = {statistics if isinstance(statistics, str) else "statistic": statistics}
     fns = {k: _resolve(v, gamma) for k, v in statistics.items()}
@@ -243,14 +240,14 @@ def _interval(
     point: float, dist: np.ndarray, confidence: float, method: str
 ) -> tuple[float, float]:
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence: expected 0 < c < 1, got {confidence}")
+        raise ReprlError(f"confidence: expected 0 < c < 1, got {confidence}")
     tail = (1.0 - confidence) / 2.0
     lo_q, hi_q = np.quantile(dist, [tail, 1.0 - tail])
     if method == "percentile":
         return float(lo_q), float(hi_q)
     if method == "basic":
         return float(2.0 * point - hi_q), float(2.0 * point - lo_q)
-    raise ValueError(f"method: expected 'percentile' or 'basic', got {method!r}")
+    raise ReprlError(f"method: expected 'percentile' or 'basic', got {method!r}")
 
 
 def stratified_bootstrap_ci(
@@ -394,9 +391,9 @@ def seed_means(returns: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, np.n
     r = np.asarray(returns, dtype=np.float64).ravel()
     sd = np.asarray(seeds).ravel()
     if r.shape != sd.shape:
-        raise ValueError(f"returns {r.shape} and seeds {sd.shape} must have the same length")
+        raise ReprlError(f"returns {r.shape} and seeds {sd.shape} must have the same length")
     if r.size == 0:
-        raise ValueError("seed_means: no episodes")
+        raise ReprlError("seed_means: no episodes")
     uniq, inv = np.unique(sd, return_inverse=True)
     sums = np.bincount(inv, weights=r, minlength=uniq.size)
     counts = np.bincount(inv, minlength=uniq.size)
@@ -440,57 +437,11 @@ def cell_estimates(
     )
 
 
-def ratio_estimate(
-    numerator: np.ndarray,
-    denominator: np.ndarray,
-    *,
-    scale: float = 100.0,
-    reps: int = 2000,
-    confidence: float = 0.95,
-    seed: SeedLike = 0,
-) -> Estimate:
-    """``scale * mean(numerator) / mean(denominator)`` with a paired bootstrap over runs.
-
-    Used for transfer: an agent's target return as a percentage of its own source return,
-    where run ``i`` of both arrays is the same training seed, so seeds are resampled jointly
-    (percentile interval). The ratio is undefined (NaN) when the denominator's mean is not
-    positive; the interval is NaN when any replicate's denominator is not positive. One run
-    gives ``low == high == point``.
-
-    Args:
-        numerator: ``(num_runs,)`` e.g. per-seed mean return on a target env.
-        denominator: ``(num_runs,)`` the same seeds' mean return on the source env.
-        scale: multiplier (100 gives percent).
-        reps: bootstrap replicates.
-        confidence: coverage.
-        seed: seed or generator.
-
-    Returns:
-        ``Estimate(point, low, high)``.
-    """
-    num = np.asarray(numerator, dtype=np.float64).ravel()
-    den = np.asarray(denominator, dtype=np.float64).ravel()
-    if num.shape != den.shape or num.size == 0:
-        raise ValueError(
-            f"numerator {num.shape} and denominator {den.shape}: expected equal, non-empty"
-        )
-    nan = float("nan")
-    if den.mean() <= 0:
-        return Estimate(nan, nan, nan)
-    point = float(scale * num.mean() / den.mean())
-    if num.size == 1:
-        return Estimate(point, point, point)
-    idx = _rng(seed).integers(0, num.size, size=(reps, num.size))
-    d = den[idx].mean(axis=1)
-    if (d <= 0).any():
-        return Estimate(point, nan, nan)
-    lo, hi = _interval(point, scale * num[idx].mean(axis=1) / d, confidence, "percentile")
-    return Estimate(point, lo, hi)
-
-
 __all__ = [
     "METRICS",
     "Estimate",
+    "SeedLike",
+    "Statistic",
     "aggregate",
     "bootstrap_distribution",
     "cell_estimates",
@@ -498,7 +449,6 @@ __all__ = [
     "interval_estimates",
     "iqm",
     "keyed_seed",
-    "ratio_estimate",
     "seed_means",
     "stratified_bootstrap_ci",
     "stratified_bootstrap_indices",

@@ -1,0 +1,190 @@
+"""Typed PPO and A2C hyperparameters, and the PPO minibatch check.
+
+Plain dataclasses with SB3's field names and defaults (stable-baselines3 2.x), so they embed in
+an OmegaConf structured config (plain types, ``Literal``, ``Optional``, nested dataclasses,
+lists) and turn into SB3 keyword arguments with :meth:`PPOHyperparams.to_sb3_kwargs`::
+
+    hp = PPOHyperparams(n_steps=128, batch_size=256, n_epochs=4)
+    check_ppo_batch(hp.n_steps, 16, hp.batch_size)
+    model = make_agent("ppo", env, encoder="vae.safetensors", **hp.to_sb3_kwargs())
+
+Learning-rate and clip-range schedules (callables in SB3) are constants here; pass a schedule
+to :func:`agents.make_agent` directly when you need one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from envs.errors import ReprlError
+
+#: Activation functions :class:`PolicyHyperparams` accepts, by name.
+ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "elu", "leaky_relu")
+
+
+def check_ppo_batch(n_steps: int, num_envs: int, batch_size: int) -> None:
+    """Refuse a PPO minibatch size that does not divide the rollout ``n_steps * num_envs``.
+
+    SB3 only warns about a truncated last minibatch (and asserts on sizes <= 1); a truncated
+    minibatch silently trains on fewer samples, so reprl refuses it before anything is built.
+
+    Args:
+        n_steps: Steps per env per rollout, >= 1.
+        num_envs: Number of parallel envs, >= 1.
+        batch_size: Minibatch size, > 1.
+
+    Raises:
+        ReprlError: A rollout of at most one sample, ``batch_size <= 1``, or a ``batch_size``
+            that does not divide ``n_steps * num_envs`` (the message suggests divisors).
+    """
+    n_steps, num_envs, batch_size = int(n_steps), int(num_envs), int(batch_size)
+    buffer = n_steps * num_envs
+    if buffer <= 1:
+        raise ReprlError(
+            f"n_steps * n_envs: expected > 1, got n_steps={n_steps} * n_envs={num_envs} = {buffer}"
+        )
+    if batch_size <= 1:
+        raise ReprlError(f"batch_size: expected > 1, got {batch_size}")
+    if buffer % batch_size:
+        divisors = [d for d in range(2, buffer + 1) if buffer % d == 0]
+        near = sorted(divisors, key=lambda d: abs(d - batch_size))[:3]
+        raise ReprlError(
+            f"batch_size {batch_size} does not divide the rollout size n_steps * n_envs = "
+            f"{n_steps} * {num_envs} = {buffer} (the last minibatch would be "
+            f"{buffer % batch_size} samples); expected a divisor of {buffer}, e.g. {sorted(near)}"
+        )
+
+
+@dataclass
+class PolicyHyperparams:
+    """The policy network's ``policy_kwargs`` that reprl configs set (``None``: SB3's default)."""
+
+    net_arch_pi: list[int] | None = None
+    """Hidden layer sizes of the actor head; ``None``: SB3's default ([64, 64], or [] after
+    NatureCNN). Set together with ``net_arch_vf``."""
+    net_arch_vf: list[int] | None = None
+    """Hidden layer sizes of the critic head; ``None``: SB3's default."""
+    activation_fn: Literal["tanh", "relu", "elu", "leaky_relu"] = "tanh"
+    """Activation of the heads (SB3's default ``nn.Tanh``)."""
+    ortho_init: bool = True
+    """Orthogonal initialisation of the policy (pretrained encoders are protected from it)."""
+    share_features_extractor: bool = True
+    """One features extractor for actor and critic (``False``: one each)."""
+
+    def to_policy_kwargs(self) -> dict[str, Any]:
+        """SB3 ``policy_kwargs``: only what differs from SB3's defaults.
+
+        Raises:
+            ReprlError: Only one of ``net_arch_pi`` / ``net_arch_vf`` set, or an unknown
+                activation.
+        """
+        from torch import nn
+
+        out: dict[str, Any] = {}
+        if (self.net_arch_pi is None) != (self.net_arch_vf is None):
+            raise ReprlError(
+                "policy net_arch: expected both net_arch_pi and net_arch_vf or neither, got "
+                f"net_arch_pi={self.net_arch_pi} net_arch_vf={self.net_arch_vf}"
+            )
+        if self.net_arch_pi is not None:
+            out["net_arch"] = {
+                "pi": [int(n) for n in self.net_arch_pi],
+                "vf": [int(n) for n in list(self.net_arch_vf or [])],
+            }
+        acts = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
+        if self.activation_fn not in acts:
+            raise ReprlError(
+                f"policy activation_fn: expected one of {list(ACTIVATIONS)}, got "
+                f"{self.activation_fn!r}"
+            )
+        if self.activation_fn != "tanh":
+            out["activation_fn"] = acts[self.activation_fn]
+        if not self.ortho_init:
+            out["ortho_init"] = False
+        if not self.share_features_extractor:
+            out["share_features_extractor"] = False
+        return out
+
+
+def _sb3_kwargs(hp: Any) -> dict[str, Any]:
+    out = {f.name: getattr(hp, f.name) for f in dataclasses.fields(hp) if f.name != "policy"}
+    policy_kwargs = hp.policy.to_policy_kwargs()
+    if policy_kwargs:
+        out["policy_kwargs"] = policy_kwargs
+    return out
+
+
+@dataclass
+class PPOHyperparams:
+    """PPO's hyperparameters, SB3's names and defaults (``stable_baselines3.PPO``)."""
+
+    learning_rate: float = 3e-4
+    """Adam step size (constant)."""
+    n_steps: int = 2048
+    """Steps per env per rollout; the rollout holds ``n_steps * num_envs`` samples."""
+    batch_size: int = 64
+    """Minibatch size; must divide ``n_steps * num_envs`` (:func:`check_ppo_batch`)."""
+    n_epochs: int = 10
+    """Passes over each rollout."""
+    gamma: float = 0.99
+    """Discount factor, in [0, 1]."""
+    gae_lambda: float = 0.95
+    """GAE bias/variance trade-off, in [0, 1]."""
+    clip_range: float = 0.2
+    """PPO's clipping of the probability ratio (constant)."""
+    clip_range_vf: float | None = None
+    """Clipping of the value function update; ``None``: no clipping."""
+    normalize_advantage: bool = True
+    """Normalise advantages per minibatch."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient clipping norm."""
+    target_kl: float | None = None
+    """Stop an update's epochs early when the approximate KL exceeds this; ``None``: never."""
+    stats_window_size: int = 100
+    """Episodes averaged in the logged rollout statistics."""
+    policy: PolicyHyperparams = field(default_factory=PolicyHyperparams)
+    """Policy network settings (``policy_kwargs``)."""
+
+    def to_sb3_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``stable_baselines3.PPO`` (and :func:`agents.make_agent`)."""
+        return _sb3_kwargs(self)
+
+
+@dataclass
+class A2CHyperparams:
+    """A2C's hyperparameters, SB3's names and defaults (``stable_baselines3.A2C``)."""
+
+    learning_rate: float = 7e-4
+    """Optimizer step size (constant)."""
+    n_steps: int = 5
+    """Steps per env per update."""
+    gamma: float = 0.99
+    """Discount factor, in [0, 1]."""
+    gae_lambda: float = 1.0
+    """GAE bias/variance trade-off, in [0, 1]; 1.0 is the classic A2C return."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient clipping norm."""
+    rms_prop_eps: float = 1e-5
+    """RMSprop epsilon (with ``use_rms_prop``)."""
+    use_rms_prop: bool = True
+    """RMSprop (``True``, as in the A3C paper) or Adam (``False``)."""
+    normalize_advantage: bool = False
+    """Normalise advantages per update."""
+    stats_window_size: int = 100
+    """Episodes averaged in the logged rollout statistics."""
+    policy: PolicyHyperparams = field(default_factory=PolicyHyperparams)
+    """Policy network settings (``policy_kwargs``)."""
+
+    def to_sb3_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``stable_baselines3.A2C`` (and :func:`agents.make_agent`)."""
+        return _sb3_kwargs(self)

@@ -1,0 +1,145 @@
+"""Every access reprl makes to stable-baselines3 internals, in one place.
+
+Exporting a fast-path agent as a pixel-space agent (:func:`agents.factory.export_pixel_agent`)
+builds an algorithm object without setting it up and copies the trained one's state into it;
+that touches names SB3 does not document as public. They are all here, and
+:func:`check_internals` verifies them on the installed SB3 (the test suite calls it), so an SB3
+release that renames one fails loudly with the name and this module's path, instead of
+exporting a subtly wrong agent.
+
+Tested with stable-baselines3 2.9.2 (see :data:`TESTED_VERSIONS`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import stable_baselines3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+
+#: SB3 versions this module was checked against.
+TESTED_VERSIONS: tuple[str, ...] = ("2.9.2",)
+
+#: Attributes of a trained model that its pixel-space export must not inherit: the env-side
+#: state, the policy and its class and spaces, the logger, and the last observations (latents).
+NOT_COPIED: frozenset[str] = frozenset(
+    {
+        "policy",
+        "env",
+        "rollout_buffer",
+        "_vec_normalize_env",
+        "_logger",
+        "_custom_logger",
+        "policy_class",
+        "observation_space",
+        "policy_kwargs",
+        "_last_obs",
+        "_last_original_obs",
+        "device",
+    }
+)
+
+# Private attributes a set-up algorithm must have (those of NOT_COPIED that start with "_",
+# and the ones read to build a policy).
+_REQUIRED_ATTRS = (
+    "_last_obs",
+    "_last_original_obs",
+    "_vec_normalize_env",
+    "_custom_logger",
+    "policy_class",
+    "lr_schedule",
+    "use_sde",
+    "rollout_buffer",
+)
+
+
+class SB3InternalsChanged(RuntimeError):
+    """The installed stable-baselines3 lacks an internal that reprl's agent export relies on."""
+
+
+def unbuilt_copy(model: BaseAlgorithm, policy: str) -> BaseAlgorithm:
+    """A model of ``model``'s class and state, with no env, policy or rollout buffer.
+
+    Args:
+        model: A set-up SB3 algorithm.
+        policy: The policy name of the copy (e.g. ``"CnnPolicy"``).
+
+    Returns:
+        A model built with ``_init_setup_model=False`` holding every attribute of ``model`` but
+        :data:`NOT_COPIED`; its ``_last_obs`` and ``_last_original_obs`` are ``None``. The caller
+        sets ``observation_space`` and ``policy_kwargs`` and attaches a policy
+        (:func:`build_policy`).
+    """
+    cls = type(model)
+    out = cls(policy, env=None, device=model.device, _init_setup_model=False)
+    out.__dict__.update({k: v for k, v in model.__dict__.items() if k not in NOT_COPIED})
+    out._last_obs = None
+    out._last_original_obs = None
+    return out
+
+
+def build_policy(model: BaseAlgorithm) -> BasePolicy:
+    """A fresh policy for ``model`` from its ``policy_class``, spaces, schedule and kwargs."""
+    return model.policy_class(
+        model.observation_space,
+        model.action_space,
+        model.lr_schedule,
+        use_sde=model.use_sde,
+        **model.policy_kwargs,
+    )
+
+
+def check_internals() -> None:
+    """Verify the SB3 internals this module uses on the installed version.
+
+    Builds a tiny PPO and A2C on a constant env, checks the private attributes and the
+    ``_init_setup_model`` argument, and round-trips :func:`unbuilt_copy` / :func:`build_policy`.
+
+    Raises:
+        SB3InternalsChanged: Naming the missing internal, the installed SB3 version and the
+            versions this module was tested with.
+    """
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    def fail(what: str) -> SB3InternalsChanged:
+        return SB3InternalsChanged(
+            f"stable-baselines3 {stable_baselines3.__version__}: expected {what} (reprl's "
+            f"agent export relies on it, see agents/sb3_compat.py; tested with "
+            f"{', '.join(TESTED_VERSIONS)})"
+        )
+
+    class _Const(gym.Env):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, *, seed: int | None = None, options: Any = None):
+            return np.zeros(2, np.float32), {}
+
+        def step(self, action: Any):
+            return np.zeros(2, np.float32), 0.0, False, False, {}
+
+    for cls, kw in ((PPO, {"n_steps": 4, "batch_size": 4}), (A2C, {"n_steps": 4})):
+        if "_init_setup_model" not in inspect.signature(cls.__init__).parameters:
+            raise fail(f"{cls.__name__}.__init__ to take _init_setup_model")
+        model = cls("MlpPolicy", DummyVecEnv([_Const]), device="cpu", **kw)
+        for name in _REQUIRED_ATTRS:
+            if name not in model.__dict__:
+                raise fail(f"{cls.__name__} instances to have the attribute {name!r}")
+        model.learn(4)
+        if model._last_obs is None:
+            raise fail(f"{cls.__name__}.learn to keep the last observation in '_last_obs'")
+        copy = unbuilt_copy(model, "MlpPolicy")
+        copy.observation_space = model.observation_space
+        copy.policy_kwargs = model.policy_kwargs
+        policy = build_policy(copy)
+        if not isinstance(policy, BasePolicy):
+            raise fail(f"{cls.__name__}.policy_class to build a BasePolicy")
+        if set(policy.state_dict()) != set(model.policy.state_dict()):
+            raise fail(f"{cls.__name__}.policy_class to rebuild the same parameters")
+        if getattr(policy, "optimizer", None) is None:
+            raise fail(f"{cls.__name__}'s policy to have an 'optimizer'")

@@ -1,0 +1,347 @@
+"""The experiment config: one typed description of a whole transfer experiment.
+
+:class:`ExperimentConfig` holds a block per stage (collect, encoders, agents, train,
+evaluate); :func:`default_config` is the embedded default that ``reprl run`` runs with no
+config file; :func:`load_experiment` layers a YAML file and ``key=value`` overrides on it.
+:meth:`ExperimentConfig.validate` checks everything that can be checked before a stage runs
+(cross-references, PPO batch arithmetic, action spaces of every evaluation target), so an
+invalid config writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agents.hyperparams import A2CHyperparams, PPOHyperparams, check_ppo_batch
+from envs.registry import SCHEMA_TARGETS
+from experiments.config import ConfigError, load_config
+
+MAX_EVAL_EPISODE_STEPS = 1000
+"""Episode time limit of every zero-shot evaluation unless a config says otherwise (the
+pipeline's and ``reprl evaluate --agent``'s default alike)."""
+
+
+@dataclass
+class CollectStage:
+    """Exploration data for pretraining.
+
+    Attributes:
+        env_ids: envs to explore, each a domain of the dataset. The default is the source env
+            only, so nothing of a target is seen by encoder or policy (zero-shot in the strict
+            sense); list target ids here to pretrain on them, and the report says so.
+        frames: total frames, >= 1.
+        num_envs: parallel envs per id, >= 1.
+        policy: ``random``, ``random_repeat`` (random actions held 1..repeat steps) or ``sb3``
+            (an agent zip, epsilon-greedy).
+        repeat: ``random_repeat``: longest hold of an action, >= 1.
+        model_path: ``sb3``: the agent zip.
+        epsilon: ``sb3``: probability of a random action, in [0, 1].
+        env_kwargs: kwargs of every env (e.g. ``obs_size``, ``min_object_size``).
+        seed: seed of the env streams and of the policy.
+    """
+
+    env_ids: list[str] = field(default_factory=lambda: [SCHEMA_TARGETS[0]])
+    frames: int = 20000
+    num_envs: int = 64
+    policy: Literal["random", "random_repeat", "sb3"] = "random_repeat"
+    repeat: int = 4
+    model_path: str | None = None
+    epsilon: float = 0.1
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass
+class EncoderStage:
+    """One representation to pretrain.
+
+    Attributes:
+        name: the encoder's name in this experiment (agents refer to it).
+        method: registry name (``beta_vae``, ``beta_vae_dae``, ``dae``, ...).
+        model: constructor kwargs; a string value ``"@other"`` stands for the checkpoint of
+            encoder ``other`` (e.g. ``dae: "@dae"`` for beta-VAE_DAE); its content is part of
+            this encoder's key, so a retrained ``other`` retrains this one.
+        steps: optimiser steps, >= 1.
+        batch_size: frames per step, >= 1.
+        lr: AdamW learning rate, > 0.
+        seed: initialisation and data-order seed.
+    """
+
+    name: str = "beta_vae"
+    method: str = "beta_vae"
+    model: dict[str, Any] = field(default_factory=dict)
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 5e-4
+    seed: int = 0
+
+
+@dataclass
+class AgentStage:
+    """One agent variant to train on the source env.
+
+    Attributes:
+        name: the agent's name in tables and run directories.
+        encoder: name of an encoder of this experiment; none for mode ``pixels``.
+        mode: ``frozen``, ``finetune``, ``scratch`` (the encoder's architecture, fresh
+            weights) or ``pixels`` (SB3's NatureCNN baseline).
+        fast: frozen encoders: encode once per env step in a VecEnv wrapper (same numbers,
+            several times faster).
+        grayscale: pixel agents see grayscale frames (the Atari convention); encoder agents
+            always see what their encoder was trained on (RGB).
+    """
+
+    name: str = "pixels"
+    encoder: str | None = None
+    mode: Literal["frozen", "finetune", "scratch", "pixels"] = "pixels"
+    fast: bool = True
+    grayscale: bool = True
+
+
+@dataclass
+class TrainStage:
+    """How every agent is trained.
+
+    Attributes:
+        algo: ``ppo`` or ``a2c``.
+        env_id: the source env.
+        env_kwargs: kwargs of the source env (and, unless evaluate.env_kwargs overrides
+            them, of the targets: ``min_object_size`` and the like must match).
+        budget: ``steps`` (every agent gets ``timesteps`` env steps) or ``seconds`` (every
+            agent gets ``seconds`` of wall-clock training: frozen encoders then take more
+            steps).
+        timesteps: env steps per agent and seed with budget ``steps``, >= 1.
+        seconds: wall-clock seconds per agent and seed with budget ``seconds``, > 0.
+        num_envs: parallel envs, >= 1.
+        frame_stack: frames (pixels) or latents (encoders) the policy sees, >= 1; the encoder
+            itself always sees single frames.
+        ppo: PPO's hyperparameters (SB3 names).
+        a2c: A2C's hyperparameters (SB3 names).
+    """
+
+    algo: Literal["ppo", "a2c"] = "ppo"
+    env_id: str = SCHEMA_TARGETS[0]
+    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"max_episode_steps": 2000})
+    budget: Literal["steps", "seconds"] = "steps"
+    timesteps: int = 200_000
+    seconds: float = 300.0
+    num_envs: int = 16
+    frame_stack: int = 4
+    ppo: PPOHyperparams = field(
+        default_factory=lambda: PPOHyperparams(
+            n_steps=128, batch_size=256, n_epochs=4, learning_rate=5e-4, ent_coef=0.01
+        )
+    )
+    a2c: A2CHyperparams = field(default_factory=A2CHyperparams)
+
+
+@dataclass
+class EvalStage:
+    """Zero-shot evaluation.
+
+    Attributes:
+        env_ids: target envs (the source among them gives the reference column).
+        env_kwargs: kwargs of every target env, on top of train.env_kwargs (a time limit).
+        episodes: episodes per agent, seed, target and mode, >= 1.
+        num_envs: parallel envs per evaluation, >= 1.
+        deterministic: evaluation modes: true (greedy) and/or false (sampled actions).
+        seed: seed of the evaluation env streams (a purpose of its own: never a training
+            stream); every agent and the random reference see the same episodes.
+        random_baseline: also evaluate a uniform-random policy over each target's own actions,
+            the reference row ``random`` and the minimum of normalised scores.
+        action_mapping: ``none`` (agent and target must have the same action meanings) or
+            ``by_meaning`` (actions translated by name, FIRE pressed to serve where the
+            target needs it, e.g. reprl Breakout agents on ``ALE/Breakout-v5``).
+        video: also record a GIF of the first greedy episode per agent and target.
+    """
+
+    env_ids: list[str] = field(default_factory=lambda: list(SCHEMA_TARGETS))
+    env_kwargs: dict[str, Any] = field(
+        default_factory=lambda: {"max_episode_steps": MAX_EVAL_EPISODE_STEPS}
+    )
+    episodes: int = 16
+    num_envs: int = 16
+    deterministic: list[bool] = field(default_factory=lambda: [True, False])
+    seed: int = 10_000
+    random_baseline: bool = True
+    action_mapping: Literal["none", "by_meaning"] = "none"
+    video: bool = False
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole transfer experiment.
+
+    Attributes:
+        name: experiment name: its directory under ``root`` (rename a run with name=...).
+        root: where experiments live.
+        seeds: training seeds; every agent is trained once per seed.
+        device: torch device for pretraining, agents and batched envs (cpu, cuda, ...).
+        collect: the exploration data.
+        encoders: representations to pretrain, in order (later ones may use earlier ones).
+        agents: agent variants.
+        train: training of every agent.
+        evaluate: zero-shot evaluation.
+    """
+
+    name: str = "darla_breakout"
+    root: str = "runs"
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    device: str = "cpu"
+    collect: CollectStage = field(default_factory=CollectStage)
+    encoders: list[EncoderStage] = field(default_factory=list)
+    agents: list[AgentStage] = field(default_factory=list)
+    train: TrainStage = field(default_factory=TrainStage)
+    evaluate: EvalStage = field(default_factory=EvalStage)
+
+    def validate(self) -> None:
+        """Checks every field and cross-reference before anything runs.
+
+        Raises:
+            ConfigError: naming the field, what it expects and what came.
+        """
+        _positive(
+            {
+                "collect.frames": self.collect.frames,
+                "collect.num_envs": self.collect.num_envs,
+                "collect.repeat": self.collect.repeat,
+                "train.timesteps": self.train.timesteps,
+                "train.num_envs": self.train.num_envs,
+                "train.frame_stack": self.train.frame_stack,
+                "evaluate.episodes": self.evaluate.episodes,
+                "evaluate.num_envs": self.evaluate.num_envs,
+            }
+        )
+        if not self.train.seconds > 0:
+            raise ConfigError(f"train.seconds: expected > 0, got {self.train.seconds}")
+        if not 0.0 <= self.collect.epsilon <= 1.0:
+            raise ConfigError(f"collect.epsilon: expected in [0, 1], got {self.collect.epsilon}")
+        if self.collect.policy == "sb3" and not self.collect.model_path:
+            raise ConfigError("collect.model_path: expected an agent zip for policy sb3, got none")
+        if not self.seeds:
+            raise ConfigError("seeds: expected at least one seed, got []")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: expected distinct seeds, got {self.seeds}")
+        if not self.evaluate.env_ids:
+            raise ConfigError("evaluate.env_ids: expected at least one env id, got []")
+        if not self.evaluate.deterministic:
+            raise ConfigError("evaluate.deterministic: expected [true], [false] or both, got []")
+        if not self.agents:
+            raise ConfigError("agents: expected at least one agent, got []")
+        names = [e.name for e in self.encoders]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"encoders: expected unique names, got {names}")
+        agent_names = [a.name for a in self.agents]
+        if len(set(agent_names)) != len(agent_names) or "random" in agent_names:
+            raise ConfigError(
+                f"agents: expected unique names other than 'random' (the reference row), "
+                f"got {agent_names}"
+            )
+        for e in self.encoders:
+            _positive(
+                {f"encoders.{e.name}.steps": e.steps, f"encoders.{e.name}.batch_size": e.batch_size}
+            )
+            if not e.lr > 0:
+                raise ConfigError(f"encoders.{e.name}.lr: expected > 0, got {e.lr}")
+        for a in self.agents:
+            if a.mode == "pixels" and a.encoder is not None:
+                raise ConfigError(
+                    f"agents.{a.name}.encoder: expected none for mode 'pixels', got {a.encoder!r}"
+                )
+            if a.mode != "pixels" and a.encoder not in names:
+                raise ConfigError(
+                    f"agents.{a.name}.encoder: expected one of the encoders {names}, "
+                    f"got {a.encoder!r}"
+                )
+        for i, e in enumerate(self.encoders):
+            for k, v in e.model.items():
+                if isinstance(v, str) and v.startswith("@") and v[1:] not in names[:i]:
+                    raise ConfigError(
+                        f"encoders.{e.name}.model.{k}: expected '@' + an earlier encoder, one "
+                        f"of {names[:i]}, got {v!r}"
+                    )
+        if self.train.algo == "ppo":
+            try:
+                check_ppo_batch(
+                    self.train.ppo.n_steps, self.train.num_envs, self.train.ppo.batch_size
+                )
+            except ValueError as e:
+                raise ConfigError(f"train.ppo: {e}") from None
+        self._validate_envs()
+
+    def _validate_envs(self) -> None:
+        """Env ids exist, and every target's actions mean what the agent's mean."""
+        import envs
+        from envs.actions import check_action_mapping
+
+        known = envs.known_ids()
+        where = {
+            "train.env_id": [self.train.env_id],
+            "evaluate.env_ids": self.evaluate.env_ids,
+            "collect.env_ids": self.collect.env_ids,
+        }
+        for key, ids in where.items():
+            for env_id in ids:
+                if env_id not in known:
+                    raise ConfigError(f"{key}: expected a known env id, got {env_id!r}")
+        source = envs.action_meanings(self.train.env_id)
+        for target in self.evaluate.env_ids:
+            try:
+                check_action_mapping(
+                    source, envs.action_meanings(target), self.evaluate.action_mapping
+                )
+            except ValueError as e:
+                raise ConfigError(f"evaluate.action_mapping, target {target}: {e}") from None
+
+    def sb3_kwargs(self) -> dict[str, Any]:
+        """The training algorithm's hyperparameters as SB3 keyword arguments."""
+        block = self.train.ppo if self.train.algo == "ppo" else self.train.a2c
+        return block.to_sb3_kwargs()
+
+
+def _positive(values: dict[str, int]) -> None:
+    for key, v in values.items():
+        if v < 1:
+            raise ConfigError(f"{key}: expected an integer >= 1, got {v}")
+
+
+def default_config() -> ExperimentConfig:
+    """The embedded default: DARLA on Breakout, about 10 minutes on 2 CPU cores.
+
+    A denoising autoencoder, then a beta-VAE_DAE on its features, pretrained on source frames
+    only; pixel PPO (grayscale x 4) against PPO on the frozen beta-VAE_DAE (latents x 4),
+    trained on Standard Breakout (2 seeds), zero-shot on the four Schema-Networks variants.
+    Objects are drawn at least 2 x 2 pixels so the ball is visible at 64 x 64.
+    """
+    visible = {"min_object_size": 2}
+    return ExperimentConfig(
+        collect=CollectStage(env_kwargs=dict(visible)),
+        encoders=[
+            EncoderStage(name="dae", method="dae", steps=1000),
+            EncoderStage(
+                name="beta_vae_dae",
+                method="beta_vae_dae",
+                steps=1500,
+                model={"dae": "@dae", "beta": 1.0, "latent_dim": 32},
+            ),
+        ],
+        agents=[
+            AgentStage(name="pixels", mode="pixels"),
+            AgentStage(name="darla_frozen", encoder="beta_vae_dae", mode="frozen"),
+        ],
+        train=TrainStage(
+            env_kwargs={"max_episode_steps": 2000, **visible}, timesteps=150_000, frame_stack=4
+        ),
+    )
+
+
+def load_experiment(path: str | None = None, overrides: list[str] | tuple = ()) -> ExperimentConfig:
+    """The default config, or a YAML file on top of it, plus dotted overrides; validated.
+
+    Mappings merge key by key; lists (``encoders``, ``agents``, ``seeds``) replace.
+
+    Raises:
+        ConfigError: naming the first invalid key.
+    """
+    return load_config(ExperimentConfig, path, overrides, base=default_config())

@@ -1,0 +1,439 @@
+"""The numbers of a report: per-cell returns, normalised scores, comparisons with a baseline.
+
+Every estimate is an :class:`experiments.stats.Estimate` ``(point, low, high)``; seeds are the
+runs (episode returns are averaged per seed first). See :mod:`experiments.report` for what is
+shown and :mod:`experiments.stats` for the definitions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from experiments import stats
+from experiments.report.reading import EvalRun
+
+AGGREGATE_ENV = "aggregate"
+REFERENCE_AGENT = "random"
+BASELINE_AGENT = "pixels"
+#: An IQM (25% trimmed mean) of fewer scores trims nothing and equals the mean.
+MIN_SCORES_FOR_IQM = 4
+MODES = {True: "deterministic", False: "stochastic"}
+_NAN = stats.Estimate(math.nan, math.nan, math.nan)
+
+
+def iqm_differs(num_scores: int) -> bool:
+    """Whether the IQM of ``num_scores`` values trims anything (``int(0.25 * n) >= 1``)."""
+    return num_scores >= MIN_SCORES_FOR_IQM
+
+
+@dataclass
+class Cell:
+    """One agent on one env in one mode: returns, or normalised scores, over seeds."""
+
+    mean: stats.Estimate
+    iqm: stats.Estimate
+    num_seeds: int
+    num_episodes: int
+    seed_means: dict[int, float]
+
+
+@dataclass
+class Normaliser:
+    """The constants of one env's min-max normalisation ``(R - r_min) / (r_max - r_min)``.
+
+    Attributes:
+        r_min: mean return of the reference agent (over its seeds), nan if not evaluated.
+        r_max: best attainable return, nan if unknown.
+        reference_episodes: episodes behind ``r_min``.
+        problem: why the score is n/a on this env, or ``None`` if it is defined.
+        note: how ``r_min`` was obtained, if not from this mode's own reference episodes.
+    """
+
+    r_min: float
+    r_max: float
+    reference_episodes: int
+    problem: str | None
+    note: str = ""
+
+    def apply(self, x: float) -> float:
+        """Normalised score of return ``x`` (nan if the normalisation is n/a)."""
+        if self.problem is not None or not math.isfinite(x):
+            return math.nan
+        return float(stats.min_max_normalise(x, self.r_min, self.r_max))
+
+
+@dataclass
+class Comparison:
+    """An agent against the baseline on one target, or aggregated over targets."""
+
+    diff: stats.Estimate
+    prob_improvement: stats.Estimate
+    paired: bool
+    num_seeds: int
+    baseline_num_seeds: int
+    num_episodes: int
+
+
+@dataclass
+class ModeTables:
+    """All numbers of one evaluation mode (deterministic or stochastic).
+
+    Attributes:
+        cells: ``{agent: {env: Cell}}`` of returns (the reference agent included).
+        normalisers: ``{env: Normaliser}``.
+        normalised: ``{agent: {env: Cell}}`` of normalised scores (agents other than the
+            reference, envs whose normalisation is defined).
+        aggregate: ``{agent: {...}}`` normalised scores over the targets: ``mean``, ``iqm``,
+            ``targets``, ``num_seeds``, ``dropped_seeds``, ``num_episodes``.
+        comparisons: ``{agent: {target env or "aggregate": Comparison}}`` against the baseline.
+        targets: envs aggregated over (targets with a defined normalisation).
+        left_out: ``{target: reason}`` targets without a normalised score.
+    """
+
+    cells: dict[str, dict[str, Cell]] = field(default_factory=dict)
+    normalisers: dict[str, Normaliser] = field(default_factory=dict)
+    normalised: dict[str, dict[str, Cell]] = field(default_factory=dict)
+    aggregate: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comparisons: dict[str, dict[str, Comparison]] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+def order_envs(envs: Iterable[str], source_env: str | None) -> list[str]:
+    """Env ids sorted, the source first."""
+    out = sorted(set(envs))
+    if source_env in out:
+        out.remove(source_env)
+        out.insert(0, source_env)
+    return out
+
+
+def _episodes(runs: Sequence[EvalRun]) -> dict[str, dict[str, dict[str, dict[int, np.ndarray]]]]:
+    """``episodes[mode][agent][env][seed] -> returns``."""
+    out: dict[str, dict[str, dict[str, dict[int, np.ndarray]]]] = {}
+    for run in runs:
+        for det, mode in MODES.items():
+            mask = run.deterministic == det
+            for env in np.unique(run.env_id[mask]).tolist():
+                sel = mask & (run.env_id == env)
+                by_env = out.setdefault(mode, {}).setdefault(run.agent, {})
+                by_env.setdefault(env, {})[run.seed] = run.returns[sel]
+    return out
+
+
+def _cell(per_seed: Mapping[int, np.ndarray], key: Any, reps: int, conf: float) -> Cell:
+    seeds = sorted(per_seed)
+    rets = np.concatenate([per_seed[s] for s in seeds])
+    sds = np.concatenate([np.full(per_seed[s].size, s) for s in seeds])
+    uniq, means = stats.seed_means(rets, sds)
+    est = stats.cell_estimates(rets, sds, ("mean", "iqm"), reps=reps, confidence=conf, seed=key)
+    return Cell(
+        est["mean"], est["iqm"], len(seeds), int(rets.size), dict(zip(uniq.tolist(), means))
+    )
+
+
+def _normalised_cell(cell: Cell, norm: Normaliser) -> Cell:
+    """The same cell in normalised units (an increasing affine map: intervals map exactly)."""
+
+    def f(e: stats.Estimate) -> stats.Estimate:
+        return stats.Estimate(*(norm.apply(v) for v in e))
+
+    seed_means = {s: norm.apply(v) for s, v in cell.seed_means.items()}
+    return Cell(f(cell.mean), f(cell.iqm), cell.num_seeds, cell.num_episodes, seed_means)
+
+
+def _normaliser(
+    env: str, mode: str, episodes: Mapping[str, Any], reference: str, r_max: float | str
+) -> Normaliser:
+    note = ""
+    ref = episodes.get(mode, {}).get(reference, {}).get(env)
+    if ref is None:  # a uniform-random policy ignores the mode: take the other one's episodes
+        for other in MODES.values():
+            ref = episodes.get(other, {}).get(reference, {}).get(env)
+            if ref is not None:
+                note = f"R_min from the {other} evaluation of {reference!r}"
+                break
+    if ref is None:
+        n, low = 0, math.nan
+        problem = f"no {reference!r} reference run evaluated on this env (R_min unknown)"
+    else:
+        n = int(sum(v.size for v in ref.values()))
+        low = float(np.mean([v.mean() for v in ref.values()]))
+        problem = None
+    if isinstance(r_max, str):
+        high, problem = math.nan, problem or r_max
+    else:
+        high = float(r_max)
+        problem = problem or stats.normalisation_problem(low, high)
+    return Normaliser(low, high, n, problem, note)
+
+
+def compute_tables(
+    runs: Sequence[EvalRun],
+    *,
+    best_returns: Mapping[str, float | str],
+    source_env: str | None = None,
+    baseline: str | None = BASELINE_AGENT,
+    reference: str = REFERENCE_AGENT,
+    reps: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, ModeTables]:
+    """Per-cell, normalised, aggregate and baseline-comparison estimates for every mode present.
+
+    Args:
+        runs: evaluation runs (one per agent and seed).
+        best_returns: ``{env: R_max}``, or ``{env: reason}`` where ``R_max`` is unknown.
+        source_env: the training env; targets are all other envs. ``None``: all envs are
+            targets.
+        baseline: agent every other agent is compared with; ``None`` or absent: no comparison.
+        reference: agent whose mean return is ``R_min`` (a uniform-random policy).
+        reps: bootstrap replicates.
+        seed: base seed; each estimate's resampling is keyed by (mode, agent, env, ...), so a
+            number does not depend on which other runs are in the report.
+        confidence: interval coverage.
+
+    Returns:
+        ``{"deterministic" | "stochastic": ModeTables}``, deterministic first.
+    """
+    episodes = _episodes(runs)
+    out: dict[str, ModeTables] = {}
+    for mode in (m for m in MODES.values() if m in episodes):
+        t = ModeTables()
+        by_agent = episodes[mode]
+        envs = order_envs({e for a in by_agent.values() for e in a}, source_env)
+        for env in envs:
+            t.normalisers[env] = _normaliser(
+                env, mode, episodes, reference, best_returns.get(env, "R_max unknown")
+            )
+        targets = [e for e in envs if e != source_env]
+        t.targets = [e for e in targets if t.normalisers[e].problem is None]
+        t.left_out = {e: str(t.normalisers[e].problem) for e in targets if e not in t.targets}
+        for agent in sorted(by_agent):
+            t.cells[agent] = {
+                env: _cell(
+                    by_agent[agent][env],
+                    stats.keyed_seed(seed, mode, agent, env),
+                    reps,
+                    confidence,
+                )
+                for env in order_envs(by_agent[agent], source_env)
+            }
+            if agent == reference:
+                continue
+            t.normalised[agent] = {
+                env: _normalised_cell(cell, t.normalisers[env])
+                for env, cell in t.cells[agent].items()
+                if t.normalisers[env].problem is None
+            }
+            row = _aggregate(t.normalised[agent], by_agent[agent], t.targets)
+            if row is not None:
+                key = stats.keyed_seed(seed, mode, agent, AGGREGATE_ENV)
+                _aggregate_estimates(row, reps, key, confidence)
+                t.aggregate[agent] = row
+        if baseline is not None and baseline in t.normalised:
+            for agent in t.normalised:
+                if agent in (baseline, reference):
+                    continue
+                t.comparisons[agent] = _compare(
+                    t, agent, baseline, by_agent, mode, reps, seed, confidence
+                )
+        out[mode] = t
+    return out
+
+
+def _common_seeds(cells: Mapping[str, Cell], envs: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Seeds present on every env in ``envs``, and the others."""
+    every = sorted(set().union(*(cells[e].seed_means for e in envs)))
+    common = [s for s in every if all(s in cells[e].seed_means for e in envs)]
+    return common, [s for s in every if s not in common]
+
+
+def _aggregate(
+    norm: Mapping[str, Cell],
+    by_env: Mapping[str, Mapping[int, np.ndarray]],
+    targets: Sequence[str],
+) -> dict[str, Any] | None:
+    used = [e for e in targets if e in norm]
+    if not used:
+        return None
+    common, dropped = _common_seeds(norm, used)
+    return {
+        "targets": used,
+        "num_seeds": len(common),
+        "dropped_seeds": dropped,
+        "num_episodes": int(sum(by_env[e][s].size for e in used for s in common)),
+        "scores": np.array([[norm[e].seed_means[s] for e in used] for s in common]),
+        "mean": _NAN,
+        "iqm": _NAN,
+    }
+
+
+def _aggregate_estimates(row: dict[str, Any], reps: int, key: Any, confidence: float) -> None:
+    """Stratified bootstrap over seeds, targets as tasks (seeds present on every target)."""
+    scores = row.pop("scores")
+    if scores.size == 0:
+        return
+    est = stats.estimates(scores, ("mean", "iqm"), reps=reps, confidence=confidence, seed=key)
+    row["mean"], row["iqm"] = est["mean"], est["iqm"]
+
+
+def _matrix(cells: Mapping[str, Cell], envs: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
+    return np.array([[cells[e].seed_means[s] for e in envs] for s in seeds], dtype=np.float64)
+
+
+def _compare(
+    t: ModeTables,
+    agent: str,
+    baseline: str,
+    by_agent: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]],
+    mode: str,
+    reps: int,
+    seed: int,
+    confidence: float,
+) -> dict[str, Comparison]:
+    """Normalised-score difference and P(improvement) of ``agent`` over ``baseline``."""
+    x_cells, y_cells = t.normalised[agent], t.normalised[baseline]
+    shared = [e for e in t.targets if e in x_cells and e in y_cells]
+    out: dict[str, Comparison] = {}
+    for key, envs in [*((e, [e]) for e in shared), (AGGREGATE_ENV, shared)]:
+        if not envs:
+            continue
+        xs, _ = _common_seeds(x_cells, envs)
+        ys, _ = _common_seeds(y_cells, envs)
+        if not xs or not ys:
+            continue
+        paired = xs == ys
+        x, y = _matrix(x_cells, envs, xs), _matrix(y_cells, envs, ys)
+        common = dict(reps=reps, confidence=confidence)
+        k = (seed, mode, agent, key, "vs", baseline)
+        out[key] = Comparison(
+            diff=stats.difference_estimate(
+                x, y, paired=paired, seed=stats.keyed_seed(*k, "diff"), **common
+            ),
+            prob_improvement=stats.probability_of_improvement_estimate(
+                x, y, seed=stats.keyed_seed(*k, "poi"), **common
+            ),
+            paired=paired,
+            num_seeds=len(xs),
+            baseline_num_seeds=len(ys),
+            num_episodes=int(sum(by_agent[agent][e][s].size for e in envs for s in xs)),
+        )
+    return out
+
+
+# --- results.csv -----------------------------------------------------------------------------
+RESULT_COLUMNS: tuple[str, ...] = (
+    "agent",
+    "env_id",
+    "deterministic",
+    "statistic",
+    "point",
+    "ci_low",
+    "ci_high",
+    "num_seeds",
+    "num_episodes",
+    "baseline",
+    "baseline_num_seeds",
+    "pairing",
+    "note",
+)
+
+
+def result_rows(
+    tables: Mapping[str, ModeTables], baseline: str | None = BASELINE_AGENT
+) -> list[dict[str, Any]]:
+    """Long-format rows of ``results.csv`` (columns :data:`RESULT_COLUMNS`).
+
+    Statistics: ``mean`` and ``iqm`` (return over seeds; ``iqm`` only with >= 4 seeds),
+    ``normalised_mean`` and ``normalised_iqm`` (per env, and over targets on ``aggregate``
+    rows; IQM only where it trims something), ``normalised_mean_diff`` and
+    ``prob_improvement`` (against ``baseline``, per target and ``aggregate``). A normalised
+    score that is n/a is a ``normalised_mean`` row of ``nan`` with the reason in ``note``.
+    """
+    rows: list[dict[str, Any]] = []
+
+    def add(agent, env, mode, stat, est, n, e, *, base="", base_n="", pairing="", note=""):
+        rows.append(
+            dict(
+                zip(
+                    RESULT_COLUMNS,
+                    (
+                        agent,
+                        env,
+                        "true" if mode == "deterministic" else "false",
+                        stat,
+                        est.point,
+                        est.low,
+                        est.high,
+                        n,
+                        e,
+                        base,
+                        base_n,
+                        pairing,
+                        note,
+                    ),
+                )
+            )
+        )
+
+    for mode, t in tables.items():
+        for agent, cells in t.cells.items():
+            for env, c in cells.items():
+                add(agent, env, mode, "mean", c.mean, c.num_seeds, c.num_episodes)
+                if iqm_differs(c.num_seeds):
+                    add(agent, env, mode, "iqm", c.iqm, c.num_seeds, c.num_episodes)
+            if agent not in t.normalised:
+                continue
+            for env, c in cells.items():
+                nc = t.normalised[agent].get(env)
+                if nc is None:
+                    problem = t.normalisers[env].problem
+                    n, e = c.num_seeds, c.num_episodes
+                    add(agent, env, mode, "normalised_mean", _NAN, n, e, note=str(problem))
+                    continue
+                add(agent, env, mode, "normalised_mean", nc.mean, nc.num_seeds, nc.num_episodes)
+                if iqm_differs(nc.num_seeds):
+                    add(agent, env, mode, "normalised_iqm", nc.iqm, nc.num_seeds, nc.num_episodes)
+            agg = t.aggregate.get(agent)
+            if agg is not None:
+                n, e = agg["num_seeds"], agg["num_episodes"]
+                note = "over " + ", ".join(agg["targets"])
+                add(agent, AGGREGATE_ENV, mode, "normalised_mean", agg["mean"], n, e, note=note)
+                if iqm_differs(n * len(agg["targets"])):
+                    add(agent, AGGREGATE_ENV, mode, "normalised_iqm", agg["iqm"], n, e, note=note)
+            for env, cmp in t.comparisons.get(agent, {}).items():
+                kw = dict(
+                    base=baseline,
+                    base_n=cmp.baseline_num_seeds,
+                    pairing="paired" if cmp.paired else "unpaired",
+                )
+                for stat, est in (
+                    ("normalised_mean_diff", cmp.diff),
+                    ("prob_improvement", cmp.prob_improvement),
+                ):
+                    add(agent, env, mode, stat, est, cmp.num_seeds, cmp.num_episodes, **kw)
+    return rows
+
+
+__all__ = [
+    "AGGREGATE_ENV",
+    "BASELINE_AGENT",
+    "MIN_SCORES_FOR_IQM",
+    "MODES",
+    "REFERENCE_AGENT",
+    "RESULT_COLUMNS",
+    "Cell",
+    "Comparison",
+    "ModeTables",
+    "Normaliser",
+    "compute_tables",
+    "iqm_differs",
+    "order_envs",
+    "result_rows",
+]
