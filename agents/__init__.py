@@ -2,20 +2,27 @@
 
 >>> import envs
 >>> from agents import make_agent, save_agent, load_agent
->>> env = envs.make_vec("reprl/BreakoutStandard-v0", 16, seed=0)
->>> model = make_agent("ppo", env, encoder="vae.safetensors", mode="frozen", seed=0)
+>>> env = envs.make_vec("reprl/BreakoutStandard-v0", 16, seed=0, frame_stack=4)
+>>> model = make_agent("ppo", env, encoder="vae.safetensors", mode="frozen", frame_stack=4)
 >>> model.learn(100_000)
->>> save_agent(model, "agent.zip")          # plain PPO.load("agent.zip") works too
+>>> save_agent(model, "agent.zip", info={"env_id": "reprl/BreakoutStandard-v0"})
+>>> agent_info("agent.zip")["reprl"]["frame_stack"]   # plain PPO.load("agent.zip") works too
+4
 
 - :class:`PretrainedEncoderExtractor` and :func:`extractor_kwargs`: a representation as an SB3
   features extractor (``frozen``, ``finetune``, ``scratch``), for plain SB3 users too.
 - :class:`EncodeObservations`: the fast path for frozen encoders (encode once per env step).
-- :func:`make_agent`, :func:`save_agent`, :func:`load_agent`: build, save and load agents.
+- :func:`make_agent`, :func:`save_agent`, :func:`load_agent`, :func:`agent_info`: build, save
+  and load agents, read a zip's metadata.
+- :class:`PPOHyperparams`, :class:`A2CHyperparams`, :func:`check_ppo_batch`: typed
+  hyperparameters (:mod:`agents.hyperparams`).
+- :mod:`agents.sb3_compat`: every access to SB3 internals, checked by ``check_internals``.
 """
 
 from agents.extractor import (
     EXTRACTOR_MODES,
     LatentProjectionExtractor,
+    MissingFileError,
     PretrainedEncoderExtractor,
     extractor_kwargs,
     representation_from_header,
@@ -24,21 +31,29 @@ from agents.factory import (
     ALGOS,
     MODES,
     agent_algo,
+    agent_info,
     export_pixel_agent,
     load_agent,
     make_agent,
     save_agent,
 )
+from agents.hyperparams import A2CHyperparams, PolicyHyperparams, PPOHyperparams, check_ppo_batch
 from agents.latent import EncodeObservations
 
 __all__ = [
     "ALGOS",
     "EXTRACTOR_MODES",
     "MODES",
+    "A2CHyperparams",
     "EncodeObservations",
     "LatentProjectionExtractor",
+    "MissingFileError",
+    "PPOHyperparams",
+    "PolicyHyperparams",
     "PretrainedEncoderExtractor",
     "agent_algo",
+    "agent_info",
+    "check_ppo_batch",
     "export_pixel_agent",
     "extractor_kwargs",
     "load_agent",

@@ -1,24 +1,43 @@
 """Environments: batched Breakout variants, the real Atari Breakout, and their adapters.
 
 ``import envs`` registers the ``reprl/...`` gymnasium ids. :func:`make_vec` returns an SB3
-``VecEnv`` for any id reprl knows.
+``VecEnv`` for any id reprl knows (frame stacking and grayscale on request);
+:func:`best_return` and :func:`action_meanings` answer per id without building an env;
+:func:`envs.rng.spawn_seeds` gives per-env seeds that do not overlap between runs.
 """
 
+from envs.actions import ACTION_MAPPINGS, MappedActions, check_action_mapping
 from envs.adapters import TorchSingleEnv, TorchVecEnv, TorchVectorEnv
 from envs.breakout import FACTOR_NAMES, VARIANTS, BreakoutBatch
-from envs.registry import BREAKOUT_IDS, known_ids, make_vec, register_envs
+from envs.registry import (
+    BREAKOUT_IDS,
+    SCHEMA_TARGETS,
+    action_meanings,
+    best_return,
+    known_ids,
+    make_vec,
+    register_envs,
+)
+from envs.rng import spawn_seeds
 
 register_envs()
 
 __all__ = [
+    "ACTION_MAPPINGS",
     "BREAKOUT_IDS",
     "FACTOR_NAMES",
+    "SCHEMA_TARGETS",
     "VARIANTS",
     "BreakoutBatch",
+    "MappedActions",
     "TorchSingleEnv",
     "TorchVecEnv",
     "TorchVectorEnv",
+    "action_meanings",
+    "best_return",
+    "check_action_mapping",
     "known_ids",
     "make_vec",
     "register_envs",
+    "spawn_seeds",
 ]

@@ -47,7 +47,11 @@ def validate_actions(actions: Any, num_envs: int, num_actions: int) -> Tensor:
     Raises:
         ReprlError: wrong shape, non-integer values, or values outside ``[0, num_actions)``.
     """
-    a = actions if isinstance(actions, Tensor) else torch.as_tensor(np.asarray(actions))
+    if isinstance(actions, Tensor):
+        a = actions
+    else:
+        arr = np.asarray(actions)
+        a = torch.as_tensor(arr if arr.flags.c_contiguous else arr.copy())  # e.g. a[::-1]
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     if tuple(a.shape) != (num_envs,):

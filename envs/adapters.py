@@ -6,8 +6,8 @@ adapters here expose it as
 
 - :class:`TorchVecEnv`: a stable-baselines3 ``VecEnv`` (numpy out, ``terminal_observation``,
   ``TimeLimit.truncated``, ground-truth factors in every ``info``);
-- :class:`TorchVectorEnv`: a gymnasium ``VectorEnv`` (``autoreset_mode=SAME_STEP``, infos as a
-  dict of arrays);
+- :class:`TorchVectorEnv`: a gymnasium ``VectorEnv`` (autoreset ``NEXT_STEP``, gymnasium's
+  default, or ``SAME_STEP``; infos as a dict of arrays);
 - :class:`TorchSingleEnv`: a single gymnasium ``Env`` (N = 1, no auto-reset visible).
 
 Factors in ``info`` always describe the observation returned beside them; for a finished
@@ -28,6 +28,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from torch import Tensor
 
 from envs.breakout import StepResult
+from envs.errors import ReprlError
 
 
 class BatchedEnv(Protocol):
@@ -47,6 +48,12 @@ class BatchedEnv(Protocol):
     def factors(self, index: Tensor | None = None) -> dict[str, Tensor]: ...
 
     def render(self, index: Tensor | None = None) -> Tensor: ...
+
+    def get_action_meanings(self) -> list[str]: ...
+
+    def get_state(self, index: Tensor) -> dict[str, Tensor]: ...
+
+    def set_state(self, index: Tensor, state: dict[str, Tensor]) -> None: ...
 
 
 def _obs_space(core: BatchedEnv) -> gym.spaces.Box:
@@ -132,6 +139,7 @@ class TorchVecEnv(VecEnv):
         self._actions = None
 
     def get_images(self) -> Sequence[np.ndarray | None]:
+        """N ``(H, W, 3)`` uint8 RGB frames of the current states (not stacked), for videos."""
         return list(_to_numpy(self.core.render()))
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
@@ -141,7 +149,7 @@ class TorchVecEnv(VecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         idx = list(self._get_indices(indices))
         if sorted(idx) != list(range(self.num_envs)):
-            raise ValueError(
+            raise ReprlError(
                 f"a batched env shares its attributes between all {self.num_envs} games; "
                 f"set_attr needs all indices, got {idx}"
             )
@@ -170,23 +178,52 @@ def _info_arrays(factors: dict[str, Tensor]) -> dict[str, np.ndarray]:
 
 
 class TorchVectorEnv(gym.vector.VectorEnv):
-    """A batched torch environment as a gymnasium ``VectorEnv`` (autoreset ``SAME_STEP``).
+    """A batched torch environment as a gymnasium ``VectorEnv``.
 
-    On a step that ends episode i, ``obs[i]`` is already the next episode's first frame; the
-    last frame is ``infos["final_obs"][i]`` (masked by ``infos["_final_obs"]``) and its factors
-    ``infos["final_info"][i]``.
+    Two autoreset modes, as gymnasium defines them (``metadata["autoreset_mode"]`` says which):
+
+    - ``NEXT_STEP`` (gymnasium's default; its vector wrappers such as
+      ``GrayscaleObservation`` and ``ResizeObservation`` need it): the step that ends episode
+      i returns its last observation and the factors of that frame as ``infos``; the next
+      ``step`` ignores action i and returns the new episode's first observation, reward 0,
+      ``terminated = truncated = False`` (env i does not advance on that step).
+    - ``SAME_STEP``: on the step that ends episode i, ``obs[i]`` is already the next
+      episode's first frame; the last frame is ``infos["final_obs"][i]`` (masked by
+      ``infos["_final_obs"]``) and its factors ``infos["final_info"][i]``.
 
     Args:
-        core: the batched environment.
+        core: the batched environment (it must offer ``get_state``/``set_state`` for
+            ``NEXT_STEP``, as :class:`envs.breakout.BreakoutBatch` does).
+        autoreset_mode: a ``gym.vector.AutoresetMode`` or its value (``"NextStep"``,
+            ``"SameStep"``).
+
+    Raises:
+        ReprlError: an autoreset mode other than these two.
     """
 
     metadata = {
-        "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP,
+        "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
         "render_modes": ["rgb_array"],
         "render_fps": 30,
     }
 
-    def __init__(self, core: BatchedEnv) -> None:
+    def __init__(
+        self,
+        core: BatchedEnv,
+        autoreset_mode: gym.vector.AutoresetMode | str = gym.vector.AutoresetMode.NEXT_STEP,
+    ) -> None:
+        modes = (gym.vector.AutoresetMode.NEXT_STEP, gym.vector.AutoresetMode.SAME_STEP)
+        try:
+            mode = gym.vector.AutoresetMode(autoreset_mode)
+        except ValueError:
+            mode = None
+        if mode not in modes:
+            raise ReprlError(
+                f"autoreset_mode: expected one of {[m.value for m in modes]}, "
+                f"got {autoreset_mode!r}"
+            )
+        self.autoreset_mode = mode
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.core = core
         self.num_envs = core.num_envs
         self.single_observation_space = _obs_space(core)
@@ -194,6 +231,8 @@ class TorchVectorEnv(gym.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = "rgb_array"
+        self._pending = np.zeros(self.num_envs, dtype=bool)  # NEXT_STEP: reset due next step
+        self._next_obs: np.ndarray | None = None  # their first observations
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict | None = None
@@ -203,11 +242,17 @@ class TorchVectorEnv(gym.vector.VectorEnv):
                 seed if isinstance(seed, int) else None
             )
         obs = self.core.reset(seed)
+        self._pending[:] = False
         return _to_numpy(obs), _info_arrays(self.core.factors())
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if self.autoreset_mode == gym.vector.AutoresetMode.SAME_STEP:
+            return self._step_same(actions)
+        return self._step_next(actions)
+
+    def _step_same(self, actions: np.ndarray) -> tuple:
         res = self.core.step(actions)
         infos = _info_arrays(self.core.factors())
         if res.done_index.numel():
@@ -219,8 +264,9 @@ class TorchVectorEnv(gym.vector.VectorEnv):
             for j, (i, f) in enumerate(zip(index, factor_dicts(res.final_factors))):
                 final_obs[i] = _to_numpy(res.final_obs[j])
                 final_info[i] = f
-            infos.update(final_obs=final_obs, _final_obs=mask, final_info=final_info,
-                         _final_info=mask.copy())  # fmt: skip
+            infos.update(
+                final_obs=final_obs, _final_obs=mask, final_info=final_info, _final_info=mask.copy()
+            )
         return (
             _to_numpy(res.obs),
             _to_numpy(res.reward),
@@ -229,8 +275,48 @@ class TorchVectorEnv(gym.vector.VectorEnv):
             infos,
         )
 
+    def _step_next(self, actions: np.ndarray) -> tuple:
+        pending = self._pending.copy()
+        if pending.any():
+            index = torch.as_tensor(np.flatnonzero(pending), device=self.core.device)
+            saved = self.core.get_state(index)
+        res = self.core.step(actions)
+        if pending.any():  # these envs showed a last frame; now they show their first one
+            self.core.set_state(index, saved)
+        obs = _to_numpy(res.obs).copy()
+        reward = _to_numpy(res.reward).copy()
+        terminated = _to_numpy(res.terminated).copy()
+        truncated = _to_numpy(res.truncated).copy()
+        factors = factors_numpy(self.core.factors())
+        done = np.zeros(self.num_envs, dtype=bool)
+        done[_to_numpy(res.done_index)] = True
+        done &= ~pending
+        if done.any():  # show the last frame and its factors now, the first one next step
+            rows = np.flatnonzero(done)
+            which = np.flatnonzero(done[_to_numpy(res.done_index)])
+            self._next_obs = obs.copy()
+            obs[rows] = _to_numpy(res.final_obs)[which]
+            for k, v in factors_numpy(res.final_factors).items():
+                factors[k][rows] = v[which]
+        if pending.any():
+            rows = np.flatnonzero(pending)
+            assert self._next_obs is not None
+            obs[rows] = self._next_obs[rows]
+            reward[rows] = 0.0
+            terminated[rows] = truncated[rows] = False
+        self._pending = done
+        infos: dict[str, Any] = {}
+        for k, v in factors.items():
+            infos[k] = v
+            infos["_" + k] = np.ones(v.shape[0], dtype=bool)
+        return obs, reward, terminated, truncated, infos
+
+    def get_action_meanings(self) -> list[str]:
+        """The meaning of each action index (as ALE's ``get_action_meanings``)."""
+        return self.core.get_action_meanings()
+
     def render(self) -> np.ndarray:
-        """(N, H, W, 3) uint8 current frames."""
+        """(N, H, W, 3) uint8 current RGB frames (the observation size, not stacked)."""
         return _to_numpy(self.core.render())
 
 
@@ -250,9 +336,9 @@ class TorchSingleEnv(gym.Env):
 
     def __init__(self, core: BatchedEnv, render_mode: str | None = None) -> None:
         if core.num_envs != 1:
-            raise ValueError(f"TorchSingleEnv needs a core with num_envs=1, got {core.num_envs}")
+            raise ReprlError(f"TorchSingleEnv needs a core with num_envs=1, got {core.num_envs}")
         if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+            raise ReprlError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.core = core
         self.render_mode = render_mode
         self.observation_space = _obs_space(core)
@@ -281,8 +367,12 @@ class TorchSingleEnv(gym.Env):
             obs, info = _to_numpy(res.obs)[0], factor_dicts(self.core.factors())[0]
         return obs, float(res.reward[0]), terminated, truncated, info
 
+    def get_action_meanings(self) -> list[str]:
+        """The meaning of each action index, as ALE's: ``["NOOP", "LEFT", "RIGHT"]``."""
+        return self.core.get_action_meanings()
+
     def render(self) -> np.ndarray | None:
-        """(H, W, 3) uint8 current frame (with ``render_mode="rgb_array"``)."""
+        """(H, W, 3) uint8 current RGB frame (with ``render_mode="rgb_array"``), not stacked."""
         if self.render_mode is None:
             gym.logger.warn("render() called with render_mode=None; pass render_mode='rgb_array'")
             return None

@@ -47,6 +47,11 @@ from ale_py.vector_env import AtariVectorEnv
 from stable_baselines3.common.vec_env import DummyVecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from envs.actions import validate_actions
+from envs.errors import ReprlError
+from envs.registry import ALE_BREAKOUT_ACTIONS
+from envs.rng import per_env_seeds
+
 gym.register_envs(ale_py)
 
 ATARI_ENV_IDS: tuple[str, ...] = ("ALE/Breakout-v5",)
@@ -57,7 +62,7 @@ BREAKOUT_MODES: tuple[int, ...] = tuple(range(0, 48, 4))
 """Breakout's game variations (ALE ``getAvailableModes``); 0 is the default."""
 BREAKOUT_DIFFICULTIES: tuple[int, ...] = (0, 1)
 """Breakout's difficulty switch positions (ALE ``getAvailableDifficulties``); 0 is the default."""
-ACTION_MEANINGS: tuple[str, ...] = ("NOOP", "FIRE", "RIGHT", "LEFT")
+ACTION_MEANINGS: tuple[str, ...] = ALE_BREAKOUT_ACTIONS
 """ALE's minimal action set for Breakout, in action-index order."""
 MAX_FRAMES_PER_EPISODE = 108_000
 """ALE's default episode cap in emulator frames (30 minutes at 60 Hz), both backends."""
@@ -101,38 +106,38 @@ class AtariConfig:
 
     def __post_init__(self) -> None:
         if self.env_id not in ATARI_ENV_IDS:
-            raise ValueError(f"unknown env id {self.env_id!r}; supported: {ATARI_ENV_IDS}")
+            raise ReprlError(f"unknown env id {self.env_id!r}; supported: {ATARI_ENV_IDS}")
         size = self.obs_size
         if (
             not isinstance(size, tuple | list)
             or len(size) != 2
             or not all(_is_int(s) and s > 0 for s in size)
         ):
-            raise ValueError(f"obs_size must be (height, width) positive ints, got {size!r}")
+            raise ReprlError(f"obs_size must be (height, width) positive ints, got {size!r}")
         object.__setattr__(self, "obs_size", (int(size[0]), int(size[1])))
         for name in ("mode", "difficulty", "frameskip", "max_episode_steps"):
             value = getattr(self, name)
             if _is_int(value):  # numpy ints -> plain ints, as get_attr hands them out
                 object.__setattr__(self, name, int(value))
         if self.mode is not None and (not _is_int(self.mode) or self.mode not in BREAKOUT_MODES):
-            raise ValueError(
+            raise ReprlError(
                 f"invalid mode {self.mode!r} for {self.env_id}; valid modes: {BREAKOUT_MODES}"
             )
         if self.difficulty is not None and (
             not _is_int(self.difficulty) or self.difficulty not in BREAKOUT_DIFFICULTIES
         ):
-            raise ValueError(
+            raise ReprlError(
                 f"invalid difficulty {self.difficulty!r} for {self.env_id}; "
                 f"valid difficulties: {BREAKOUT_DIFFICULTIES}"
             )
         if not _is_int(self.frameskip) or self.frameskip < 1:
-            raise ValueError(f"frameskip must be an int >= 1, got {self.frameskip!r}")
+            raise ReprlError(f"frameskip must be an int >= 1, got {self.frameskip!r}")
         p = self.repeat_action_probability
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"repeat_action_probability must be in [0, 1], got {p!r}")
+            raise ReprlError(f"repeat_action_probability must be in [0, 1], got {p!r}")
         steps = self.max_episode_steps
         if steps is not None and (not _is_int(steps) or steps < 1):
-            raise ValueError(f"max_episode_steps must be None or an int >= 1, got {steps!r}")
+            raise ReprlError(f"max_episode_steps must be None or an int >= 1, got {steps!r}")
 
     @property
     def game(self) -> str:
@@ -237,7 +242,7 @@ class AreaResizer:
             ``(h, w, C)`` or ``(B, h, w, C)`` uint8, (h, w) = ``out_size``.
         """
         if frames.shape[-3:-1] != self.in_size:
-            raise ValueError(
+            raise ReprlError(
                 f"expected frames of size {self.in_size} (H, W), got shape {frames.shape}"
             )
         if self.identity:
@@ -277,7 +282,7 @@ class AreaResize(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         gym.ObservationWrapper.__init__(self, env)
         shape = env.observation_space.shape
         if shape is None or len(shape) != 3 or shape[2] != 3:
-            raise ValueError(f"AreaResize needs (H, W, 3) RGB observations, got shape {shape}")
+            raise ReprlError(f"AreaResize needs (H, W, 3) RGB observations, got shape {shape}")
         self.resizer = AreaResizer((shape[0], shape[1]), obs_size)
         self.observation_space = gym.spaces.Box(0, 255, (*self.resizer.out_size, 3), np.uint8)
 
@@ -299,31 +304,13 @@ class AreaResize(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
 
 
 def _validate_actions(actions: Any, num_envs: int, num_actions: int) -> np.ndarray:
-    """Checks a batch of discrete actions before anything is stepped.
-
-    Returns:
-        ``(num_envs,)`` int64 in ``[0, num_actions)``.
-
-    Raises:
-        ValueError: wrong shape, non-integer dtype, or values outside the action space.
-    """
-    a = np.asarray(actions)
-    if a.shape != (num_envs,):
-        raise ValueError(f"expected actions of shape ({num_envs},), got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"expected integer actions for Discrete({num_actions}), got {a.dtype}")
-    bad = (a < 0) | (a >= num_actions)
-    if bad.any():
-        raise ValueError(
-            f"actions must be in [0, {num_actions}) for Discrete({num_actions}); "
-            f"got {a[bad].tolist()} at env indices {np.nonzero(bad)[0].tolist()}"
-        )
-    return a.astype(np.int64, copy=False)
+    """:func:`envs.actions.validate_actions`, as ``(num_envs,)`` int64 numpy."""
+    return validate_actions(actions, num_envs, num_actions).cpu().numpy()
 
 
 def _check_settable(attr_name: str, config: AtariConfig) -> None:
     if attr_name in config.env_attrs() or attr_name == "render_mode":
-        raise ValueError(
+        raise ReprlError(
             f"{attr_name!r} is fixed when the Atari VecEnv is built; make a new one to change it"
         )
 
@@ -370,7 +357,7 @@ class AtariVectorVecEnv(VecEnv):
         self, config: AtariConfig, num_envs: int, *, num_threads: int = 0, **ale_kwargs: Any
     ) -> None:
         if not config.uses_default_game:
-            raise ValueError(
+            raise ReprlError(
                 "the ale_vector backend cannot select a game mode or difficulty "
                 f"(got mode={config.mode}, difficulty={config.difficulty}); use "
                 "backend='gymnasium'"
@@ -448,7 +435,7 @@ class AtariVectorVecEnv(VecEnv):
             actions: ``(N,)`` integers in ``[0, 4)``.
 
         Raises:
-            ValueError: wrong shape, dtype or range (nothing is stepped).
+            ReprlError: wrong shape, dtype or range (nothing is stepped).
             RuntimeError: closed, not reset yet, or a step is already in flight.
         """
         self._check_open()
@@ -593,7 +580,7 @@ def make_atari_env(
         max_episode_steps: truncate after this many steps (gymnasium ``TimeLimit``); None: only
             ALE's 108 000-frame cap.
         render_mode: None or ``"rgb_array"`` (renders the resized frame).
-        **kwargs: not used; any given raise a ValueError.
+        **kwargs: not used; any given raise a ReprlError.
 
     Returns:
         The env: observations ``(H, W, 3)`` uint8 in [0, 255], ``Discrete(4)`` actions, info
@@ -601,7 +588,7 @@ def make_atari_env(
         attributes (``env.get_wrapper_attr("mode")``).
 
     Raises:
-        ValueError: an unknown id, invalid mode/difficulty or other setting.
+        ReprlError: an unknown id, invalid mode/difficulty or other setting.
     """
     config = AtariConfig(
         env_id, obs_size, mode, difficulty, frameskip, repeat_action_probability, max_episode_steps
@@ -612,7 +599,7 @@ def make_atari_env(
 
 def _make_single(config: AtariConfig, *, render_mode: str | None) -> gym.Env:
     if render_mode not in (None, "rgb_array"):
-        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        raise ReprlError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
     env = gym.make(
         config.env_id,
         mode=config.mode,
@@ -651,7 +638,7 @@ class AtariGymnasiumVecEnv(DummyVecEnv):
         self._closed = False
 
     def step_async(self, actions: np.ndarray) -> None:
-        """Validates ``(N,)`` integer actions in ``[0, 4)`` (ValueError otherwise), then steps."""
+        """Validates ``(N,)`` integer actions in ``[0, 4)`` (ReprlError otherwise), then steps."""
         if self._closed:
             raise RuntimeError("this VecEnv is closed")
         super().step_async(_validate_actions(actions, self.num_envs, int(self.action_space.n)))
@@ -681,7 +668,7 @@ class AtariGymnasiumVecEnv(DummyVecEnv):
 def _check_kwargs(kwargs: dict[str, Any], allowed: frozenset[str], where: str) -> None:
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
-        raise ValueError(
+        raise ReprlError(
             f"unexpected keyword argument(s) {unknown} for {where}; "
             f"allowed extras: {sorted(allowed) or 'none'}"
         )
@@ -691,7 +678,7 @@ def make_atari_vec(
     env_id: str,
     num_envs: int,
     *,
-    seed: int | None = None,
+    seed: int | Sequence[int] | None = None,
     device: str = "cpu",
     obs_size: tuple[int, int] = (64, 64),
     mode: int | None = None,
@@ -709,7 +696,9 @@ def make_atari_vec(
         env_id: ``"ALE/Breakout-v5"`` (the only id supported, see :data:`ATARI_ENV_IDS`).
         num_envs: number of parallel games, >= 1.
         seed: env i is seeded with ``seed + i`` at the first ``reset()`` (SB3's convention),
-            sticky actions included: the same seed repeats the trajectory. None: fresh entropy.
+            sticky actions included: the same seed repeats the trajectory; a sequence of
+            ``num_envs`` ints >= 0 gives env i ``seed[i]`` (e.g. :func:`envs.rng.spawn_seeds`);
+            None: fresh entropy.
         device: accepted for interface parity and ignored (ALE runs on the CPU; observations
             are numpy).
         obs_size: observation (height, width); frames are area-averaged from 210 x 160.
@@ -733,20 +722,19 @@ def make_atari_vec(
         ``terminal_observation`` and ``TimeLimit.truncated``. Call ``reset()`` first.
 
     Raises:
-        ValueError: an unknown id, ``num_envs < 1``, an invalid mode, difficulty, setting,
+        ReprlError: an unknown id, ``num_envs < 1``, an invalid mode, difficulty, setting,
             backend or keyword argument.
         TypeError: ``device`` is not a string.
     """
     if not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'cpu', got {type(device).__name__}")
     if not _is_int(num_envs) or num_envs < 1:
-        raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-    if seed is not None and (not _is_int(seed) or seed < 0):
-        raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+        raise ReprlError(f"num_envs must be an int >= 1, got {num_envs!r}")
+    seeds = per_env_seeds(seed, int(num_envs))
     if not _is_int(num_threads) or num_threads < 0:
-        raise ValueError(f"num_threads must be an int >= 0, got {num_threads!r}")
+        raise ReprlError(f"num_threads must be an int >= 0, got {num_threads!r}")
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        raise ReprlError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     config = AtariConfig(
         env_id, obs_size, mode, difficulty, frameskip, repeat_action_probability, max_episode_steps
     )
@@ -759,6 +747,6 @@ def make_atari_vec(
     else:
         _check_kwargs(kwargs, _GYMNASIUM_KWARGS, "the gymnasium backend")
         venv = AtariGymnasiumVecEnv(config, int(num_envs))
-    if seed is not None:
-        venv.seed(int(seed))
+    if seeds is not None:
+        venv._seeds = list(seeds)  # SB3's per-env seeds for the next reset(), as venv.seed()
     return venv

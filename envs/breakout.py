@@ -42,6 +42,7 @@ from torch import Tensor
 
 from envs.actions import validate_actions
 from envs.errors import ReprlError
+from envs.gray import rgb_to_gray
 from envs.rng import StreamRNG, fresh_seeds, per_env_seeds
 
 # --- geometry (play-area pixels, y down) --------------------------------------------------
@@ -190,6 +191,8 @@ class BreakoutBatch:
             pixels wide and high (centred on their position, clipped to the frame), e.g. 2
             makes the ball 2 x 2 at 64 x 64 instead of 1 x 1. Bricks and walls keep their
             layout. The physics and the factors do not change.
+        grayscale: observations are ITU-R 601 luma, (H, W, 1) (:func:`envs.gray.rgb_to_gray`
+            of the RGB frame, drawn directly in luma); :meth:`render` stays RGB.
 
     Raises:
         ReprlError: an unknown variant or wall location, num_envs < 1, an obs_size under
@@ -210,6 +213,7 @@ class BreakoutBatch:
         reward_clip: bool = True,
         wall_location: str = "middle",
         min_object_size: int = 1,
+        grayscale: bool = False,
     ) -> None:
         if variant not in RULES:
             raise ReprlError(f"unknown Breakout variant {variant!r}; expected one of {VARIANTS}")
@@ -248,6 +252,7 @@ class BreakoutBatch:
         self.wall_location = wall_location
         self.num_balls = self.rules.num_balls
         self.min_object_size = int(min_object_size)
+        self.grayscale = bool(grayscale)
         self._seed = seeds
         n, b, dev = self.num_envs, self.num_balls, self.device
         self.rng = StreamRNG(n, dev)
@@ -280,8 +285,8 @@ class BreakoutBatch:
     # --- public API ------------------------------------------------------------------------
     @property
     def single_obs_shape(self) -> tuple[int, int, int]:
-        """(H, W, 3): one observation."""
-        return (*self.obs_size, 3)
+        """(H, W, C): one observation, C = 1 with ``grayscale``, else 3."""
+        return (*self.obs_size, 1 if self.grayscale else 3)
 
     def reset(self, seed: int | Sequence[int | None] | None = None) -> Tensor:
         """Starts a new episode in every game.
@@ -292,7 +297,7 @@ class BreakoutBatch:
                 the constructor's seed).
 
         Returns:
-            (N, H, W, 3) uint8 observations.
+            (N, H, W, C) uint8 observations (C = 1 with ``grayscale``, else 3).
         """
         if seed is None and self._needs_reset:
             seed = self._seed if self._seed is not None else fresh_seeds(1)[0]
@@ -310,7 +315,7 @@ class BreakoutBatch:
             self.rng.seed(torch.tensor(given, device=self.device), [seeds[i] for i in given])
         self._reset_games(self._ar)
         self._needs_reset = False
-        return self.render()
+        return self.render_obs()
 
     def validate_actions(self, actions: np.ndarray | Tensor) -> Tensor:
         """Checks an action batch (:func:`envs.actions.validate_actions`), moves it to the device.
@@ -351,14 +356,14 @@ class BreakoutBatch:
         if self.num_lives is not None:
             terminated = terminated | (self.lives <= 0)
         truncated = (self.steps >= self.max_episode_steps) & ~terminated
-        obs = self.render()
+        obs = self.render_obs()
         done = terminated | truncated
         done_idx = done.nonzero().squeeze(1)
         final_obs = obs[done_idx]  # advanced indexing copies
         if done_idx.numel():
             final_factors = self.factors(done_idx)
             self._reset_games(done_idx)
-            obs[done_idx] = self.render(done_idx)
+            obs[done_idx] = self.render_obs(done_idx)
         else:
             final_factors = {}
         return StepResult(obs, reward, terminated, truncated, done_idx, final_obs, final_factors)
@@ -384,13 +389,14 @@ class BreakoutBatch:
 
     def get_state(self, index: Tensor) -> dict[str, Tensor]:
         """A copy of the whole state of games ``index`` (int64 (K,)), random streams included."""
-        state = {k: getattr(self, k)[index].clone() for k in self._STATE}
+        names = (*self._STATE, "_static_gray") if self.grayscale else self._STATE
+        state = {k: getattr(self, k)[index].clone() for k in names}
         state["rng_key"], state["rng_counter"] = self.rng.key[index], self.rng.counter[index]
         return state
 
     def set_state(self, index: Tensor, state: dict[str, Tensor]) -> None:
         """Puts games ``index`` back into a state taken by :meth:`get_state` with that index."""
-        for k in self._STATE:
+        for k in (*self._STATE, "_static_gray") if self.grayscale else self._STATE:
             getattr(self, k)[index] = state[k]
         self.rng.key[index], self.rng.counter[index] = state["rng_key"], state["rng_counter"]
 
@@ -645,23 +651,30 @@ class BreakoutBatch:
         }
         n = self.num_envs
         self._static = self._background.expand(n, -1, -1, -1).clone()
+        if self.grayscale:  # a luma twin of the static frames and colours, drawn alongside
+            self._static_gray = rgb_to_gray(self._static)
+            self._gray = {k: rgb_to_gray(c) for k, c in self._colors.items()}
+            self._classic_gray = rgb_to_gray(self._classic)
 
     def _draw_static(self, idx: Tensor) -> None:
         """Redraws background and bricks of games ``idx`` into the cached static frames."""
         self._static[idx] = self._background
-        if not self.rules.bricks:
-            return
-        oh, ow = self.obs_size
-        flat = self._static.view(-1, 3)
-        where = idx[:, None, None] * (oh * ow) + self._brick_pix[None]
-        color = self.brick_color[idx][:, :, None, :].expand(-1, -1, self._brick_pix.shape[1], -1)
-        flat[where] = color
+        if self.rules.bricks:
+            oh, ow = self.obs_size
+            flat = self._static.view(-1, 3)
+            where = idx[:, None, None] * (oh * ow) + self._brick_pix[None]
+            k = self._brick_pix.shape[1]
+            flat[where] = self.brick_color[idx][:, :, None, :].expand(-1, -1, k, -1)
+        if self.grayscale:
+            self._static_gray[idx] = rgb_to_gray(self._static[idx])
 
     def _erase_bricks(self, games: Tensor, bricks: Tensor) -> None:
         """Paints bricks ``bricks`` of ``games`` (both (K,)) with the background colour."""
         oh, ow = self.obs_size
-        flat = self._static.view(-1, 3)
-        flat[games[:, None] * (oh * ow) + self._brick_pix[bricks]] = self._colors["bg"]
+        where = games[:, None] * (oh * ow) + self._brick_pix[bricks]
+        self._static.view(-1, 3)[where] = self._colors["bg"]
+        if self.grayscale:
+            self._static_gray.view(-1)[where] = self._gray["bg"]
 
     def _blit(
         self,
@@ -672,7 +685,7 @@ class BreakoutBatch:
         color: Tensor,
         grow: tuple[int, int] = (0, 0),
     ) -> None:
-        """Paints a box at play-area positions (x, y) ((K,) or (K, B)) into frames (K, H, W, 3).
+        """Paints a box at play-area positions (x, y) ((K,) or (K, B)) into frames (K, H, W, C).
 
         The box starts at the position's output pixel; along an axis where ``grow`` gives the
         object's play-area size (non-zero), it is centred on the object's centre instead
@@ -689,10 +702,11 @@ class BreakoutBatch:
         base = torch.arange(k, device=self.device).view(k, *([1] * (x.ndim - 1))) * (oh * ow)
         yy = (oy[..., None] + by).clamp(0, oh - 1)
         xx = (ox[..., None] + bx).clamp(0, ow - 1)
-        frame.view(-1, 3)[(base[..., None] + yy * ow + xx).reshape(-1)] = color
+        c = frame.shape[-1]
+        frame.view(-1, c)[(base[..., None] + yy * ow + xx).reshape(-1)] = color
 
     def render(self, index: Tensor | None = None) -> Tensor:
-        """Renders the current frames.
+        """Renders the current frames in RGB (also with ``grayscale``: for videos).
 
         Args:
             index: int64 (K,) games to render, default all.
@@ -700,19 +714,34 @@ class BreakoutBatch:
         Returns:
             (K, H, W, 3) uint8, a new tensor (safe to keep).
         """
+        return self._render(index, gray=False)
+
+    def render_obs(self, index: Tensor | None = None) -> Tensor:
+        """Renders the current observations: (K, H, W, 1) luma with ``grayscale``, else RGB.
+
+        The luma frame is drawn from luma colours, so it equals
+        :func:`envs.gray.rgb_to_gray` of :meth:`render` exactly, at a third of the cost.
+        """
+        return self._render(index, gray=self.grayscale)
+
+    def _render(self, index: Tensor | None, gray: bool) -> Tensor:
+        static = self._static_gray if gray else self._static
+        colors = self._gray if gray else self._colors
         if index is None:
-            frame, i = self._static.clone(), self._ar
+            frame, i = static.clone(), self._ar
         else:
-            frame, i = self._static[index], index
+            frame, i = static[index], index
         if self.rules.target:
             row = (self.target_y[i] - BRICK_Y0) // BRICK_H
-            color = self._classic[(row[:, None] + self._target_row).clamp(max=BRICK_ROWS - 1)]
+            palette = self._classic_gray if gray else self._classic
+            color = palette[(row[:, None] + self._target_row).clamp(max=BRICK_ROWS - 1)]
             tx, ty = self.target_x[i], self.target_y[i]
-            self._blit(frame, tx, ty, self._target_box, color.reshape(-1, 3), self._target_grow)
-        px, py, paddle = self.paddle_x[i], self.paddle_y[i], self._colors["paddle"]
-        self._blit(frame, px, py, self._paddle_box, paddle, self._paddle_grow)
-        bx, by, ball = self.ball_x[i], self.ball_y[i], self._colors["ball"]
-        self._blit(frame, bx, by, self._ball_box, ball, self._ball_grow)
+            color = color.reshape(-1, frame.shape[-1])
+            self._blit(frame, tx, ty, self._target_box, color, self._target_grow)
+        px, py = self.paddle_x[i], self.paddle_y[i]
+        self._blit(frame, px, py, self._paddle_box, colors["paddle"], self._paddle_grow)
+        bx, by = self.ball_x[i], self.ball_y[i]
+        self._blit(frame, bx, by, self._ball_box, colors["ball"], self._ball_grow)
         return frame
 
 
@@ -721,12 +750,12 @@ class StepResult:
     """What :meth:`BreakoutBatch.step` returns (all tensors on the env's device).
 
     Attributes:
-        obs: (N, H, W, 3) uint8, the current frames (first frame of a new episode where done).
+        obs: (N, H, W, C) uint8, the current frames (first frame of a new episode where done).
         reward: (N,) float32.
         terminated: (N,) bool, the episode ended by the game's rules.
         truncated: (N,) bool, the episode hit the time limit (and did not terminate).
         done_index: (K,) int64 games whose episode ended this step.
-        final_obs: (K, H, W, 3) uint8 last frames of those episodes.
+        final_obs: (K, H, W, C) uint8 last frames of those episodes.
         final_factors: factors of those last frames, name -> (K,) or (K, B).
     """
 

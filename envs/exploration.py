@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from envs.errors import ReprlError
 from envs.registry import make_vec
+from envs.rng import spawn_seeds
 from envs.storage.dataset import CHUNK, DISCRETE_FACTORS, DatasetWriter, FrameDataset
 
 
@@ -40,11 +41,16 @@ class RandomPolicy:
     """
 
     def __init__(
-        self, num_actions: int, num_envs: int, *, repeat: int = 1, random_repeat: bool = False,
+        self,
+        num_actions: int,
+        num_envs: int,
+        *,
+        repeat: int = 1,
+        random_repeat: bool = False,
         seed: int = 0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if repeat < 1:
-            raise ValueError(f"repeat must be >= 1, got {repeat}")
+            raise ReprlError(f"repeat: expected an integer >= 1, got {repeat}")
         self.num_actions, self.repeat, self.random_repeat = num_actions, repeat, random_repeat
         self.rng = np.random.default_rng(seed)
         self.action = np.zeros(num_envs, dtype=np.int64)
@@ -66,6 +72,7 @@ class RandomPolicy:
 
 
 POLICIES = ("random", "random_repeat")
+COLUMNS = ("frames", "actions", "rewards", "dones", "episode", "step")  # per-frame columns
 
 
 class PolicyFactory(Protocol):
@@ -123,7 +130,9 @@ def collect(
         num_frames: total frames to write, >= 1.
         out: the dataset path (``.h5``); written atomically.
         num_envs: parallel envs per id.
-        seed: env seed (env i of domain d gets seed + 1000 * d + i) and policy seed.
+        seed: the collection's seed: env i of domain d gets
+            ``spawn_seeds(seed, num_envs, purpose=f"collect/{d}")[i]`` (recorded in the
+            dataset's ``attrs["env_seeds"]``), the policy of domain d ``seed + d``.
         policy: ``random`` or ``random_repeat`` (see :func:`make_policy`), or a
             :class:`PolicyFactory` (e.g. ``agents.exploration.sb3_policy(path)``).
         policy_kwargs: extra kwargs of :func:`make_policy` (``repeat``) for a named policy.
@@ -138,19 +147,21 @@ def collect(
     if isinstance(policy, str):
         make_policy(policy, 1, 1)  # an unknown name fails before any env is built
     if not ids:
-        raise ValueError("collect needs at least one env id")
+        raise ReprlError("env_ids: expected at least one env id, got none")
     if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        raise ReprlError(f"num_frames: expected an integer >= 1, got {num_frames}")
     env_kwargs = dict(env_kwargs or {})
     policy_kwargs = dict(policy_kwargs or {})
-    venvs = [make_vec(i, num_envs, seed=seed + 1000 * d, device=device, **env_kwargs)
-             for d, i in enumerate(ids)]  # fmt: skip
+    env_seeds = [spawn_seeds(seed, num_envs, purpose=f"collect/{d}") for d in range(len(ids))]
+    venvs = [
+        make_vec(i, num_envs, seed=s, device=device, **env_kwargs) for i, s in zip(ids, env_seeds)
+    ]
     first_obs = [v.reset() for v in venvs]
     shapes = _factor_shapes(venvs)
     frame_shape = venvs[0].observation_space.shape
     for env_id, v in zip(ids, venvs):
         if v.observation_space.shape != frame_shape:
-            raise ValueError(
+            raise ReprlError(
                 f"all envs of one dataset need the same frame shape; {ids[0]} gives {frame_shape},"
                 f" {env_id} gives {v.observation_space.shape}"
             )
@@ -162,6 +173,7 @@ def collect(
         if isinstance(policy, str)
         else dict(policy.describe),
         "seed": seed,
+        "env_seeds": env_seeds,
         "num_envs": num_envs,
         "discrete_factors": [n for n in shapes if n in DISCRETE_FACTORS],
     }
@@ -194,8 +206,17 @@ def _factor_shapes(venvs: list) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _run_domain(venv, obs: np.ndarray, policy, frames: int, domain: int, first_episode: int,
-                shapes: dict, writer: DatasetWriter, bar) -> int:  # fmt: skip
+def _run_domain(
+    venv,
+    obs: np.ndarray,
+    policy,
+    frames: int,
+    domain: int,
+    first_episode: int,
+    shapes: dict,
+    writer: DatasetWriter,
+    bar,
+) -> int:
     """Writes ``frames`` frames from a just-reset ``venv``; returns the next free episode id."""
     n = venv.num_envs
     episode = first_episode + np.arange(n)
@@ -207,15 +228,13 @@ def _run_domain(venv, obs: np.ndarray, policy, frames: int, domain: int, first_e
     written = 0
     while written < frames:
         k = min(block, -(-(frames - written) // n))
-        buf: dict[str, list] = {key: [] for key in ("frames", "actions", "rewards", "dones",
-                                                     "episode", "step")}  # fmt: skip
+        buf: dict[str, list] = {key: [] for key in COLUMNS}
         fbuf: dict[str, list] = {key: [] for key in shapes}
         for _ in range(k):
             factors = get_factors()
             actions = policy(obs, dones)
             new_obs, rewards, dones, _ = venv.step(actions)
-            for key, val in (("frames", obs), ("actions", actions), ("rewards", rewards),
-                             ("dones", dones), ("episode", episode), ("step", step)):  # fmt: skip
+            for key, val in zip(COLUMNS, (obs, actions, rewards, dones, episode, step)):
                 buf[key].append(np.array(val, copy=True))
             for key in shapes:
                 fbuf[key].append(_pad(factors.get(key), shapes[key], n))

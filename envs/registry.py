@@ -1,13 +1,15 @@
-"""Environment ids: gymnasium registration and ``make_vec`` for every id reprl knows.
+"""Environment ids: gymnasium registration, ``make_vec`` and per-id constants.
 
 ``import envs`` registers the ``reprl/...`` ids with gymnasium, so ``gym.make("reprl/...")``
 gives a single env and ``gym.make_vec("reprl/...", n, vectorization_mode="vector_entry_point")``
 the batched gymnasium ``VectorEnv``. :func:`make_vec` gives the SB3 ``VecEnv`` for any id,
-ours or the real Atari game's.
+ours or the real Atari game's. :func:`best_return` and :func:`action_meanings` answer per id
+without building an env.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -15,7 +17,9 @@ import torch
 from stable_baselines3.common.vec_env import VecEnv
 
 from envs.adapters import TorchSingleEnv, TorchVecEnv, TorchVectorEnv
-from envs.breakout import VARIANTS, BreakoutBatch
+from envs.breakout import ACTIONS, NUM_BRICKS, RULES, VARIANTS, BreakoutBatch
+from envs.errors import ReprlError
+from envs.stacking import StackedBatch, VecFrameStacker, check_stack_args
 
 BREAKOUT_IDS: dict[str, dict[str, Any]] = {
     "reprl/Breakout-v0": {},
@@ -30,17 +34,127 @@ BREAKOUT_IDS: dict[str, dict[str, Any]] = {
 
 ATARI_IDS = ("ALE/Breakout-v5",)
 
+SCHEMA_TARGETS: tuple[str, ...] = (
+    "reprl/BreakoutStandard-v0",
+    "reprl/BreakoutOffsetPaddle-v0",
+    "reprl/BreakoutMiddleWall-v0",
+    "reprl/BreakoutRandomTarget-v0",
+    "reprl/BreakoutJuggling-v0",
+)
+"""The Breakout transfer study of Schema Networks (Kansky et al. 2017): the source domain
+(Standard) first, then the four zero-shot targets, in the paper's table order."""
+
+ALE_BREAKOUT_ACTIONS: tuple[str, ...] = ("NOOP", "FIRE", "RIGHT", "LEFT")
+"""ALE's minimal action set for Breakout, in action-index order."""
+
+ALE_BREAKOUT_BEST_RETURN = 864.0
+"""Atari Breakout's maximum score: two walls of 6 x 18 bricks worth 1, 1, 4, 4, 7, 7 by row
+(432 each); the game does not refill the wall after the second."""
+
+RANDOM_TARGET_FIRST_HIT = 76
+"""Fewest steps from an episode's start to the first target hit in RandomTarget: the ball is
+served at y >= 40 (falling, at most 2 px per step), must reach the paddle (top row 110) and rise
+to the lowest target row (bottom edge at y 28): 35 steps down, 1 to bounce, 40 up (measured on
+the engine in the tests)."""
+
+RANDOM_TARGET_MIN_GAP = 81
+"""Fewest steps between two target hits in RandomTarget when the ball returns to the paddle in
+between: from y 29 (just below the lowest possible target) down to the paddle at 2 px per step
+(40 steps), the bounce (1) and back up (40)."""
+
 
 def known_ids() -> tuple[str, ...]:
     """Every id :func:`make_vec` accepts."""
     return (*BREAKOUT_IDS, *ATARI_IDS)
 
 
+def _check_id(env_id: str) -> None:
+    if env_id not in BREAKOUT_IDS and env_id not in ATARI_IDS:
+        raise ReprlError(f"unknown env id {env_id!r}; expected one of {known_ids()}")
+
+
+def best_return(env_id: str, **env_kwargs: Any) -> float:
+    """The best attainable return of one episode of ``env_id`` with ``env_kwargs``.
+
+    The max of min-max normalised scores (the min being a measured uniform-random policy).
+    A documented constant per variant, an upper bound where the time limit may make it
+    unattainable:
+
+    - Standard, OffsetPaddle, MiddleWall: every brick, ``66 x 1 = 66`` (+1 per brick, clearing
+      the wall ends the episode with 0 extra; with ``reward_clip`` two bricks in one step count
+      once, so 66 stays the bound). Within ``max_episode_steps`` (default 5000) clearing the
+      wall may be out of reach: 66 is then the upper bound.
+    - HalfNegative: the positive half. The +1 half is drawn each episode: the left half
+      (columns 0-5, x < 47: 36 bricks) or the right half (columns 6-10: 30 bricks), each with
+      probability 1/2; the constant is the expected best, ``(36 + 30) / 2 = 33`` (an episode's
+      own best is 36 or 30).
+    - Juggling: 0 (only lost balls are rewarded, with -1).
+    - RandomTarget: the target re-appears after every hit, so only the time limit bounds the
+      return. +1 per hit (at most one per step with ``reward_clip``). A hit needs the ball at
+      the target (rows y < 29); a ball that returns to the paddle (row 110) in between travels
+      at least 80 px down and 80 px up at 2 px per step (the speed limit): hits are at least
+      :data:`RANDOM_TARGET_MIN_GAP` = 81 steps apart, the first no earlier than step
+      :data:`RANDOM_TARGET_FIRST_HIT` = 76 (serve at y >= 40). With T = ``max_episode_steps``
+      the bound is ``0`` for T < 76, else ``1 + (T - 76) // 81``: 61 for T = 5000. It counts
+      hits made through the paddle; a ball that strikes the jumped target again after bouncing
+      off the ceiling or a wall, without returning to the paddle, is possible (the jump lands
+      in its path by chance), so a lucky episode can exceed it, a normalised score above 1.
+    - ``ALE/Breakout-v5``: 864 (:data:`ALE_BREAKOUT_BEST_RETURN`).
+
+    Args:
+        env_id: one of :func:`known_ids`.
+        **env_kwargs: the env's kwargs as given to :func:`make_vec` (``variant`` for
+            ``reprl/Breakout-v0``, ``max_episode_steps`` for RandomTarget); others are ignored.
+
+    Returns:
+        The bound, a float.
+
+    Raises:
+        ReprlError: an unknown id or variant, or conflicting kwargs.
+    """
+    _check_id(env_id)
+    if env_id in ATARI_IDS:
+        return ALE_BREAKOUT_BEST_RETURN
+    kw = _breakout_kwargs(env_id, dict(env_kwargs))
+    variant = kw.get("variant", "standard")
+    if variant not in RULES:
+        raise ReprlError(f"unknown Breakout variant {variant!r}; expected one of {VARIANTS}")
+    rules = RULES[variant]
+    if rules.half_negative:
+        return NUM_BRICKS / 2  # the mean of 36 (left half +1) and 30 (right half +1)
+    if rules.bricks:
+        return float(NUM_BRICKS)
+    if rules.target:
+        steps = int(kw.get("max_episode_steps", 5000))
+        if steps < RANDOM_TARGET_FIRST_HIT:
+            return 0.0
+        return float(1 + (steps - RANDOM_TARGET_FIRST_HIT) // RANDOM_TARGET_MIN_GAP)
+    return 0.0
+
+
+def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
+    """The meaning of each action index of ``env_id``, without building the env.
+
+    Args:
+        env_id: one of :func:`known_ids`.
+        **env_kwargs: the env's kwargs (they do not change the action set of any id here).
+
+    Returns:
+        ``("NOOP", "LEFT", "RIGHT")`` for reprl's Breakout, ``("NOOP", "FIRE", "RIGHT",
+        "LEFT")`` for ``ALE/Breakout-v5``: what the env's ``get_action_meanings()`` answers.
+
+    Raises:
+        ReprlError: an unknown id.
+    """
+    _check_id(env_id)
+    return ALE_BREAKOUT_ACTIONS if env_id in ATARI_IDS else tuple(ACTIONS)
+
+
 def _breakout_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     fixed = BREAKOUT_IDS[env_id]
     clash = {k for k in fixed if k in kwargs and kwargs[k] != fixed[k]}
     if clash:
-        raise ValueError(
+        raise ReprlError(
             f"{env_id} fixes {fixed}; got conflicting { ({k: kwargs[k] for k in clash}) }. "
             f"Use reprl/Breakout-v0 with variant=... (one of {VARIANTS}) instead"
         )
@@ -48,19 +162,34 @@ def _breakout_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_breakout_batch(
-    env_id: str, num_envs: int, *, seed: int | None = None, device: str | torch.device = "cpu",
+    env_id: str,
+    num_envs: int,
+    *,
+    seed: int | Sequence[int] | None = None,
+    device: str | torch.device = "cpu",
+    frame_stack: int = 1,
+    grayscale: bool = False,
     **kwargs: Any,
-) -> BreakoutBatch:  # fmt: skip
-    """The batched Breakout core behind one of :data:`BREAKOUT_IDS`."""
-    return BreakoutBatch(num_envs, seed=seed, device=device, **_breakout_kwargs(env_id, kwargs))
+) -> BreakoutBatch | StackedBatch:
+    """The batched Breakout core behind one of :data:`BREAKOUT_IDS`, stacked on request.
+
+    Grayscale frames are drawn by the core itself (luma colours), stacks are kept by a
+    :class:`envs.stacking.StackedBatch` on the core's device.
+    """
+    frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
+    kw = _breakout_kwargs(env_id, kwargs)
+    core = BreakoutBatch(num_envs, seed=seed, device=device, grayscale=grayscale, **kw)
+    return core if frame_stack == 1 else StackedBatch(core, frame_stack)
 
 
 def make_vec(
     env_id: str,
     num_envs: int,
     *,
-    seed: int | None = None,
+    seed: int | Sequence[int] | None = None,
     device: str | torch.device = "cpu",
+    frame_stack: int = 1,
+    grayscale: bool = False,
     **kwargs: Any,
 ) -> VecEnv:
     """An SB3 ``VecEnv`` of ``num_envs`` copies of ``env_id``.
@@ -68,44 +197,74 @@ def make_vec(
     Args:
         env_id: one of :func:`known_ids` (``reprl/Breakout*-v0``, ``ALE/Breakout-v5``).
         num_envs: number of parallel envs, >= 1.
-        seed: env i is seeded with ``seed + i`` (SB3's convention); None: fresh entropy.
+        seed: an int (env i is seeded with ``seed + i``, SB3's convention), a sequence of
+            ``num_envs`` ints >= 0 (env i gets ``seed[i]``; use
+            :func:`envs.rng.spawn_seeds` for streams that do not overlap between runs), or
+            None (fresh entropy). Applied at the first ``reset()``.
         device: where a batched env keeps its state ("cpu", "cuda"); observations come out as
             numpy either way.
-        **kwargs: forwarded to the env (e.g. ``variant``, ``obs_size``, ``max_episode_steps``
-            for Breakout; ``mode``, ``difficulty`` for ALE); ``info_factors=False`` leaves the
-            factors out of the info dicts (ignored by envs without factors).
+        frame_stack: k >= 1 frames per observation, oldest first (:mod:`envs.stacking`);
+            reprl's Breakout stacks on ``device``, ALE on the CPU.
+        grayscale: ITU-R 601 luma frames (1 channel) instead of RGB.
+        **kwargs: forwarded to the env (e.g. ``variant``, ``obs_size``, ``max_episode_steps``,
+            ``min_object_size`` for Breakout; ``mode``, ``difficulty`` for ALE);
+            ``info_factors=False`` leaves the factors out of the info dicts (ignored by envs
+            without factors).
 
     Returns:
-        The VecEnv; observations (N, H, W, 3) uint8, default 64 x 64.
+        The VecEnv; observations ``(N, H, W, C * k)`` uint8 (C = 1 if grayscale else 3),
+        default 64 x 64 x 3. ``env_method("get_action_meanings")`` answers for every id;
+        ``get_images()`` gives RGB frames ``(H, W, 3)`` for videos, stacked or not.
 
     Raises:
-        ValueError: an unknown id, num_envs < 1, or invalid kwargs for that env.
+        ReprlError: an unknown id, num_envs < 1, a bad seed, frame_stack or kwargs.
     """
+    _check_id(env_id)
+    frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
     info_factors = kwargs.pop("info_factors", True)  # only our envs have factors to skip
     if env_id in BREAKOUT_IDS:
-        core = make_breakout_batch(env_id, num_envs, seed=seed, device=device, **kwargs)
+        core = make_breakout_batch(
+            env_id,
+            num_envs,
+            seed=seed,
+            device=device,
+            frame_stack=frame_stack,
+            grayscale=grayscale,
+            **kwargs,
+        )
         return TorchVecEnv(core, info_factors=info_factors)
-    if env_id in ATARI_IDS:
-        from envs.atari import make_atari_vec
+    from envs.atari import make_atari_vec
 
-        return make_atari_vec(env_id, num_envs, seed=seed, device=str(device), **kwargs)
-    raise ValueError(f"unknown env id {env_id!r}; expected one of {known_ids()}")
+    venv = make_atari_vec(env_id, num_envs, seed=seed, device=str(device), **kwargs)
+    if frame_stack == 1 and not grayscale:
+        return venv
+    return VecFrameStacker(venv, frame_stack, grayscale)
 
 
 def _single_entry(
-    env_id: str, *, seed: int | None = None, device: str = "cpu", render_mode: str | None = None,
+    env_id: str,
+    *,
+    seed: int | None = None,
+    device: str = "cpu",
+    render_mode: str | None = None,
     **kwargs: Any,
-) -> TorchSingleEnv:  # fmt: skip
+) -> TorchSingleEnv:
     core = make_breakout_batch(env_id, 1, seed=seed, device=device, **kwargs)
     return TorchSingleEnv(core, render_mode=render_mode)
 
 
 def _vector_entry(
-    env_id: str, num_envs: int = 1, *, seed: int | None = None, device: str = "cpu",
+    env_id: str,
+    num_envs: int = 1,
+    *,
+    seed: int | Sequence[int] | None = None,
+    device: str = "cpu",
+    autoreset_mode: gym.vector.AutoresetMode | str = gym.vector.AutoresetMode.NEXT_STEP,
     **kwargs: Any,
-) -> TorchVectorEnv:  # fmt: skip
+) -> TorchVectorEnv:
     kwargs.pop("render_mode", None)
-    return TorchVectorEnv(make_breakout_batch(env_id, num_envs, seed=seed, device=device, **kwargs))
+    core = make_breakout_batch(env_id, num_envs, seed=seed, device=device, **kwargs)
+    return TorchVectorEnv(core, autoreset_mode=autoreset_mode)
 
 
 def register_envs() -> None:

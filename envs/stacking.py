@@ -9,16 +9,17 @@ Semantics (other layers rely on them exactly):
   gymnasium's ``final_obs``) is the stack ending with its terminal frame, the k - 1 frames
   before it from the same episode (copies of the first frame where the episode was shorter);
 - grayscale is ITU-R 601 luma, ``0.299 R + 0.587 G + 0.114 B``, rounded as OpenCV's
-  ``cvtColor(RGB2GRAY)`` does for uint8 (14-bit fixed point: ``(4899 R + 9617 G + 1868 B +
-  8192) >> 14``). Note that gymnasium's own ``GrayscaleObservation`` wrapper uses other
-  weights (0.2125, 0.7154, 0.0721) and truncates.
+  ``cvtColor(RGB2GRAY)`` does for uint8 (:func:`envs.gray.rgb_to_gray`). Note that
+  gymnasium's own ``GrayscaleObservation`` wrapper uses other weights (0.2125, 0.7154,
+  0.0721) and truncates.
 
 :class:`FrameStacker` holds the stacks as a torch tensor on the env's device (a shift
 buffer: each step makes one new ``(N, H, W, C * k)`` tensor, which is also the returned
 observation, so nothing returned is written to later). :class:`StackedBatch` puts it in front
 of a batched torch env (reprl's Breakout: the SB3, gymnasium-vector and single-env adapters
 then all see stacked observations); :class:`VecFrameStacker` puts the same object behind any
-SB3 ``VecEnv`` with channels-last uint8 observations (ALE), on the CPU.
+SB3 ``VecEnv`` with channels-last uint8 observations (ALE), on the CPU. reprl's Breakout draws
+its grayscale frames itself, in luma colours (the same numbers, a third of the work).
 """
 
 from __future__ import annotations
@@ -34,9 +35,7 @@ from torch import Tensor
 
 from envs.breakout import StepResult
 from envs.errors import ReprlError
-
-LUMA_601 = (4899, 9617, 1868)
-"""ITU-R 601 weights of R, G, B in 14-bit fixed point (0.299, 0.587, 0.114), as OpenCV."""
+from envs.gray import rgb_to_gray
 
 
 def check_stack_args(frame_stack: Any, grayscale: Any) -> tuple[int, bool]:
@@ -56,32 +55,14 @@ def check_stack_args(frame_stack: Any, grayscale: Any) -> tuple[int, bool]:
     return int(frame_stack), bool(grayscale)
 
 
-def rgb_to_gray(frames: Tensor) -> Tensor:
-    """ITU-R 601 luma of uint8 RGB frames, rounded as OpenCV.
-
-    Args:
-        frames: ``(..., 3)`` uint8 RGB.
-
-    Returns:
-        ``(..., 1)`` uint8.
-    """
-    f = frames.to(torch.int32)
-    r, g, b = LUMA_601
-    y = f[..., 0:1] * r
-    y += f[..., 1:2] * g
-    y += f[..., 2:3] * b
-    y += 1 << 13
-    return (y >> 14).to(torch.uint8)
-
-
 class FrameStacker:
     """The stacks of N envs, as one ``(N, H, W, C * k)`` uint8 tensor.
 
     Args:
         num_envs: N.
-        frame_shape: ``(H, W, 3)`` of one RGB frame.
+        frame_shape: ``(H, W, 3)`` of one RGB frame, or ``(H, W, 1)`` of a frame already gray.
         frame_stack: k >= 1.
-        grayscale: convert frames to luma (C = 1) before stacking.
+        grayscale: convert RGB frames to luma (C = 1) before stacking.
         device: where the stacks live.
     """
 
@@ -95,29 +76,39 @@ class FrameStacker:
     ) -> None:
         self.k, self.grayscale = check_stack_args(frame_stack, grayscale)
         h, w, c = frame_shape
-        if c != 3:
-            raise ReprlError(f"frame stacking: expected RGB frames (H, W, 3), got {frame_shape}")
-        self.channels = 1 if self.grayscale else 3
+        if c not in (1, 3):
+            raise ReprlError(
+                f"frame stacking: expected frames (H, W, 3) or (H, W, 1), got {frame_shape}"
+            )
+        self._convert = self.grayscale and c == 3
+        self.channels = 1 if self.grayscale else int(c)
         self.obs_shape = (int(h), int(w), self.channels * self.k)
         self.buf = torch.zeros((num_envs, *self.obs_shape), dtype=torch.uint8, device=device)
 
     def convert(self, frames: Tensor) -> Tensor:
-        """``(..., H, W, 3)`` uint8 -> ``(..., H, W, C)``."""
-        return rgb_to_gray(frames) if self.grayscale else frames
+        """``(..., H, W, 3)`` uint8 -> ``(..., H, W, C)`` (identity unless converting)."""
+        return rgb_to_gray(frames) if self._convert else frames
 
-    def reset(self, frames: Tensor, index: Tensor | None = None) -> Tensor:
-        """Fills the stacks of ``index`` (default all) with k copies of ``frames`` (K, H, W, 3).
+    def reset(self, frames: Tensor) -> Tensor:
+        """Fills every stack with k copies of ``frames`` (N, H, W, 3 or 1).
 
         Returns:
-            The new ``(N, H, W, C * k)`` stacks (all envs).
+            The new ``(N, H, W, C * k)`` stacks.
         """
-        first = self.convert(frames).repeat(1, 1, 1, self.k)
-        if index is None:
-            self.buf = first.contiguous()
-        else:
-            self.buf = self.buf.clone()
-            self.buf[index] = first
+        self.buf = self.convert(frames).repeat(1, 1, 1, self.k)
         return self.buf
+
+    def _push(self, new: Tensor) -> Tensor:
+        """A new buffer: each stack shifted by one frame, ``new`` (N, H, W, C) appended."""
+        c = self.channels
+        out = torch.empty_like(self.buf)
+        if self.k > 1:
+            # one contiguous shift of the whole buffer moves every pixel's channels left by C
+            # (the last C of each pixel receive the next pixel's first C, overwritten below);
+            # much faster than a strided copy of (k - 1) * C channels per pixel
+            out.view(-1)[:-c] = self.buf.view(-1)[c:]
+        out[..., -c:] = new
+        return out
 
     def step(
         self, frames: Tensor, done_index: Tensor, final_frames: Tensor
@@ -125,10 +116,10 @@ class FrameStacker:
         """Pushes one step's frames.
 
         Args:
-            frames: ``(N, H, W, 3)`` uint8, the frames after the step (the new episode's first
-                frame where an episode ended, SB3's auto-reset).
+            frames: ``(N, H, W, 3 or 1)`` uint8, the frames after the step (the new episode's
+                first frame where an episode ended, SB3's auto-reset).
             done_index: ``(K,)`` int64, the envs whose episode ended.
-            final_frames: ``(K, H, W, 3)`` uint8, the terminal frames of those episodes.
+            final_frames: ``(K, H, W, 3 or 1)`` uint8, the terminal frames of those episodes.
 
         Returns:
             ``stacks (N, H, W, C * k)`` (a new tensor) and ``final_stacks (K, H, W, C * k)``:
@@ -136,7 +127,7 @@ class FrameStacker:
         """
         c = self.channels
         new = self.convert(frames)
-        self.buf = torch.cat((self.buf[..., c:], new), dim=-1) if self.k > 1 else new.clone()
+        self.buf = self._push(new)
         if done_index.numel() == 0:
             return self.buf, self.buf[:0]
         final = self.buf[done_index]  # advanced indexing copies
@@ -154,7 +145,8 @@ class StackedBatch:
     Args:
         core: the batched env.
         frame_stack: k >= 1.
-        grayscale: luma frames (C = 1) instead of RGB.
+        grayscale: convert the core's RGB frames to luma here (C = 1); a core that draws luma
+            frames itself (``BreakoutBatch(grayscale=True)``) needs none.
     """
 
     def __init__(self, core: Any, frame_stack: int = 1, grayscale: bool = False) -> None:

@@ -113,6 +113,10 @@ _REWRITES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     ),
     (re.compile(r"Invalid value assigned: \w+ is not a ListConfig.*"), lambda m: "expected a list"),
     (re.compile(r"Cannot assign (\w+) to Dict.*"), lambda m: f"expected a mapping, got {m[1]}"),
+    (
+        re.compile(r"Invalid type assigned: \w+ is not a subclass of (\w+).*"),
+        lambda m: f"expected the index of an existing {m[1]} of the list, got one past its end",
+    ),
 ]
 
 
@@ -144,12 +148,20 @@ def _strict_bools(cls: Any, data: Any, path: str) -> None:
                 _strict_bools(inner, item, f"{path}{k}[{i}].")
 
 
-def build(cls: type[C], *layers: dict[str, Any] | C, where: str = "config") -> C:
-    """Merges ``layers`` (plain dicts or instances of ``cls``) onto ``cls``'s schema.
+def build(
+    cls: type[C],
+    *layers: dict[str, Any] | C,
+    overrides: Sequence[str] = (),
+    where: str = "config",
+) -> C:
+    """Merges ``layers`` (plain dicts or instances of ``cls``) onto ``cls``'s schema, then
+    applies dotted ``overrides``.
 
     Args:
         cls: the config dataclass.
         *layers: applied in order, later ones win; mappings merge key by key, lists replace.
+        overrides: ``key=value`` items applied last; a key may index a list
+            (``encoders.0.steps=4``).
         where: names the source in error messages (a file, "overrides", ...).
 
     Returns:
@@ -158,13 +170,19 @@ def build(cls: type[C], *layers: dict[str, Any] | C, where: str = "config") -> C
     Raises:
         ConfigError: unknown keys, wrong types, or a failed ``validate()``.
     """
-    for layer in layers:
+    for layer in [*layers, parse_overrides(overrides)]:
         try:
             _strict_bools(cls, layer, "")
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls), *layers)
+        for item in overrides:
+            key = item.partition("=")[0]
+            value = parse_overrides([item])
+            for part in key.strip().split("."):
+                value = value[part]
+            OmegaConf.update(merged, key.strip(), value, merge=True)
         obj = OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         raise ConfigError(_message(e, where)) from None
@@ -189,11 +207,10 @@ def load_config(
     layers: list[Any] = [] if base is None else [base]
     if path is not None:
         layers.append(read_yaml(path))
-    layers.append(parse_overrides(overrides))
     where = str(path) if path is not None else "config"
     if overrides:
         where += " + overrides" if path is not None else " overrides"
-    return build(cls, *layers, where=where)
+    return build(cls, *layers, overrides=overrides, where=where)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -37,8 +37,9 @@ def run_demo(
         snapshots: frames per variant in the picture, evenly spaced in time.
 
     Returns:
-        The JSON-plain summary that is also printed: per variant ``steps_per_s``,
-        ``episodes`` finished and ``mean_return`` of the finished episodes (random policy).
+        The JSON-plain summary (also written to ``demo.json``): per variant ``steps_per_s``,
+        ``episodes`` finished and ``mean_return`` of the finished episodes (random policy);
+        ``picture`` and ``json``, the paths written.
     """
     from PIL import Image
 
@@ -79,4 +80,5 @@ def run_demo(
         image.save(tmp, format="PNG")
     atomic_write_text(out / "demo.json", json.dumps(summary, indent=2))
     summary["picture"] = str(out / "breakout_variants.png")
+    summary["json"] = str(out / "demo.json")
     return summary

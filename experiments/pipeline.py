@@ -566,7 +566,8 @@ def run(
             from experiments.report import build_report
 
             def report_() -> tuple[None, int, int]:
-                build_report([base], base / "report")
+                source = cfg.train.env_id if cfg.train.env_id in cfg.evaluate.env_ids else None
+                build_report([base], base / "report", source_env=source)
                 return None, 0, 1
 
             timed("report", report_)

@@ -76,8 +76,14 @@ class DatasetWriter:
         f = self._f
 
         def ds(name: str, shape: tuple[int, ...], dtype, **kw) -> None:
-            f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                             chunks=(CHUNK, *shape), **kw)  # fmt: skip
+            f.create_dataset(
+                name,
+                shape=(0, *shape),
+                maxshape=(None, *shape),
+                dtype=dtype,
+                chunks=(CHUNK, *shape),
+                **kw,
+            )
 
         ds("frames", frame_shape, np.uint8, compression="lzf")
         ds("actions", (), np.int64)
@@ -107,8 +113,10 @@ class DatasetWriter:
         """
         m = len(block["frames"])
         lo, hi = self._n, self._n + m
-        items = [(k, block[k]) for k in ("frames", "actions", "rewards", "dones", "episode",
-                                         "step", "domain")]  # fmt: skip
+        items = [
+            (k, block[k])
+            for k in ("frames", "actions", "rewards", "dones", "episode", "step", "domain")
+        ]
         items += [(f"factors/{k}", v) for k, v in block["factors"].items()]
         for name, value in items:
             d = self._f[name]
@@ -331,13 +339,18 @@ class FrameDataset:
         """Batches grouped by episode: all stored frames of ``episodes_per_batch`` episodes.
 
         Yields:
-            ``frames`` (K, H, W, 3) uint8, ``episode`` (K,) int64 (K varies with the episodes).
+            ``frames`` (K, H, W, 3) uint8, ``episode`` (K,) int64 and ``step`` (K,) int64 (each
+            episode's frames in step order, 0 .. len - 1; K varies with the episodes).
         """
         ids = np.unique(self.episode)
         np.random.default_rng(seed).shuffle(ids)
         for i in range(0, len(ids), episodes_per_batch):
             index = np.flatnonzero(np.isin(self.episode, ids[i : i + episodes_per_batch]))
-            yield {"frames": self.frames(index), "episode": self.episode[index]}
+            yield {
+                "frames": self.frames(index),
+                "episode": self.episode[index],
+                "step": self.step[index],
+            }
 
 
 def _maybe_prefetch(it: Iterator[np.ndarray], enabled: bool) -> Iterator[np.ndarray]:

@@ -5,7 +5,14 @@ multithreaded ``AtariVectorEnv`` (C++ threads, frameskip 4, sticky actions 0.25)
 threads as torch uses here; reprl's Breakout runs through its SB3 ``VecEnv`` (numpy out, factors
 in every info dict) and, for reference, its bare torch core.
 
-Usage: ``python -m experiments.bench.bench_envs [--seconds 3] [--sizes 1 16 256 1024]``
+``--stack`` adds the cost of frame stacking, side by side in the same run, at N = 16 and 256:
+single-frame RGB, stacked in the env (``make_vec(frame_stack=4)``, grayscale and RGB: a torch
+shift buffer on the env's device) and SB3's ``VecFrameStack`` over the single-frame env (numpy,
+host). Each through the SB3 VecEnv (without factor dicts, the stricter case: the env does the
+least other work) and, for the env's own stacking, its bare torch core.
+
+Usage: ``python -m experiments.bench.bench_envs [--seconds 3] [--sizes 1 16 256 1024]
+[--stack]``
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 
 import envs
 from envs.breakout import BreakoutBatch
+from envs.registry import make_breakout_batch
 
 
 def _rate(step: Callable[[int], None], n: int, seconds: float, warmup: int = 5) -> float:
@@ -55,9 +64,16 @@ def bench_ale(n: int, seconds: float, threads: int) -> float:
     from ale_py.vector_env import AtariVectorEnv
 
     venv = AtariVectorEnv(
-        "breakout", n, num_threads=threads, img_height=64, img_width=64, grayscale=False,
-        stack_num=1, frameskip=4, repeat_action_probability=0.25,
-    )  # fmt: skip
+        "breakout",
+        n,
+        num_threads=threads,
+        img_height=64,
+        img_width=64,
+        grayscale=False,
+        stack_num=1,
+        frameskip=4,
+        repeat_action_probability=0.25,
+    )
     venv.reset(seed=0)
     acts = np.random.default_rng(0).integers(0, 4, (64, n))
     rate = _rate(lambda i: venv.step(acts[i % 64]), n, seconds)
@@ -65,11 +81,55 @@ def bench_ale(n: int, seconds: float, threads: int) -> float:
     return rate
 
 
+def _vecenv_rate(venv: VecEnv, n: int, seconds: float) -> float:
+    venv.reset()
+    acts = np.random.default_rng(0).integers(0, 3, (64, n))
+    return _rate(lambda i: venv.step(acts[i % 64]), n, seconds)
+
+
+def _core_rate(core: object, n: int, seconds: float) -> float:
+    core.reset()  # type: ignore[attr-defined]
+    acts = torch.randint(0, 3, (64, n), generator=torch.Generator().manual_seed(0))
+    return _rate(lambda i: core.step(acts[i % 64]), n, seconds)  # type: ignore[attr-defined]
+
+
+def bench_stacking(n: int, seconds: float) -> dict[str, float | int]:
+    """Env-steps/s of single-frame vs stacked observations (k = 4), one row per N."""
+    env_id = "reprl/BreakoutStandard-v0"
+
+    def vec(**kw: object) -> VecEnv:
+        return envs.make_vec(env_id, n, seed=0, info_factors=False, **kw)
+
+    def core(**kw: object) -> object:
+        return make_breakout_batch(env_id, n, seed=0, **kw)
+
+    row: dict[str, float | int] = {"num_envs": n}
+    row["vecenv_rgb_x1"] = _vecenv_rate(vec(), n, seconds)
+    row["vecenv_gray_x4_in_env"] = _vecenv_rate(vec(frame_stack=4, grayscale=True), n, seconds)
+    row["vecenv_rgb_x4_in_env"] = _vecenv_rate(vec(frame_stack=4), n, seconds)
+    row["vecenv_gray_x4_sb3_vecframestack"] = _vecenv_rate(
+        VecFrameStack(vec(grayscale=True), 4), n, seconds
+    )
+    row["vecenv_rgb_x4_sb3_vecframestack"] = _vecenv_rate(VecFrameStack(vec(), 4), n, seconds)
+    row["core_rgb_x1"] = _core_rate(core(), n, seconds)
+    row["core_gray_x4"] = _core_rate(core(frame_stack=4, grayscale=True), n, seconds)
+    row["core_rgb_x4"] = _core_rate(core(frame_stack=4), n, seconds)
+    out: dict[str, float | int] = {k: round(v) for k, v in row.items()}
+    for kind in ("vecenv", "core"):
+        base = row[f"{kind}_rgb_x1"]
+        for name in ("gray_x4", "rgb_x4"):
+            key = f"{kind}_{name}_in_env" if kind == "vecenv" else f"{kind}_{name}"
+            out[f"{kind}_{name}_cost_pct"] = round(100 * (1 - row[key] / base), 1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark and prints one JSON object."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
     p.add_argument("--sizes", type=int, nargs="+", default=[1, 16, 256, 1024])
+    p.add_argument("--stack", action="store_true", help="add the frame-stacking section")
+    p.add_argument("--stack-sizes", type=int, nargs="+", default=[16, 256])
     args = p.parse_args(argv)
     threads = torch.get_num_threads()
     rows = []
@@ -77,13 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         vec = bench_reprl_vecenv(n, args.seconds)
         core = bench_reprl_core(n, args.seconds)
         ale = bench_ale(n, args.seconds, threads)
-        rows.append({
-            "num_envs": n,
-            "reprl_breakout_vecenv": round(vec),
-            "reprl_breakout_core": round(core),
-            "ale_breakout_v5_vector": round(ale),
-            "speedup_vs_ale": round(vec / ale, 1),
-        })  # fmt: skip
+        rows.append(
+            {
+                "num_envs": n,
+                "reprl_breakout_vecenv": round(vec),
+                "reprl_breakout_core": round(core),
+                "ale_breakout_v5_vector": round(ale),
+                "speedup_vs_ale": round(vec / ale, 1),
+            }
+        )
     result = {
         "benchmark": "env-steps/s, uint8 RGB 64x64 observations, random actions",
         "machine": {
@@ -95,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         "reprl": "reprl/BreakoutStandard via SB3 VecEnv (factors in infos); core = bare torch",
         "rows": rows,
     }
+    if args.stack:
+        result["stack"] = {
+            "what": "env-steps/s of reprl/BreakoutStandard-v0, 64x64, k = 4 frames, random "
+            "actions; vecenv = SB3 VecEnv without factor dicts, core = bare torch batch; "
+            "*_in_env = make_vec(frame_stack=4[, grayscale=True]), *_sb3_vecframestack = SB3 "
+            "VecFrameStack over the single-frame env; cost_pct = throughput lost vs RGB x1",
+            "rows": [bench_stacking(n, args.seconds) for n in args.stack_sizes],
+        }
     print(json.dumps(result, indent=2))
     return 0
 

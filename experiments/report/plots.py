@@ -155,7 +155,7 @@ def plot_zero_shot(
             lo = np.array([c.mean.low if c else np.nan for c in est])
             hi = np.array([c.mean.high if c else np.nan for c in est])
             err = np.nan_to_num(np.stack([pts - lo, hi - pts]), nan=0.0)
-            ax.bar(x, np.nan_to_num(pts), 0.7, yerr=err, capsize=2, color=colours)
+            ax.bar(x, np.nan_to_num(pts), 0.7, yerr=err.tolist(), capsize=2, color=colours)
             norm = t.normalisers.get(env)
             if norm is not None and math.isfinite(norm.r_min):
                 ax.axhline(norm.r_min, color="0.3", ls="--", lw=1, label="random (R_min)")

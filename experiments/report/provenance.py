@@ -78,8 +78,8 @@ def _file_ref(obj: Any, key: str) -> tuple[str, str, bool]:
     values = _bfs(obj, key)
     for v in values:
         if isinstance(v, Mapping) and ("sha256" in v or "path" in v):
-            path = v.get("path")
-            return (str(path), str(v.get("sha256", "")), True) if path else ("?", "", False)
+            path, sha = v.get("path"), str(v.get("sha256", ""))
+            return (str(path), sha, True) if path else ("?", sha, False)
     if any(v is None for v in values):
         return "none", "", False
     for v in values:
@@ -235,7 +235,7 @@ def describe_agent(facts: Sequence[RunFacts]) -> dict[str, str]:
         "pretraining": "; ".join(pre) if pre else UNKNOWN,
         "budget": "; ".join(dict.fromkeys(budgets)) if budgets else UNKNOWN,
         "env_steps": _span([float(f.env_steps) for f in facts], lambda v: f"{v:,.0f}"),
-        "seconds": _span([f.seconds for f in facts], lambda v: f"{v:.0f}"),
+        "seconds": _span([f.seconds for f in facts], lambda v: f"{v:.1f}"),
     }
 
 

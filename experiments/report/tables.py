@@ -240,9 +240,9 @@ def compute_tables(
             for agent in t.normalised:
                 if agent in (baseline, reference):
                     continue
-                t.comparisons[agent] = _compare(
-                    t, agent, baseline, by_agent, mode, reps, seed, confidence
-                )
+                comps = _compare(t, agent, baseline, by_agent, mode, reps, seed, confidence)
+                if comps:
+                    t.comparisons[agent] = comps
         out[mode] = t
     return out
 
@@ -355,6 +355,8 @@ def result_rows(
     rows; IQM only where it trims something), ``normalised_mean_diff`` and
     ``prob_improvement`` (against ``baseline``, per target and ``aggregate``). A normalised
     score that is n/a is a ``normalised_mean`` row of ``nan`` with the reason in ``note``.
+    ``pairing``: ``paired`` or ``unpaired`` for a difference; ``prob_improvement`` is always
+    over all pairs of seeds (``unpaired``).
     """
     rows: list[dict[str, Any]] = []
 
@@ -408,16 +410,32 @@ def result_rows(
                 if iqm_differs(n * len(agg["targets"])):
                     add(agent, AGGREGATE_ENV, mode, "normalised_iqm", agg["iqm"], n, e, note=note)
             for env, cmp in t.comparisons.get(agent, {}).items():
-                kw = dict(
+                n, e, base_n = cmp.num_seeds, cmp.num_episodes, cmp.baseline_num_seeds
+                pairing = "paired" if cmp.paired else "unpaired"
+                add(
+                    agent,
+                    env,
+                    mode,
+                    "normalised_mean_diff",
+                    cmp.diff,
+                    n,
+                    e,
                     base=baseline,
-                    base_n=cmp.baseline_num_seeds,
-                    pairing="paired" if cmp.paired else "unpaired",
+                    base_n=base_n,
+                    pairing=pairing,
                 )
-                for stat, est in (
-                    ("normalised_mean_diff", cmp.diff),
-                    ("prob_improvement", cmp.prob_improvement),
-                ):
-                    add(agent, env, mode, stat, est, cmp.num_seeds, cmp.num_episodes, **kw)
+                add(
+                    agent,
+                    env,
+                    mode,
+                    "prob_improvement",
+                    cmp.prob_improvement,
+                    n,
+                    e,
+                    base=baseline,
+                    base_n=base_n,
+                    pairing="unpaired",
+                )
     return rows
 
 

@@ -16,11 +16,13 @@ import envs
 import representations as R
 from agents import (
     LatentProjectionExtractor,
+    MissingFileError,
     PretrainedEncoderExtractor,
     extractor_kwargs,
     make_agent,
     representation_from_header,
 )
+from envs.errors import ReprlError
 from representations import CheckpointError
 from tests.agents.conftest import TINY
 
@@ -142,9 +144,15 @@ def test_finetuned_encoder_trains(ckpt: Path) -> None:
 def test_frozen_with_separate_extractors_learns(ckpt: Path) -> None:
     env = envs.make_vec("reprl/BreakoutStandard-v0", 2, seed=0)
     model = make_agent(
-        "a2c", env, encoder=ckpt, mode="frozen", fast=False, seed=0, n_steps=8,
+        "a2c",
+        env,
+        encoder=ckpt,
+        mode="frozen",
+        fast=False,
+        seed=0,
+        n_steps=8,
         policy_kwargs={"share_features_extractor": False},
-    )  # fmt: skip
+    )
     model.learn(32)
     ref = R.load(ckpt).state_dict()
     for ext in _extractors(model.policy):
@@ -155,7 +163,9 @@ def test_extractor_kwargs_are_json_plain(ckpt: Path) -> None:
     kw = extractor_kwargs(ckpt, "finetune", features_dim=16)
     assert json.loads(json.dumps(kw)) == kw
     assert kw["checkpoint"] == str(ckpt.resolve())
-    assert kw["mode"] == "finetune" and kw["features_dim"] == 16
+    assert kw["mode"] == "finetune" and kw["features_dim"] == 16 and kw["frame_stack"] is None
+    kw4 = extractor_kwargs(ckpt, frame_stack=4)
+    assert json.loads(json.dumps(kw4)) == kw4 and kw4["frame_stack"] == 4
     assert kw["encoder_header"]["method"] == "beta_vae"
     assert kw["encoder_header"]["latent_dim"] == TINY["latent_dim"]
 
@@ -185,6 +195,7 @@ def test_latent_projection_extractor() -> None:
     [
         (gym.spaces.Box(0, 255, (3, 32, 32), np.uint8), r"shape.*\(3, 64, 64\).*\(3, 32, 32\)"),
         (gym.spaces.Box(0, 255, (1, 64, 64), np.uint8), r"channels.*C=3 \(RGB\).*C=1"),
+        (gym.spaces.Box(0, 255, (4, 64, 64), np.uint8), r"channels.*C=3 \(RGB\).*got C=4"),
         (gym.spaces.Box(0, 255, (64, 64, 3), np.uint8), r"channels-first.*channels-last"),
         (gym.spaces.Box(0, 1, (3, 64, 64), np.float32), r"dtype: expected uint8.*float32"),
         (gym.spaces.Box(0, 100, (3, 64, 64), np.uint8), r"range.*\[0, 255\].*high 100"),
@@ -192,7 +203,7 @@ def test_latent_projection_extractor() -> None:
     ],
 )
 def test_refuses_mismatched_observation_space(ckpt: Path, space: gym.Space, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ReprlError, match=match):
         PretrainedEncoderExtractor(space, str(ckpt))
 
 
@@ -203,7 +214,11 @@ def test_refuses_bad_arguments(ckpt: Path, tmp_path: Path) -> None:
         PretrainedEncoderExtractor(SPACE, str(ckpt), features_dim=0)
     with pytest.raises(ValueError, match="expected a checkpoint or an encoder_header"):
         PretrainedEncoderExtractor(SPACE)
-    with pytest.raises(FileNotFoundError, match="no encoder_header"):
+    with pytest.raises(ReprlError, match=r"frame_stack: expected an integer >= 1.*got 0"):
+        PretrainedEncoderExtractor(SPACE, str(ckpt), frame_stack=0)
+    with pytest.raises(ReprlError, match=r"C=3 \(RGB\) x frame_stack 2 = 6 channels.*got C=3"):
+        PretrainedEncoderExtractor(SPACE, str(ckpt), frame_stack=2)
+    with pytest.raises(MissingFileError, match="no encoder_header"):
         PretrainedEncoderExtractor(SPACE, str(tmp_path / "missing.safetensors"))
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a checkpoint at all")
@@ -221,3 +236,44 @@ def test_refuses_a_checkpoint_that_is_not_the_headers_encoder(ckpt: Path, tmp_pa
         representation_from_header({**header, "method": "nope"})
     with pytest.raises(CheckpointError, match=r"missing \['latent_dim'\]"):
         representation_from_header({k: v for k, v in header.items() if k != "latent_dim"})
+
+
+# ---------------------------------------------------------------- temporal context
+
+
+@pytest.mark.parametrize("mode", ["frozen", "finetune", "scratch"])
+def test_stacked_frames_are_encoded_one_by_one_in_one_call(ckpt: Path, mode: str) -> None:
+    k, b = 3, 4
+    space = gym.spaces.Box(0, 255, (3 * k, 64, 64), np.uint8)
+    ext = PretrainedEncoderExtractor(space, **extractor_kwargs(ckpt, mode, features_dim=None))
+    assert ext.frame_stack == k and ext.features_dim == k * TINY["latent_dim"]
+    calls: list[int] = []
+    ext.encoder.encoder.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    x = torch.rand(b, 3 * k, 64, 64)
+    ext.eval()
+    with torch.no_grad():
+        z = ext(x)
+    assert calls == [b * k]  # one batched call over every frame of the batch
+    enc = ext.encoder
+    with torch.no_grad():  # independently: frame j is channels 3j..3j+2, oldest first
+        expected = torch.cat([enc.encode(x[:, 3 * j : 3 * j + 3]) for j in range(k)], dim=1)
+    torch.testing.assert_close(z, expected, atol=1e-5, rtol=0)
+
+
+def test_stacked_projection_and_inferred_or_explicit_k(ckpt: Path, gray_ckpt: Path) -> None:
+    space = gym.spaces.Box(0, 255, (4, 64, 64), np.uint8)  # grayscale x 4
+    ext = PretrainedEncoderExtractor(space, str(gray_ckpt), features_dim=5)
+    assert ext.frame_stack == 4 and ext.projection[0].in_features == 4 * TINY["latent_dim"]
+    assert ext(torch.rand(2, 4, 64, 64)).shape == (2, 5)
+    explicit = PretrainedEncoderExtractor(space, str(gray_ckpt), frame_stack=4)
+    assert explicit.features_dim == 4 * TINY["latent_dim"]
+    with pytest.raises(ReprlError, match=r"C=1 \(L\) x frame_stack 2 = 2 channels.*got C=4"):
+        PretrainedEncoderExtractor(space, str(gray_ckpt), frame_stack=2)
+
+
+def test_kwargs_without_frame_stack_still_build(ckpt: Path) -> None:
+    """Zips saved before frame stacking have no frame_stack kwarg: k = 1 from the channels."""
+    kw = extractor_kwargs(ckpt)
+    del kw["frame_stack"]
+    ext = PretrainedEncoderExtractor(SPACE, **kw)
+    assert ext.frame_stack == 1 and ext.features_dim == TINY["latent_dim"]

@@ -8,12 +8,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
+from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
 
 import envs
 import representations as R
-from agents import EncodeObservations, make_agent
-from tests.agents.conftest import TINY
+from agents import EncodeObservations, PretrainedEncoderExtractor, extractor_kwargs, make_agent
+from envs.errors import ReprlError
+from tests.agents.conftest import TINY, random_stacks, stacked_env
 
 
 class _ImageEnv(gym.Env):
@@ -69,8 +70,9 @@ def test_reset_step_and_terminal_observations_are_encoded(ckpt: Path) -> None:
         with torch.no_grad():
             return enc.encode(torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255.0)
 
-    torch.testing.assert_close(torch.from_numpy(wrapped.reset()), encode(raw.reset()), atol=1e-5,
-                               rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        torch.from_numpy(wrapped.reset()), encode(raw.reset()), atol=1e-5, rtol=0
+    )
     assert len(wrapped.reset_infos) == 3
     actions = np.random.default_rng(0).integers(0, 3, (6, 3))
     ended = 0
@@ -83,8 +85,9 @@ def test_reset_step_and_terminal_observations_are_encoded(ckpt: Path) -> None:
         for i in np.flatnonzero(done):
             term, zterm = infos[i]["terminal_observation"], zinfos[i]["terminal_observation"]
             assert zterm.shape == (8,)
-            torch.testing.assert_close(torch.from_numpy(zterm), encode(term[None])[0], atol=1e-5,
-                                       rtol=0)  # fmt: skip
+            torch.testing.assert_close(
+                torch.from_numpy(zterm), encode(term[None])[0], atol=1e-5, rtol=0
+            )
             assert zinfos[i]["TimeLimit.truncated"] == infos[i]["TimeLimit.truncated"]
             ended += 1
     assert ended == 3  # every env truncated at step 4
@@ -96,8 +99,9 @@ def test_accepts_channels_first_envs_and_models(ckpt: Path) -> None:
     enc.train()
     hwc = EncodeObservations(envs.make_vec("reprl/BreakoutStandard-v0", 1, seed=0), enc)
     assert enc.training and all(p.requires_grad for p in enc.parameters())  # caller's untouched
-    chw = EncodeObservations(VecTransposeImage(envs.make_vec("reprl/BreakoutStandard-v0", 1)),
-                             str(ckpt))  # fmt: skip
+    chw = EncodeObservations(
+        VecTransposeImage(envs.make_vec("reprl/BreakoutStandard-v0", 1)), str(ckpt)
+    )
     assert not hwc.encoder.training
     np.testing.assert_array_equal(hwc.encode(frames), chw.encode(frames.transpose(0, 3, 1, 2)))
 
@@ -107,13 +111,14 @@ def test_accepts_channels_first_envs_and_models(ckpt: Path) -> None:
     [
         (gym.spaces.Box(0, 255, (32, 32, 3), np.uint8), r"shape.*\(3, 64, 64\).*\(32, 32, 3\)"),
         (gym.spaces.Box(0, 255, (64, 64, 1), np.uint8), r"channels.*C=3 \(RGB\).*got C=1"),
+        (gym.spaces.Box(0, 255, (64, 64, 4), np.uint8), r"multiple of 3 channels.*got C=4"),
         (gym.spaces.Box(0.0, 1.0, (64, 64, 3), np.float32), r"dtype: expected uint8.*float32"),
         (gym.spaces.Box(0, 128, (64, 64, 3), np.uint8), r"range: expected.*\[0, 255\].*high 128"),
     ],
 )
 def test_refuses_mismatched_env(ckpt: Path, space: gym.spaces.Box, match: str) -> None:
     venv = DummyVecEnv([lambda: _ImageEnv(space)])
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ReprlError, match=match):
         EncodeObservations(venv, ckpt)
 
 
@@ -122,5 +127,100 @@ def test_refuses_bad_encoder(ckpt: Path) -> None:
     with pytest.raises(TypeError, match="Representation or a checkpoint path"):
         EncodeObservations(venv, 42)  # type: ignore[arg-type]
     wrapper = EncodeObservations(venv, ckpt)
-    with pytest.raises(ValueError, match="dtype: expected uint8"):
+    with pytest.raises(ReprlError, match="dtype: expected uint8"):
         wrapper.encode(np.zeros((1, 64, 64, 3), np.float32))
+    with pytest.raises(ReprlError, match=r"channels: .*C=3 \(RGB\) x frame_stack 2 = 6.*got C=3"):
+        EncodeObservations(venv, ckpt, frame_stack=2)
+
+
+# ---------------------------------------------------------------- temporal context
+
+
+def _extractor_features(ckpt: Path, obs: np.ndarray) -> np.ndarray:
+    """The extractor path's features of ``(B, H, W, C * k)`` stacks, as SB3 computes them."""
+    space = gym.spaces.Box(0, 255, (obs.shape[3], *obs.shape[1:3]), np.uint8)
+    ext = PretrainedEncoderExtractor(space, **extractor_kwargs(ckpt))
+    with torch.no_grad():
+        return ext(torch.from_numpy(obs).permute(0, 3, 1, 2).float() / 255.0).numpy()
+
+
+@pytest.mark.parametrize(
+    ("stacker", "k", "gray"),
+    [
+        ("copies", 3, False),
+        ("copies", 4, True),
+        ("zeros", 2, False),
+        ("copies", 1, False),
+        ("make_vec", 4, True),
+        ("make_vec", 2, False),
+    ],
+)
+def test_latent_stacks_equal_the_extractor_path_over_episode_boundaries(
+    ckpt: Path, gray_ckpt: Path, stacker: str, k: int, gray: bool
+) -> None:
+    """Same stacked stream (episodes of 5 steps): wrapper latents == extractor features.
+
+    ``copies``: a fresh stack holds k copies of the first frame (envs.make_vec's semantics);
+    ``zeros``: SB3's VecFrameStack, whose fresh stack is zeros before the first frame;
+    ``make_vec``: reprl's own stacking, ``envs.make_vec(..., frame_stack=k)``.
+    """
+    enc = gray_ckpt if gray else ckpt
+
+    def make():
+        if stacker == "make_vec":
+            return envs.make_vec(
+                "reprl/BreakoutStandard-v0",
+                3,
+                seed=3,
+                max_episode_steps=5,
+                frame_stack=k,
+                grayscale=gray,
+            )
+        if stacker == "zeros":
+            raw = envs.make_vec("reprl/BreakoutStandard-v0", 3, seed=3, max_episode_steps=5)
+            return VecFrameStack(raw, k, channels_order="last")
+        return stacked_env(3, k, gray=gray, seed=3, max_episode_steps=5)
+
+    raw, wrapped = make(), EncodeObservations(make(), enc)
+    assert wrapped.frame_stack == k
+    assert wrapped.observation_space.shape == (k * TINY["latent_dim"],)
+    np.testing.assert_allclose(wrapped.reset(), _extractor_features(enc, raw.reset()), atol=1e-5)
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(12):
+        a = rng.integers(0, 3, 3)
+        obs, rew, done, infos = raw.step(a)
+        zobs, zrew, zdone, zinfos = wrapped.step(a)
+        np.testing.assert_array_equal(rew, zrew)
+        np.testing.assert_array_equal(done, zdone)
+        np.testing.assert_allclose(zobs, _extractor_features(enc, obs), atol=1e-5)
+        for i in np.flatnonzero(done):
+            term = _extractor_features(enc, infos[i]["terminal_observation"][None])[0]
+            np.testing.assert_allclose(zinfos[i]["terminal_observation"], term, atol=1e-5)
+            ends += 1
+    assert ends == 6  # every env truncated after steps 5 and 10
+
+
+def test_stacked_wrapper_encodes_one_frame_per_env_step(ckpt: Path) -> None:
+    """Between episode starts the wrapper encodes N frames per step; the extractor, N * k."""
+    k, n = 4, 3
+    wrapped = EncodeObservations(stacked_env(n, k, seed=0, max_episode_steps=6), ckpt)
+    sizes: list[int] = []
+    wrapped.encoder.encoder.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    wrapped.reset()
+    assert sizes == [n * k]  # a fresh stack: every frame
+    for t in range(1, 7):
+        sizes.clear()
+        _, _, done, _ = wrapped.step(np.zeros(n, np.int64))
+        if t < 6:
+            assert not done.any() and sizes == [n]
+    # step 6 ends every episode: N newest + N * k fresh frames + N terminal frames
+    assert done.all() and sizes == [n + n * k + n]
+
+
+def test_stateless_encode_matches_the_extractor(ckpt: Path) -> None:
+    stacks = random_stacks(5, 3)
+    wrapped = EncodeObservations(stacked_env(1, 3), ckpt)
+    np.testing.assert_allclose(wrapped.encode(stacks), _extractor_features(ckpt, stacks), atol=1e-5)
+    chw = EncodeObservations(VecTransposeImage(stacked_env(1, 3)), ckpt)
+    np.testing.assert_array_equal(chw.encode(stacks.transpose(0, 3, 1, 2)), wrapped.encode(stacks))

@@ -240,9 +240,9 @@ def test_device_must_be_a_string() -> None:
 @pytest.mark.parametrize(
     ("actions", "message"),
     [
-        (np.array([1, 2, 3]), r"shape \(2,\), got shape \(3,\)"),
-        (np.array([[1], [2]]), r"shape \(2,\), got shape \(2, 1\)"),
-        (np.array([1.0, 2.0]), "integer actions.*float64"),
+        (np.array([1, 2, 3]), r"shape \(2,\), got \(3,\)"),
+        (np.array([[1, 2], [2, 1]]), r"shape \(2,\), got \(2, 2\)"),
+        (np.array([1.5, 2.0]), r"integers in \[0, 4\).*float64"),
         (np.array([0, 4]), r"\[0, 4\).*got \[4\] at env indices \[1\]"),
         (np.array([-1, 0]), r"got \[-1\] at env indices \[0\]"),
     ],
@@ -302,13 +302,31 @@ def test_step_async_wait_pairs() -> None:
 
 
 def test_ppo_runs_on_both_backends() -> None:
+    """PPO collects and updates on each backend; with sticky actions off both train the same."""
+    import torch
     from stable_baselines3 import PPO
 
+    kwargs = {"max_episode_steps": 3, "obs_size": (40, 40), "repeat_action_probability": 0.0}
+    runs = {}
     for backend in BACKENDS:
-        venv = vec(backend, 2, max_episode_steps=3, obs_size=(40, 40))
+        venv = vec(backend, 2, **kwargs)
         model = PPO("CnnPolicy", venv, n_steps=8, batch_size=16, n_epochs=1, seed=0, device="cpu")
-        model.learn(16)  # 8 steps per env: 2 truncations, bootstrapped from terminal frames
+        before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+        model.learn(16)  # 8 steps per env: 2 truncations each, bootstrapped from terminal frames
         venv.close()
+        buf = model.rollout_buffer
+        assert model.num_timesteps == 16 and buf.full
+        assert buf.observations.shape == (8, 2, 3, 40, 40)
+        # every env restarted after steps 3 and 6: the auto-resets reached SB3
+        np.testing.assert_array_equal(buf.episode_starts.T, [[1, 0, 0, 1, 0, 0, 1, 0]] * 2)
+        after = model.policy.state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained
+        runs[backend] = (buf.observations, buf.rewards, buf.values, after)
+    (o1, r1, v1, p1), (o2, r2, v2, p2) = runs.values()
+    np.testing.assert_array_equal(o1, o2)
+    np.testing.assert_array_equal(r1, r2)  # incl. the bootstrapped value at each truncation
+    np.testing.assert_allclose(v1, v2, atol=1e-6)
+    assert all(torch.allclose(p1[k], p2[k], atol=1e-6) for k in p1)
 
 
 # -- single env and resize -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from stable_baselines3.common.vec_env import VecEnv
 import envs
 from envs import breakout as B
 from envs.breakout import BreakoutBatch
+from envs.errors import ReprlError
 
 
 @pytest.mark.parametrize("env_id", list(envs.BREAKOUT_IDS))
@@ -74,10 +75,9 @@ def run_batch(core: BreakoutBatch, actions: np.ndarray) -> list:
     trace = [core.reset().numpy().copy()]
     for a in actions:
         r = core.step(a)
-        trace.append(
-            (r.obs.numpy().copy(), r.reward.numpy().copy(), r.terminated.numpy().copy(),
-             r.truncated.numpy().copy(), {k: v.numpy().copy() for k, v in core.factors().items()})
-        )  # fmt: skip
+        factors = {k: v.numpy().copy() for k, v in core.factors().items()}
+        arrays = (r.obs, r.reward, r.terminated, r.truncated)
+        trace.append((*(a.numpy().copy() for a in arrays), factors))
     return trace
 
 
@@ -119,11 +119,15 @@ def test_single_gym_env_follows_game_0_of_a_batch_across_episodes() -> None:
         np.testing.assert_array_equal(obs_v[0], obs_s, err_msg=f"step {t}")
 
 
-def test_gymnasium_vector_env() -> None:
+@pytest.mark.parametrize("mode", ["SameStep", gym.vector.AutoresetMode.SAME_STEP])
+def test_gymnasium_vector_env_same_step(mode) -> None:
     venv = gym.make_vec(
-        "reprl/BreakoutRandomTarget-v0", 3, vectorization_mode="vector_entry_point",
+        "reprl/BreakoutRandomTarget-v0",
+        3,
+        vectorization_mode="vector_entry_point",
         max_episode_steps=4,
-    )  # fmt: skip
+        autoreset_mode=mode,
+    )
     assert venv.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
     obs, info = venv.reset(seed=0)
     assert obs.shape == (3, 64, 64, 3) and venv.observation_space.contains(obs)
@@ -134,6 +138,83 @@ def test_gymnasium_vector_env() -> None:
     assert trunc.all() and not term.any()
     assert info["_final_obs"].all() and info["final_obs"][1].shape == (64, 64, 3)
     assert "target_x" in info["final_info"][2]
+
+
+def test_gymnasium_vector_env_next_step_follows_gymnasium() -> None:
+    """NEXT_STEP (the default): game i of the vector env equals a single env driven the way
+    gymnasium documents it: after a done, the next step returns the reset observation with
+    reward 0 and ignores that action."""
+    n, steps, seed = 3, 40, 8
+    kw = {"max_episode_steps": 6, "num_lives": 1}
+    venv = gym.make_vec(
+        "reprl/BreakoutStandard-v0", n, vectorization_mode="vector_entry_point", **kw
+    )
+    assert venv.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    singles = [gym.make("reprl/BreakoutStandard-v0", **kw) for _ in range(n)]
+    obs, info = venv.reset(seed=seed)
+    for i, env in enumerate(singles):
+        o, inf = env.reset(seed=seed + i)
+        np.testing.assert_array_equal(obs[i], o)
+        assert info["paddle_x"][i] == inf["paddle_x"]
+    actions = np.random.default_rng(0).integers(0, 3, (steps, n))
+    needs_reset = np.zeros(n, dtype=bool)
+    resets = 0
+    for t in range(steps):
+        obs, rew, term, trunc, info = venv.step(actions[t])
+        for i, env in enumerate(singles):
+            if needs_reset[i]:
+                o, inf = env.reset()
+                r, te, tr = 0.0, False, False
+                resets += 1
+            else:
+                o, r, te, tr, inf = env.step(int(actions[t, i]))
+            np.testing.assert_array_equal(obs[i], o, err_msg=f"step {t} env {i}")
+            assert (rew[i], term[i], trunc[i]) == (r, te, tr)
+            assert info["ball_x"][i].tolist() == list(inf["ball_x"])
+            needs_reset[i] = te or tr
+    assert resets >= n
+
+
+def test_gymnasium_vector_wrappers_accept_the_vector_env() -> None:
+    kw = {"vectorization_mode": "vector_entry_point", "max_episode_steps": 4}
+    raw = gym.make_vec("reprl/BreakoutJuggling-v0", 2, **kw)
+    wrapped = gym.wrappers.vector.RecordEpisodeStatistics(
+        gym.wrappers.vector.FlattenObservation(
+            gym.wrappers.vector.GrayscaleObservation(
+                gym.make_vec("reprl/BreakoutJuggling-v0", 2, **kw)
+            )
+        )
+    )
+    assert wrapped.single_observation_space.shape == (64 * 64,)
+    weights = np.array([0.2125, 0.7154, 0.0721])  # gymnasium's own grayscale formula
+
+    def gray(o: np.ndarray) -> np.ndarray:
+        return np.sum(o * weights, axis=-1).astype(np.uint8).reshape(len(o), -1)
+
+    o_raw, _ = raw.reset(seed=3)
+    o_wr, _ = wrapped.reset(seed=3)
+    np.testing.assert_array_equal(o_wr, gray(o_raw))
+    episodes = 0
+    for t in range(10):  # boundaries after steps 4 and 9
+        a = np.array([t % 3, (t + 1) % 3])
+        o_raw, _, _, trunc_raw, _ = raw.step(a)
+        o_wr, _, _, trunc_wr, info = wrapped.step(a)
+        np.testing.assert_array_equal(o_wr, gray(o_raw), err_msg=f"step {t}")
+        np.testing.assert_array_equal(trunc_wr, trunc_raw)
+        if "episode" in info:
+            assert (info["episode"]["l"][info["_episode"]] == 4).all()
+            episodes += int(info["_episode"].sum())
+    assert episodes == 4
+
+
+def test_bad_autoreset_mode_is_refused() -> None:
+    with pytest.raises(ReprlError, match="autoreset_mode: expected one of"):
+        gym.make_vec(
+            "reprl/BreakoutStandard-v0",
+            2,
+            vectorization_mode="vector_entry_point",
+            autoreset_mode=gym.vector.AutoresetMode.DISABLED,
+        )
 
 
 @pytest.mark.parametrize("obs_size", [(64, 64), (84, 84), (117, 94), (32, 48)])
@@ -226,11 +307,11 @@ def test_unknown_env_id_is_refused() -> None:
 @pytest.mark.parametrize(
     ("actions", "match"),
     [
-        (np.array([0, 3]), r"actions must be in \[0, 3\)"),
-        (np.array([-1, 0]), r"actions must be in \[0, 3\)"),
+        (np.array([0, 3]), r"expected values in \[0, 3\).*got \[3\] at env indices \[1\]"),
+        (np.array([-1, 0]), r"expected values in \[0, 3\).*got \[-1\]"),
         (np.array([0, 1, 2]), r"expected an action batch of shape \(2,\), got \(3,\)"),
         (np.array([[0, 1], [1, 0]]), r"shape \(2,\), got \(2, 2\)"),
-        (np.array([0.5, 1.0]), "actions must be integers"),
+        (np.array([0.5, 1.0]), r"expected integers in \[0, 3\)"),
     ],
 )
 def test_bad_actions_are_refused_before_any_state_changes(actions, match: str) -> None:

@@ -10,6 +10,7 @@ import torch
 
 from envs import breakout as B
 from envs.breakout import BreakoutBatch
+from envs.errors import ReprlError
 
 NOOP, LEFT, RIGHT = 0, 1, 2
 
@@ -34,12 +35,99 @@ def park_paddle(g: BreakoutBatch, x: int = B.PADDLE_X_MAX) -> None:
     g.paddle_x[0] = x
 
 
+# vicariousinc/schema-games (schema_games/breakout/constants.py), as in shared/REFERENCES.md,
+# typed here independently of envs/breakout.py
+SCHEMA_WIDTH, SCHEMA_HEIGHT, SCHEMA_WALL = 94, 117, 3
+SCHEMA_BRICK = (8, 4)  # width, height
+SCHEMA_BRICK_GRID = (11, 6)  # columns, rows
+SCHEMA_PADDLE = (23, 4)  # width, height
+SCHEMA_MAX_BALL_SPEED, SCHEMA_PADDLE_SPEED, SCHEMA_LIVES = 2, 2, 3
+SCHEMA_SPEEDUPS = (4, 8, 12)  # brick hits after which the ball speeds up
+
+
 def test_geometry_matches_schema_games() -> None:
-    assert (B.WIDTH, B.HEIGHT) == (94, 117)
-    assert B.WALL * 2 + B.BRICK_COLS * B.BRICK_W == B.WIDTH  # bricks span wall to wall
-    assert (B.BRICK_Y0, B.BRICK_Y1) == (5, 29)
-    assert (B.PADDLE_W, B.PADDLE_H, B.PADDLE_Y) == (23, 4, 110)
-    assert len(B.PADDLE_ENGLISH) == B.PADDLE_W
+    """The frame at native resolution (1 px per play-area pixel), measured, against the
+    schema-games numbers typed above."""
+    g = BreakoutBatch(1, "standard", seed=0, obs_size=(SCHEMA_HEIGHT, SCHEMA_WIDTH))
+    frame = g.reset()[0].numpy()
+    assert frame.shape == (SCHEMA_HEIGHT, SCHEMA_WIDTH, 3)
+    wall = (frame == np.array(B.WALL_COLOR)).all(-1)
+    w = SCHEMA_WALL
+    assert wall[:, :w].all() and wall[:, -w:].all() and wall[:w].all()
+    assert not wall[w:, w : SCHEMA_WIDTH - w].any()  # nothing else is wall
+    # bricks: every pixel between the side walls, in 6 bands of 4 rows, one colour per band
+    colour = ~(frame == 0).all(-1) & ~wall
+    rows = np.flatnonzero(colour[:, w : SCHEMA_WIDTH - w].all(1))
+    cols, nrows = SCHEMA_BRICK_GRID
+    assert len(rows) == nrows * SCHEMA_BRICK[1]
+    assert (np.diff(rows) == 1).all()  # one block of bricks
+    bands = frame[rows, w].reshape(nrows, SCHEMA_BRICK[1], 3)
+    assert (bands == bands[:, :1]).all() and len({tuple(b[0]) for b in bands}) == nrows
+    assert SCHEMA_WIDTH - 2 * w == cols * SCHEMA_BRICK[0]  # 11 bricks of 8 fill the width
+    assert g.bricks.shape[1] == cols * nrows and bool(g.bricks.all())
+    # the paddle: its bounding box in the bottom quarter
+    paddle = (frame[90:] == np.array(B.PADDLE_COLOR)).all(-1)
+    ys, xs = np.nonzero(paddle)
+    assert (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) == SCHEMA_PADDLE[::-1]
+    assert paddle.sum() == SCHEMA_PADDLE[0] * SCHEMA_PADDLE[1]
+    # the ball: one pixel of its colour between the bricks and the paddle
+    ball = (frame[rows.max() + 1 : 90] == np.array(B.BALL_COLOR)).all(-1)
+    assert ball.sum() == 1
+    # speeds and lives
+    f = g.factors()
+    assert int(f["lives"][0]) == SCHEMA_LIVES
+    x0 = int(g.paddle_x[0])
+    g.step([RIGHT if x0 < 40 else LEFT])
+    assert abs(int(g.paddle_x[0]) - x0) == SCHEMA_PADDLE_SPEED
+    assert B.MAX_SPEED == SCHEMA_MAX_BALL_SPEED and B.SPEEDUP_HITS == SCHEMA_SPEEDUPS
+    assert max(abs(v) for v in B.PADDLE_ENGLISH) == SCHEMA_MAX_BALL_SPEED
+
+
+def ball_pixels(min_object_size: int, x: int, y: int) -> set[tuple[int, int]]:
+    g = BreakoutBatch(1, "juggling", seed=0, min_object_size=min_object_size)
+    g.reset()
+    g.ball_x[0], g.ball_y[0] = x, y  # all three balls on one spot
+    frame = g.render()[0].numpy()
+    ys, xs = np.nonzero((frame[:55] == np.array(B.BALL_COLOR)).all(-1))  # above the paddle
+    return set(zip(ys.tolist(), xs.tolist()))
+
+
+def test_min_object_size_draws_the_ball_bigger_at_64() -> None:
+    # ball at (x 50, y 70): 1 px at (70 * 64 // 117, 50 * 64 // 94) = (38, 34)
+    assert ball_pixels(1, 50, 70) == {(38, 34)}
+    # 2 x 2 centred on the ball's centre (50.5 * 64 / 94, 70.5 * 64 / 117) = (34.38, 38.56):
+    # columns from floor(34.38 - 1 + 0.5) = 33, rows from floor(38.56 - 0.5) = 38
+    assert ball_pixels(2, 50, 70) == {(38, 33), (38, 34), (39, 33), (39, 34)}
+    # 3 x 3: from floor(c - 1), i.e. columns 33..35, rows 37..39
+    assert ball_pixels(3, 50, 70) == {(y, x) for y in (37, 38, 39) for x in (33, 34, 35)}
+    # at the right wall the box stays inside the frame
+    assert len(ball_pixels(3, 90, 70)) == 9
+
+
+def test_min_object_size_leaves_the_factors_unchanged() -> None:
+    actions = np.random.default_rng(0).integers(0, 3, (150, 4))
+    runs = []
+    for m in (1, 2):
+        g = BreakoutBatch(4, "standard", seed=6, min_object_size=m, max_episode_steps=60)
+        g.reset()
+        trace = []
+        for a in actions:
+            r = g.step(a)
+            trace.append((r.reward.clone(), {k: v.clone() for k, v in g.factors().items()}))
+        runs.append(trace)
+    for (r1, f1), (r2, f2) in zip(*runs):
+        assert torch.equal(r1, r2)
+        assert all(torch.equal(f1[k], f2[k]) for k in f1)
+    big = BreakoutBatch(1, "standard", seed=6, min_object_size=2).reset()[0]
+    small = BreakoutBatch(1, "standard", seed=6).reset()[0]
+    diff = (big != small).any(-1)
+    assert 1 <= int(diff.sum()) <= 3  # only the ball grew (the paddle is already 2 px high)
+
+
+@pytest.mark.parametrize("bad", [0, 65, 1.5, True])
+def test_bad_min_object_size_is_refused(bad) -> None:
+    with pytest.raises(ReprlError, match="min_object_size: expected an integer in"):
+        BreakoutBatch(1, min_object_size=bad)
 
 
 def test_left_wall_reflection_speed_1() -> None:

@@ -8,7 +8,9 @@ import pytest
 
 from envs import breakout as B
 from envs.breakout import BreakoutBatch
+from envs.errors import ReprlError
 from envs.exploration import RandomPolicy, collect
+from envs.rng import spawn_seeds
 from envs.storage.dataset import CHUNK, DatasetError, FrameDataset
 
 IDS = ["reprl/BreakoutStandard-v0", "reprl/BreakoutJuggling-v0"]
@@ -17,8 +19,16 @@ IDS = ["reprl/BreakoutStandard-v0", "reprl/BreakoutJuggling-v0"]
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> FrameDataset:
     out = tmp_path_factory.mktemp("data") / "explore.h5"
-    return collect(IDS, 3000, out, num_envs=8, seed=3, policy="random_repeat", progress=False,
-                   env_kwargs={"max_episode_steps": 100})  # fmt: skip
+    return collect(
+        IDS,
+        3000,
+        out,
+        num_envs=8,
+        seed=3,
+        policy="random_repeat",
+        progress=False,
+        env_kwargs={"max_episode_steps": 100},
+    )
 
 
 def test_metadata_and_shapes(dataset: FrameDataset) -> None:
@@ -47,10 +57,14 @@ def test_frames_agree_with_factors(dataset: FrameDataset) -> None:
 
 
 def test_frames_replay_from_seed_and_actions(dataset: FrameDataset) -> None:
-    # env 0 of domain 0 is the single game with seed 3; its first block is rows [0, k)
+    # env 0 of domain 0 is the single game with the first recorded seed; its first block is
+    # rows [0, k)
     k = CHUNK // 2
     assert (dataset.episode[:k] == dataset.episode[0]).sum() > 10
-    game = BreakoutBatch(1, "standard", seed=3, max_episode_steps=100)
+    seeds = dataset.info.attrs["env_seeds"]
+    assert seeds[0] == spawn_seeds(3, 8, purpose="collect/0")
+    assert not set(seeds[0]) & set(seeds[1])  # the two domains share no stream
+    game = BreakoutBatch(1, "standard", seed=seeds[0][0], max_episode_steps=100)
     frames = [game.reset()[0].numpy()]
     for a in dataset.array("actions", slice(0, k - 1)):
         frames.append(game.step(np.array([a])).obs[0].numpy())
@@ -68,10 +82,12 @@ def test_episode_bookkeeping(dataset: FrameDataset) -> None:
 
 
 def test_batches_cover_every_frame_once(dataset: FrameDataset) -> None:
-    seen = np.concatenate([
-        b.reshape(len(b), -1).sum(1, dtype=np.int64)
-        for b in dataset.iter_batches(100, drop_last=False, seed=1)
-    ])  # fmt: skip
+    seen = np.concatenate(
+        [
+            b.reshape(len(b), -1).sum(1, dtype=np.int64)
+            for b in dataset.iter_batches(100, drop_last=False, seed=1)
+        ]
+    )
     allf = dataset.frames(slice(None)).reshape(3000, -1).sum(1, dtype=np.int64)
     assert len(seen) == 3000
     np.testing.assert_array_equal(np.sort(seen), np.sort(allf))
@@ -91,11 +107,22 @@ def test_sequences_are_consecutive_steps_of_one_episode(dataset: FrameDataset) -
 
 
 def test_episode_batches_group_whole_episodes(dataset: FrameDataset) -> None:
-    total = 0
+    lengths = dict(zip(*np.unique(dataset.episode, return_counts=True)))
+    seen: list[int] = []
     for batch in dataset.iter_episodes(5):
-        assert len(np.unique(batch["episode"])) <= 5
-        total += len(batch["frames"])
-    assert total == 3000
+        ids = np.unique(batch["episode"])
+        assert 1 <= len(ids) <= 5
+        for ep in ids:
+            mine = batch["episode"] == ep
+            # every frame of the episode is here, steps 0 .. len - 1 in order ...
+            assert mine.sum() == lengths[ep]
+            np.testing.assert_array_equal(batch["step"][mine], np.arange(lengths[ep]))
+            # ... and they are that episode's frames
+            rows = np.flatnonzero(dataset.episode == ep)
+            np.testing.assert_array_equal(batch["frames"][mine], dataset.frames(rows))
+        seen.extend(ids.tolist())
+    assert sorted(seen) == sorted(lengths)  # each episode in exactly one batch
+    assert max(lengths.values()) > 1
 
 
 def test_killed_collect_leaves_no_finished_file(tmp_path: Path, monkeypatch) -> None:
@@ -153,5 +180,5 @@ def test_bad_collect_arguments(tmp_path: Path) -> None:
         collect("reprl/Nope-v0", 10, tmp_path / "x.h5", progress=False)
     with pytest.raises(ValueError, match="unknown exploration policy 'greedy'"):
         collect(IDS[0], 10, tmp_path / "x.h5", policy="greedy", progress=False)
-    with pytest.raises(ValueError, match="num_frames must be >= 1"):
+    with pytest.raises(ReprlError, match="num_frames: expected an integer >= 1, got 0"):
         collect(IDS[0], 0, tmp_path / "x.h5", progress=False)

@@ -1,13 +1,20 @@
-"""The pretraining loop: artefacts, reuse, resume after a kill, the NaN guard, bad input."""
+"""The pretraining loop: artefacts, content-keyed reuse, resume after a kill with one history,
+the NaN guard, bad input that leaves nothing behind."""
+
+from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import representations as R
+from envs.errors import ReprlError
 from envs.exploration import collect
+from envs.storage.files import file_sha256
 from representations.beta_vae import BetaVAE
 from representations.pretrain import PretrainConfig, pretrain
 
@@ -19,47 +26,153 @@ def data(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def other_data(tmp_path_factory) -> Path:
+    """Same env and size as ``data``, other seed: same settings, other content."""
+    out = tmp_path_factory.mktemp("pre") / "d.h5"
+    collect("reprl/BreakoutStandard-v0", 600, out, num_envs=4, seed=1, progress=False)
+    return out
+
+
 def cfg(data: Path, out: Path, **kw) -> PretrainConfig:
-    base = dict(method="beta_vae", model={"latent_dim": 8}, dataset=str(data), out=str(out),
-                steps=6, batch_size=8, log_every=2, checkpoint_every=2)  # fmt: skip
+    base = dict(
+        method="beta_vae",
+        model={"latent_dim": 8},
+        dataset=str(data),
+        out=str(out),
+        steps=6,
+        batch_size=8,
+        log_every=2,
+        checkpoint_every=2,
+    )
     return PretrainConfig(**{**base, **kw})
 
 
+def logged_steps(run: Path) -> list[int]:
+    return [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def tensorboard_steps(run: Path, tag: str = "loss/loss") -> list[int]:
+    acc = EventAccumulator(str(run / "tb"))
+    acc.Reload()
+    return [e.step for e in acc.Scalars(tag)]
+
+
+def dies_at(monkeypatch, call: int, exc: type[BaseException] = RuntimeError) -> dict[str, int]:
+    """Makes ``BetaVAE.loss`` raise ``exc`` on its ``call``-th call; returns the call counter."""
+    calls = {"n": 0}
+    original = BetaVAE.loss
+
+    def loss(self, batch):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise exc("killed")
+        return original(self, batch)
+
+    monkeypatch.setattr(BetaVAE, "loss", loss)
+    return calls
+
+
 def test_pretrain_writes_a_loadable_encoder_with_provenance(data: Path, tmp_path: Path) -> None:
-    path = pretrain(cfg(data, tmp_path / "run"), progress=False)
+    run = tmp_path / "run"
+    path = pretrain(cfg(data, run), progress=False)
+    assert path == run / "encoder.safetensors"
     model = R.load(path, expected_method="beta_vae")
     assert model.latent_dim == 8
-    assert model.provenance["dataset"]["sha256"] == R.file_provenance(data)["sha256"]
-    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert model.provenance["dataset"] == R.file_provenance(data)
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [2, 4, 6]
     assert all(x["perf/images_per_s"] > 0 and "loss/kl" in x for x in lines)
-    assert list((tmp_path / "run" / "tb").iterdir())
-    assert not (tmp_path / "run" / "state.safetensors").exists()
+    assert tensorboard_steps(run) == [2, 4, 6]
+    assert not (run / "state.safetensors").exists()
+    assert json.loads((run / "stage.json").read_text())["finished"] is True
     # same config again: reused, not retrained
     mtime = path.stat().st_mtime_ns
-    assert pretrain(cfg(data, tmp_path / "run"), progress=False) == path
+    assert pretrain(cfg(data, run), progress=False) == path
     assert path.stat().st_mtime_ns == mtime
 
 
 def test_killed_run_resumes_from_its_last_state(data: Path, tmp_path: Path, monkeypatch) -> None:
-    calls = {"n": 0}
-    original = BetaVAE.loss
-
-    def dies_at_5(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return original(self, batch)
-
-    monkeypatch.setattr(BetaVAE, "loss", dies_at_5)
-    with pytest.raises(KeyboardInterrupt):
-        pretrain(cfg(data, tmp_path / "run"), progress=False)
+    calls = dies_at(monkeypatch, 5, KeyboardInterrupt)
     run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cfg(data, run), progress=False)
     assert (run / "state.safetensors").exists() and not (run / "encoder.safetensors").exists()
     calls["n"] = -100  # no more deaths; count the steps the resumed run takes
-    pretrain(cfg(data, tmp_path / "run"), progress=False)
+    pretrain(cfg(data, run), progress=False)
     assert calls["n"] == -100 + 2  # resumed at step 4 of 6
     assert (run / "encoder.safetensors").exists()
+
+
+def test_kill_and_resume_keep_one_monotonic_history(
+    data: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Rows logged after the last state (steps 4) are dropped, not kept beside the new ones."""
+    run = tmp_path / "run"
+    c = cfg(data, run, log_every=1, checkpoint_every=3)
+    calls = dies_at(monkeypatch, 5)  # steps 1-4 logged, state at step 3
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain(c, progress=False)
+    assert logged_steps(run) == [1, 2, 3, 4]
+    calls["n"] = -100
+    pretrain(c, progress=False)
+    assert calls["n"] == -100 + 3  # resumed at step 3 of 6
+    assert logged_steps(run) == [1, 2, 3, 4, 5, 6]
+    assert tensorboard_steps(run) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_new_config_starts_a_fresh_history(data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    pretrain(cfg(data, run), progress=False)
+    pretrain(cfg(data, run, steps=4, seed=1), progress=False)
+    assert logged_steps(run) == [2, 4]
+    assert tensorboard_steps(run) == [2, 4]
+    assert R.load(run / "encoder.safetensors").provenance["pretrain"]["seed"] == 1
+
+
+def test_steps_below_checkpoint_every_still_leave_a_resumable_state(
+    data: Path, tmp_path: Path, monkeypatch
+) -> None:
+    run = tmp_path / "run"
+    c = cfg(data, run, checkpoint_every=500)
+    calls = dies_at(monkeypatch, 5)
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain(c, progress=False)
+    assert (run / "state.safetensors").exists()
+    calls["n"] = -100
+    pretrain(c, progress=False)
+    assert calls["n"] == -100 + 3  # the state of step 3 (= steps // 2) was used
+
+
+def test_a_dataset_rewritten_at_the_same_path_retrains(
+    data: Path, other_data: Path, tmp_path: Path
+) -> None:
+    dataset = tmp_path / "d.h5"
+    shutil.copyfile(data, dataset)
+    path = pretrain(cfg(dataset, tmp_path / "run"), progress=False)
+    assert R.load(path).provenance["dataset"]["sha256"] == file_sha256(data)
+    shutil.copyfile(other_data, dataset)  # same path, same settings, other frames
+    pretrain(cfg(dataset, tmp_path / "run"), progress=False)
+    assert R.load(path).provenance["dataset"]["sha256"] == file_sha256(other_data)
+
+
+def test_a_dae_retrained_at_the_same_path_retrains_the_beta_vae_dae(
+    data: Path, tmp_path: Path
+) -> None:
+    def dae(seed: int) -> Path:
+        c = cfg(data, tmp_path / "dae", method="dae", model={"latent_dim": 8}, seed=seed, steps=2)
+        return pretrain(c, progress=False)
+
+    dae_path = dae(seed=0)
+    bvd = cfg(data, tmp_path / "bvd", method="beta_vae_dae", model={"dae": str(dae_path)}, steps=2)
+    first = R.load(pretrain(bvd, progress=False))
+    new_dae = R.load(dae(seed=1))  # same path, new weights
+    assert dae_path == tmp_path / "dae" / "encoder.safetensors"
+    second = R.load(pretrain(bvd, progress=False))
+    for k, v in new_dae.state_dict().items():
+        torch.testing.assert_close(second.dae.state_dict()[k], v)
+    assert not torch.equal(first.dae.encoder.fc.weight, second.dae.encoder.fc.weight)
+    assert second.provenance["inputs"]["model.dae"] == file_sha256(dae_path)
 
 
 def test_nan_loss_stops_with_a_clear_error(data: Path, tmp_path: Path, monkeypatch) -> None:
@@ -73,16 +186,47 @@ def test_nan_loss_stops_with_a_clear_error(data: Path, tmp_path: Path, monkeypat
 
 
 def test_frames_that_do_not_fit_the_model_are_refused(data: Path, tmp_path: Path) -> None:
-    bad = cfg(data, tmp_path / "run", model={"input_shape": [3, 32, 32]})
-    with pytest.raises(ValueError, match=r"has frames \(H, W, C\) = \(64, 64, 3\)"):
+    bad = cfg(data, tmp_path / "out" / "run", model={"input_shape": [3, 32, 32]})
+    with pytest.raises(
+        ReprlError,
+        match=r"has frames \(H, W, C\) = \(64, 64, 3\).*expects \(C, H, W\) = \(3, 32, 32\)",
+    ):
         pretrain(bad, progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
     ("kw", "match"),
-    [({"method": "pca"}, "method: unknown 'pca'"), ({"steps": 0}, "steps: expected >= 1"),
-     ({"dataset": ""}, "dataset: expected the path")],
-)  # fmt: skip
-def test_invalid_config(data: Path, tmp_path: Path, kw: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        pretrain(cfg(data, tmp_path / "run", **kw), progress=False)
+    [
+        ({"method": "pca"}, "method: expected one of .*got 'pca'"),
+        ({"steps": 0}, "steps: expected an integer >= 1, got 0"),
+        ({"lr": 0.0}, "lr: expected > 0"),
+        ({"dataset": ""}, "dataset: expected the path"),
+        ({"model": {"betta": 4}}, r"beta_vae: unknown config keys \['betta'\]"),
+        ({"batch_size": 10_000}, "batch_size: expected at most the 600 frames"),
+        ({"method": "beta_vae_dae", "model": {"dae": "nope.st"}}, "dae: expected a DAE check"),
+        ({"device": "gpu"}, "device: expected a torch device"),
+    ],
+)
+def test_invalid_config_leaves_nothing_behind(
+    data: Path, tmp_path: Path, kw: dict, match: str
+) -> None:
+    with pytest.raises(ReprlError, match=match):
+        pretrain(cfg(data, tmp_path / "out" / "run", **kw), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_or_unreadable_dataset_leaves_nothing_behind(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no dataset at"):
+        pretrain(cfg(tmp_path / "none.h5", tmp_path / "out" / "run"), progress=False)
+    (tmp_path / "text.h5").write_text("not a dataset")
+    with pytest.raises(ValueError, match="not a readable HDF5 dataset"):
+        pretrain(cfg(tmp_path / "text.h5", tmp_path / "out" / "run"), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_holding_other_files_is_not_emptied(data: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ReprlError, match=r"out: expected a new or pretraining run .*notes\.txt"):
+        pretrain(cfg(data, tmp_path), progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -1,0 +1,364 @@
+"""``build_report`` (read, compute, write) and the ``python -m experiments.report`` command."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from envs.errors import ReprlError
+from envs.storage.files import atomic_write_text
+from experiments import stats
+from experiments.report import markdown as md
+from experiments.report.plots import (
+    SMOOTH_EPISODES,
+    learning_curves,
+    plot_learning_curves,
+    plot_zero_shot,
+)
+from experiments.report.provenance import (
+    PathDisplay,
+    RunFacts,
+    describe_agent,
+    env_kwargs_of,
+    run_facts,
+    summarise_provenance,
+)
+from experiments.report.reading import EvalRun, InputFile, ReportError, agent_slug, discover
+from experiments.report.tables import (
+    BASELINE_AGENT,
+    REFERENCE_AGENT,
+    RESULT_COLUMNS,
+    Cell,
+    ModeTables,
+    compute_tables,
+    order_envs,
+    result_rows,
+)
+
+#: Columns of ``runs.csv`` (one row per run; empty cell: unknown number; ``budget_kind`` is
+#: ``steps``, ``seconds``, ``unknown``, or ``none`` for the untrained random reference).
+RUN_COLUMNS: tuple[str, ...] = (
+    "agent",
+    "seed",
+    "encoder_pretraining",
+    "target_seen",
+    "budget_kind",
+    "budget_value",
+    "env_steps",
+    "train_seconds",
+)
+
+
+def best_returns(evals: Sequence[EvalRun], env_ids: Sequence[str]) -> dict[str, float | str]:
+    """``R_max`` of every env from ``envs.best_return(env_id, **env_kwargs)``.
+
+    ``env_kwargs`` is each run's ``config.evaluate.env_kwargs`` (runs without it: defaults).
+
+    Args:
+        evals: the evaluation runs (all of them: their env kwargs must agree).
+        env_ids: the evaluated env ids.
+
+    Returns:
+        ``{env: R_max}``, or ``{env: reason}`` where it is unknown (runs evaluated with
+        different env kwargs, or ``envs.best_return`` refuses the env).
+
+    Raises:
+        ReportError: if this version of ``envs`` has no ``best_return``.
+    """
+    import envs as envs_lib
+    import envs.registry
+
+    fn = getattr(envs_lib, "best_return", None) or getattr(envs.registry, "best_return", None)
+    if fn is None:
+        raise ReportError(
+            "envs.best_return: expected a function giving each env's best attainable return "
+            "(R_max of the normalised scores), got none in this version of reprl's envs"
+        )
+    kwargs = {json.dumps(env_kwargs_of(r.provenance) or {}, sort_keys=True) for r in evals}
+    if len(kwargs) > 1:
+        why = f"runs were evaluated with different env_kwargs: {' vs '.join(sorted(kwargs))}"
+        return dict.fromkeys(env_ids, why)
+    kw = json.loads(next(iter(kwargs))) if kwargs else {}
+    out: dict[str, float | str] = {}
+    for env in env_ids:
+        try:
+            value = fn(env, **kw)
+        except (ReprlError, TypeError) as e:
+            out[env] = f"R_max unknown: {e}"
+            continue
+        ok = isinstance(value, int | float) and math.isfinite(value)
+        out[env] = float(value) if ok else f"R_max unknown: envs.best_return gave {value!r}"
+    return out
+
+
+def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, stats.Estimate):
+        return [float(v) for v in obj]
+    if isinstance(obj, Cell):
+        return {
+            "mean": _plain(obj.mean),
+            "iqm": _plain(obj.iqm),
+            "num_seeds": obj.num_seeds,
+            "num_episodes": obj.num_episodes,
+            "seed_means": {str(k): v for k, v in obj.seed_means.items()},
+        }
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: _plain(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _run_row(agent: str, seed: int, f: RunFacts) -> dict[str, Any]:
+    def known(x: float) -> Any:
+        if x != x or x < 0:  # nan or -1: unknown
+            return ""
+        return int(x) if float(x).is_integer() else x
+
+    values = (
+        agent,
+        seed,
+        f.pretraining,
+        f.target_seen,
+        f.budget_kind,
+        known(f.budget_value),
+        known(f.env_steps),
+        known(f.seconds),
+    )
+    return dict(zip(RUN_COLUMNS, values))
+
+
+def build_report(
+    roots: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    source_env: str | None = None,
+    baseline: str | None = None,
+    reps: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Reads the runs under ``roots`` and writes the report into ``out_dir``.
+
+    Args:
+        roots: directories following the file contract; their runs are merged.
+        out_dir: output directory (created if needed).
+        source_env: the training env id: the aggregate and the comparisons are over the other
+            (target) envs. Must appear in the evaluation files.
+        baseline: agent the others are compared with; ``None``: ``pixels`` if present.
+        reps: bootstrap replicates per interval.
+        seed: base seed of the bootstrap (the report is reproducible from it).
+        confidence: interval coverage.
+
+    Returns:
+        JSON-plain summary: ``report``, ``results_csv``, ``runs_csv``, ``learning_curves``,
+        ``zero_shot`` (paths), ``markdown`` (the tables' text), ``agents``, ``envs``,
+        ``source_env``, ``baseline``, ``reference``, ``modes`` (``{mode: {"cells",
+        "normalisers", "normalised", "aggregate", "comparisons", "targets", "left_out"}}``,
+        each estimate as ``[point, low, high]``), ``rows`` (``results.csv``), ``runs``
+        (``runs.csv``) and ``inputs`` (``[{"path", "sha256"}]``, paths as displayed).
+
+    Raises:
+        ReportError: on missing or malformed inputs, a ``source_env`` never evaluated, or a
+            ``baseline`` that is not an agent.
+    """
+    roots = [Path(r) for r in roots]
+    out = Path(out_dir)
+    evals, trains = discover(roots)
+    all_envs = {e for r in evals for e in r.env_id.tolist()}
+    if source_env is not None and source_env not in all_envs:
+        raise ReportError(
+            f"source env: expected one of the evaluated envs {sorted(all_envs)}, got {source_env!r}"
+        )
+    agents = sorted({r.agent for r in evals})
+    if baseline is not None and baseline not in agents:
+        raise ReportError(f"baseline: expected one of the agents {agents}, got {baseline!r}")
+    baseline = baseline or (BASELINE_AGENT if BASELINE_AGENT in agents else None)
+    envs = order_envs(all_envs, source_env)
+    targets = [e for e in envs if e != source_env]
+    tables = compute_tables(
+        evals,
+        best_returns=best_returns(evals, envs),
+        source_env=source_env,
+        baseline=baseline,
+        reps=reps,
+        seed=seed,
+        confidence=confidence,
+    )
+    rows = result_rows(tables, baseline)
+    curves = learning_curves(trains)
+    display = PathDisplay(out, roots)
+
+    train_by_key = {(t.slug, t.seed): t for t in trains}
+    facts: dict[str, list[RunFacts]] = {}
+    run_rows, prov = [], []
+    for r in evals:
+        t = train_by_key.get((agent_slug(r.agent), r.seed))
+        tprov = t.provenance if t is not None else None
+        f = run_facts(r.provenance, tprov, source_env=source_env, targets=targets)
+        if r.agent == REFERENCE_AGENT:  # no encoder, not trained
+            f = RunFacts("none (uniform-random policy)", "false", "none", math.nan, 0, math.nan)
+        facts.setdefault(r.agent, []).append(f)
+        run_rows.append(_run_row(r.agent, r.seed, f))
+        s = summarise_provenance({"eval": r.provenance, "train": tprov}, display)
+        prov.append((r.agent, r.seed, s))
+    described = {a: describe_agent(facts[a]) for a in agents}
+    if REFERENCE_AGENT in described:
+        described[REFERENCE_AGENT].update(budget="not trained", env_steps="0", seconds="0")
+
+    seeds_of = {a: sorted(r.seed for r in evals if r.agent == a) for a in agents}
+    head = [
+        "# Zero-shot transfer report",
+        "",
+        f"- Roots: {', '.join(f'`{display(r)}`' for r in roots)}",
+        f"- Agents: {len(agents)}; evaluation runs: {len(evals)}; training runs: {len(trains)}",
+        f"- Source env: `{source_env}`" if source_env else "- Source env: not given",
+        f"- Baseline: `{baseline}`" if baseline else "- Baseline: none (no agent `pixels`)",
+        f"- Intervals: {round(confidence * 100)}% percentile bootstrap over training seeds "
+        f"({reps} replicates, seed {seed}). Episode returns are first averaged per seed; the "
+        "seeds are the runs (for aggregates, resampled within each env: stratified). A cell "
+        "with one seed has no interval; with few seeds percentile intervals are too narrow.",
+        "",
+        *md.agents_section(agents, seeds_of, described),
+    ]
+    body: list[str] = []
+    for mode, t in tables.items():
+        body += md.mode_section(
+            mode,
+            t,
+            envs,
+            source_env,
+            baseline=baseline,
+            reference=REFERENCE_AGENT,
+            confidence=confidence,
+        )
+    window = f"trailing mean over {SMOOTH_EPISODES} episodes"
+    tail = [
+        "## Plots",
+        "",
+        "![zero-shot returns](zero_shot.png)",
+        "",
+        "One panel per env and mode with its own y scale: each agent's mean return [CI]; "
+        "dashed: R_min (random), dotted: R_max (best).",
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
+        f"Learning curves smoothed by a {window}; band: min-max over seeds.",
+        "",
+        *md.final_returns_section(curves, SMOOTH_EPISODES),
+    ]
+    inputs: list[InputFile] = []
+    for r in evals:
+        inputs += [r.csv, r.json]
+    for t in trains:
+        inputs += [t.metrics, t.provenance_file]
+    tail += md.provenance_section(prov, inputs, display)
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "report": out / "report.md",
+        "results_csv": out / "results.csv",
+        "runs_csv": out / "runs.csv",
+        "learning_curves": out / "learning_curves.png",
+        "zero_shot": out / "zero_shot.png",
+    }
+    atomic_write_text(paths["report"], "\n".join([*head, *body, *tail]))
+    atomic_write_text(paths["results_csv"], _csv(RESULT_COLUMNS, rows))
+    atomic_write_text(paths["runs_csv"], _csv(RUN_COLUMNS, run_rows))
+    plot_learning_curves(curves, paths["learning_curves"])
+    plot_zero_shot(tables, envs, source_env, paths["zero_shot"])
+    return {
+        **{k: str(v) for k, v in paths.items()},
+        "markdown": "\n".join(body),
+        "agents": agents,
+        "envs": envs,
+        "source_env": source_env,
+        "baseline": baseline,
+        "reference": REFERENCE_AGENT,
+        "modes": {mode: _mode_summary(t) for mode, t in tables.items()},
+        "rows": rows,
+        "runs": run_rows,
+        "inputs": [{"path": display(f.path), "sha256": f.sha256} for f in inputs],
+    }
+
+
+def _mode_summary(t: ModeTables) -> dict[str, Any]:
+    return _plain(
+        {
+            "cells": t.cells,
+            "normalisers": t.normalisers,
+            "normalised": t.normalised,
+            "aggregate": t.aggregate,
+            "comparisons": t.comparisons,
+            "targets": t.targets,
+            "left_out": t.left_out,
+        }
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m experiments.report ROOT [ROOT ...] --out DIR [--source-env ID] ...``.
+
+    Prints the results tables (markdown) to stdout; returns 0, or 2 on bad inputs.
+    """
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.report",
+        description="Zero-shot transfer report (returns and min-max normalised scores with "
+        "bootstrap CIs, comparisons with a baseline, plots, provenance) from "
+        "<root>/eval/<agent>__<seed>.csv(+.json) and <root>/train/<agent>__<seed>/.",
+    )
+    p.add_argument("roots", nargs="+", help="run roots to merge (each with eval/ and train/)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--source-env",
+        default=None,
+        help="training env id: aggregates and comparisons are over the other (target) envs",
+    )
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="agent the others are compared with (default: pixels, if present)",
+    )
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument(
+        "--confidence", type=float, default=0.95, help="interval coverage (default 0.95 = 95%%)"
+    )
+    args = p.parse_args(argv)
+    try:
+        summary = build_report(
+            args.roots,
+            args.out,
+            source_env=args.source_env,
+            baseline=args.baseline,
+            reps=args.reps,
+            seed=args.seed,
+            confidence=args.confidence,
+        )
+    except ReprlError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(summary["markdown"])
+    print(f"wrote {summary['report']}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["RUN_COLUMNS", "best_returns", "build_report", "main"]
