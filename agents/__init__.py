@@ -19,6 +19,7 @@
 - :mod:`agents.sb3_compat`: every access to SB3 internals, checked by ``check_internals``.
 """
 
+from agents.export import export_pixel_agent
 from agents.extractor import (
     EXTRACTOR_MODES,
     LatentProjectionExtractor,
@@ -27,18 +28,10 @@ from agents.extractor import (
     extractor_kwargs,
     representation_from_header,
 )
-from agents.factory import (
-    ALGOS,
-    MODES,
-    agent_algo,
-    agent_info,
-    export_pixel_agent,
-    load_agent,
-    make_agent,
-    save_agent,
-)
+from agents.factory import ALGOS, MODES, make_agent
 from agents.hyperparams import A2CHyperparams, PolicyHyperparams, PPOHyperparams, check_ppo_batch
 from agents.latent import EncodeObservations
+from agents.saving import agent_algo, agent_info, load_agent, save_agent
 
 __all__ = [
     "ALGOS",

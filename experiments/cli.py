@@ -146,7 +146,7 @@ def _close_progress_bars() -> None:
     for bar in list(getattr(tq.tqdm, "_instances", ())):
         try:
             bar.close()
-        except Exception:  # noqa: BLE001 - best effort on the way out
+        except Exception:
             pass
 
 

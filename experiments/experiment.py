@@ -294,6 +294,14 @@ class ExperimentConfig:
             except ValueError as e:
                 raise ConfigError(f"evaluate.action_mapping, target {target}: {e}") from None
 
+    def agent_env_kwargs(self, agent: AgentStage) -> dict[str, Any]:
+        """What an agent's envs need besides the env's own kwargs: the temporal context and
+        the colour of its observations (grayscale only for pixel agents that ask for it)."""
+        return {
+            "frame_stack": self.train.frame_stack,
+            "grayscale": agent.mode == "pixels" and agent.grayscale,
+        }
+
     def sb3_kwargs(self) -> dict[str, Any]:
         """The training algorithm's hyperparameters as SB3 keyword arguments."""
         block = self.train.ppo if self.train.algo == "ppo" else self.train.a2c

@@ -22,21 +22,19 @@ seeds from :func:`envs.rng.spawn_seeds` under purposes of their own.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
 from envs.storage.artefacts import StageDir, stage_key
-from envs.storage.files import atomic_path, atomic_write_text, file_sha256, library_version
+from envs.storage.files import atomic_write_json, file_sha256, library_version
 from experiments.config import ConfigError, to_dict, write_yaml
+from experiments.evaluation import evaluate_agent, relative, stage_evaluate
 from experiments.experiment import (
     MAX_EVAL_EPISODE_STEPS,
     AgentStage,
@@ -52,20 +50,8 @@ from experiments.experiment import (
 STAGES = ("collect", "pretrain", "train", "evaluate", "report")
 
 
-def _write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2))
-
-
-def _rel(path: str | os.PathLike[str], base: Path) -> str:
-    """``path`` relative to the experiment directory (reports hold no absolute paths)."""
-    try:
-        return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
-    except ValueError:  # another drive on Windows
-        return Path(path).name
-
-
 def _file_ref(path: Path | None, base: Path) -> dict[str, str] | None:
-    return None if path is None else {"path": _rel(path, base), "sha256": file_sha256(path)}
+    return None if path is None else {"path": relative(path, base), "sha256": file_sha256(path)}
 
 
 # --- collect ---------------------------------------------------------------------------------
@@ -173,15 +159,6 @@ class EpisodeLog(BaseCallback):
         self.bar.close()
 
 
-def agent_env_kwargs(cfg: ExperimentConfig, agent: AgentStage) -> dict[str, Any]:
-    """What an agent's envs need besides the env's own kwargs: the temporal context and the
-    colour of its observations (grayscale only for pixel agents that ask for it)."""
-    return {
-        "frame_stack": cfg.train.frame_stack,
-        "grayscale": agent.mode == "pixels" and agent.grayscale,
-    }
-
-
 def _pretraining_domains(dataset: Path | None) -> list[str] | None:
     if dataset is None:
         return None
@@ -215,7 +192,7 @@ def stage_train(
     meanings = list(envs.action_meanings(t.env_id, **t.env_kwargs))
     for a in cfg.agents:
         enc = None if a.encoder is None else encoders[a.encoder]
-        env_kwargs = {**t.env_kwargs, **agent_env_kwargs(cfg, a)}
+        env_kwargs = {**t.env_kwargs, **cfg.agent_env_kwargs(a)}
         for seed in cfg.seeds:
             run = f"{a.name}__{seed}"
             d = base / "train" / run
@@ -268,7 +245,7 @@ def stage_train(
                 "env_steps_per_s": round(model.num_timesteps / took),
                 "reprl_version": library_version(),
             }
-            _write_json(d / "provenance.json", provenance)
+            atomic_write_json(d / "provenance.json", provenance)
             info = {
                 "env_id": t.env_id,
                 "env_kwargs": env_kwargs,
@@ -279,196 +256,6 @@ def stage_train(
             stage.finish()
             out[run] = d / "agent.zip"
     return out, reused
-
-
-# --- evaluate --------------------------------------------------------------------------------
-class _Predictor:
-    """SB3's ``predict`` signature over any ``predict(obs, deterministic)``; loads lazily, so a
-    reused evaluation never loads its agent."""
-
-    def __init__(self, load: Callable[[], Any]) -> None:
-        self._load, self._model = load, None
-
-    def predict(self, obs: np.ndarray, state=None, episode_start=None, deterministic=True):
-        if self._model is None:
-            self._model = self._load()
-        return self._model.predict(obs, deterministic=deterministic)
-
-
-def evaluate_agent(
-    model: Any,
-    env_id: str,
-    *,
-    episodes: int,
-    num_envs: int,
-    deterministic: bool,
-    seed: int,
-    device: str = "cpu",
-    env_kwargs: dict[str, Any] | None = None,
-    agent_meanings: list[str] | None = None,
-    action_mapping: str = "none",
-) -> list[tuple[float, int]]:
-    """Runs ``model`` on ``env_id`` for ``episodes`` episodes (SB3's ``evaluate_policy``).
-
-    Episodes are spread evenly over the envs (env i runs ``(episodes + i) // num_envs``), so
-    short episodes are not over-represented; env i is seeded from the ``evaluate`` purpose of
-    :func:`envs.rng.spawn_seeds`, so every agent sees the same episodes.
-
-    Args:
-        model: anything with SB3's ``predict``.
-        env_id: the target.
-        episodes: episodes to run, >= 1.
-        num_envs: parallel envs (at most ``episodes`` are used).
-        deterministic: greedy (True) or sampled actions.
-        seed: the evaluation seed.
-        device: device of batched envs.
-        env_kwargs: the target's kwargs (with the agent's ``frame_stack`` and ``grayscale``).
-        agent_meanings: the agent's action meanings; None: the target's own.
-        action_mapping: ``none`` or ``by_meaning`` (see :mod:`envs.actions`).
-
-    Returns:
-        (return, length) per episode.
-
-    Raises:
-        ReprlError: the agent's actions do not mean the target's and no mapping is allowed.
-    """
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.vec_env import VecMonitor
-
-    import envs
-    from envs.actions import MappedActions, check_action_mapping
-    from envs.rng import spawn_seeds
-
-    n = min(num_envs, episodes)
-    kwargs = dict(env_kwargs or {})
-    venv = envs.make_vec(
-        env_id,
-        n,
-        seed=spawn_seeds(seed, n, purpose="evaluate"),
-        device=device,
-        info_factors=False,
-        **kwargs,
-    )
-    if agent_meanings is not None:
-        target = list(envs.action_meanings(env_id, **kwargs))
-        if check_action_mapping(agent_meanings, target, action_mapping) is not None:
-            venv = MappedActions(venv, agent_meanings)
-    venv = VecMonitor(venv)
-    try:
-        rewards, lengths = evaluate_policy(
-            model,
-            venv,
-            n_eval_episodes=episodes,
-            deterministic=deterministic,
-            return_episode_rewards=True,
-            warn=False,
-        )
-    finally:
-        venv.close()
-    return [(float(r), int(n)) for r, n in zip(rewards, lengths)]
-
-
-def _evaluate_one(
-    cfg: ExperimentConfig,
-    d: Path,
-    run: str,
-    model_for: Callable[[str], Any],
-    meta: dict[str, Any],
-    inputs: dict[str, Path | None],
-    agent_kwargs: dict[str, Any],
-    meanings: list[str] | None,
-) -> tuple[Path, bool]:
-    """Evaluates ``model`` on every target and mode into ``d/<run>.csv`` (+ ``.json``)."""
-    ev = cfg.evaluate
-    csv_path, meta_path = d / f"{run}.csv", d / f"{run}.json"
-    key = stage_key({"evaluate": to_dict(ev), "env": agent_kwargs, "run": run}, inputs)
-    stage = StageDir(d, key, [csv_path.name, meta_path.name], name=run)
-    if stage.done():
-        return csv_path, True
-    stage.begin(resume=False)
-    agent_name, seed = run.rsplit("__", 1)
-    rows = []
-    jobs = [(e, det) for e in ev.env_ids for det in ev.deterministic]
-    for env_id, det in tqdm(jobs, desc=f"evaluate {run}", mininterval=1.0):
-        res = evaluate_agent(
-            model_for(env_id),
-            env_id,
-            episodes=ev.episodes,
-            num_envs=ev.num_envs,
-            deterministic=det,
-            seed=ev.seed,
-            device=cfg.device,
-            env_kwargs={**agent_kwargs, **ev.env_kwargs},
-            agent_meanings=meanings,
-            action_mapping=ev.action_mapping,
-        )
-        mode = str(det).lower()
-        rows += [(agent_name, seed, env_id, i, r, n, mode) for i, (r, n) in enumerate(res)]
-    with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["agent", "seed", "env_id", "episode", "return", "length", "deterministic"])
-        w.writerows(rows)
-    _write_json(meta_path, {**meta, "reprl_version": library_version()})
-    stage.finish()
-    return csv_path, False
-
-
-def stage_evaluate(
-    cfg: ExperimentConfig, base: Path, zips: dict[str, Path]
-) -> tuple[list[Path], int]:
-    """Zero-shot returns of every agent (and, if configured, of a uniform-random policy per
-    seed, the reference row) on every target; one CSV (+ JSON provenance) each.
-
-    Returns:
-        the CSV paths, and how many were reused.
-    """
-    import agents
-    import envs
-    from envs.exploration import RandomPolicy
-
-    ev = cfg.evaluate
-    d = base / "eval"
-    d.mkdir(parents=True, exist_ok=True)
-    written, reused = [], 0
-    by_name = {a.name: a for a in cfg.agents}
-    meanings = list(envs.action_meanings(cfg.train.env_id, **cfg.train.env_kwargs))
-    for run, zip_path in zips.items():
-        agent = by_name[run.rsplit("__", 1)[0]]
-        train_prov = json.loads((zip_path.parent / "provenance.json").read_text())
-        ref = {"name": agent.name, "path": _rel(zip_path, base), "sha256": file_sha256(zip_path)}
-        meta = {"config": {"evaluate": to_dict(ev)}, "agent": ref, "train": train_prov}
-        model = _Predictor(lambda p=zip_path: agents.load_agent(p, device=cfg.device))
-        kwargs = {**cfg.train.env_kwargs, **agent_env_kwargs(cfg, agent)}
-        path, was = _evaluate_one(
-            cfg, d, run, lambda _env_id, m=model: m, meta, {"agent": zip_path}, kwargs, meanings
-        )
-        written.append(path)
-        reused += was
-    if ev.random_baseline:
-        for seed in cfg.seeds:
-            meta = {
-                "config": {"evaluate": to_dict(ev)},
-                "agent": {"name": "random", "policy": "uniform random over each target's actions"},
-                "train": {"pretraining_domains": None, "budget": None},
-            }
-
-            def reference(env_id: str, seed: int = seed) -> _Predictor:
-                n_actions = len(envs.action_meanings(env_id, **cfg.train.env_kwargs))
-                n_envs, s = min(ev.num_envs, ev.episodes), keyed_seed(seed, env_id)
-                return _Predictor(lambda: RandomPolicy(n_actions, n_envs, seed=s))
-
-            path, was = _evaluate_one(
-                cfg, d, f"random__{seed}", reference, meta, {}, dict(cfg.train.env_kwargs), None
-            )
-            written.append(path)
-            reused += was
-    return written, reused
-
-
-def keyed_seed(seed: int, key: str) -> int:
-    """A 32-bit seed of its own for (seed, key), independent of Python's hash salt."""
-    digest = np.frombuffer(key.encode(), dtype=np.uint8).astype(np.uint32)
-    return int(np.random.SeedSequence([seed, *digest.tolist()]).generate_state(1)[0])
 
 
 # --- run -------------------------------------------------------------------------------------
@@ -573,7 +360,7 @@ def run(
             timed("report", report_)
             summary["report"] = str(base / "report" / "report.md")
     summary["seconds"] = round(sum(s["seconds"] for s in summary["stages"].values()), 1)
-    _write_json(base / "summary.json", summary)
+    atomic_write_json(base / "summary.json", summary)
     return summary
 
 

@@ -11,11 +11,17 @@ Every method is a :class:`Representation` (``encode``: ``(B, C, H, W)`` float32 
 Built-in methods: ``"beta_vae"``, ``"beta_vae_dae"`` (DARLA), ``"dae"``.
 """
 
-from representations.base import InputSpec, Representation, to_model_input
+from representations.base import InputSpec, Representation, check_frame_shape, to_model_input
 from representations.beta_vae import BetaVAE, BetaVAEDAE, gaussian_kl
 from representations.checkpoint import CheckpointError, file_provenance, load, read_header, save
 from representations.dae import DenoisingAutoencoder, occlude, occlusion_masks
-from representations.registry import available, get_class, make_representation, register
+from representations.registry import (
+    available,
+    check_config,
+    get_class,
+    make_representation,
+    register,
+)
 
 __all__ = [
     "BetaVAE",
@@ -25,6 +31,8 @@ __all__ = [
     "InputSpec",
     "Representation",
     "available",
+    "check_config",
+    "check_frame_shape",
     "file_provenance",
     "gaussian_kl",
     "get_class",

@@ -9,12 +9,14 @@ file that looks finished.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 
 def library_version() -> str:
@@ -85,3 +87,8 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Writes UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Writes ``data`` as indented JSON to ``path`` atomically (see :func:`atomic_path`)."""
+    atomic_write_text(path, json.dumps(data, indent=2))

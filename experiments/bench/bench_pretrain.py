@@ -53,9 +53,13 @@ def _memory_batches(frames: np.ndarray, batch: int, seed: int = 0) -> Iterator[n
 
 
 def train_rate(
-    method: str, ds: FrameDataset, mode: str, steps: int, batch: int = 64,
+    method: str,
+    ds: FrameDataset,
+    mode: str,
+    steps: int,
+    batch: int = 64,
     in_memory: np.ndarray | None = None,
-) -> float:  # fmt: skip
+) -> float:
     """Images/s of ``steps`` optimiser steps (after 3 warm-up steps)."""
     torch.manual_seed(0)
     model = make_representation(method)
@@ -122,8 +126,13 @@ def main(argv: list[str] | None = None) -> int:
 
         tmp = tempfile.TemporaryDirectory()
         path = str(Path(tmp.name) / "bench.h5")
-        collect(["reprl/BreakoutStandard-v0", "reprl/BreakoutMiddleWall-v0"], 20000, path,
-                num_envs=64, progress=False)  # fmt: skip
+        collect(
+            ["reprl/BreakoutStandard-v0", "reprl/BreakoutMiddleWall-v0"],
+            20000,
+            path,
+            num_envs=64,
+            progress=False,
+        )
     ds = FrameDataset(path)
     rows = []
     in_memory = ds.frames(slice(0, min(len(ds), 20000)))
@@ -131,13 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         mem = train_rate(method, ds, "plain_memory", args.steps, in_memory=in_memory)
         disk = train_rate(method, ds, "plain_disk", args.steps)
         ours = train_rate(method, ds, "reprl", args.steps)
-        rows.append({
-            "method": method,
-            "plain_memory_images_per_s": round(mem),
-            "plain_disk_images_per_s": round(disk),
-            "reprl_images_per_s": round(ours),
-            "speedup_vs_plain_memory": round(ours / mem, 2),
-        })  # fmt: skip
+        rows.append(
+            {
+                "method": method,
+                "plain_memory_images_per_s": round(mem),
+                "plain_disk_images_per_s": round(disk),
+                "reprl_images_per_s": round(ours),
+                "speedup_vs_plain_memory": round(ours / mem, 2),
+            }
+        )
     result = {
         "benchmark": "pretraining images/s, batch 64, 64x64 RGB, CPU; dataset frames/s",
         "threads": torch.get_num_threads(),

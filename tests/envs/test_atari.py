@@ -316,8 +316,9 @@ def test_ppo_runs_on_both_backends() -> None:
         venv.close()
         buf = model.rollout_buffer
         assert model.num_timesteps == 16 and buf.full
-        assert buf.observations.shape == (8, 2, 3, 40, 40)
-        # every env restarted after steps 3 and 6: the auto-resets reached SB3
+        # after the update SB3 keeps the sampled arrays flattened: (n_steps * n_envs, ...)
+        assert buf.observations.shape == (16, 3, 40, 40)
+        # every env restarted after steps 3 and 6 (episode_starts stays (n_steps, n_envs))
         np.testing.assert_array_equal(buf.episode_starts.T, [[1, 0, 0, 1, 0, 0, 1, 0]] * 2)
         after = model.policy.state_dict()
         assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
+from envs.errors import ReprlError
 from representations import (
     BetaVAE,
     BetaVAEDAE,
     DenoisingAutoencoder,
     gaussian_kl,
+    load,
     make_representation,
     occlude,
     occlusion_masks,
@@ -223,20 +228,61 @@ def test_memory_format_does_not_change_results() -> None:
     assert torch.isfinite(vae.loss({"obs": x})[0])
 
 
-def test_dae_layer_selects_the_perceptual_space() -> None:
-    """``dae_layer`` picks which DAE convolution the reconstruction is measured in."""
-    from representations.beta_vae import BetaVAEDAE
-    from representations.dae import DenoisingAutoencoder
+def _conv_features_by_hand(dae: DenoisingAutoencoder, x: torch.Tensor, layer: int) -> torch.Tensor:
+    """The DAE's encoder run conv by conv (4x4, stride 2, padding 1, ReLU) up to ``layer``."""
+    convs = [m for m in dae.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    h = x
+    for conv in convs[:layer]:
+        h = torch.relu(F.conv2d(h, conv.weight, conv.bias, stride=2, padding=1))
+    return h
 
-    small = {"input_shape": (3, 32, 32), "latent_dim": 4, "channels": (4, 4, 8, 8),
-             "hidden_dim": 16}  # fmt: skip
-    dae = DenoisingAutoencoder(**small)
-    x = torch.rand(2, 3, 32, 32)
-    assert dae.features(x, 2).shape == (2, 4, 8, 8)
-    assert dae.features(x).shape == dae.features(x, 4).shape == (2, 8, 2, 2)
-    vae = BetaVAEDAE(dae=dae, dae_layer=2, **small)
+
+def test_dae_layer_selects_the_perceptual_space() -> None:
+    """The reconstruction term is the squared feature distance at DAE conv ``dae_layer``."""
+    small = {"input_shape": (3, 32, 32), "latent_dim": 4, "channels": (4, 4, 8, 8)}
+    torch.manual_seed(0)
+    dae = DenoisingAutoencoder(hidden_dim=16, **small)
+    vae = BetaVAEDAE(dae=dae, dae_layer=2, hidden_dim=16, **small)
     assert vae.config["dae_layer"] == 2
-    loss, terms = vae.loss({"obs": x})
-    assert torch.isfinite(loss) and terms["recon"] > 0
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    recon = {}
+    for layer in (2, 3, None):
+        vae.dae_layer = layer
+        with torch.no_grad():
+            _, terms = vae.loss({"obs": x}, generator=torch.Generator().manual_seed(7))
+            mu, logvar = vae.posterior(x)
+            eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(7))
+            x_hat = vae.decode(mu + eps * torch.exp(0.5 * logvar))
+            n = 4 if layer is None else layer
+            diff = _conv_features_by_hand(dae, x_hat, n) - _conv_features_by_hand(dae, x, n)
+        assert terms["recon"] == pytest.approx(diff.pow(2).sum().item() / 3, rel=1e-5), layer
+        recon[layer] = terms["recon"]
+    assert len({round(v, 6) for v in recon.values()}) == 3, recon  # the layer matters
     with pytest.raises(ValueError, match=r"dae_layer: expected 1\.\.4"):
-        BetaVAEDAE(dae=dae, dae_layer=5, **small)
+        BetaVAEDAE(dae=dae, dae_layer=5, hidden_dim=16, **small)
+
+
+def test_beta_vae_dae_is_a_beta_vae_with_dae_reconstruction() -> None:
+    """One constructor: beta_vae_dae takes BetaVAE's arguments and records the same config."""
+    torch.manual_seed(0)
+    dae = DenoisingAutoencoder(latent_dim=8, **SMALL)
+    a = BetaVAEDAE(latent_dim=4, dae=dae, beta=2.0, **SMALL)
+    b = BetaVAE(latent_dim=4, dae=dae, beta=2.0, reconstruction="dae", **SMALL)
+    assert a.config == b.config and a.config["reconstruction"] == "dae"
+    assert BetaVAEDAE(**a.config).config == a.config  # a checkpoint's config rebuilds it
+    assert BetaVAE(**SMALL).reconstruction == "pixel"
+    with pytest.raises(ReprlError, match="beta_vae_dae: expected reconstruction='dae'"):
+        BetaVAEDAE(reconstruction="pixel", **SMALL)
+    with pytest.raises(ReprlError, match=r"unknown config keys \['betta'\]"):
+        make_representation("beta_vae_dae", betta=4)
+
+
+def test_a_beta_vae_dae_checkpoint_of_0_1_0_loads_and_encodes_the_same() -> None:
+    """Made on main at 0.1.0, when BetaVAEDAE repeated BetaVAE's parameters."""
+    fixtures = Path(__file__).parent / "fixtures"
+    model = load(fixtures / "beta_vae_dae_v0.1.0.st", expected_method="beta_vae_dae")
+    assert isinstance(model, BetaVAEDAE) and model.dae_layer == 2
+    expected = np.load(fixtures / "beta_vae_dae_v0.1.0_expected.npz")
+    with torch.no_grad():
+        z = model.encode(torch.as_tensor(expected["obs"]))
+    np.testing.assert_allclose(z.numpy(), expected["latents"], rtol=1e-5, atol=1e-6)
