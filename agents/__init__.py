@@ -1,7 +1,7 @@
 """SB3 agents over pretrained encoders: features extractor, encoding wrapper, agent factory.
 
 >>> import envs
->>> from agents import make_agent, save_agent, load_agent
+>>> from agents import agent_info, make_agent, save_agent
 >>> env = envs.make_vec("reprl/BreakoutStandard-v0", 16, seed=0, frame_stack=4)
 >>> model = make_agent("ppo", env, encoder="vae.safetensors", mode="frozen", frame_stack=4)
 >>> model.learn(100_000)

@@ -314,3 +314,21 @@ def _info(model: BaseAlgorithm) -> dict[str, Any]:
     info.setdefault("format", INFO_FORMAT)
     info["algo"] = _algo_name(model)
     return info
+
+
+_MOVED = {
+    "save_agent": "agents.saving",
+    "load_agent": "agents.saving",
+    "agent_info": "agents.saving",
+    "agent_algo": "agents.saving",
+    "export_pixel_agent": "agents.export",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Names that moved out of this module stay importable from it (PEP 562)."""
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'agents.factory' has no attribute {name!r}")

@@ -31,6 +31,9 @@ reproduces OpenCV's ``INTER_AREA`` exactly when shrinking), with one exception: 
 over, ``"ale_vector"``'s ``terminal_observation`` is the frame of the step before (an ale-py
 quirk, see :class:`AtariVectorVecEnv`). With sticky actions the backends consume the seed
 differently: the same seed repeats a trajectory within one backend, not across them.
+
+(Longer than 500 lines on purpose: both backends, their shared settings and the resize they
+must agree on bit for bit are kept side by side, where a difference between them shows.)
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ automatically (no FIRE action): a lost ball reappears at a random place in the m
 field, falling. Everything random (paddle height, target position, serves, half-negative
 colours) is drawn from one seeded stream per game (:class:`envs.rng.StreamRNG`), so game ``i``
 of a batch equals a single game with the same seed, on any device.
+
+(Longer than 500 lines on purpose: the rules, the physics and the renderer all read and write
+the same state tensors of one game; split, one game would be spread over several files.)
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ encoder").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,8 @@ from representations.base import InputSpec, Representation
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvDecoder, ConvEncoder
 from representations.registry import register
 
-_RECON_LOSSES = ("bce", "mse")
+ReconLoss = Literal["bce", "mse"]
+_RECON_LOSSES: tuple[str, ...] = get_args(ReconLoss)
 
 
 def _check_noise(num_masks: int, mask_size: Sequence[float]) -> tuple[float, float]:
@@ -133,7 +135,7 @@ class DenoisingAutoencoder(Representation):
         hidden_dim: int = DEFAULT_HIDDEN_DIM,
         num_masks: int = 3,
         mask_size: Sequence[float] = (0.1, 0.3),
-        recon_loss: str = "bce",
+        recon_loss: ReconLoss = "bce",
     ) -> None:
         if recon_loss not in _RECON_LOSSES:
             raise ReprlError(f"recon_loss: expected one of {_RECON_LOSSES}, got {recon_loss!r}")

@@ -124,7 +124,10 @@ class PretrainConfig:
                 raise ReprlError(f"{name}: expected >= 0, got {getattr(self, name)}")
         if not isinstance(self.model, Mapping):
             raise ReprlError(f"model: expected a mapping of constructor kwargs, got {self.model!r}")
-        check_config(self.method, self.model)
+        try:
+            check_config(self.method, self.model)
+        except ReprlError as e:
+            raise ReprlError(f"model: {e}") from None
         if not self.dataset:
             raise ReprlError("dataset: expected the path of an exploration dataset (.h5), got ''")
         if not self.out:

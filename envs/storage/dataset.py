@@ -34,6 +34,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from envs.errors import ReprlError
 from envs.storage.files import library_version
 
 FORMAT_VERSION = 1
@@ -44,7 +45,7 @@ DISCRETE_FACTORS = ("lives", "variant", "bricks_left", "ball_vx", "ball_vy", "ba
 """Breakout factors that are categorical (scored with F1 by the probes); the rest are positions."""
 
 
-class DatasetError(ValueError):
+class DatasetError(ReprlError):
     """A file that is not a finished reprl dataset, or lacks what was asked of it."""
 
 
@@ -281,7 +282,7 @@ class FrameDataset:
             prefetch: read the next buffer in a background thread while the caller trains.
         """
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ReprlError(f"batch_size: expected an integer >= 1, got {batch_size}")
         rng = np.random.default_rng(seed)
         n = len(self)
         starts = np.arange(0, n, CHUNK)
@@ -309,7 +310,9 @@ class FrameDataset:
     def sequence_starts(self, length: int) -> np.ndarray:
         """Indices i where frames i .. i+length-1 are consecutive steps of one episode."""
         if length < 1 or length > len(self):
-            raise ValueError(f"sequence length must be in [1, {len(self)}], got {length}")
+            raise ReprlError(
+                f"sequence length: expected an integer in [1, {len(self)}], got {length}"
+            )
         e, s = self.episode, self.step
         i = np.arange(len(self) - length + 1)
         ok = (e[i + length - 1] == e[i]) & (s[i + length - 1] - s[i] == length - 1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -142,7 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[1, 16, 256, 1024])
     p.add_argument("--stack", action="store_true", help="add the frame-stacking section")
     p.add_argument("--stack-sizes", type=int, nargs="+", default=[16, 256])
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch (and ALE) threads; 0: torch's default"
+    )
     args = p.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     rows = []
     for n in args.sizes:
@@ -161,11 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "env-steps/s, uint8 RGB 64x64 observations, random actions",
         "machine": {
-            "cpus": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(),
             "torch": torch.__version__,
         },
-        "ale": "ale_py.vector_env.AtariVectorEnv, frameskip 4, sticky 0.25, num_threads=cpus",
+        "ale": "ale_py AtariVectorEnv, frameskip 4, sticky 0.25, num_threads=torch_threads",
         "reprl": "reprl/BreakoutStandard via SB3 VecEnv (factors in infos); core = bare torch",
         "rows": rows,
     }

@@ -140,12 +140,13 @@ def test_gymnasium_vector_env_same_step(mode) -> None:
     assert "target_x" in info["final_info"][2]
 
 
-def test_gymnasium_vector_env_next_step_follows_gymnasium() -> None:
+@pytest.mark.parametrize("stack", [{}, {"frame_stack": 3, "grayscale": True}])
+def test_gymnasium_vector_env_next_step_follows_gymnasium(stack: dict) -> None:
     """NEXT_STEP (the default): game i of the vector env equals a single env driven the way
     gymnasium documents it: after a done, the next step returns the reset observation with
     reward 0 and ignores that action."""
     n, steps, seed = 3, 40, 8
-    kw = {"max_episode_steps": 6, "num_lives": 1}
+    kw = {"max_episode_steps": 6, "num_lives": 1, **stack}
     venv = gym.make_vec(
         "reprl/BreakoutStandard-v0", n, vectorization_mode="vector_entry_point", **kw
     )

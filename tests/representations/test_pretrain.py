@@ -202,7 +202,7 @@ def test_frames_that_do_not_fit_the_model_are_refused(data: Path, tmp_path: Path
         ({"steps": 0}, "steps: expected an integer >= 1, got 0"),
         ({"lr": 0.0}, "lr: expected > 0"),
         ({"dataset": ""}, "dataset: expected the path"),
-        ({"model": {"betta": 4}}, r"beta_vae: unknown config keys \['betta'\]"),
+        ({"model": {"betta": 4}}, r"model: beta_vae: unknown config keys \['betta'\]"),
         ({"batch_size": 10_000}, "batch_size: expected at most the 600 frames"),
         ({"method": "beta_vae_dae", "model": {"dae": "nope.st"}}, "dae: expected a DAE check"),
         ({"device": "gpu"}, "device: expected a torch device"),
@@ -217,10 +217,10 @@ def test_invalid_config_leaves_nothing_behind(
 
 
 def test_a_missing_or_unreadable_dataset_leaves_nothing_behind(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no dataset at"):
+    with pytest.raises(ReprlError, match="no dataset at"):
         pretrain(cfg(tmp_path / "none.h5", tmp_path / "out" / "run"), progress=False)
     (tmp_path / "text.h5").write_text("not a dataset")
-    with pytest.raises(ValueError, match="not a readable HDF5 dataset"):
+    with pytest.raises(ReprlError, match="not a readable HDF5 dataset"):
         pretrain(cfg(tmp_path / "text.h5", tmp_path / "out" / "run"), progress=False)
     assert not (tmp_path / "out").exists()
 
