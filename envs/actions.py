@@ -146,13 +146,17 @@ class MappedActions(VecEnvWrapper):
         self._serve = np.ones(self.num_envs, dtype=bool)
         self._lives: np.ndarray = np.full(self.num_envs, -1, dtype=np.int64)
 
+    def _reset_infos(self) -> list[dict[str, Any]]:
+        """The innermost VecEnv's reset infos (wrappers such as VecFrameStack keep their own)."""
+        return list(getattr(self.venv.unwrapped, "reset_infos", [{}] * self.num_envs))
+
     def _lives_of(self, infos: Sequence[dict[str, Any]]) -> np.ndarray:
         return np.array([int(i.get("lives", -1)) for i in infos], dtype=np.int64)
 
     def reset(self) -> Any:
         obs = self.venv.reset()
         self._serve[:] = True
-        self._lives = self._lives_of(self.venv.reset_infos)
+        self._lives = self._lives_of(self._reset_infos())
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -169,6 +173,6 @@ class MappedActions(VecEnvWrapper):
         lost = (lives >= 0) & (self._lives >= 0) & (lives < self._lives)
         self._serve |= lost | dones
         # where an episode ended, its successor's lives are in reset_infos (SB3 semantics)
-        fresh = self._lives_of(getattr(self.venv, "reset_infos", infos))
+        fresh = self._lives_of(self._reset_infos())
         self._lives = np.where(dones, fresh, lives)
         return obs, rewards, dones, infos

@@ -49,8 +49,14 @@ def run_demo(
     summary: dict = {"num_envs": num_envs, "steps": steps, "device": device, "variants": {}}
     columns = []
     for variant in VARIANTS:
-        venv = envs.make_vec("reprl/Breakout-v0", num_envs, seed=seed, device=device,
-                             variant=variant, info_factors=False)  # fmt: skip
+        venv = envs.make_vec(
+            "reprl/Breakout-v0",
+            num_envs,
+            seed=seed,
+            device=device,
+            variant=variant,
+            info_factors=False,
+        )
         venv.reset()
         for _ in range(5):  # warm-up: first calls allocate
             venv.step(rng.integers(0, 3, num_envs))

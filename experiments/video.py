@@ -49,6 +49,8 @@ def record_gif(
     device: str = "cpu",
     fps: int = 30,
     scale: int = 1,
+    agent_meanings: list[str] | None = None,
+    action_mapping: str = "none",
 ) -> Path:
     """Records the first episode of env 0 of ``env_id`` played by ``model`` as a GIF.
 
@@ -65,6 +67,9 @@ def record_gif(
         device: torch device of a batched env.
         fps: frames per second of the GIF, >= 1.
         scale: integer upscaling of every frame (nearest neighbour), >= 1.
+        agent_meanings: the agent's action meanings; None: the target's own (as
+            :func:`experiments.evaluation.evaluate_agent`).
+        action_mapping: ``none`` or ``by_meaning`` (see :mod:`envs.actions`).
 
     Returns:
         ``path``. The GIF's frames are ``(H * scale, W * scale)`` RGB, the reset frame first
@@ -82,8 +87,14 @@ def record_gif(
             raise ReprlError(f"record_gif {name}: expected an integer >= 1, got {value!r}")
     from PIL import Image
 
-    venv = envs.make_vec(env_id, 1, seed=seed, device=device, info_factors=False,
-                         **(env_kwargs or {}))  # fmt: skip
+    kwargs = dict(env_kwargs or {})
+    venv = envs.make_vec(env_id, 1, seed=seed, device=device, info_factors=False, **kwargs)
+    if agent_meanings is not None:
+        from envs.actions import MappedActions, check_action_mapping
+
+        target = list(envs.action_meanings(env_id, **kwargs))
+        if check_action_mapping(agent_meanings, target, action_mapping) is not None:
+            venv = MappedActions(venv, agent_meanings)
     try:
         obs = venv.reset()
         frames = [_frame(venv, obs)]
@@ -103,8 +114,14 @@ def record_gif(
         images = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in images]
     dest = Path(path)
     with atomic_path(dest) as tmp:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(1, round(1000 / fps)), loop=0)  # fmt: skip
+        images[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=max(1, round(1000 / fps)),
+            loop=0,
+        )
     return dest
 
 

@@ -75,9 +75,11 @@ def test_a_reprl_left_arrives_as_ale_left() -> None:
     assert rec.sent[1].tolist() == [3, 2, 0]
 
 
-@pytest.mark.parametrize("backend", ["ale_vector", "gymnasium"])
-def test_fire_is_sent_at_episode_start_and_after_a_life_loss(backend: str) -> None:
-    rec = ale(2, backend=backend, max_episode_steps=300)
+@pytest.mark.parametrize(
+    ("backend", "stack"), [("ale_vector", 1), ("gymnasium", 1), ("ale_vector", 4)]
+)
+def test_fire_is_sent_at_episode_start_and_after_a_life_loss(backend: str, stack: int) -> None:
+    rec = ale(2, backend=backend, max_episode_steps=300, frame_stack=stack, grayscale=stack > 1)
     venv = MappedActions(rec, REPRL)
     venv.reset()
     lives, dones = [], []

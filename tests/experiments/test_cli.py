@@ -1,42 +1,359 @@
-"""The ``reprl`` command line, end to end on tiny sizes."""
+"""The ``reprl`` console script as a user meets it, run in subprocesses.
 
+Every bad input of issue 9 must end in exit code 2 and ONE stderr line ``reprl <command>:
+<message>`` naming what was expected and what came; Ctrl-C in exit 130 and one line; a bug in
+a traceback. The subprocesses of one group run concurrently (each imports torch: ~2 s).
+"""
+
+from __future__ import annotations
+
+import dataclasses
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import typing
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from experiments.cli import main
+import pytest
+import yaml
+
+from experiments import cli
+
+LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy"
+CHECKPOINT = LEGACY / "beta_vae_v0.1.0.safetensors"
+AGENT = LEGACY / "ppo_frozen_beta_vae_v0.1.0.zip"
+SCRIPT = Path(sys.executable).parent / "reprl"
+ENV_ID = "reprl/BreakoutStandard-v0"
 
 
-def test_demo_writes_picture_and_summary(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--num-envs", "4", "--steps", "30"]) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert set(summary["variants"]) >= {"standard", "juggling"}
-    assert all(v["steps_per_s"] > 0 for v in summary["variants"].values())
-    assert (tmp_path / "breakout_variants.png").stat().st_size > 0
-    assert json.loads((tmp_path / "demo.json").read_text())["num_envs"] == 4
+def _command(args: list[str]) -> list[str]:
+    """The installed console script (what a user runs), else the module."""
+    if SCRIPT.exists():
+        return [str(SCRIPT), *args]
+    return [sys.executable, "-m", "experiments.cli", *args]
 
 
-def test_collect_pretrain_probe_pictures(tmp_path: Path, capsys) -> None:
-    data = tmp_path / "d.h5"
-    assert main(["collect", "--env", "reprl/BreakoutStandard-v0", "reprl/BreakoutOffsetPaddle-v0",
-                 "--frames", "1200", "--out", str(data), "--num-envs", "8"]) == 0  # fmt: skip
-    out = json.loads(capsys.readouterr().out)
-    assert out["frames"] == 1200 and len(out["domains"]) == 2
-    run = tmp_path / "vae"
-    assert main(["pretrain", f"dataset={data}", f"out={run}", "steps=4", "batch_size=8",
-                 "model.latent_dim=6", "log_every=2"]) == 0  # fmt: skip
-    enc = run / "encoder.safetensors"
-    assert enc.exists()
-    capsys.readouterr()
-    assert main(["probe", str(enc), str(data), "--metrics", "probe", "mig",
-                 "--out", str(tmp_path / "p.json")]) == 0  # fmt: skip
-    table = capsys.readouterr().out
-    assert "paddle_x" in table and "MIG" in table
-    res = json.loads((tmp_path / "p.json").read_text())
-    assert 0.0 <= res["mig"] <= 1.0 and res["encoder"]["latent_dim"] == 6
-    assert main(["pictures", str(enc), str(data), "--out", str(tmp_path / "pics")]) == 0
-    assert (tmp_path / "pics" / "traversals.png").exists()
+def _env(progress: bool = False) -> dict[str, str]:
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    if not progress:
+        env["TQDM_DISABLE"] = "1"  # no progress bars: stderr is exactly what the CLI says
+    return env
 
 
-def test_bad_config_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    assert main(["pretrain", "stepz=3"]) == 2
-    assert "unknown keys ['stepz']" in capsys.readouterr().err
+def reprl(
+    args: list[str], cwd: Path, *, progress: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _command(args), cwd=cwd, env=_env(progress), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def run_all(
+    cases: dict[str, list[str]], cwd: Path, workers: int = 4
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {k: pool.submit(reprl, args, cwd) for k, args in cases.items()}
+        return {k: f.result() for k, f in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with a small dataset (made by ``reprl collect``) and bad input files."""
+    d = tmp_path_factory.mktemp("cli")
+    res = reprl(["collect", "--env", ENV_ID, "--frames", "300", "--out", "d.h5",
+                 "--num-envs", "4"], d, progress=True)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (d / "collect.out").write_text(res.stdout)
+    (d / "collect.err").write_text(res.stderr)
+    (d / "notckpt.safetensors").write_text("not a checkpoint\n")
+    data = CHECKPOINT.read_bytes()
+    (d / "trunc.safetensors").write_bytes(data[: len(data) // 2])
+    (d / "notzip.zip").write_text("hello\n")
+    (d / "bad.yaml").write_text("name: x\nseeds: [0, 1\n")
+    return d
+
+
+# --- progress and the summary line ------------------------------------------------------------
+def test_collect_shows_progress_and_one_summary_line(work: Path) -> None:
+    out = (work / "collect.out").read_text().splitlines()
+    assert len(out) == 1, out
+    stage, seconds, unit, *rest = out[0].split()
+    assert (stage, unit) == ("collect", "s:") and float(seconds) > 0
+    assert "300 frames" in out[0] and "d.h5" in out[0]
+    assert "collect:" in (work / "collect.err").read_text()  # the tqdm bar
+    assert (work / "d.h5").stat().st_size > 0
+
+
+# --- one line, exit 2 ---------------------------------------------------------------------------
+# name -> (argv, the words the line must hold: what was expected and what came)
+BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
+    "unknown env id to collect": (
+        ["collect", "--env", "reprl/Nope-v0", "--frames", "100", "--out", "x.h5"],
+        ["reprl/Nope-v0", "expected", ENV_ID],
+    ),
+    "missing dataset to pretrain": (
+        ["pretrain", "dataset=missing.h5", "steps=2", "out=p1"],
+        ["missing.h5", "dataset"],
+    ),
+    "unknown model key": (
+        ["pretrain", "dataset=d.h5", "model.betta=4", "steps=2", "out=p2"],
+        ["betta", "beta,"],
+    ),
+    "non-checkpoint to probe": (
+        ["probe", "notckpt.safetensors", "d.h5"],
+        ["notckpt.safetensors", "checkpoint"],
+    ),
+    "truncated checkpoint to probe": (
+        ["probe", "trunc.safetensors", "d.h5"],
+        ["trunc.safetensors", "truncated"],
+    ),
+    "non-zip to evaluate --agent": (
+        ["evaluate", "--agent", "notzip.zip", "--env", ENV_ID],
+        ["notzip.zip", "zip"],
+    ),
+    "YAML syntax error (run)": (["run", "bad.yaml"], ["bad.yaml", "YAML", "line"]),
+    "YAML syntax error (pretrain)": (
+        ["pretrain", "--config", "bad.yaml"],
+        ["bad.yaml", "YAML", "line"],
+    ),
+    "--frames -5": (
+        ["collect", "--env", ENV_ID, "--frames", "-5", "--out", "y.h5"],
+        ["--frames", ">= 1", "-5"],
+    ),
+    "--num-envs 0": (
+        ["collect", "--env", ENV_ID, "--frames", "10", "--out", "y.h5", "--num-envs", "0"],
+        ["--num-envs", ">= 1", "0"],
+    ),
+    "--episodes 0": (
+        ["evaluate", "--agent", str(AGENT), "--env", ENV_ID, "--episodes", "0"],
+        ["--episodes", ">= 1", "0"],
+    ),
+    "steps=-3": (["pretrain", "dataset=d.h5", "steps=-3", "out=p3"], ["steps", ">= 1", "-3"]),
+    "evaluate --agent without --env": (
+        ["evaluate", "--agent", str(AGENT)],
+        ["--env", "expected at least one"],
+    ),
+    "unknown experiment key": (["run", "stepz=3", "--dry-run"], ["stepz"]),
+    "negative timesteps": (["run", "train.timesteps=-5", "--dry-run"], ["timesteps", "-5"]),
+    "collect.frames 0 in a run": (["run", "collect.frames=0", "--dry-run"], ["frames", "0"]),
+    "missing config file": (["run", "nope.yaml"], ["nope.yaml", "No such file"]),
+    "a directory as config": (["train", "."], [".", "directory"]),
+    "override without =": (["pretrain", "dataset=d.h5", "steps"], ["steps", "key=value"]),
+    "unknown option": (["collect", "--frame", "3"], ["--frame"]),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_results(work: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    return run_all({k: argv for k, (argv, _) in BAD_INPUTS.items()}, work)
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_and_exit_2(case: str, bad_results, work: Path) -> None:
+    argv, words = BAD_INPUTS[case]
+    res = bad_results[case]
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2, res.stderr
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    command = argv[0]
+    assert lines[0].startswith(f"reprl {command}: "), lines[0]
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    assert not (work / "runs").exists()  # nothing written for an invalid experiment
+
+
+def test_debug_shows_the_traceback(work: Path) -> None:
+    for argv in (
+        ["--debug", "collect", "--env", "reprl/Nope-v0", "--frames", "10", "--out", "x.h5"],
+        ["collect", "--debug", "--env", "reprl/Nope-v0", "--frames", "10", "--out", "x.h5"],
+    ):
+        res = reprl(argv, work)
+        assert res.returncode == 1
+        assert "Traceback" in res.stderr and "reprl/Nope-v0" in res.stderr
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli.cmd, "pictures", broken)
+    with pytest.raises(RuntimeError, match="a bug"):  # the console script prints it, exit 1
+        cli.main(["pictures", "e.safetensors", "d.h5"])
+
+
+def test_keyboard_interrupt_in_process(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.cmd, "pictures", interrupted)
+    assert cli.main(["pictures", "e.safetensors", "d.h5"]) == 130
+    assert capsys.readouterr().err == "reprl pictures: interrupted\n"
+
+
+def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
+    out = work / "sigint"
+    out.mkdir()
+    argv = ["collect", "--env", ENV_ID, "--frames", "10000000", "--out", "big.h5",
+            "--num-envs", "4"]  # fmt: skip
+    p = subprocess.Popen(_command(argv), cwd=out, env=_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(out.iterdir()) and time.monotonic() < deadline:  # collecting has begun
+            time.sleep(0.2)
+        time.sleep(0.5)
+        assert p.poll() is None, p.communicate()
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert err.strip().splitlines() == ["reprl collect: interrupted"], err
+    assert not (out / "big.h5").exists()
+
+
+# --- help ------------------------------------------------------------------------------------
+COMMANDS = ["demo", "bench-envs", "collect", "pretrain", "probe", "pictures", "run", "train",
+            "evaluate", "report"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def helps(work: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    return run_all({c: [c, "--help"] for c in COMMANDS} | {"": ["--help"]}, work)
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help_exits_0(command: str, helps) -> None:
+    res = helps[command]
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"usage: reprl {command}".rstrip())
+    assert res.stderr == ""
+
+
+def test_every_option_has_help_and_shows_its_default() -> None:
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._actions[-1])))
+    assert set(sub.choices) == set(COMMANDS)
+    for name, sp in sub.choices.items():
+        text = sp.format_help()
+        for action in sp._actions:
+            assert action.help, (name, action.dest)
+            if action.option_strings and action.default not in (None, False, [], "==SUPPRESS=="):
+                assert f"(default: {action.default}" in " ".join(text.split()) or (
+                    isinstance(action.default, list)
+                ), (name, action.dest)
+
+
+def test_report_help_offers_baseline(helps) -> None:
+    text = " ".join(helps["report"].stdout.split())
+    assert "--baseline NAME" in text and "paired differences" in text
+    assert "% of source" not in text
+
+
+def _config_keys() -> list[str]:
+    """Every field of the experiment config, dotted, from the dataclasses themselves."""
+    from experiments.pipeline import ExperimentConfig
+
+    keys = []
+    hints = typing.get_type_hints(ExperimentConfig)
+    for f in dataclasses.fields(ExperimentConfig):
+        tp = hints[f.name]
+        item = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+        if dataclasses.is_dataclass(tp):
+            keys += [f"{f.name}.{g.name}" for g in dataclasses.fields(tp)]
+        elif item is not None and dataclasses.is_dataclass(item):
+            keys += [f"{f.name}[].{g.name}" for g in dataclasses.fields(item)]
+        else:
+            keys.append(f.name)
+    return keys
+
+
+def test_run_help_lists_every_field_and_how_to_rename_and_shrink(helps) -> None:
+    text = helps["run"].stdout
+    for key in _config_keys():
+        assert f"  {key} (default: " in text, key
+    assert "reprl run name=mytest" in text
+    assert "seeds=[0] train.timesteps=20000 evaluate.episodes=8" in text
+    # the field docs come from the docstrings: the text of one of them
+    assert "training seeds" in text
+
+
+# --- overrides on the embedded default --------------------------------------------------------
+DRY_RUNS = {
+    "overrides only": ["run", "name=x", "seeds=[0]", "train.timesteps=20000",
+                       "evaluate.episodes=8", "--dry-run"],  # fmt: skip
+    "rename": ["run", "name=mytest", "--dry-run"],
+    "options first": ["run", "--dry-run", "name=y", "seeds=[0]"],
+    "options between": ["train", "name=z", "--dry-run", "seeds=[0]"],
+    "file then overrides": ["run", "cfg.yaml", "seeds=[3]", "--dry-run"],
+    "a file whose name has =": ["evaluate", "a=b.yaml", "--dry-run"],
+}
+
+
+@pytest.fixture(scope="module")
+def dry_runs(work: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    (work / "cfg.yaml").write_text("name: fromfile\nseeds: [1, 2]\n")
+    (work / "a=b.yaml").write_text("name: eqfile\n")
+    return run_all(DRY_RUNS, work)
+
+
+def _resolved(res: subprocess.CompletedProcess[str]) -> dict:
+    assert res.returncode == 0, res.stderr
+    return yaml.safe_load(res.stdout)
+
+
+def test_overrides_work_on_the_embedded_default(dry_runs, work: Path) -> None:
+    from experiments.pipeline import default_config
+
+    default = default_config()
+    cfg = _resolved(dry_runs["overrides only"])
+    assert (cfg["name"], cfg["seeds"]) == ("x", [0])
+    assert cfg["train"]["timesteps"] == 20000 and cfg["evaluate"]["episodes"] == 8
+    assert cfg["train"]["env_id"] == default.train.env_id  # the rest: the default's
+    assert [a["name"] for a in cfg["agents"]] == [a.name for a in default.agents]
+    assert _resolved(dry_runs["rename"])["name"] == "mytest"
+    assert _resolved(dry_runs["rename"])["seeds"] == default.seeds
+    assert (_resolved(dry_runs["options first"])["name"], "y") == ("y", "y")
+    assert _resolved(dry_runs["options between"])["seeds"] == [0]
+    both = _resolved(dry_runs["file then overrides"])
+    assert (both["name"], both["seeds"]) == ("fromfile", [3])
+    assert _resolved(dry_runs["a file whose name has ="])["name"] == "eqfile"
+    assert not (work / "runs").exists()  # a dry run writes nothing
+
+
+# --- evaluate --agent: time limit, JSON, GIF --------------------------------------------------
+def test_evaluate_agent_with_time_limit_json_and_video(work: Path) -> None:
+    from PIL import Image
+
+    d = work / "eval"
+    d.mkdir()
+    shutil.copy(AGENT, d / "agent.zip")
+    res = reprl(["evaluate", "--agent", "agent.zip", "--env", ENV_ID, "--episodes", "2",
+                 "--num-envs", "2", "--max-episode-steps", "40", "--out", "r.json",
+                 "--video", "vids", "--video-frames", "30"], d)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    result = json.loads((d / "r.json").read_text())[ENV_ID]
+    assert result["episodes"] == 2 and max(result["lengths"]) <= 40
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].startswith(f"evaluate {ENV_ID} ") and "over 2 episodes" in lines[0]
+    assert lines[-1].startswith("evaluate ")
+    gif = Path(result["video"])
+    gif = gif if gif.is_absolute() else d / gif
+    assert gif.name == "agent__reprl_BreakoutStandard-v0.gif"
+    with Image.open(gif) as im:
+        assert 1 < im.n_frames <= 30 and im.size == (64, 64)
+
+
+def test_evaluate_time_limit_defaults_to_the_pipelines() -> None:
+    from experiments.cli_commands import _default_max_episode_steps
+    from experiments.pipeline import EvalStage
+
+    assert _default_max_episode_steps() == EvalStage().env_kwargs["max_episode_steps"]
