@@ -54,7 +54,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         if (
             "%(default)" in text
             or action.required
-            or default in (None, False, argparse.SUPPRESS)
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
             or default == []
             or not (action.option_strings or action.nargs in ("?", "*"))
         ):
@@ -70,6 +72,17 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse ``type=``: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
@@ -143,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``reprl`` and its sub-commands."""
     p = _Parser(
         prog="reprl",
+        allow_abbrev=False,
         description=_fill(
             "Pretrained representations, SB3 agents, zero-shot transfer. Start with `reprl run` "
             "(the whole default experiment); `reprl COMMAND --help` documents each command."
@@ -166,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=help,
             description=_fill(description or help),
             formatter_class=_Formatter,
+            allow_abbrev=False,
             **kw,
         )
         sp.add_argument(
@@ -377,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--max-episode-steps",
-        type=int,
+        type=_non_negative_int,
         default=None,
         help="--agent: episode time limit in steps, 0 for the env's own (default: "
         "the pipeline's evaluation limit, evaluate.env_kwargs.max_episode_steps = "
@@ -429,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap replicates")
     rp.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    rp.add_argument(
+        "--confidence", type=float, default=0.95, help="coverage of the confidence intervals"
+    )
     rp.set_defaults(func=cmd.report)
     return p
 
@@ -440,10 +458,10 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
         if hasattr(args, "overrides") and all("=" in x and not x.startswith("-") for x in extra):
             args.overrides = [*args.overrides, *extra]
         else:
+            prog = f"reprl {args.command}"
             parser.exit(
                 EXIT_USAGE,
-                f"reprl {getattr(args, 'command', '')}: unrecognized "
-                f"arguments: {' '.join(extra)} (see: reprl --help)\n",
+                f"{prog}: unrecognized arguments: {' '.join(extra)} (see: {prog} --help)\n",
             )
     return args
 

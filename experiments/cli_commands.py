@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import itertools
 import json
 import re
 import textwrap
@@ -39,6 +40,7 @@ def yaml_problem(e: BaseException) -> str:
 
 
 def demo(args: argparse.Namespace) -> int:
+    """``reprl demo``: every Breakout variant at random; writes the PNG strip and ``demo.json``."""
     from experiments.demo import run_demo
 
     t0 = time.perf_counter()
@@ -51,6 +53,7 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def bench_envs(args: argparse.Namespace) -> int:
+    """``reprl bench-envs``: :mod:`experiments.bench.bench_envs` (prints JSON)."""
     from experiments.bench.bench_envs import main as bench_main
 
     argv = ["--seconds", str(args.seconds), "--sizes", *map(str, args.sizes)]
@@ -60,6 +63,7 @@ def bench_envs(args: argparse.Namespace) -> int:
 
 
 def collect(args: argparse.Namespace) -> int:
+    """``reprl collect``: an exploration dataset (:func:`envs.exploration.collect`)."""
     from envs.errors import ReprlError
     from envs.exploration import collect
     from experiments.config import parse_overrides
@@ -92,6 +96,7 @@ def collect(args: argparse.Namespace) -> int:
 
 
 def pretrain(args: argparse.Namespace) -> int:
+    """``reprl pretrain``: :func:`representations.pretrain.pretrain` on a loaded config."""
     from experiments.config import load_config
     from representations.pretrain import PretrainConfig, pretrain
 
@@ -103,6 +108,7 @@ def pretrain(args: argparse.Namespace) -> int:
 
 
 def probe(args: argparse.Namespace) -> int:
+    """``reprl probe``: the probe table of an encoder on a dataset, also as JSON."""
     import representations as R
     from representations.analysis import probe, write_json
     from representations.metrics import format_table
@@ -120,6 +126,7 @@ def probe(args: argparse.Namespace) -> int:
 
 
 def pictures(args: argparse.Namespace) -> int:
+    """``reprl pictures``: reconstructions and traversals of an encoder with a decoder."""
     import representations as R
     from representations.analysis import pictures
 
@@ -152,6 +159,9 @@ def _load_experiment(args: argparse.Namespace):
 
 
 def experiment(until: str) -> Callable[[argparse.Namespace], int]:
+    """``reprl run/train/evaluate CONFIG``: the pipeline up to stage ``until``, one line per stage
+    (or, with ``--dry-run``, the resolved config and nothing run)."""
+
     def go(args: argparse.Namespace) -> int:
         import yaml
 
@@ -270,21 +280,26 @@ def _evaluate_zip(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from experiments.report import main as report_main
+    """``reprl report``: :func:`experiments.report.build_report`, tables printed."""
+    from experiments.report import build_report
 
-    argv = [*args.roots, "--out", args.out, "--reps", str(args.reps), "--seed", str(args.seed)]
-    if args.baseline:
-        argv += ["--baseline", args.baseline]
-    if args.source_env:
-        argv += ["--source-env", args.source_env]
     t0 = time.perf_counter()
-    code = report_main(argv)
-    if code == 0:
-        stage_line("report", time.perf_counter() - t0, f"wrote {Path(args.out) / 'report.md'}")
-    return code
+    summary = build_report(
+        args.roots,
+        args.out,
+        source_env=args.source_env,
+        baseline=args.baseline,
+        reps=args.reps,
+        seed=args.seed,
+        confidence=args.confidence,
+    )
+    print(summary["markdown"])
+    stage_line("report", time.perf_counter() - t0, f"wrote {summary['report']}")
+    return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    """``reprl evaluate``: one agent zip (``--agent``) or an experiment up to evaluation."""
     if args.agent:
         if args.max_episode_steps is None:
             args.max_episode_steps = _default_max_episode_steps()
@@ -297,9 +312,32 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 # --- `reprl run --help`: the config's fields, from the dataclass docstrings -------------------
+def _field_docstrings(cls: type) -> dict[str, str]:
+    """Field name -> the string literal right after the field (an attribute docstring)."""
+    import ast
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    out = {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            out[node.target.id] = " ".join(after.value.value.split())
+    return out
+
+
 def _attribute_docs(cls: type) -> dict[str, str]:
-    """Field name -> text of the Google-style ``Attributes:`` section of ``cls``'s docstring."""
-    out: dict[str, str] = {}
+    """Field name -> its doc: the Google-style ``Attributes:`` section of ``cls``'s docstring,
+    else the field's attribute docstring (a string literal right after it)."""
+    out: dict[str, str] = _field_docstrings(cls)
     key, inside = None, False
     for line in (inspect.getdoc(cls) or "").splitlines():
         if line.strip() == "Attributes:":
@@ -325,9 +363,14 @@ def _fmt_default(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _plain(text: str) -> str:
+    """reST ``literals`` and :func:`roles` as terminal `literals`."""
+    return re.sub(r":\w+:`", "`", text.replace("``", "`"))
+
+
 def _wrap(text: str, indent: int) -> list[str]:
     """Lines of ``text`` indented by ``indent``; reST ``literals`` shown as `literals`."""
-    text = text.replace("``", "`")
+    text = _plain(text)
     return textwrap.wrap(
         text, HELP_WIDTH - indent, initial_indent=" " * indent, subsequent_indent=" " * indent
     ) or [" " * indent]
@@ -343,15 +386,16 @@ def _field_lines(cls: type, obj: Any, prefix: str) -> list[str]:
         tp = hints[f.name]
         item = (typing.get_args(tp) or (None,))[0] if typing.get_origin(tp) is list else None
         if dataclasses.is_dataclass(tp):
-            lines.append(f"  {prefix}{f.name}.*: {docs.get(f.name, '')}")
+            lines.append(f"  {prefix}{f.name}.*: " + _plain(docs.get(f.name, "")))
             lines += _field_lines(tp, value, f"{prefix}{f.name}.")
             continue
         if item is not None and dataclasses.is_dataclass(item):
             names = [getattr(v, "name", "?") for v in value]
             lines.append(f"  {prefix}{f.name} (default: {', '.join(names) or 'none'})")
             lines += _wrap(
-                f"{docs.get(f.name, '')} A list of mappings: a YAML file or an override "
-                "replaces the whole list. Each item has:",
+                f"{docs.get(f.name, '')} A list of mappings: a YAML file or {prefix}{f.name}=[...] "
+                f"replaces the whole list, {prefix}{f.name}.0.KEY=VALUE one item's field. "
+                "Each item has:",
                 6,
             )
             lines += [
@@ -380,9 +424,10 @@ examples:
   reprl run name=mytest seeds=[0] --dry-run
                                      print the resolved config and exit, running nothing
 
-KEY=VALUE overrides are dotted paths into the config; values are YAML (seeds=[0,1],
-train.sb3.learning_rate=3e-4, agents=[{name: pixels, mode: pixels}]). A first argument that
-contains '=' and is not an existing file is an override, not a CONFIG path.
+KEY=VALUE overrides are dotted paths into the config, list items by index
+(encoders.1.steps=500); values are YAML (seeds=[0,1], train.ppo.learning_rate=3e-4,
+agents=[{name: pixels, mode: pixels}]). A first argument that contains '=' and is not an
+existing file is an override, not a CONFIG path.
 
 config fields (KEY: the YAML key; defaults are the embedded default's):
 """

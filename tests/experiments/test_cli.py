@@ -7,9 +7,11 @@ a traceback. The subprocesses of one group run concurrently (each imports torch:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -49,9 +51,18 @@ def reprl(
     args: list[str], cwd: Path, *, progress: bool = False, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        _command(args), cwd=cwd, env=_env(progress), capture_output=True, text=True,
+        _command(args),
+        cwd=cwd,
+        env=_env(progress),
+        capture_output=True,
+        text=True,
         timeout=timeout,
-    )  # fmt: skip
+    )
+
+
+def said(stderr: str) -> list[str]:
+    """The CLI's own stderr lines: without progress-bar fragments (tqdm redraws with \\r)."""
+    return [ln for ln in stderr.splitlines() if ln.strip() and not re.search(r"\d+%\|", ln)]
 
 
 def run_all(
@@ -66,8 +77,11 @@ def run_all(
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with a small dataset (made by ``reprl collect``) and bad input files."""
     d = tmp_path_factory.mktemp("cli")
-    res = reprl(["collect", "--env", ENV_ID, "--frames", "300", "--out", "d.h5",
-                 "--num-envs", "4"], d, progress=True)  # fmt: skip
+    res = reprl(
+        ["collect", "--env", ENV_ID, "--frames", "300", "--out", "d.h5", "--num-envs", "4"],
+        d,
+        progress=True,
+    )
     assert res.returncode == 0, res.stderr
     (d / "collect.out").write_text(res.stdout)
     (d / "collect.err").write_text(res.stderr)
@@ -79,11 +93,20 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+@pytest.fixture(scope="module")
+def results(work: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every independent subprocess case of this file, run concurrently."""
+    (work / "cfg.yaml").write_text("name: fromfile\nseeds: [1, 2]\n")
+    (work / "a=b.yaml").write_text("name: eqfile\n")
+    cases = {k: argv for k, (argv, _) in BAD_INPUTS.items()} | DEBUG | HELPS | DRY_RUNS
+    return run_all(cases, work)
+
+
 # --- progress and the summary line ------------------------------------------------------------
 def test_collect_shows_progress_and_one_summary_line(work: Path) -> None:
     out = (work / "collect.out").read_text().splitlines()
     assert len(out) == 1, out
-    stage, seconds, unit, *rest = out[0].split()
+    stage, seconds, unit, *_ = out[0].split()
     assert (stage, unit) == ("collect", "s:") and float(seconds) > 0
     assert "300 frames" in out[0] and "d.h5" in out[0]
     assert "collect:" in (work / "collect.err").read_text()  # the tqdm bar
@@ -141,24 +164,20 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "unknown experiment key": (["run", "stepz=3", "--dry-run"], ["stepz"]),
     "negative timesteps": (["run", "train.timesteps=-5", "--dry-run"], ["timesteps", "-5"]),
-    "collect.frames 0 in a run": (["run", "collect.frames=0", "--dry-run"], ["frames", "0"]),
-    "missing config file": (["run", "nope.yaml"], ["nope.yaml", "No such file"]),
-    "a directory as config": (["train", "."], [".", "directory"]),
-    "override without =": (["pretrain", "dataset=d.h5", "steps"], ["steps", "key=value"]),
-    "unknown option": (["collect", "--frame", "3"], ["--frame"]),
+    "missing config file": (["run", "nope.yaml"], ["nope.yaml", "expected a YAML"]),
+    "a directory as config": (["train", "."], [": .:", "expected a YAML"]),
+    "unknown option": (
+        ["collect", "--env", ENV_ID, "--frames", "10", "--out", "y.h5", "--frame-rate", "3"],
+        ["unrecognized arguments: --frame-rate 3"],
+    ),
 }
 
 
-@pytest.fixture(scope="module")
-def bad_results(work: Path) -> dict[str, subprocess.CompletedProcess[str]]:
-    return run_all({k: argv for k, (argv, _) in BAD_INPUTS.items()}, work)
-
-
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_is_one_line_and_exit_2(case: str, bad_results, work: Path) -> None:
+def test_bad_input_is_one_line_and_exit_2(case: str, results, work: Path) -> None:
     argv, words = BAD_INPUTS[case]
-    res = bad_results[case]
-    lines = res.stderr.strip().splitlines()
+    res = results[case]
+    lines = said(res.stderr)
     assert res.returncode == 2, res.stderr
     assert len(lines) == 1, res.stderr
     assert "Traceback" not in res.stderr
@@ -169,14 +188,35 @@ def test_bad_input_is_one_line_and_exit_2(case: str, bad_results, work: Path) ->
     assert not (work / "runs").exists()  # nothing written for an invalid experiment
 
 
-def test_debug_shows_the_traceback(work: Path) -> None:
-    for argv in (
-        ["--debug", "collect", "--env", "reprl/Nope-v0", "--frames", "10", "--out", "x.h5"],
-        ["collect", "--debug", "--env", "reprl/Nope-v0", "--frames", "10", "--out", "x.h5"],
-    ):
-        res = reprl(argv, work)
-        assert res.returncode == 1
-        assert "Traceback" in res.stderr and "reprl/Nope-v0" in res.stderr
+DEBUG = {
+    "--debug first": [
+        "--debug",
+        "collect",
+        "--env",
+        "reprl/Nope-v0",
+        "--frames",
+        "10",
+        "--out",
+        "x.h5",
+    ],
+    "--debug after the command": [
+        "collect",
+        "--debug",
+        "--env",
+        "reprl/Nope-v0",
+        "--frames",
+        "10",
+        "--out",
+        "x.h5",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", list(DEBUG))
+def test_debug_shows_the_traceback(case: str, results) -> None:
+    res = results[case]
+    assert res.returncode == 1
+    assert "Traceback" in res.stderr and "reprl/Nope-v0" in res.stderr
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,10 +240,25 @@ def test_keyboard_interrupt_in_process(monkeypatch: pytest.MonkeyPatch, capsys) 
 def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
     out = work / "sigint"
     out.mkdir()
-    argv = ["collect", "--env", ENV_ID, "--frames", "10000000", "--out", "big.h5",
-            "--num-envs", "4"]  # fmt: skip
-    p = subprocess.Popen(_command(argv), cwd=out, env=_env(), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    argv = [
+        "collect",
+        "--env",
+        ENV_ID,
+        "--frames",
+        "10000000",
+        "--out",
+        "big.h5",
+        "--num-envs",
+        "4",
+    ]
+    p = subprocess.Popen(
+        _command(argv),
+        cwd=out,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not any(out.iterdir()) and time.monotonic() < deadline:  # collecting has begun
@@ -216,23 +271,32 @@ def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
         if p.poll() is None:
             p.kill()
     assert p.returncode == 130, err
-    assert err.strip().splitlines() == ["reprl collect: interrupted"], err
+    assert said(err) == ["reprl collect: interrupted"], err
+    assert "Traceback" not in err
     assert not (out / "big.h5").exists()
 
 
 # --- help ------------------------------------------------------------------------------------
-COMMANDS = ["demo", "bench-envs", "collect", "pretrain", "probe", "pictures", "run", "train",
-            "evaluate", "report"]  # fmt: skip
+COMMANDS = [
+    "demo",
+    "bench-envs",
+    "collect",
+    "pretrain",
+    "probe",
+    "pictures",
+    "run",
+    "train",
+    "evaluate",
+    "report",
+]
 
 
-@pytest.fixture(scope="module")
-def helps(work: Path) -> dict[str, subprocess.CompletedProcess[str]]:
-    return run_all({c: [c, "--help"] for c in COMMANDS} | {"": ["--help"]}, work)
+HELPS = {f"help {c}": [c, "--help"] for c in COMMANDS} | {"help": ["--help"]}
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])
-def test_help_exits_0(command: str, helps) -> None:
-    res = helps[command]
+def test_help_exits_0(command: str, results) -> None:
+    res = results[f"help {command}".strip()]
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"usage: reprl {command}".rstrip())
     assert res.stderr == ""
@@ -240,45 +304,47 @@ def test_help_exits_0(command: str, helps) -> None:
 
 def test_every_option_has_help_and_shows_its_default() -> None:
     parser = cli.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._actions[-1])))
+    sub = parser._subparsers._group_actions[0]
     assert set(sub.choices) == set(COMMANDS)
     for name, sp in sub.choices.items():
-        text = sp.format_help()
+        text = " ".join(sp.format_help().split())
         for action in sp._actions:
             assert action.help, (name, action.dest)
-            if action.option_strings and action.default not in (None, False, [], "==SUPPRESS=="):
-                assert f"(default: {action.default}" in " ".join(text.split()) or (
-                    isinstance(action.default, list)
-                ), (name, action.dest)
+            default = action.default
+            shown = default is not None and default is not False and default != []
+            if action.option_strings and shown and default is not argparse.SUPPRESS:
+                assert f"(default: {default})" in text, (name, action.dest)
 
 
-def test_report_help_offers_baseline(helps) -> None:
-    text = " ".join(helps["report"].stdout.split())
+def test_report_help_offers_baseline(results) -> None:
+    text = " ".join(results["help report"].stdout.split())
     assert "--baseline NAME" in text and "paired differences" in text
     assert "% of source" not in text
 
 
-def _config_keys() -> list[str]:
-    """Every field of the experiment config, dotted, from the dataclasses themselves."""
-    from experiments.pipeline import ExperimentConfig
-
+def _keys(cls: type, prefix: str) -> list[str]:
+    """Every leaf field of dataclass ``cls``, dotted (``[]`` for list items)."""
     keys = []
-    hints = typing.get_type_hints(ExperimentConfig)
-    for f in dataclasses.fields(ExperimentConfig):
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
         tp = hints[f.name]
         item = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
         if dataclasses.is_dataclass(tp):
-            keys += [f"{f.name}.{g.name}" for g in dataclasses.fields(tp)]
+            keys += _keys(tp, f"{prefix}{f.name}.")
         elif item is not None and dataclasses.is_dataclass(item):
-            keys += [f"{f.name}[].{g.name}" for g in dataclasses.fields(item)]
+            keys += _keys(item, f"{prefix}{f.name}[].")
         else:
-            keys.append(f.name)
+            keys.append(prefix + f.name)
     return keys
 
 
-def test_run_help_lists_every_field_and_how_to_rename_and_shrink(helps) -> None:
-    text = helps["run"].stdout
-    for key in _config_keys():
+def test_run_help_lists_every_field_and_how_to_rename_and_shrink(results) -> None:
+    text = results["help run"].stdout
+    from experiments.pipeline import ExperimentConfig
+
+    keys = _keys(ExperimentConfig, "")
+    assert "train.timesteps" in keys and "collect.frames" in keys
+    for key in keys:
         assert f"  {key} (default: " in text, key
     assert "reprl run name=mytest" in text
     assert "seeds=[0] train.timesteps=20000 evaluate.episodes=8" in text
@@ -288,21 +354,19 @@ def test_run_help_lists_every_field_and_how_to_rename_and_shrink(helps) -> None:
 
 # --- overrides on the embedded default --------------------------------------------------------
 DRY_RUNS = {
-    "overrides only": ["run", "name=x", "seeds=[0]", "train.timesteps=20000",
-                       "evaluate.episodes=8", "--dry-run"],  # fmt: skip
+    "overrides only": [
+        "run",
+        "name=x",
+        "seeds=[0]",
+        "train.timesteps=20000",
+        "evaluate.episodes=8",
+        "--dry-run",
+    ],
     "rename": ["run", "name=mytest", "--dry-run"],
-    "options first": ["run", "--dry-run", "name=y", "seeds=[0]"],
     "options between": ["train", "name=z", "--dry-run", "seeds=[0]"],
     "file then overrides": ["run", "cfg.yaml", "seeds=[3]", "--dry-run"],
     "a file whose name has =": ["evaluate", "a=b.yaml", "--dry-run"],
 }
-
-
-@pytest.fixture(scope="module")
-def dry_runs(work: Path) -> dict[str, subprocess.CompletedProcess[str]]:
-    (work / "cfg.yaml").write_text("name: fromfile\nseeds: [1, 2]\n")
-    (work / "a=b.yaml").write_text("name: eqfile\n")
-    return run_all(DRY_RUNS, work)
 
 
 def _resolved(res: subprocess.CompletedProcess[str]) -> dict:
@@ -310,7 +374,8 @@ def _resolved(res: subprocess.CompletedProcess[str]) -> dict:
     return yaml.safe_load(res.stdout)
 
 
-def test_overrides_work_on_the_embedded_default(dry_runs, work: Path) -> None:
+def test_overrides_work_on_the_embedded_default(results, work: Path) -> None:
+    dry_runs = results
     from experiments.pipeline import default_config
 
     default = default_config()
@@ -321,7 +386,6 @@ def test_overrides_work_on_the_embedded_default(dry_runs, work: Path) -> None:
     assert [a["name"] for a in cfg["agents"]] == [a.name for a in default.agents]
     assert _resolved(dry_runs["rename"])["name"] == "mytest"
     assert _resolved(dry_runs["rename"])["seeds"] == default.seeds
-    assert (_resolved(dry_runs["options first"])["name"], "y") == ("y", "y")
     assert _resolved(dry_runs["options between"])["seeds"] == [0]
     both = _resolved(dry_runs["file then overrides"])
     assert (both["name"], both["seeds"]) == ("fromfile", [3])
@@ -336,9 +400,28 @@ def test_evaluate_agent_with_time_limit_json_and_video(work: Path) -> None:
     d = work / "eval"
     d.mkdir()
     shutil.copy(AGENT, d / "agent.zip")
-    res = reprl(["evaluate", "--agent", "agent.zip", "--env", ENV_ID, "--episodes", "2",
-                 "--num-envs", "2", "--max-episode-steps", "40", "--out", "r.json",
-                 "--video", "vids", "--video-frames", "30"], d)  # fmt: skip
+    res = reprl(
+        [
+            "evaluate",
+            "--agent",
+            "agent.zip",
+            "--env",
+            ENV_ID,
+            "--episodes",
+            "2",
+            "--num-envs",
+            "2",
+            "--max-episode-steps",
+            "40",
+            "--out",
+            "r.json",
+            "--video",
+            "vids",
+            "--video-frames",
+            "30",
+        ],
+        d,
+    )
     assert res.returncode == 0, res.stderr
     result = json.loads((d / "r.json").read_text())[ENV_ID]
     assert result["episodes"] == 2 and max(result["lengths"]) <= 40
@@ -357,3 +440,73 @@ def test_evaluate_time_limit_defaults_to_the_pipelines() -> None:
     from experiments.pipeline import EvalStage
 
     assert _default_max_episode_steps() == EvalStage().env_kwargs["max_episode_steps"]
+
+
+# --- the other commands, end to end on tiny sizes (in process) --------------------------------
+def test_demo_writes_picture_and_summary(tmp_path: Path, capsys) -> None:
+    assert cli.main(["demo", "--out", str(tmp_path), "--num-envs", "4", "--steps", "30"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out[: out.rindex("}") + 1])
+    assert set(summary["variants"]) >= {"standard", "juggling"}
+    assert all(v["steps_per_s"] > 0 for v in summary["variants"].values())
+    assert (tmp_path / "breakout_variants.png").stat().st_size > 0
+    assert json.loads((tmp_path / "demo.json").read_text())["num_envs"] == 4
+    assert out.splitlines()[-1].startswith("demo ")
+
+
+def test_pretrain_probe_pictures(work: Path, tmp_path: Path, capsys) -> None:
+    data = work / "d.h5"
+    run = tmp_path / "vae"
+    assert (
+        cli.main(
+            [
+                "pretrain",
+                f"dataset={data}",
+                f"out={run}",
+                "steps=4",
+                "batch_size=8",
+                "model.latent_dim=6",
+                "log_every=2",
+            ]
+        )
+        == 0
+    )
+    enc = run / "encoder.safetensors"
+    assert enc.exists()
+    assert capsys.readouterr().out.startswith("pretrain ")
+    assert (
+        cli.main(
+            [
+                "probe",
+                str(enc),
+                str(data),
+                "--metrics",
+                "probe",
+                "mig",
+                "--out",
+                str(tmp_path / "p.json"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "paddle_x" in out and "MIG" in out and out.splitlines()[-1].startswith("probe ")
+    res = json.loads((tmp_path / "p.json").read_text())
+    assert 0.0 <= res["mig"] <= 1.0 and res["encoder"]["latent_dim"] == 6
+    assert cli.main(["pictures", str(enc), str(data), "--out", str(tmp_path / "pics")]) == 0
+    assert (tmp_path / "pics" / "traversals.png").exists()
+
+
+def test_error_message_of_files_and_yaml() -> None:
+    assert cli.error_message(FileNotFoundError(2, "No such file or directory", "x.h5")) == (
+        "x.h5: No such file or directory"
+    )
+    assert cli.error_message(IsADirectoryError(21, "Is a directory", "runs")) == (
+        "runs: Is a directory"
+    )
+    try:
+        yaml.safe_load("a: [1, 2\n")
+    except yaml.YAMLError as e:
+        msg = cli.error_message(e)
+    assert msg.startswith("not valid YAML: expected ',' or ']'") and "line 2" in msg
+    assert cli.error_message(ValueError("two\n  lines")) == "two lines"
