@@ -24,7 +24,8 @@ from agents.extractor import (
 from agents.factory import INFO_ATTR, _info
 from agents.sb3_compat import build_policy, unbuilt_copy
 from envs.errors import ReprlError
-from representations.base import Representation, _json_plain
+from envs.storage.files import json_plain
+from representations.base import Representation
 from representations.checkpoint import make_header
 
 
@@ -101,7 +102,7 @@ def export_pixel_agent(
             f"export: the policy takes {latent_size} latents, expected frame_stack {k} x "
             f"latent_dim {encoder.latent_dim} = {k * encoder.latent_dim}"
         )
-    header = _json_plain(make_header(encoder, encoder.provenance), "encoder header")
+    header = json_plain(make_header(encoder, encoder.provenance), "encoder header")
     pk.update(
         features_extractor_class=PretrainedEncoderExtractor,
         features_extractor_kwargs={

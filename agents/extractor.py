@@ -51,7 +51,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
 from envs.errors import ReprlError
-from representations.base import InputSpec, Representation, _json_plain
+from envs.storage.files import json_plain
+from representations.base import InputSpec, Representation
 from representations.checkpoint import CheckpointError, build_from_header, load, read_header
 
 #: Modes of :class:`PretrainedEncoderExtractor`.
@@ -81,7 +82,7 @@ def _plain(value: Any, where: str) -> Any:
         ReprlError: If ``value`` does not survive a JSON round trip.
     """
     try:
-        return _json_plain(value, where)
+        return json_plain(value, where)
     except TypeError as e:
         raise ReprlError(f"{where}: expected JSON-plain values, got {e}") from None
 

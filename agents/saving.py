@@ -32,8 +32,7 @@ from agents.extractor import MissingFileError, PretrainedEncoderExtractor
 from agents.factory import ALGOS, INFO_ATTR, INFO_FORMAT, _info, _is_monitored
 from agents.latent import find_encode_wrapper
 from envs.errors import ReprlError
-from envs.storage.files import atomic_path, file_sha256, library_version
-from representations.base import _json_plain
+from envs.storage.files import atomic_path, file_sha256, json_plain, library_version
 from representations.checkpoint import load
 
 #: Zip member holding :func:`save_agent`'s JSON metadata (SB3's ``load`` ignores it).
@@ -153,7 +152,7 @@ def save_agent(
     if not isinstance(info, dict):
         raise ReprlError(f"save_agent info: expected a dict, got {type(info).__name__}")
     try:
-        info = _json_plain(info, "info")
+        info = json_plain(info, "info")
     except TypeError as e:
         raise ReprlError(f"save_agent info: expected JSON-plain values, got {e}") from None
     path = _zip_path(path)

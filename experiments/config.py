@@ -43,6 +43,8 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
         ConfigError: the file is missing, not valid YAML, or not a mapping.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: expected a YAML config file, got a directory")
     if not p.is_file():
         raise ConfigError(f"{p}: expected a YAML config file, found no such file")
     try:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from envs.storage.artefacts import StageDir, stage_key
 from envs.storage.files import atomic_path, atomic_write_json, file_sha256, library_version
 from experiments.config import to_dict
-from experiments.experiment import ExperimentConfig
+from experiments.experiment import MAX_EVAL_EPISODE_STEPS, ExperimentConfig
 
 
 # --- evaluate --------------------------------------------------------------------------------
@@ -155,6 +155,23 @@ def _evaluate_one(
         )
         mode = str(det).lower()
         rows += [(agent_name, seed, env_id, i, r, n, mode) for i, (r, n) in enumerate(res)]
+    if ev.video and meanings is not None:  # agents, not the random reference
+        from experiments.video import record_gif
+
+        for env_id in ev.env_ids:
+            slug = env_id.replace("/", "_")
+            record_gif(
+                model_for(env_id),
+                env_id,
+                d / "videos" / f"{run}__{slug}.gif",
+                seed=ev.seed,
+                max_frames=MAX_EVAL_EPISODE_STEPS,
+                env_kwargs={**agent_kwargs, **ev.env_kwargs},
+                deterministic=True,
+                device=cfg.device,
+                agent_meanings=meanings,
+                action_mapping=ev.action_mapping,
+            )
     with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["agent", "seed", "env_id", "episode", "return", "length", "deterministic"])

@@ -206,7 +206,14 @@ def stage_train(
             torch.manual_seed(seed)
             env_seeds = spawn_seeds(seed, t.num_envs, purpose="train")
             venv = VecMonitor(
-                envs.make_vec(t.env_id, t.num_envs, seed=env_seeds, device=cfg.device, **env_kwargs)
+                envs.make_vec(
+                    t.env_id,
+                    t.num_envs,
+                    seed=env_seeds,
+                    device=cfg.device,
+                    info_factors=False,
+                    **env_kwargs,
+                )
             )
             model = agents.make_agent(
                 t.algo,
@@ -214,6 +221,7 @@ def stage_train(
                 encoder=None if enc is None else str(enc),
                 mode=a.mode,
                 fast=a.fast,
+                frame_stack=t.frame_stack,
                 seed=seed,
                 device=cfg.device,
                 tensorboard_log=str(d / "tb"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from envs.errors import ReprlError
+from envs.storage.files import json_plain
 
 #: Channel orders with a fixed meaning; any other string names one channel per character.
 _DEFAULT_ORDERS: dict[int, str] = {1: "L", 3: "RGB"}
@@ -248,24 +248,6 @@ def to_model_input(
     return obs
 
 
-def _json_plain(value: Any, where: str) -> Any:
-    """Deep-convert tuples to lists and check ``value`` survives a JSON round trip."""
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{where}: keys must be str, got {k!r}")
-            out[k] = _json_plain(v, f"{where}.{k}")
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_json_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, float) and not math.isfinite(value):
-        raise TypeError(f"{where}: non-finite float {value} is not JSON-plain")
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"{where}: {type(value).__name__} is not JSON-plain")
-
-
 class Representation(nn.Module, abc.ABC):
     """Base class of all representations (beta-VAE, DAE, MONet, CPC, ...).
 
@@ -296,7 +278,7 @@ class Representation(nn.Module, abc.ABC):
             raise ReprlError(f"latent_dim must be positive, got {latent_dim}")
         self.input_spec = input_spec
         self.latent_dim = int(latent_dim)
-        self.config: dict[str, Any] = _json_plain(dict(config), f"{type(self).__name__}.config")
+        self.config: dict[str, Any] = json_plain(dict(config), f"{type(self).__name__}.config")
         self.provenance: dict[str, Any] | None = None
 
     def encode(self, obs: Tensor) -> Tensor:

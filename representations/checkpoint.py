@@ -36,8 +36,9 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from envs.storage.files import atomic_write_bytes, file_sha256, library_version
-from representations.base import InputSpec, Representation, _json_plain
+from envs.errors import ReprlError
+from envs.storage.files import atomic_write_bytes, file_sha256, json_plain, library_version
+from representations.base import InputSpec, Representation
 from representations.registry import available, get_class
 
 #: Version of the header layout written by :func:`save`.
@@ -56,7 +57,7 @@ _HEADER_FIELDS = (
 _MAX_HEADER_BYTES = 100_000_000
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ReprlError):
     """A file is not a readable reprl checkpoint, or not the one that was expected."""
 
 
@@ -72,11 +73,11 @@ def make_header(
     return {
         "format_version": FORMAT_VERSION,
         "method": model.name,
-        "config": _json_plain(model.config, "config"),
+        "config": json_plain(model.config, "config"),
         "input_spec": model.input_spec.to_dict(),
         "latent_dim": int(model.latent_dim),
         "library_version": library_version(),
-        "provenance": None if provenance is None else _json_plain(provenance, "provenance"),
+        "provenance": None if provenance is None else json_plain(provenance, "provenance"),
     }
 
 

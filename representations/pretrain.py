@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from envs.errors import ReprlError
 from envs.storage.artefacts import STAGE_FILE, StageDir, stage_key
 from envs.storage.dataset import FrameDataset
-from envs.storage.files import atomic_write_bytes, atomic_write_text
+from envs.storage.files import atomic_write_bytes, atomic_write_text, json_plain
 from representations.base import Representation, check_frame_shape
 from representations.registry import available, check_config, make_representation
 
@@ -140,13 +140,9 @@ class PretrainConfig:
             ) from None
 
 
-def _plain(x: Any) -> Any:
-    return json.loads(json.dumps(x))
-
-
 def _resolved(cfg: PretrainConfig) -> dict[str, Any]:
     """The config, JSON-plain (as written to ``config.yaml`` and the encoder's provenance)."""
-    return _plain(dataclasses.asdict(cfg))
+    return json_plain(dataclasses.asdict(cfg))
 
 
 def _stage_key(cfg: PretrainConfig, cls: type[Representation]) -> dict[str, Any]:

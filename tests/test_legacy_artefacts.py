@@ -32,8 +32,8 @@ def test_a_0_1_0_checkpoint_loads_and_encodes_the_same() -> None:
 
 def test_a_0_1_0_agent_zip_loads_and_predicts_the_same() -> None:
     exp = _expected()
-    for model in (agents.load_agent(LEGACY / "ppo_frozen_beta_vae_v0.1.0.zip"),
-                  PPO.load(LEGACY / "ppo_frozen_beta_vae_v0.1.0.zip", device="cpu")):  # fmt: skip
+    zip_path = LEGACY / "ppo_frozen_beta_vae_v0.1.0.zip"
+    for model in (agents.load_agent(zip_path), PPO.load(zip_path, device="cpu")):
         actions, _ = model.predict(exp["frames"], deterministic=True)
         np.testing.assert_array_equal(actions, exp["actions"])
         with torch.no_grad():

@@ -25,14 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from envs.storage.files import atomic_write_text, file_sha256
+from envs.storage.files import atomic_write_text, file_sha256, json_plain
 
 STAGE_FILE = "stage.json"
-
-
-def _plain(x: Any) -> Any:
-    """JSON round trip: tuples become lists, so keys compare equal after reading back."""
-    return json.loads(json.dumps(x, sort_keys=True))
 
 
 def stage_key(
@@ -48,7 +43,7 @@ def stage_key(
         ``{"config": config, "inputs": {name: sha256 or None}}``, JSON-plain.
     """
     hashes = {k: None if p is None else file_sha256(p) for k, p in (inputs or {}).items()}
-    return _plain({"config": dict(config), "inputs": hashes})
+    return json_plain({"config": dict(config), "inputs": hashes})
 
 
 class StageDir:
@@ -72,7 +67,7 @@ class StageDir:
         name: str | None = None,
     ) -> None:
         self.path = Path(path)
-        self.key = _plain(dict(key))
+        self.key = json_plain(dict(key))
         self.artefacts = tuple(artefacts)
         self.record = STAGE_FILE if name is None else f"{name}.{STAGE_FILE}"
         self.shared = name is not None

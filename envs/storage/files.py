@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
@@ -92,3 +93,26 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Writes ``data`` as indented JSON to ``path`` atomically (see :func:`atomic_path`)."""
     atomic_write_text(path, json.dumps(data, indent=2))
+
+
+def json_plain(value: Any, where: str = "value") -> Any:
+    """A JSON-plain deep copy of ``value``: tuples become lists; anything JSON would not
+    round-trip unchanged (non-str keys, non-finite floats, other types) is refused.
+
+    Raises:
+        TypeError: naming the offending path below ``where``.
+    """
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{where}: keys must be str, got {k!r}")
+            out[k] = json_plain(v, f"{where}.{k}")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [json_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TypeError(f"{where}: non-finite float {value} is not JSON-plain")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"{where}: {type(value).__name__} is not JSON-plain")

@@ -258,6 +258,9 @@ def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell runs background jobs with SIGINT ignored, and children inherit that: give
+        # the command the default disposition a terminal's Ctrl-C would meet
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60

@@ -53,7 +53,11 @@ def tiny(root: Path, name: str = "tiny") -> ExperimentConfig:
             ppo=PPOHyperparams(n_steps=32, batch_size=32, n_epochs=1),
         ),
         evaluate=EvalStage(
-            env_ids=TARGETS, episodes=2, num_envs=2, env_kwargs={"max_episode_steps": 25}
+            env_ids=TARGETS,
+            episodes=2,
+            num_envs=2,
+            env_kwargs={"max_episode_steps": 25},
+            video=True,
         ),
     )
 
@@ -85,6 +89,8 @@ def test_every_stage_leaves_its_artefact(finished) -> None:
     assert frozen["pretraining_domains"] == ["reprl/BreakoutStandard-v0"]
     assert not Path(frozen["encoder"]["path"]).is_absolute()
     assert (base / "report" / "report.md").exists()
+    gifs = sorted(p.name for p in (base / "eval" / "videos").glob("*.gif"))
+    assert "frozen__0__reprl_BreakoutJuggling-v0.gif" in gifs and len(gifs) == 2 * len(TARGETS)
     assert set(summary["stages"]) == {"collect", "pretrain", "train", "evaluate", "report"}
     assert {s["status"] for s in summary["stages"].values()} == {"ran"}
 
