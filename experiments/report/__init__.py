@@ -5,7 +5,8 @@ Reads the artefacts of the train and evaluate stages from one or more roots and 
 Modules: :mod:`~experiments.report.reading` (the file contract below),
 :mod:`~experiments.report.tables` (numbers), :mod:`~experiments.report.provenance`,
 :mod:`~experiments.report.markdown`, :mod:`~experiments.report.plots`,
-:mod:`~experiments.report.build` (:func:`build_report`, :func:`main`).
+:mod:`~experiments.report.build` (:func:`build_report`); the command line is ``reprl report``
+(:mod:`experiments.cli`).
 
 File contract
 -------------
@@ -113,7 +114,7 @@ Statistics are those of :mod:`experiments.stats`: 95% percentile bootstrap inter
 seeds (stratified by env for aggregates).
 """
 
-from experiments.report.build import RUN_COLUMNS, best_returns, build_report, main
+from experiments.report.build import RUN_COLUMNS, best_returns, build_report
 from experiments.report.plots import learning_curves, plot_learning_curves, plot_zero_shot
 from experiments.report.provenance import PathDisplay, summarise_provenance
 from experiments.report.reading import (
@@ -165,7 +166,6 @@ __all__ = [
     "compute_tables",
     "discover",
     "learning_curves",
-    "main",
     "plot_learning_curves",
     "plot_zero_shot",
     "read_eval_run",

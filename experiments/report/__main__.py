@@ -1,7 +1,7 @@
-"""``python -m experiments.report``: see :func:`experiments.report.build.main`."""
+"""``python -m experiments.report ROOT... --out DIR``: the same as ``reprl report``."""
 
 import sys
 
-from experiments.report.build import main
+from experiments.cli import main
 
-sys.exit(main())
+sys.exit(main(["report", *sys.argv[1:]]))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -314,51 +312,4 @@ def _mode_summary(t: ModeTables) -> dict[str, Any]:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m experiments.report ROOT [ROOT ...] --out DIR [--source-env ID] ...``.
-
-    Prints the results tables (markdown) to stdout; returns 0, or 2 on bad inputs.
-    """
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.report",
-        description="Zero-shot transfer report (returns and min-max normalised scores with "
-        "bootstrap CIs, comparisons with a baseline, plots, provenance) from "
-        "<root>/eval/<agent>__<seed>.csv(+.json) and <root>/train/<agent>__<seed>/.",
-    )
-    p.add_argument("roots", nargs="+", help="run roots to merge (each with eval/ and train/)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument(
-        "--source-env",
-        default=None,
-        help="training env id: aggregates and comparisons are over the other (target) envs",
-    )
-    p.add_argument(
-        "--baseline",
-        default=None,
-        help="agent the others are compared with (default: pixels, if present)",
-    )
-    p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument(
-        "--confidence", type=float, default=0.95, help="interval coverage (default 0.95 = 95%%)"
-    )
-    args = p.parse_args(argv)
-    try:
-        summary = build_report(
-            args.roots,
-            args.out,
-            source_env=args.source_env,
-            baseline=args.baseline,
-            reps=args.reps,
-            seed=args.seed,
-            confidence=args.confidence,
-        )
-    except ReprlError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(summary["markdown"])
-    print(f"wrote {summary['report']}", file=sys.stderr)
-    return 0
-
-
-__all__ = ["RUN_COLUMNS", "best_returns", "build_report", "main"]
+__all__ = ["RUN_COLUMNS", "best_returns", "build_report"]
