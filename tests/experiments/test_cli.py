@@ -237,6 +237,11 @@ def test_keyboard_interrupt_in_process(monkeypatch: pytest.MonkeyPatch, capsys) 
     assert capsys.readouterr().err == "reprl pictures: interrupted\n"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
     out = work / "sigint"
     out.mkdir()
@@ -258,9 +263,10 @@ def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # a shell runs background jobs with SIGINT ignored, and children inherit that: give
-        # the command the default disposition a terminal's Ctrl-C would meet
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        # a shell runs background jobs with SIGINT ignored (and native libraries may block it
+        # in the test process), and children inherit both: give the command the default
+        # disposition and an unblocked SIGINT, as a terminal's Ctrl-C would meet
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 60

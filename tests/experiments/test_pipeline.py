@@ -390,3 +390,20 @@ def test_evaluate_agent_runs_on_the_real_atari_game() -> None:
         env_kwargs={"max_episode_steps": 20},
     )
     assert len(res) == 2 and all(length == 20 for _, length in res)
+
+
+def test_a_changed_evaluation_reruns_only_the_evaluation(tmp_path: Path) -> None:
+    cfg = tiny(tmp_path)
+    cfg.encoders, cfg.agents = [], [AgentStage(name="pixels", mode="pixels")]
+    cfg.evaluate.video = False
+    run(cfg, until="evaluate")
+    base = tmp_path / "tiny"
+    pix = base / "train" / "pixels__0" / "agent.zip"
+    before = mtimes(pix)
+    cfg.evaluate.episodes = 1
+    summary = run(cfg, until="evaluate")
+    assert mtimes(pix) == before and summary["stages"]["train"]["status"] == "reused"
+    assert summary["stages"]["evaluate"]["status"] == "ran"
+    rows = list(csv.DictReader((base / "eval" / "pixels__0.csv").open()))
+    assert len(rows) == len(TARGETS) * 2 * 1
+    assert len(list(csv.DictReader((base / "eval" / "random__0.csv").open()))) == len(rows)
