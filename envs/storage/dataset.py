@@ -126,12 +126,15 @@ class DatasetWriter:
         self._n = hi
 
     def close(self, complete: bool) -> None:
-        """Closes the file; renames it into place only if ``complete``."""
+        """Closes the file; renames it into place if ``complete``, else deletes it (a writer
+        killed outright leaves a ``.partial`` file that readers refuse as unfinished)."""
         if self._f.id.valid:
             self._f.attrs["complete"] = bool(complete)
             self._f.close()
         if complete:
             os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> DatasetWriter:
         return self

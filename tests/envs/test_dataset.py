@@ -139,9 +139,17 @@ def test_killed_collect_leaves_no_finished_file(tmp_path: Path, monkeypatch) -> 
     monkeypatch.setattr(RandomPolicy, "__call__", dying)
     with pytest.raises(KeyboardInterrupt):
         collect(IDS[0], 5000, out, num_envs=4, progress=False)
-    assert not out.exists()
+    assert not out.exists() and not out.with_name(out.name + ".partial").exists()
+
+
+def test_a_writer_killed_outright_leaves_a_file_readers_refuse(tmp_path: Path) -> None:
+    from envs.storage.dataset import DatasetWriter
+
+    out = tmp_path / "killed.h5"
+    writer = DatasetWriter(out, (8, 8, 3), {}, {"env_ids": ["x"]})
+    writer._f.close()  # what SIGKILL leaves: the file, never renamed, marked incomplete
     partial = out.with_name(out.name + ".partial")
-    assert partial.exists()
+    assert partial.exists() and not out.exists()
     with pytest.raises(DatasetError, match="unfinished"):
         FrameDataset(partial)
 
