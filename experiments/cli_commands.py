@@ -119,7 +119,7 @@ def probe(args: argparse.Namespace) -> int:
         model, args.dataset, max_frames=args.max_frames, metrics=args.metrics, seed=args.seed
     )
     print(format_table(results))
-    out = args.out or str(Path(args.encoder).with_suffix("").as_posix() + "probe.json")
+    out = args.out or str(Path(args.encoder).with_suffix("").as_posix() + "_probe.json")
     write_json(out, results)
     stage_line("probe", time.perf_counter() - t0, f"wrote {out}")
     return 0
