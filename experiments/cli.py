@@ -14,6 +14,7 @@ Python traceback for anything else, which is a bug. ``reprl --debug <command> ..
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import textwrap
 import typing
@@ -128,10 +129,8 @@ def _close_progress_bars() -> None:
     if tq is None:
         return
     for bar in list(getattr(tq.tqdm, "_instances", ())):
-        try:
+        with contextlib.suppress(Exception):  # best effort on the way out
             bar.close()
-        except Exception:
-            pass
 
 
 def _fill(text: str) -> str:
