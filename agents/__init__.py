@@ -11,7 +11,8 @@
 
 - :class:`PretrainedEncoderExtractor` and :func:`extractor_kwargs`: a representation as an SB3
   features extractor (``frozen``, ``finetune``, ``scratch``), for plain SB3 users too.
-- :class:`EncodeObservations`: the fast path for frozen encoders (encode once per env step).
+- :class:`EncodeObservations`: the fast path for frozen encoders (encode once per env step);
+  :func:`latent_view` runs a loaded frozen-encoder agent that way (evaluation).
 - :func:`make_agent`, :func:`save_agent`, :func:`load_agent`, :func:`agent_info`: build, save
   and load agents, read a zip's metadata.
 - :class:`PPOHyperparams`, :class:`A2CHyperparams`, :func:`check_ppo_batch`: typed
@@ -30,7 +31,7 @@ from agents.extractor import (
 )
 from agents.factory import ALGOS, MODES, make_agent
 from agents.hyperparams import A2CHyperparams, PolicyHyperparams, PPOHyperparams, check_ppo_batch
-from agents.latent import EncodeObservations
+from agents.latent import EncodeObservations, LatentPolicy, latent_view
 from agents.saving import agent_algo, agent_info, load_agent, save_agent
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "MODES",
     "A2CHyperparams",
     "EncodeObservations",
+    "LatentPolicy",
     "LatentProjectionExtractor",
     "MissingFileError",
     "PPOHyperparams",
@@ -49,6 +51,7 @@ __all__ = [
     "check_ppo_batch",
     "export_pixel_agent",
     "extractor_kwargs",
+    "latent_view",
     "load_agent",
     "make_agent",
     "representation_from_header",

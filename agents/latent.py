@@ -30,10 +30,13 @@ import os
 import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from agents.extractor import check_image_space
+from agents.extractor import PretrainedEncoderExtractor, check_image_space
+from agents.sb3_compat import actions_from_features
 from envs.errors import ReprlError
 from representations.base import Representation
 from representations.checkpoint import load
@@ -208,3 +211,70 @@ def find_encode_wrapper(venv: VecEnv | None) -> EncodeObservations | None:
             return venv
         venv = getattr(venv, "venv", None) if isinstance(venv, VecEnvWrapper) else None
     return None
+
+
+class LatentPolicy:
+    """A frozen-encoder agent's policy, fed the latent stacks of :class:`EncodeObservations`.
+
+    ``predict`` takes what ``EncodeObservations(venv, extractor.encoder, frame_stack=k)`` gives
+    for the pixel observations the agent's ``predict`` takes, and returns the same actions: the
+    extractor's encoder runs once per env step in the wrapper instead of ``k`` times per step in
+    the policy. SB3's ``predict`` signature, so ``evaluate_policy`` takes it.
+
+    Args:
+        policy: The agent's ``ActorCriticPolicy`` with a frozen, shared
+            :class:`~agents.extractor.PretrainedEncoderExtractor` (see :func:`latent_view`).
+    """
+
+    def __init__(self, policy: BasePolicy) -> None:
+        self.policy = policy
+        self._extractor: PretrainedEncoderExtractor = policy.features_extractor
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, None]:
+        """Actions for ``(B, k * latent_dim)`` float32 latent stacks; ``(B,)`` int64 actions."""
+        z = torch.as_tensor(np.asarray(observation, np.float32), device=self.policy.device)
+        with torch.no_grad():
+            features = z if self._extractor.projection is None else self._extractor.projection(z)
+            actions = actions_from_features(self.policy, features, deterministic)
+        return actions.cpu().numpy().reshape(len(z)), None
+
+
+def latent_view(
+    model: BaseAlgorithm, venv: VecEnv
+) -> tuple[EncodeObservations, LatentPolicy] | None:
+    """The fast way to run a pixel-space frozen-encoder agent on ``venv``.
+
+    For an agent whose policy holds a frozen, shared :class:`PretrainedEncoderExtractor` and
+    acts in a ``Discrete`` space (an exported fast-path agent, or an extractor-path one):
+    ``venv`` wrapped in :class:`EncodeObservations` with the extractor's encoder and frame stack,
+    and a :class:`LatentPolicy` taking its observations. The pair acts as ``model.predict`` on
+    ``venv``'s observations does (the same numbers, computed once per frame instead of once per
+    frame and stack position).
+
+    Args:
+        model: A loaded SB3 agent.
+        venv: The env it acts in: ``uint8`` (stacked) frames.
+
+    Returns:
+        ``(wrapped venv, policy)``, or ``None`` for any other agent (pixels, fine-tuned or
+        scratch encoders, separate actor and critic extractors, non-discrete actions).
+    """
+    policy = getattr(model, "policy", None)
+    extractor = getattr(policy, "features_extractor", None)
+    if (
+        not isinstance(extractor, PretrainedEncoderExtractor)
+        or extractor.mode != "frozen"
+        or not getattr(policy, "share_features_extractor", False)
+        or not isinstance(model.action_space, gym.spaces.Discrete)
+    ):
+        return None
+    wrapped = EncodeObservations(
+        venv, extractor.encoder, device=policy.device, frame_stack=extractor.frame_stack
+    )
+    return wrapped, LatentPolicy(policy)

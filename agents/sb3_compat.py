@@ -18,6 +18,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import stable_baselines3
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
@@ -93,6 +94,26 @@ def build_policy(model: BaseAlgorithm) -> BasePolicy:
     )
 
 
+def actions_from_features(
+    policy: BasePolicy, features: torch.Tensor, deterministic: bool
+) -> torch.Tensor:
+    """The actions an ``ActorCriticPolicy`` takes for already extracted features.
+
+    What ``policy.predict`` does after its features extractor: the actor's MLP, the action
+    distribution, its mode (``deterministic``) or a sample (torch's global RNG, as SB3 draws).
+
+    Args:
+        policy: An SB3 ``ActorCriticPolicy`` (PPO, A2C).
+        features: ``(B, features_dim)`` float32, the features extractor's output.
+        deterministic: Greedy or sampled actions.
+
+    Returns:
+        ``(B, ...)`` actions, as the distribution gives them (no clipping or unscaling).
+    """
+    latent_pi = policy.mlp_extractor.forward_actor(features)
+    return policy._get_action_dist_from_latent(latent_pi).get_actions(deterministic=deterministic)
+
+
 def check_internals() -> None:
     """Verify the SB3 internals this module uses on the installed version.
 
@@ -143,3 +164,12 @@ def check_internals() -> None:
             raise fail(f"{cls.__name__}.policy_class to rebuild the same parameters")
         if getattr(policy, "optimizer", None) is None:
             raise fail(f"{cls.__name__}'s policy to have an 'optimizer'")
+        obs = torch.zeros((3, 2))
+        with torch.no_grad():
+            try:
+                ours = actions_from_features(model.policy, model.policy.extract_features(obs), True)
+            except AttributeError as e:
+                raise fail(f"{cls.__name__}'s policy to have {e.name!r}") from None
+            theirs = model.policy._predict(obs, deterministic=True)
+        if not torch.equal(ours, theirs):
+            raise fail(f"actions_from_features to give {cls.__name__}'s policy's own actions")

@@ -40,10 +40,14 @@ class _Predictor:
     def __init__(self, load: Callable[[], Any]) -> None:
         self._load, self._model = load, None
 
-    def predict(self, obs: np.ndarray, state=None, episode_start=None, deterministic=True):
+    def loaded(self) -> Any:
+        """The model, loaded on first use."""
         if self._model is None:
             self._model = self._load()
-        return self._model.predict(obs, deterministic=deterministic)
+        return self._model
+
+    def predict(self, obs: np.ndarray, state=None, episode_start=None, deterministic=True):
+        return self.loaded().predict(obs, deterministic=deterministic)
 
 
 def evaluate_agent(
@@ -63,7 +67,9 @@ def evaluate_agent(
 
     Episodes are spread evenly over the envs (env i runs ``(episodes + i) // num_envs``), so
     short episodes are not over-represented; env i is seeded from the ``evaluate`` purpose of
-    :func:`envs.rng.spawn_seeds`, so every agent sees the same episodes.
+    :func:`envs.rng.spawn_seeds`, so every agent sees the same episodes. A frozen-encoder
+    agent runs through :func:`agents.latent_view` (its encoder once per env step, not once per
+    stacked frame): the same actions, about ``k`` times less encoding.
 
     Args:
         model: anything with SB3's ``predict``.
@@ -87,6 +93,7 @@ def evaluate_agent(
     from stable_baselines3.common.vec_env import VecMonitor
 
     import envs
+    from agents import latent_view
     from envs.actions import MappedActions, check_action_mapping
     from envs.rng import spawn_seeds
 
@@ -104,6 +111,9 @@ def evaluate_agent(
         target = list(envs.action_meanings(env_id, **kwargs))
         if check_action_mapping(agent_meanings, target, action_mapping) is not None:
             venv = MappedActions(venv, agent_meanings)
+    view = latent_view(model.loaded() if isinstance(model, _Predictor) else model, venv)
+    if view is not None:
+        venv, model = view
     venv = VecMonitor(venv)
     try:
         rewards, lengths = evaluate_policy(

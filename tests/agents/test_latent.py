@@ -224,3 +224,62 @@ def test_stateless_encode_matches_the_extractor(ckpt: Path) -> None:
     np.testing.assert_allclose(wrapped.encode(stacks), _extractor_features(ckpt, stacks), atol=1e-5)
     chw = EncodeObservations(VecTransposeImage(stacked_env(1, 3)), ckpt)
     np.testing.assert_array_equal(chw.encode(stacks.transpose(0, 3, 1, 2)), wrapped.encode(stacks))
+
+
+def _frozen_agent(ckpt: Path, tmp_path: Path, features_dim: int | None) -> Path:
+    """A briefly trained fast-path agent on 4 stacked frames, saved (pixel-space export)."""
+    from agents import save_agent
+
+    env = envs.make_vec("reprl/BreakoutStandard-v0", 3, seed=0, frame_stack=4)
+    model = make_agent(
+        "ppo", env, encoder=ckpt, mode="frozen", features_dim=features_dim, seed=0,
+        n_steps=16, batch_size=24, n_epochs=2,
+    )  # fmt: skip
+    model.learn(48)
+    save_agent(model, tmp_path / "agent.zip")
+    return tmp_path / "agent.zip"
+
+
+@pytest.mark.parametrize("features_dim", [None, 16])
+def test_latent_view_acts_as_the_pixel_agent(ckpt: Path, tmp_path: Path, features_dim) -> None:
+    """The exported agent on pixel stacks and its latent view on the wrapper's latents take the
+    same actions, greedy and sampled (same torch seed), over episode boundaries."""
+    from agents import LatentPolicy, latent_view, load_agent
+
+    model = load_agent(_frozen_agent(ckpt, tmp_path, features_dim))
+
+    def make():
+        return envs.make_vec("reprl/BreakoutStandard-v0", 3, seed=5, frame_stack=4,
+                             max_episode_steps=7)  # fmt: skip
+
+    raw = make()
+    view = latent_view(model, make())
+    assert view is not None
+    venv, policy = view
+    assert isinstance(venv, EncodeObservations) and isinstance(policy, LatentPolicy)
+    assert venv.frame_stack == 4
+    obs, z = raw.reset(), venv.reset()
+    for t in range(20):
+        det = t % 2 == 0
+        torch.manual_seed(t)
+        a, _ = model.predict(obs, deterministic=det)
+        torch.manual_seed(t)
+        b, _ = policy.predict(z, deterministic=det)
+        np.testing.assert_array_equal(a, b)
+        obs, _, done, _ = raw.step(a)
+        z, _, zdone, _ = venv.step(b)
+        np.testing.assert_array_equal(done, zdone)
+
+
+def test_latent_view_is_only_for_frozen_encoders(ckpt: Path, tmp_path: Path) -> None:
+    from agents import latent_view
+
+    env = envs.make_vec("reprl/BreakoutStandard-v0", 2, seed=0, frame_stack=4, grayscale=True)
+    pixels = make_agent("ppo", env, mode="pixels", n_steps=8, batch_size=16)
+    assert latent_view(pixels, env) is None
+    rgb = envs.make_vec("reprl/BreakoutStandard-v0", 2, seed=0, frame_stack=4)
+    tuned = make_agent("ppo", rgb, encoder=ckpt, mode="finetune", n_steps=8, batch_size=16)
+    assert latent_view(tuned, rgb) is None
+    frozen = make_agent("ppo", rgb, encoder=ckpt, mode="frozen", fast=False, n_steps=8,
+                        batch_size=16)  # fmt: skip
+    assert latent_view(frozen, rgb) is not None  # the extractor path too

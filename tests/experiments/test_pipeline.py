@@ -407,3 +407,43 @@ def test_a_changed_evaluation_reruns_only_the_evaluation(tmp_path: Path) -> None
     rows = list(csv.DictReader((base / "eval" / "pixels__0.csv").open()))
     assert len(rows) == len(TARGETS) * 2 * 1
     assert len(list(csv.DictReader((base / "eval" / "random__0.csv").open()))) == len(rows)
+
+
+def test_a_frozen_encoder_agent_is_evaluated_as_sb3_would(tmp_path: Path) -> None:
+    """evaluate_agent runs a frozen-encoder agent through its latent view (encoder once per
+    step): the episodes, returns and lengths are those of SB3's evaluate_policy on the plain
+    pixel-space agent and env."""
+    import torch
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    import agents
+    import envs
+    import representations as R
+    from envs.rng import spawn_seeds
+
+    torch.manual_seed(0)
+    enc = tmp_path / "vae.safetensors"
+    R.make_representation("beta_vae", latent_dim=8, channels=(4, 4, 8, 8), hidden_dim=16).save(enc)
+    env = envs.make_vec("reprl/BreakoutStandard-v0", 4, seed=0, frame_stack=4)
+    model = agents.make_agent("ppo", env, encoder=enc, mode="frozen", n_steps=16, batch_size=32)
+    model.learn(64)
+    agents.save_agent(model, tmp_path / "agent.zip")
+    loaded = agents.load_agent(tmp_path / "agent.zip")
+    kwargs = {"frame_stack": 4, "max_episode_steps": 60}
+    ours = evaluate_agent(
+        loaded,
+        "reprl/BreakoutStandard-v0",
+        episodes=6,
+        num_envs=3,
+        deterministic=True,
+        seed=0,
+        env_kwargs=kwargs,
+    )
+    venv = envs.make_vec(
+        "reprl/BreakoutStandard-v0", 3, seed=spawn_seeds(0, 3, purpose="evaluate"), **kwargs
+    )
+    rewards, lengths = evaluate_policy(
+        loaded, VecMonitor(venv), n_eval_episodes=6, return_episode_rewards=True, warn=False
+    )
+    assert ours == [(float(r), int(n)) for r, n in zip(rewards, lengths)]
