@@ -18,6 +18,7 @@ import contextlib
 import sys
 import textwrap
 import typing
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -458,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(build_parser(), argv)
     debug = bool(getattr(args, "debug", False))
     command = f"reprl {args.command}"
+    shown = warnings.showwarning
+    if not debug:  # a warning is one line too, on stderr
+        warnings.showwarning = lambda message, *_args, **_kwargs: _say(f"warning: {message}")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -472,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
         _close_progress_bars()
         _say(f"{command}: {error_message(e)}")
         return EXIT_USAGE
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

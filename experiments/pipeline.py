@@ -171,6 +171,17 @@ def _pretraining_domains(dataset: Path | None) -> list[str] | None:
         ds.close()
 
 
+def _active_latents(encoder: Path) -> dict[str, Any] | None:
+    """``{"active", "latent_dim", "variational"}`` as the encoder's pretraining measured them
+    (``None`` if it did not)."""
+    from representations.checkpoint import read_header
+
+    activity = (read_header(encoder).get("provenance") or {}).get("latent_activity")
+    if not isinstance(activity, dict):
+        return None
+    return {k: activity[k] for k in ("active", "latent_dim", "variational")}
+
+
 def stage_train(
     cfg: ExperimentConfig, base: Path, encoders: dict[str, Path], dataset: Path | None
 ) -> tuple[dict[str, Path], int]:
@@ -243,6 +254,7 @@ def stage_train(
                 "encoder": _file_ref(enc, base),
                 "dataset": None if enc is None else _file_ref(dataset, base),
                 "pretraining_domains": None if enc is None else _pretraining_domains(dataset),
+                "encoder_active_latents": None if enc is None else _active_latents(enc),
                 "budget": {
                     "kind": t.budget,
                     "value": t.timesteps if seconds is None else seconds,

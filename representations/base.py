@@ -260,6 +260,9 @@ class Representation(nn.Module, abc.ABC):
     Attributes:
         name: Registry name of the method (class attribute).
         checkpoint_args: Constructor arguments that may be a checkpoint path (class attribute).
+        variational: Whether :meth:`encode` gives posterior means under a unit-Gaussian prior
+            (class attribute): then a latent that does not vary over the data is collapsed
+            (:mod:`representations.metrics.activity`).
         input_spec: What :meth:`encode` accepts.
         latent_dim: Size of the code :meth:`encode` returns.
         config: JSON-plain constructor keyword arguments.
@@ -271,6 +274,8 @@ class Representation(nn.Module, abc.ABC):
     #: Constructor arguments that may name a checkpoint file (a pretrained sub-model, say):
     #: pretraining keys its reuse on the content of those files, not on their paths.
     checkpoint_args: ClassVar[tuple[str, ...]] = ()
+    #: Codes are posterior means under a unit-Gaussian prior (VAE-style).
+    variational: ClassVar[bool] = False
 
     def __init__(self, *, input_spec: InputSpec, latent_dim: int, config: Mapping[str, Any]):
         super().__init__()

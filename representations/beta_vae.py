@@ -124,6 +124,7 @@ class BetaVAE(Representation):
     """
 
     name = "beta_vae"
+    variational = True
     #: The reconstruction a registered variant fixes (``None``: chosen by ``reconstruction``).
     fixed_reconstruction: ClassVar[str | None] = None
     checkpoint_args = ("dae",)

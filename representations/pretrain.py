@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,9 @@ from envs.errors import ReprlError
 from envs.storage.artefacts import STAGE_FILE, StageDir, stage_key
 from envs.storage.dataset import FrameDataset
 from envs.storage.files import atomic_write_bytes, atomic_write_text, json_plain
+from representations.analysis import encode_dataset, subsample
 from representations.base import Representation, check_frame_shape
+from representations.metrics.activity import collapse_warning, latent_activity
 from representations.registry import available, check_config, make_representation
 
 STATE_FORMAT = 2
@@ -271,8 +274,21 @@ def _batches(ds: FrameDataset, cfg: PretrainConfig, epoch: int) -> Iterator[tupl
         epoch += 1
 
 
+class CollapseWarning(UserWarning):
+    """A pretrained encoder none of whose latents varies over its dataset (see
+    :mod:`representations.metrics.activity`)."""
+
+
+ACTIVITY_FRAMES = 2000
+"""Frames (spread over the dataset) on which a finished encoder's latent activity is measured."""
+
+
 def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
     """Trains ``cfg.method`` on ``cfg.dataset``; returns the encoder checkpoint's path.
+
+    The checkpoint's provenance records the dataset, the config and ``latent_activity``: how
+    many latents vary over :data:`ACTIVITY_FRAMES` frames of the dataset (active units, Burda
+    et al. 2016); a variational encoder with none issues a :class:`CollapseWarning`.
 
     Args:
         cfg: the run's config.
@@ -308,13 +324,23 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
             return final
         resuming = stage.begin()
         _train(cfg, model, ds, out, key, resuming, progress)
+        latents = encode_dataset(model, ds, subsample(ds, ACTIVITY_FRAMES))
+        activity = latent_activity(latents, variational=model.variational)
     finally:
         ds.close()
     dataset = {"path": str(Path(cfg.dataset).resolve()), "sha256": key["inputs"]["dataset"]}
-    provenance = {"dataset": dataset, "inputs": key["inputs"], "pretrain": _resolved(cfg)}
+    provenance = {
+        "dataset": dataset,
+        "inputs": key["inputs"],
+        "pretrain": _resolved(cfg),
+        "latent_activity": activity,
+    }
     model.save(final, provenance=provenance)
     (out / STATE_FILE).unlink(missing_ok=True)
     stage.finish()
+    message = collapse_warning(activity, f"{cfg.method} at {final}")
+    if message is not None:
+        warnings.warn(message, CollapseWarning, stacklevel=2)
     return final
 
 

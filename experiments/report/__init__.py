@@ -107,8 +107,9 @@ for ``prob_improvement``, which is over all pairs of seeds). Undefined values ar
 comparison columns are empty on other rows.
 
 ``runs.csv`` columns: ``agent,seed,encoder_pretraining,target_seen,budget_kind,budget_value,
-env_steps,train_seconds`` (one row per evaluated run; ``unknown`` or an empty cell where the
-run's files do not say).
+env_steps,train_seconds,encoder_active_latents`` (one row per evaluated run; ``unknown`` or an
+empty cell where the run's files do not say; active latents as ``a / d``, ``none`` without an
+encoder).
 
 Statistics are those of :mod:`experiments.stats`: 95% percentile bootstrap intervals over
 seeds (stratified by env for aggregates).

@@ -52,6 +52,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "budget_value",
     "env_steps",
     "train_seconds",
+    "encoder_active_latents",
 )
 
 
@@ -140,6 +141,7 @@ def _run_row(agent: str, seed: int, f: RunFacts) -> dict[str, Any]:
         known(f.budget_value),
         known(f.env_steps),
         known(f.seconds),
+        f.active_latents,
     )
     return dict(zip(RUN_COLUMNS, values))
 
@@ -213,7 +215,9 @@ def build_report(
         tprov = t.provenance if t is not None else None
         f = run_facts(r.provenance, tprov, source_env=source_env, targets=targets)
         if r.agent == REFERENCE_AGENT:  # no encoder, not trained
-            f = RunFacts("none (uniform-random policy)", "false", "none", math.nan, 0, math.nan)
+            f = RunFacts(
+                "none (uniform-random policy)", "false", "none", math.nan, 0, math.nan, "none"
+            )
         facts.setdefault(r.agent, []).append(f)
         run_rows.append(_run_row(r.agent, r.seed, f))
         s = summarise_provenance({"eval": r.provenance, "train": tprov}, display)

@@ -73,8 +73,10 @@ def agents_section(
         "target frame reached encoder or policy), otherwise the listed env ids, flagged "
         "`target seen` when an evaluated target is among them. Budget: every agent trained "
         "with equal env steps or equal wall-clock seconds; env steps taken and training seconds "
-        "are per seed (a range when seeds differ). `unknown`: the run's files predate these "
-        "records.",
+        "are per seed (a range when seeds differ). Active latents: how many of the encoder's "
+        "latents vary over 2,000 of its pretraining frames (variance of the code > 0.01, Burda "
+        "et al. 2016; VAEs only); `collapsed`: none does, the agent saw a constant. `unknown`: "
+        "the run's files predate these records.",
         "",
     ]
     rows = []
@@ -85,12 +87,21 @@ def agents_section(
                 md_text(a),
                 ", ".join(map(str, seeds_of[a])),
                 md_text(d["pretraining"]),
+                d["active_latents"],
                 d["budget"],
                 d["env_steps"],
                 d["seconds"],
             ]
         )
-    head = ["agent", "seeds", "encoder pretraining data", "budget", "env steps taken", "seconds"]
+    head = [
+        "agent",
+        "seeds",
+        "encoder pretraining data",
+        "active latents",
+        "budget",
+        "env steps taken",
+        "seconds",
+    ]
     return [*lines, *table(head, rows), ""]
 
 

@@ -147,6 +147,9 @@ class RunFacts:
         budget_value: the budget's value (steps or seconds), nan if unknown.
         env_steps: env steps actually taken, -1 if unknown.
         seconds: wall-clock seconds of training, nan if unknown.
+        active_latents: the encoder's active latents as ``a / d`` (``a / d (collapsed)`` when
+            none is active), ``n/a (not variational)`` for a non-VAE encoder, ``none`` without
+            an encoder, or ``unknown``.
     """
 
     pretraining: str
@@ -155,6 +158,7 @@ class RunFacts:
     budget_value: float
     env_steps: int
     seconds: float
+    active_latents: str = UNKNOWN
 
 
 def run_facts(
@@ -197,7 +201,18 @@ def run_facts(
         value = _number(budget.get("value"), float("nan"))
         steps = int(_number(budget.get("env_steps"), -1))
         seconds = _number(budget.get("seconds"), float("nan"))
-    return RunFacts(pretraining, target_seen, kind, value, steps, seconds)
+    found, active = _train_record(eval_json, train_json, "encoder_active_latents")
+    if found and active is None:
+        active_latents = "none"
+    elif isinstance(active, Mapping) and not active.get("variational", True):
+        active_latents = "n/a (not variational)"
+    elif isinstance(active, Mapping) and {"active", "latent_dim"} <= set(active):
+        active_latents = f"{active['active']} / {active['latent_dim']}"
+        if active["active"] == 0:
+            active_latents += " (collapsed)"
+    else:
+        active_latents = UNKNOWN
+    return RunFacts(pretraining, target_seen, kind, value, steps, seconds, active_latents)
 
 
 def _number(x: Any, default: float) -> float:
@@ -219,8 +234,9 @@ def describe_agent(facts: Sequence[RunFacts]) -> dict[str, str]:
         facts: one per seed.
 
     Returns:
-        ``{"pretraining", "budget", "env_steps", "seconds"}``; differing seeds are listed
-        (pretraining, budget) or given as a ``min–max`` range (env steps, seconds).
+        ``{"pretraining", "active_latents", "budget", "env_steps", "seconds"}``; differing
+        seeds are listed (pretraining, active latents, budget) or given as a ``min–max``
+        range (env steps, seconds).
     """
     pre = list(dict.fromkeys(f.pretraining for f in facts))
     budgets = []
@@ -231,8 +247,10 @@ def describe_agent(facts: Sequence[RunFacts]) -> dict[str, str]:
             budgets.append(f"equal wall-clock: {f.budget_value:g} s")
         else:
             budgets.append(UNKNOWN)
+    active = list(dict.fromkeys(f.active_latents for f in facts))
     return {
         "pretraining": "; ".join(pre) if pre else UNKNOWN,
+        "active_latents": "; ".join(active) if active else UNKNOWN,
         "budget": "; ".join(dict.fromkeys(budgets)) if budgets else UNKNOWN,
         "env_steps": _span([float(f.env_steps) for f in facts], lambda v: f"{v:,.0f}"),
         "seconds": _span([f.seconds for f in facts], lambda v: f"{v:.1f}"),

@@ -16,6 +16,8 @@ holding frames and factors; they never import a model (as in disentanglement_lib
   random-forest or lasso importance matrix, and :func:`dci_from_importance`.
 - :mod:`~representations.metrics.factor_vae`: :func:`factor_vae_score` (Kim & Mnih 2018),
   adapted to observational data.
+- :mod:`~representations.metrics.activity`: :func:`latent_activity`, active units (Burda et
+  al. 2016: a latent whose code varies over the data), and :func:`collapse_warning`.
 - :mod:`~representations.metrics.evaluation`: :func:`evaluate`, one entry point running any
   subset of :data:`METRICS` with JSON-plain output.
 - :mod:`~representations.metrics.table`: :func:`format_table`, that output as plain text.
@@ -24,6 +26,11 @@ Bad input (missing factors, mismatched lengths, NaN latents) raises
 :class:`envs.errors.ReprlError` naming what was expected and what came.
 """
 
+from representations.metrics.activity import (
+    ACTIVE_THRESHOLD,
+    collapse_warning,
+    latent_activity,
+)
 from representations.metrics.data import EncodeFn, FactorData, encode_all, episode_split
 from representations.metrics.evaluation import METRICS, evaluate
 from representations.metrics.factor_vae import factor_vae_score
@@ -38,9 +45,11 @@ from representations.metrics.probes import linear_probe
 from representations.metrics.table import format_table
 
 __all__ = [
+    "ACTIVE_THRESHOLD",
     "METRICS",
     "EncodeFn",
     "FactorData",
+    "collapse_warning",
     "dci",
     "dci_from_importance",
     "discrete_entropy",
@@ -51,6 +60,7 @@ __all__ = [
     "factor_vae_score",
     "format_table",
     "histogram_discretise",
+    "latent_activity",
     "linear_probe",
     "mig",
 ]

@@ -230,3 +230,31 @@ def test_an_out_holding_other_files_is_not_emptied(data: Path, tmp_path: Path) -
     with pytest.raises(ReprlError, match=r"out: expected a new or pretraining run .*notes\.txt"):
         pretrain(cfg(data, tmp_path), progress=False)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_the_encoder_records_its_latent_activity(data: Path, tmp_path: Path) -> None:
+    """The header's activity is that of the saved encoder's codes on 2,000 dataset frames."""
+    import numpy as np
+
+    from envs.storage.dataset import FrameDataset
+    from representations.analysis import encode_dataset
+    from representations.metrics import latent_activity
+
+    path = pretrain(cfg(data, tmp_path / "run"), progress=False)
+    recorded = R.load(path).provenance["latent_activity"]
+    ds = FrameDataset(data)
+    try:
+        z = encode_dataset(R.load(path), ds, np.arange(len(ds)))  # 600 frames < 2,000: all
+    finally:
+        ds.close()
+    assert recorded == latent_activity(z)
+    assert recorded["frames"] == 600 and recorded["variational"] is True
+
+
+def test_a_collapsed_encoder_is_warned_about(data: Path, tmp_path: Path, monkeypatch) -> None:
+    from representations.pretrain import CollapseWarning
+
+    monkeypatch.setattr(BetaVAE, "_encode", lambda self, obs: torch.zeros(len(obs), 8))
+    with pytest.warns(CollapseWarning, match="beta_vae at .*encoder.safetensors collapsed"):
+        path = pretrain(cfg(data, tmp_path / "run"), progress=False)
+    assert R.load(path).provenance["latent_activity"]["active"] == 0

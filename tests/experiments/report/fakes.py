@@ -33,6 +33,7 @@ BASE = {
 }
 R_MAX = {SOURCE: 20.0, OFFSET: 10.0, WALL: 12.0}
 SPREAD = (-1.0, 1.0, -2.0, 2.0)
+ACTIVE = {"active": 5, "latent_dim": 8, "variational": True}
 BUDGET = {"kind": "steps", "value": 3000, "env_steps": 3072, "seconds": 12.5}
 
 
@@ -50,6 +51,7 @@ def write_run(
     config: str = "c1",
     domains: Any = "default",
     budget: Any = "default",
+    active: Any = "default",
     train_dir: bool = True,
 ) -> None:
     """One run's eval CSV + JSON (and its train directory), as the pipeline writes them."""
@@ -69,6 +71,10 @@ def write_run(
         )
     if budget != "missing":
         prov["budget"] = BUDGET if budget == "default" else budget
+    if active != "missing":
+        prov["encoder_active_latents"] = (
+            (None if agent == "pixels" else ACTIVE) if active == "default" else active
+        )
     ev = root / "eval"
     ev.mkdir(parents=True, exist_ok=True)
     with (ev / f"{stem}.csv").open("w", newline="") as f:

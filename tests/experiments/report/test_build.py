@@ -195,22 +195,33 @@ def test_pretraining_data_and_budget_per_agent(best_return, tmp_path: Path) -> N
     for s in SEEDS:
         write_run(r, "pixels", s)
         write_run(r, BETA, s)
-    write_run(r, "old", 0, domains="missing", budget="missing")
+    write_run(r, "old", 0, domains="missing", budget="missing", active="missing")
     seconds = {"kind": "seconds", "value": 60, "env_steps": 2100, "seconds": 60.2}
-    write_run(r, "peek", 0, domains=[SOURCE, WALL], budget=seconds)
+    collapsed = {"active": 0, "latent_dim": 32, "variational": True}
+    write_run(r, "peek", 0, domains=[SOURCE, WALL], budget=seconds, active=collapsed)
+    write_run(r, "dae", 0, active={"active": 0, "latent_dim": 100, "variational": False})
     write_run(r, "random", 0)
     build_report([r], tmp_path / "out", source_env=SOURCE, reps=50)
     md = (tmp_path / "out" / "report.md").read_text()
-    rows = {a: table_row(md, "## Agents", a) for a in ("pixels", BETA, "old", "peek", "random")}
-    assert rows["pixels"][:4] == ["0, 1, 2", "none (pixels)", "equal env steps: 3,000", "3,072"]
-    assert rows[BETA][1] == f"source only: {SOURCE}"
-    assert rows["old"][1:] == ["unknown"] * 4
-    assert rows["peek"][1:4] == [
+    names = ("pixels", BETA, "old", "peek", "dae", "random")
+    rows = {a: table_row(md, "## Agents", a) for a in names}
+    assert rows["pixels"][:5] == [
+        "0, 1, 2",
+        "none (pixels)",
+        "none",
+        "equal env steps: 3,000",
+        "3,072",
+    ]
+    assert rows[BETA][1:3] == [f"source only: {SOURCE}", "5 / 8"]
+    assert rows["old"][1:] == ["unknown"] * 5
+    assert rows["peek"][1:5] == [
         f"{SOURCE}, {WALL} (target seen: {WALL})",
+        "0 / 32 (collapsed)",
         "equal wall-clock: 60 s",
         "2,100",
     ]
-    assert rows["random"][1:3] == ["none (uniform-random policy)", "not trained"]
+    assert rows["dae"][2] == "n/a (not variational)"
+    assert rows["random"][1:4] == ["none (uniform-random policy)", "none", "not trained"]
     runs = read_results(tmp_path / "out" / "runs.csv")
     assert list(runs[0]) == list(RUN_COLUMNS)
     peek = next(x for x in runs if x["agent"] == "peek")
@@ -219,6 +230,7 @@ def test_pretraining_data_and_budget_per_agent(best_return, tmp_path: Path) -> N
         "seconds",
         "2100",
     )
+    assert peek["encoder_active_latents"] == "0 / 32 (collapsed)"
     old = next(x for x in runs if x["agent"] == "old")
     assert (old["encoder_pretraining"], old["budget_kind"], old["env_steps"]) == (
         "unknown",

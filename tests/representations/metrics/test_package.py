@@ -9,9 +9,11 @@ from pathlib import Path
 import representations.metrics as M
 
 PUBLIC = {
+    "ACTIVE_THRESHOLD",
     "METRICS",
     "EncodeFn",
     "FactorData",
+    "collapse_warning",
     "dci",
     "dci_from_importance",
     "discrete_entropy",
@@ -22,6 +24,7 @@ PUBLIC = {
     "factor_vae_score",
     "format_table",
     "histogram_discretise",
+    "latent_activity",
     "linear_probe",
     "mig",
 }
@@ -29,7 +32,7 @@ PUBLIC = {
 
 def test_public_names_import_from_the_package() -> None:
     assert set(M.__all__) == PUBLIC
-    for name in PUBLIC - {"METRICS", "EncodeFn"}:
+    for name in PUBLIC - {"METRICS", "EncodeFn", "ACTIVE_THRESHOLD"}:
         obj = getattr(M, name)
         assert inspect.isfunction(obj) or inspect.isclass(obj), name  # not a shadowing module
     assert M.METRICS == ("probe", "mig", "dci", "factor_vae")
