@@ -69,6 +69,6 @@ def collapse_warning(activity: Mapping[str, Any] | None, what: str = "the encode
         return None
     return (
         f"{what} collapsed: none of its {activity['latent_dim']} latents varies over "
-        f"{activity['frames']} frames (variance <= {activity['threshold']:g}); an agent on it "
-        "sees a constant. Lower beta, train longer or pick an earlier dae_layer."
+        f"{activity['frames']} frames (variance <= {activity['threshold']:g}): its posterior "
+        "fell back to the prior and an agent on it sees a near-constant input"
     )
