@@ -15,8 +15,10 @@
   :func:`latent_view` runs a loaded frozen-encoder agent that way (evaluation).
 - :func:`make_agent`, :func:`save_agent`, :func:`load_agent`, :func:`agent_info`: build, save
   and load agents, read a zip's metadata.
+- :class:`ImpalaCNN`: the Procgen paper's IMPALA-CNN as an SB3 features extractor
+  (``make_agent(..., mode="pixels", pixel_extractor="impala")``).
 - :class:`PPOHyperparams`, :class:`A2CHyperparams`, :func:`check_ppo_batch`: typed
-  hyperparameters (:mod:`agents.hyperparams`).
+  hyperparameters (:mod:`agents.hyperparams`); :data:`PROCGEN_PPO`: train-procgen's PPO.
 - :mod:`agents.sb3_compat`: every access to SB3 internals, checked by ``check_internals``.
 """
 
@@ -29,8 +31,15 @@ from agents.extractor import (
     extractor_kwargs,
     representation_from_header,
 )
-from agents.factory import ALGOS, MODES, make_agent
-from agents.hyperparams import A2CHyperparams, PolicyHyperparams, PPOHyperparams, check_ppo_batch
+from agents.factory import ALGOS, MODES, PIXEL_EXTRACTORS, make_agent
+from agents.hyperparams import (
+    PROCGEN_PPO,
+    A2CHyperparams,
+    PolicyHyperparams,
+    PPOHyperparams,
+    check_ppo_batch,
+)
+from agents.impala import ImpalaCNN
 from agents.latent import EncodeObservations, LatentPolicy, latent_view
 from agents.saving import agent_algo, agent_info, load_agent, save_agent
 
@@ -38,8 +47,11 @@ __all__ = [
     "ALGOS",
     "EXTRACTOR_MODES",
     "MODES",
+    "PIXEL_EXTRACTORS",
+    "PROCGEN_PPO",
     "A2CHyperparams",
     "EncodeObservations",
+    "ImpalaCNN",
     "LatentPolicy",
     "LatentProjectionExtractor",
     "MissingFileError",

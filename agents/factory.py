@@ -12,13 +12,14 @@ frozen      True   env wrapped in :class:`~agents.latent.EncodeObservations`; ``
 frozen      False  ``CnnPolicy`` with a frozen :class:`~agents.extractor.PretrainedEncoderExtractor`
 finetune    any    ``CnnPolicy`` with a trainable pretrained extractor
 scratch     any    ``CnnPolicy`` with the encoder's architecture, randomly initialised
-pixels      any    SB3's ``CnnPolicy`` (NatureCNN), no encoder: the usual pixel baseline
+pixels      any    SB3's ``CnnPolicy`` (NatureCNN, or :class:`~agents.impala.ImpalaCNN` with
+                   ``pixel_extractor="impala"``), no encoder: the usual pixel baseline
 ==========  =====  ==========================================================================
 
 Temporal context: an env stacking ``k`` frames along the channels gives the encoder agents
 ``k`` latents per observation (the encoder sees single frames, see
 :class:`~agents.extractor.PretrainedEncoderExtractor` and
-:class:`~agents.latent.EncodeObservations`); pixel agents run NatureCNN on the whole stack.
+:class:`~agents.latent.EncodeObservations`); pixel agents run their CNN on the whole stack.
 
 Saving and loading: :mod:`agents.saving`; a fast-path agent's pixel-space twin:
 :mod:`agents.export`.
@@ -49,6 +50,7 @@ from agents.extractor import (
     extractor_kwargs,
 )
 from agents.hyperparams import A2CHyperparams, PPOHyperparams, check_ppo_batch
+from agents.impala import IMPALA_FEATURES_DIM, ImpalaCNN
 from agents.latent import EncodeObservations
 from envs.errors import ReprlError
 from representations.base import InputSpec
@@ -60,6 +62,8 @@ ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
 HYPERPARAMS: dict[str, type] = {"ppo": PPOHyperparams, "a2c": A2CHyperparams}
 #: Modes of :func:`make_agent`.
 MODES: tuple[str, ...] = ("frozen", "finetune", "scratch", "pixels")
+#: Features extractors of ``mode="pixels"`` (``pixel_extractor``): SB3's NatureCNN, IMPALA-CNN.
+PIXEL_EXTRACTORS: tuple[str, ...] = ("nature", "impala")
 #: Model attribute (stored in the zip's ``data`` as JSON) describing how reprl built the agent.
 INFO_ATTR = "reprl_info"
 #: Version of the ``reprl_info`` record.
@@ -139,6 +143,7 @@ def make_agent(
     mode: str = "frozen",
     fast: bool = True,
     features_dim: int | None = None,
+    pixel_extractor: str = "nature",
     frame_stack: int | None = None,
     hyperparams: PPOHyperparams | A2CHyperparams | None = None,
     seed: int | None = None,
@@ -157,12 +162,16 @@ def make_agent(
             frames stacked along the channels, oldest first.
         encoder: Representation checkpoint path; required for every mode but ``"pixels"``.
             The encoder sees single frames; the policy sees the ``k`` latents concatenated.
-        mode: ``"frozen"``, ``"finetune"``, ``"scratch"`` or ``"pixels"`` (NatureCNN baseline
-            on the whole stack).
+        mode: ``"frozen"``, ``"finetune"``, ``"scratch"`` or ``"pixels"`` (a CNN baseline on
+            the whole stack, see ``pixel_extractor``).
         fast: With ``mode="frozen"``: encode in a ``VecEnv`` wrapper and train an MLP on latents
             (``True``) or run the frozen encoder inside the policy (``False``). Ignored otherwise.
         features_dim: Encoder modes: size of a ``Linear + ReLU`` projection of the stacked
-            latents (``None``: the latents are the features). ``"pixels"``: NatureCNN's output.
+            latents (``None``: the latents are the features). ``"pixels"``: the CNN's output
+            (``None``: NatureCNN's 512, IMPALA-CNN's 256).
+        pixel_extractor: ``mode="pixels"`` only: ``"nature"`` (SB3's NatureCNN) or
+            ``"impala"`` (:class:`~agents.impala.ImpalaCNN`, the Procgen paper's network; pair
+            it with :data:`agents.hyperparams.PROCGEN_PPO`).
         frame_stack: ``k``. ``None``: the env's ``frame_stack`` attribute if it has one, else
             inferred from the channels (a multiple of the encoder's). Pass it for grayscale
             encoders, whose channel count cannot tell 3 frames from 1 RGB frame.
@@ -181,8 +190,9 @@ def make_agent(
         The model; ``model.reprl_info`` records algo, mode, fast, frame_stack and encoder.
 
     Raises:
-        ReprlError: Unknown algo or mode (listing the valid ones); encoder missing for an
-            encoder mode or given for ``"pixels"``; env observations that do not match the
+        ReprlError: Unknown algo, mode or pixel extractor (listing the valid ones); encoder
+            missing for an encoder mode or given for ``"pixels"``; ``pixel_extractor`` other
+            than ``"nature"`` with another mode; env observations that do not match the
             encoder's input (shape, channels, frame stack, dtype/range); unknown or reserved
             SB3 kwargs; hyperparameters of another algorithm; a PPO ``batch_size`` that does
             not divide ``n_steps * n_envs``; ``policy_kwargs`` that clash with the mode.
@@ -192,6 +202,15 @@ def make_agent(
     """
     algo_cls = _algo_class(algo)
     check_mode(mode, MODES)
+    if pixel_extractor not in PIXEL_EXTRACTORS:
+        raise ReprlError(
+            f"pixel_extractor: expected one of {list(PIXEL_EXTRACTORS)}, got {pixel_extractor!r}"
+        )
+    if mode != "pixels" and pixel_extractor != "nature":
+        raise ReprlError(
+            f"pixel_extractor: only mode 'pixels' uses it; expected 'nature' (the default) with "
+            f"mode {mode!r}, got {pixel_extractor!r}"
+        )
     if not isinstance(env, VecEnv):
         raise TypeError(
             f"env: expected an SB3 VecEnv (envs.make_vec, DummyVecEnv), got {type(env).__name__}"
@@ -234,6 +253,11 @@ def make_agent(
         raise ReprlError(
             "features_dim and policy_kwargs['features_extractor_kwargs'] both given; pass one"
         )
+    elif pixel_extractor != "nature" and "features_extractor_class" in policy_kwargs:
+        raise ReprlError(
+            f"policy_kwargs ['features_extractor_class']: pixel_extractor {pixel_extractor!r} "
+            "sets the features extractor itself; expected no features_extractor_class"
+        )
     if issubclass(algo_cls, PPO):
         check_ppo_batch(
             _sb3_default(algo_cls, sb3_kwargs, "n_steps"),
@@ -243,8 +267,9 @@ def make_agent(
     if mode == "pixels":
         space = env.observation_space
         if not is_image_space(space):
+            cnn = "NatureCNN" if pixel_extractor == "nature" else "ImpalaCNN"
             raise ReprlError(
-                "observation space: mode 'pixels' (NatureCNN) expects uint8 images "
+                f"observation space: mode 'pixels' ({cnn}) expects uint8 images "
                 f"Box(0, 255, (H, W, C), uint8), got {space}"
             )
         channels = int(min(space.shape))
@@ -271,6 +296,11 @@ def make_agent(
             )
     elif mode == "pixels":
         policy = "CnnPolicy"
+        if pixel_extractor == "impala":
+            policy_kwargs["features_extractor_class"] = ImpalaCNN
+            policy_kwargs.setdefault(
+                "features_extractor_kwargs", {"features_dim": IMPALA_FEATURES_DIM}
+            )
         if features_dim is not None:
             policy_kwargs["features_extractor_kwargs"] = {"features_dim": features_dim}
     else:

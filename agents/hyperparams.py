@@ -188,3 +188,37 @@ class A2CHyperparams:
     def to_sb3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``stable_baselines3.A2C`` (and :func:`agents.make_agent`)."""
         return _sb3_kwargs(self)
+
+
+PROCGEN_PPO: PPOHyperparams = PPOHyperparams(
+    learning_rate=5e-4,
+    n_steps=256,
+    batch_size=256 * 64 // 8,
+    n_epochs=3,
+    gamma=0.999,
+    gae_lambda=0.95,
+    clip_range=0.2,
+    ent_coef=0.01,
+    vf_coef=0.5,
+    max_grad_norm=0.5,
+)
+"""openai/train-procgen's PPO settings (Cobbe et al. 2020, "Leveraging Procedural Generation to
+Benchmark Reinforcement Learning", ``train_procgen/train.py``), as far as SB3 expresses them.
+
+Assumes ``num_envs=64``, as train-procgen trains: ``nminibatches=8`` over a rollout of
+``256 * 64`` samples is ``batch_size = 2048`` here; with ``N`` envs use ``32 * N`` to keep 8
+minibatches (:func:`check_ppo_batch` refuses a size that does not divide the rollout). Pair it
+with :class:`agents.impala.ImpalaCNN` (``make_agent(..., mode="pixels",
+pixel_extractor="impala")``). Not expressed here, and not identical in SB3:
+
+- baselines' ppo2 clips the value loss (``clip_vf=True``, by ``cliprange``) and halves it
+  (``0.5 * mean(max(...))``); SB3's value loss is the unhalved MSE and its ``clip_range_vf``
+  clips differently, so ``vf_coef=0.5`` weighs the value loss twice as much as in ppo2
+  (``vf_coef=0.25`` would match the unclipped term);
+- train-procgen normalises rewards by a running return variance (``VecNormalize(ob=False)``:
+  SB3's ``VecNormalize(norm_obs=False, norm_reward=True)`` on the env);
+- 25M env steps (``easy``), 200 training levels for generalisation: env settings.
+
+Adam's epsilon ``1e-5`` is SB3's default for PPO's policy already. Copy before changing a
+field (``dataclasses.replace(PROCGEN_PPO, n_steps=...)``): the instance is shared.
+"""

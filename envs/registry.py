@@ -34,6 +34,13 @@ BREAKOUT_IDS: dict[str, dict[str, Any]] = {
 
 ATARI_IDS = ("ALE/Breakout-v5",)
 
+PROCGEN_IDS: dict[str, dict[str, Any]] = {
+    "reprl/CoinRun-v0": {"game": "coinrun"},
+    "reprl/Procgen-v0": {},
+}
+"""procgen through :mod:`envs.procgen` (needs ``pip install reprl[procgen]``);
+``reprl/Procgen-v0`` takes ``game`` (default ``coinrun``)."""
+
 SCHEMA_TARGETS: tuple[str, ...] = (
     "reprl/BreakoutStandard-v0",
     "reprl/BreakoutOffsetPaddle-v0",
@@ -65,12 +72,27 @@ between: from y 29 (just below the lowest possible target) down to the paddle at
 
 def known_ids() -> tuple[str, ...]:
     """Every id :func:`make_vec` accepts."""
-    return (*BREAKOUT_IDS, *ATARI_IDS)
+    return (*BREAKOUT_IDS, *ATARI_IDS, *PROCGEN_IDS)
 
 
 def _check_id(env_id: str) -> None:
-    if env_id not in BREAKOUT_IDS and env_id not in ATARI_IDS:
+    if not isinstance(env_id, str):
+        raise ReprlError(
+            f"env_id: expected an id string such as 'reprl/CoinRun-v0', got "
+            f"{type(env_id).__module__}.{type(env_id).__name__} (reprl builds its envs itself, "
+            "procgen included: make_vec('reprl/Procgen-v0', n, game=...))"
+        )
+    if env_id not in known_ids():
         raise ReprlError(f"unknown env id {env_id!r}; expected one of {known_ids()}")
+
+
+def _procgen_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    fixed = PROCGEN_IDS[env_id]
+    if "game" in fixed and kwargs.get("game", fixed["game"]) != fixed["game"]:
+        raise ReprlError(
+            f"{env_id} is {fixed['game']}; got game={kwargs['game']!r} (use reprl/Procgen-v0)"
+        )
+    return {**kwargs, **fixed}
 
 
 def best_return(env_id: str, **env_kwargs: Any) -> float:
@@ -100,6 +122,8 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
       off the ceiling or a wall, without returning to the paddle, is possible (the jump lands
       in its path by chance), so a lucky episode can exceed it, a normalised score above 1.
     - ``ALE/Breakout-v5``: 864 (:data:`ALE_BREAKOUT_BEST_RETURN`).
+    - procgen games, easy mode: the Procgen paper's R_max
+      (:data:`envs.procgen.EASY_SCORE_RANGE`; CoinRun 10); other modes have no constant here.
 
     Args:
         env_id: one of :func:`known_ids`.
@@ -115,6 +139,18 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
     _check_id(env_id)
     if env_id in ATARI_IDS:
         return ALE_BREAKOUT_BEST_RETURN
+    if env_id in PROCGEN_IDS:
+        from envs.procgen import EASY_SCORE_RANGE, check_game
+
+        kw = _procgen_kwargs(env_id, dict(env_kwargs))
+        game = check_game(kw.get("game", "coinrun"))
+        mode = kw.get("distribution_mode", "easy")
+        if mode != "easy":
+            raise ReprlError(
+                f"best return of {game} in distribution_mode {mode!r}: expected 'easy' (the "
+                "only mode whose R_max reprl records)"
+            )
+        return EASY_SCORE_RANGE[game][1]
     kw = _breakout_kwargs(env_id, dict(env_kwargs))
     variant = kw.get("variant", "standard")
     if variant not in RULES:
@@ -141,12 +177,17 @@ def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
 
     Returns:
         ``("NOOP", "LEFT", "RIGHT")`` for reprl's Breakout, ``("NOOP", "FIRE", "RIGHT",
-        "LEFT")`` for ``ALE/Breakout-v5``: what the env's ``get_action_meanings()`` answers.
+        "LEFT")`` for ``ALE/Breakout-v5``, procgen's 15 (:data:`envs.procgen.PROCGEN_ACTIONS`):
+        what the env's ``get_action_meanings()`` answers.
 
     Raises:
         ReprlError: an unknown id.
     """
     _check_id(env_id)
+    if env_id in PROCGEN_IDS:
+        from envs.procgen import PROCGEN_ACTIONS
+
+        return PROCGEN_ACTIONS
     return ALE_BREAKOUT_ACTIONS if env_id in ATARI_IDS else tuple(ACTIONS)
 
 
@@ -195,7 +236,8 @@ def make_vec(
     """An SB3 ``VecEnv`` of ``num_envs`` copies of ``env_id``.
 
     Args:
-        env_id: one of :func:`known_ids` (``reprl/Breakout*-v0``, ``ALE/Breakout-v5``).
+        env_id: one of :func:`known_ids` (``reprl/Breakout*-v0``, ``ALE/Breakout-v5``,
+            ``reprl/CoinRun-v0``, ``reprl/Procgen-v0``).
         num_envs: number of parallel envs, >= 1.
         seed: an int (env i is seeded with ``seed + i``, SB3's convention), a sequence of
             ``num_envs`` ints >= 0 (env i gets ``seed[i]``; use
@@ -207,7 +249,8 @@ def make_vec(
             reprl's Breakout stacks on ``device``, ALE on the CPU.
         grayscale: ITU-R 601 luma frames (1 channel) instead of RGB.
         **kwargs: forwarded to the env (e.g. ``variant``, ``obs_size``, ``max_episode_steps``,
-            ``min_object_size`` for Breakout; ``mode``, ``difficulty`` for ALE);
+            ``min_object_size`` for Breakout; ``mode``, ``difficulty`` for ALE; ``split``,
+            ``distribution_mode``, ``num_levels``, ... for procgen, :mod:`envs.procgen`);
             ``info_factors=False`` leaves the factors out of the info dicts (ignored by envs
             without factors).
 
@@ -233,9 +276,15 @@ def make_vec(
             **kwargs,
         )
         return TorchVecEnv(core, info_factors=info_factors)
-    from envs.atari import make_atari_vec
+    venv: VecEnv
+    if env_id in PROCGEN_IDS:
+        from envs.procgen import make_procgen_vec
 
-    venv = make_atari_vec(env_id, num_envs, seed=seed, device=str(device), **kwargs)
+        venv = make_procgen_vec(num_envs, seed=seed, **_procgen_kwargs(env_id, kwargs))
+    else:
+        from envs.atari import make_atari_vec
+
+        venv = make_atari_vec(env_id, num_envs, seed=seed, device=str(device), **kwargs)
     if frame_stack == 1 and not grayscale:
         return venv
     return VecFrameStacker(venv, frame_stack, grayscale)
@@ -267,6 +316,12 @@ def _vector_entry(
     return TorchVectorEnv(core, autoreset_mode=autoreset_mode)
 
 
+def _procgen_single_entry(env_id: str, **kwargs: Any) -> gym.Env:
+    from envs.procgen import ProcgenEnv
+
+    return ProcgenEnv(**_procgen_kwargs(env_id, kwargs))
+
+
 def register_envs() -> None:
     """Registers the ``reprl/...`` ids with gymnasium (idempotent)."""
     for env_id in BREAKOUT_IDS:
@@ -279,3 +334,6 @@ def register_envs() -> None:
             kwargs={"env_id": env_id},
             disable_env_checker=False,
         )
+    for env_id in PROCGEN_IDS:
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=_procgen_single_entry, kwargs={"env_id": env_id})

@@ -23,6 +23,7 @@ import envs
 import representations as R
 from agents import (
     EncodeObservations,
+    ImpalaCNN,
     LatentProjectionExtractor,
     MissingFileError,
     PPOHyperparams,
@@ -558,3 +559,91 @@ def test_same_seed_same_training(ckpt: Path, mode: str, fast: bool) -> None:
     (p0, r0), (p1, r1) = runs
     assert all(torch.equal(p0[k], p1[k]) for k in p0)
     np.testing.assert_array_equal(r0, r1)
+
+
+# ---------------------------------------------------------------- IMPALA-CNN pixel agents
+
+_PIXEL_EXTRACTOR_CASES = [
+    (
+        lambda c: make_agent("ppo", _env(), mode="pixels", pixel_extractor="resnet"),
+        r"pixel_extractor: expected one of \['nature', 'impala'\], got 'resnet'",
+    ),
+    (
+        lambda c: make_agent("ppo", _env(), encoder=c, mode="frozen", pixel_extractor="impala"),
+        r"pixel_extractor: only mode 'pixels' uses it; expected 'nature' .*mode 'frozen', got "
+        r"'impala'",
+    ),
+    (
+        lambda c: make_agent(
+            "ppo",
+            _env(),
+            mode="pixels",
+            pixel_extractor="impala",
+            policy_kwargs={"features_extractor_class": NatureCNN},
+        ),
+        r"pixel_extractor 'impala' sets the features extractor itself",
+    ),
+    (
+        lambda c: make_agent("ppo", _env(), mode="pixels", pixel_extractor="impala", batch_size=24),
+        r"batch_size 24 does not divide",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "match"), _PIXEL_EXTRACTOR_CASES)
+def test_pixel_extractor_is_validated_before_building(
+    ckpt: Path, monkeypatch: pytest.MonkeyPatch, call, match
+) -> None:
+    def built(*args, **kwargs):
+        raise AssertionError("make_agent started building before validating")
+
+    monkeypatch.setattr(agents.factory, "VecMonitor", built)
+    monkeypatch.setattr(agents.factory, "EncodeObservations", built)
+    monkeypatch.setattr(agents.factory, "ImpalaCNN", built)
+    with pytest.raises(ReprlError, match=match):
+        call(ckpt)
+
+
+def test_pixel_extractor_picks_the_cnn() -> None:
+    nature = make_agent("ppo", _env(), mode="pixels", pixel_extractor="nature", **PPO_TINY)
+    assert type(nature.policy.features_extractor) is NatureCNN
+    impala = make_agent("ppo", _env(), mode="pixels", pixel_extractor="impala", **PPO_TINY)
+    assert isinstance(impala.policy.features_extractor, ImpalaCNN)
+    assert impala.policy.features_dim == 256
+    assert impala.policy_kwargs["features_extractor_kwargs"] == {"features_dim": 256}
+    small = make_agent(
+        "ppo", _env(), mode="pixels", pixel_extractor="impala", features_dim=32, **PPO_TINY
+    )
+    assert small.policy.features_dim == 32
+
+
+def _values(model, obs: np.ndarray) -> torch.Tensor:
+    obs_t, _ = model.policy.obs_to_tensor(obs)
+    with torch.no_grad():
+        return model.policy.predict_values(obs_t)
+
+
+def test_impala_pixel_agent_learns_saves_and_loads(tmp_path: Path) -> None:
+    env = envs.make_vec(ENV_ID, 2, seed=0, frame_stack=4, grayscale=True)
+    model = make_agent(
+        "ppo", env, mode="pixels", pixel_extractor="impala", n_steps=16, batch_size=32, seed=0
+    )
+    assert model.observation_space.shape == (4, 64, 64)
+    assert model.policy.features_extractor.stacks[0].conv.in_channels == 4
+    before = _params(model)
+    model.learn(32)
+    assert model.num_timesteps == 32
+    changed = [k for k, v in _params(model).items() if not torch.equal(before[k], v)]
+    assert any(k.startswith("features_extractor.stacks.0.") for k in changed)
+    stacks = random_stacks(6, 4, gray=True)
+    actions = model.predict(stacks, deterministic=True)[0]
+    values = _values(model, stacks)
+
+    path = save_agent(model, tmp_path / "impala.zip", info={"env_id": ENV_ID})
+    assert agent_info(path)["reprl"]["mode"] == "pixels"
+    for loaded in (load_agent(path), PPO.load(path)):
+        assert isinstance(loaded.policy.features_extractor, ImpalaCNN)
+        np.testing.assert_array_equal(loaded.predict(stacks, deterministic=True)[0], actions)
+        assert torch.equal(_values(loaded, stacks), values)
+        loaded_params = _params(loaded)
+        assert all(torch.equal(loaded_params[k], v) for k, v in _params(model).items())

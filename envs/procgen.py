@@ -1,0 +1,543 @@
+"""Procgen (CoinRun and the 15 other games) as an SB3 ``VecEnv``, with the train/test protocol.
+
+procgen's own interface is gym3's ``ProcgenGym3Env``, already vectorised in C++; its gym
+wrapper speaks old-gym spaces that SB3 2.x refuses. :class:`ProcgenVecEnv` talks to the gym3
+env directly (one ``act`` + ``observe`` per step, no copies beyond SB3's contract) and gives
+what every reprl env gives: ``uint8 (64, 64, 3)`` RGB observations, ``Discrete(15)`` actions,
+float32 rewards, SB3 auto-reset semantics.
+
+The generalisation protocol of Cobbe et al. (2020) is data, not a convention to remember
+(:func:`procgen_levels`):
+
+- ``split="train"``: levels ``[start_level, start_level + num_levels)``, by default
+  ``[0, 200)`` in easy mode and ``[0, 500)`` in hard mode;
+- ``split="test"``: the full distribution (``num_levels=0``: level seeds drawn uniformly from
+  ``[0, 2**31 - 1)``), as the paper tests; a train level comes up with probability 200 / 2**31;
+- ``split="test_disjoint"``: only levels after the training range, ``[start_level +
+  num_levels, 2**31 - 1)``, where ``num_levels`` and ``start_level`` name the *training* levels
+  (same defaults): no level is ever shared with the train split.
+
+Level seeds come from procgen itself (``info["level_seed"]``: the level of the observation
+beside it; ``info["prev_level_seed"]`` on the first step of an episode: the finished one's).
+
+Two facts of procgen a user should know:
+
+- procgen renders no frame after an episode's last step (the game resets inside the same C++
+  step), so ``infos[i]["terminal_observation"]`` is the last frame the agent saw, the one it
+  chose its final action on. SB3 reads it only for truncated episodes, and procgen reports
+  none: it ends an episode at its own time limit (CoinRun: 1,000 steps) without saying which
+  ending it was, and, as openai/train-procgen does, every ending counts as terminal here
+  (``TimeLimit.truncated`` is False).
+- ``ProcgenGym3Env`` cannot be reset: :meth:`ProcgenVecEnv.reset` builds a new one (a few ms).
+  All N envs draw from one ``rand_seed``; reprl folds the per-env seeds of ``make_vec`` into it
+  (:func:`fold_seeds`), so the same seeds repeat the same levels and actions' outcomes, and
+  the disjoint seed lists of :func:`envs.rng.spawn_seeds` give unrelated streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
+
+from envs.errors import ReprlError
+from envs.rng import per_env_seeds
+
+PROCGEN_GAMES: tuple[str, ...] = (
+    "bigfish",
+    "bossfight",
+    "caveflyer",
+    "chaser",
+    "climber",
+    "coinrun",
+    "dodgeball",
+    "fruitbot",
+    "heist",
+    "jumper",
+    "leaper",
+    "maze",
+    "miner",
+    "ninja",
+    "plunder",
+    "starpilot",
+)
+"""The 16 games of procgen 0.10.7."""
+
+DISTRIBUTION_MODES: tuple[str, ...] = ("easy", "hard", "extreme", "memory", "exploration")
+"""procgen's distribution modes (not every game has all; procgen says which)."""
+
+SPLITS: tuple[str, ...] = ("train", "test", "test_disjoint")
+"""The protocol's level sets (see the module docstring)."""
+
+TRAIN_LEVELS: dict[str, int] = {"easy": 200, "hard": 500}
+"""Training levels of the paper's generalisation protocol per distribution mode."""
+
+MAX_LEVEL_SEED = 2**31 - 1
+"""procgen draws level seeds below ``INT_MAX`` (``num_levels=0``: from ``[0, 2**31 - 1)``)."""
+
+PROCGEN_ACTIONS: tuple[str, ...] = (
+    "DOWNLEFT",
+    "LEFT",
+    "UPLEFT",
+    "DOWN",
+    "NOOP",
+    "UP",
+    "DOWNRIGHT",
+    "RIGHT",
+    "UPRIGHT",
+    "D",
+    "A",
+    "W",
+    "S",
+    "Q",
+    "E",
+)
+"""procgen's 15 key combinations in action-index order, named as ALE names its actions."""
+
+EASY_SCORE_RANGE: dict[str, tuple[float, float]] = {
+    "bigfish": (1.0, 40.0),
+    "bossfight": (0.5, 13.0),
+    "caveflyer": (3.5, 12.0),
+    "chaser": (0.5, 13.0),
+    "climber": (2.0, 12.6),
+    "coinrun": (5.0, 10.0),
+    "dodgeball": (1.5, 19.0),
+    "fruitbot": (-1.5, 32.4),
+    "heist": (3.5, 10.0),
+    "jumper": (3.0, 10.0),
+    "leaper": (3.0, 10.0),
+    "maze": (5.0, 10.0),
+    "miner": (1.5, 13.0),
+    "ninja": (3.5, 10.0),
+    "plunder": (4.5, 30.0),
+    "starpilot": (2.5, 64.0),
+}
+"""(R_min, R_max) per game in easy mode, Cobbe et al. (2020): R_max is the best attainable
+score of an episode, reprl's ``best_return``; R_min is the paper's, shown for reference (reprl
+measures its own uniform-random reference)."""
+
+OPTIONS: dict[str, bool] = {
+    "center_agent": True,
+    "use_backgrounds": True,
+    "use_monochrome_assets": False,
+    "restrict_themes": False,
+    "use_generated_assets": False,
+    "paint_vel_info": False,
+    "use_sequential_levels": False,
+}
+"""procgen's boolean options and their defaults; every one passes through ``make_vec``."""
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+@dataclass(frozen=True)
+class ProcgenLevels:
+    """The level seeds a procgen env draws from: ``[low, high)``.
+
+    Attributes:
+        split: ``train``, ``test``, ``test_disjoint`` or ``None`` (procgen's own arguments).
+        start_level: procgen's ``start_level``.
+        num_levels: procgen's ``num_levels`` (0: the full distribution).
+    """
+
+    split: str | None
+    start_level: int
+    num_levels: int
+
+    @property
+    def low(self) -> int:
+        """The smallest level seed drawn."""
+        return 0 if self.num_levels == 0 else self.start_level
+
+    @property
+    def high(self) -> int:
+        """One past the largest level seed drawn."""
+        return MAX_LEVEL_SEED if self.num_levels == 0 else self.start_level + self.num_levels
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-plain record of the split and its level range, for configs and reports."""
+        return {
+            "split": self.split,
+            "start_level": self.start_level,
+            "num_levels": self.num_levels,
+            "level_range": [self.low, self.high],
+        }
+
+
+def procgen_levels(
+    split: str | None = None,
+    distribution_mode: str = "easy",
+    *,
+    num_levels: int | None = None,
+    start_level: int | None = None,
+) -> ProcgenLevels:
+    """The levels of a split (the protocol of the module docstring), validated.
+
+    Args:
+        split: ``"train"``, ``"test"``, ``"test_disjoint"`` or None (``num_levels`` and
+            ``start_level`` as procgen takes them, default 0 and 0: every level).
+        distribution_mode: one of :data:`DISTRIBUTION_MODES` (sets the default number of
+            training levels: :data:`TRAIN_LEVELS`).
+        num_levels: ``train`` and ``test_disjoint``: the number of training levels (default
+            :data:`TRAIN_LEVELS` of the mode); ``test``: not allowed; None split: procgen's.
+        start_level: the first training level (default 0); as ``num_levels``.
+
+    Returns:
+        The levels.
+
+    Raises:
+        ReprlError: an unknown split or mode, negative or non-integer levels, a range past
+            :data:`MAX_LEVEL_SEED`, levels given to ``test`` (the full distribution), a
+            train/test_disjoint split of a mode without a default number of training levels
+            and no ``num_levels``, or a ``test_disjoint`` split left with no level.
+    """
+    if distribution_mode not in DISTRIBUTION_MODES:
+        raise ReprlError(
+            f"distribution_mode: expected one of {DISTRIBUTION_MODES}, got {distribution_mode!r}"
+        )
+    if split is not None and split not in SPLITS:
+        raise ReprlError(f"split: expected one of {SPLITS} or None, got {split!r}")
+    for name, value in (("num_levels", num_levels), ("start_level", start_level)):
+        if value is not None and (not _is_int(value) or value < 0):
+            raise ReprlError(f"{name}: expected an integer >= 0, got {value!r}")
+    if split == "test":
+        if num_levels is not None or start_level is not None:
+            raise ReprlError(
+                "split 'test' is the full level distribution (num_levels=0); got "
+                f"num_levels={num_levels}, start_level={start_level} (use split=None for a "
+                "range of your own, or 'test_disjoint' to exclude the training levels)"
+            )
+        return ProcgenLevels("test", 0, 0)
+    start = int(start_level or 0)
+    if split is None:
+        n = int(num_levels or 0)
+    else:
+        if num_levels is None and distribution_mode not in TRAIN_LEVELS:
+            raise ReprlError(
+                f"split {split!r} in distribution_mode {distribution_mode!r}: expected "
+                f"num_levels (the protocol defines training levels only for {tuple(TRAIN_LEVELS)})"
+            )
+        n = int(TRAIN_LEVELS[distribution_mode] if num_levels is None else num_levels)
+        if n == 0:
+            raise ReprlError(
+                f"split {split!r}: expected num_levels >= 1 training levels, got 0 (0 means "
+                "every level: use split='test')"
+            )
+    if start + n > MAX_LEVEL_SEED:
+        raise ReprlError(
+            f"levels [{start}, {start + n}): expected a range below {MAX_LEVEL_SEED} "
+            "(procgen's level seeds are 31-bit)"
+        )
+    if split == "test_disjoint":
+        first = start + n
+        if first >= MAX_LEVEL_SEED:
+            raise ReprlError(f"split 'test_disjoint': no level is left after [{start}, {first})")
+        return ProcgenLevels("test_disjoint", first, MAX_LEVEL_SEED - first)
+    return ProcgenLevels(split, start, n)
+
+
+def fold_seeds(seeds: Sequence[int]) -> int:
+    """One procgen ``rand_seed`` in ``[0, 2**31)`` from per-env seeds (``numpy.random.
+    SeedSequence`` over all of them: the same list gives the same seed, other lists others)."""
+    state = np.random.SeedSequence([int(s) for s in seeds]).generate_state(1, np.uint32)
+    return int(state[0] & 0x7FFFFFFF)
+
+
+def check_game(game: Any) -> str:
+    """``game`` if it is one of :data:`PROCGEN_GAMES`, else a ReprlError naming them."""
+    if game not in PROCGEN_GAMES:
+        raise ReprlError(f"game: expected one of {PROCGEN_GAMES}, got {game!r}")
+    return str(game)
+
+
+class ProcgenVecEnv(VecEnv):
+    """procgen's ``ProcgenGym3Env`` as an SB3 ``VecEnv`` (see the module docstring).
+
+    Args:
+        game: one of :data:`PROCGEN_GAMES`.
+        num_envs: N >= 1.
+        levels: the level range (:func:`procgen_levels`).
+        distribution_mode: procgen's mode.
+        seeds: N per-env seeds folded into procgen's ``rand_seed`` at the next ``reset()``;
+            None: fresh entropy.
+        options: procgen's boolean options (:data:`OPTIONS`).
+        num_threads: procgen's worker threads (0: step in the calling thread, fork-safe).
+
+    Infos (every step): ``level_seed`` (the level of the observation beside it); on the step
+    that ends an episode also ``prev_level_seed`` (the finished level), ``level_complete``
+    (procgen's ``prev_level_complete``: the coin was reached), ``episode_return``,
+    ``episode_length``, ``terminal_observation`` and ``TimeLimit.truncated`` (False).
+    """
+
+    def __init__(
+        self,
+        game: str,
+        num_envs: int,
+        levels: ProcgenLevels,
+        *,
+        distribution_mode: str = "easy",
+        seeds: Sequence[int] | None = None,
+        options: Mapping[str, bool] | None = None,
+        num_threads: int = 4,
+    ) -> None:
+        self.game = check_game(game)
+        self.levels = levels
+        self.distribution_mode = distribution_mode
+        self.options = {**OPTIONS, **(options or {})}
+        self.num_threads = int(num_threads)
+        space = gym.spaces.Box(0, 255, (64, 64, 3), dtype=np.uint8)
+        self.render_mode = "rgb_array"
+        super().__init__(int(num_envs), space, gym.spaces.Discrete(len(PROCGEN_ACTIONS)))
+        if seeds is not None:
+            self._seeds = list(seeds)
+        self._entropy = np.random.SeedSequence()  # unseeded resets draw from here
+        self.env: Any = None
+        self._obs = np.zeros((self.num_envs, 64, 64, 3), np.uint8)
+        self._actions: np.ndarray | None = None
+        self._returns = np.zeros(self.num_envs, np.float64)
+        self._lengths = np.zeros(self.num_envs, np.int64)
+
+    def _make(self, rand_seed: int) -> Any:
+        # procgen imports old gym, which prints a notice about itself to stderr on import
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            from procgen import ProcgenGym3Env
+
+        return ProcgenGym3Env(
+            num=self.num_envs,
+            env_name=self.game,
+            distribution_mode=self.distribution_mode,
+            num_levels=self.levels.num_levels,
+            start_level=self.levels.start_level,
+            rand_seed=rand_seed,
+            num_threads=self.num_threads,
+            **self.options,
+        )
+
+    def reset(self) -> np.ndarray:
+        """Starts N new episodes (a new procgen env, seeded as the class docstring says).
+
+        Returns:
+            ``(N, 64, 64, 3)`` uint8 first frames.
+        """
+        if all(s is None for s in self._seeds):
+            rand_seed = int(self._entropy.spawn(1)[0].generate_state(1)[0] & 0x7FFFFFFF)
+        else:
+            rand_seed = fold_seeds([0 if s is None else s for s in self._seeds])
+            self._entropy = np.random.SeedSequence(rand_seed)  # later unseeded resets follow
+        self._reset_seeds()
+        self._reset_options()
+        self.env = self._make(rand_seed)
+        _, ob, _ = self.env.observe()
+        self._obs = ob["rgb"]
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        self._actions = None
+        self.reset_infos = [{"level_seed": int(i["level_seed"])} for i in self.env.get_info()]
+        return self._obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        a = np.asarray(actions)
+        if a.shape != (self.num_envs,) or not np.issubdtype(a.dtype, np.integer):
+            raise ReprlError(
+                f"actions: expected ({self.num_envs},) integers, got shape {a.shape} "
+                f"dtype {a.dtype}"
+            )
+        if a.size and (a.min() < 0 or a.max() >= len(PROCGEN_ACTIONS)):
+            raise ReprlError(
+                f"actions: expected values in [0, {len(PROCGEN_ACTIONS)}), got {a.min()}..{a.max()}"
+            )
+        self._actions = a.astype(np.int32)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self.env is None:
+            raise RuntimeError("step_wait() called before reset()")
+        if self._actions is None:
+            raise RuntimeError("step_wait() called without step_async()")
+        self.env.act(self._actions)
+        self._actions = None
+        rew, ob, first = self.env.observe()
+        obs = ob["rgb"]
+        reward = rew.astype(np.float32)
+        self._returns += reward
+        self._lengths += 1
+        raw = self.env.get_info()
+        infos: list[dict[str, Any]] = [{"level_seed": int(i["level_seed"])} for i in raw]
+        done = first.astype(bool)
+        if done.any():
+            for i in np.flatnonzero(done):
+                infos[i].update(
+                    terminal_observation=self._obs[i],
+                    prev_level_seed=int(raw[i]["prev_level_seed"]),
+                    level_complete=bool(raw[i]["prev_level_complete"]),
+                    episode_return=float(self._returns[i]),
+                    episode_length=int(self._lengths[i]),
+                )
+                infos[i]["TimeLimit.truncated"] = False
+            self._returns[done] = 0.0
+            self._lengths[done] = 0
+        self._obs = obs
+        return obs, reward, done, infos
+
+    def close(self) -> None:
+        self.env = None
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        """N ``(64, 64, 3)`` uint8 frames: the current observations, for videos."""
+        return list(self._obs)
+
+    def get_action_meanings(self) -> list[str]:
+        """procgen's actions by name (:data:`PROCGEN_ACTIONS`), as ALE answers."""
+        return list(PROCGEN_ACTIONS)
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self, attr_name)] * len(list(self._get_indices(indices)))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        raise ReprlError(f"procgen envs share their settings; cannot set {attr_name!r} per env")
+
+    def env_method(
+        self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs
+    ) -> list[Any]:
+        result = getattr(self, method_name)(*method_args, **method_kwargs)
+        return [result] * len(list(self._get_indices(indices)))
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        return [False] * len(list(self._get_indices(indices)))
+
+
+def make_procgen_vec(
+    num_envs: int,
+    *,
+    game: str = "coinrun",
+    seed: int | Sequence[int] | None = None,
+    split: str | None = None,
+    distribution_mode: str = "easy",
+    num_levels: int | None = None,
+    start_level: int | None = None,
+    num_threads: int = 4,
+    device: Any = "cpu",
+    **options: Any,
+) -> ProcgenVecEnv:
+    """A procgen game as an SB3 ``VecEnv`` (what ``envs.make_vec("reprl/CoinRun-v0", ...)``
+    builds; every argument is validated before procgen starts).
+
+    Args:
+        num_envs: N >= 1.
+        game: one of :data:`PROCGEN_GAMES`.
+        seed: an int, N ints (e.g. :func:`envs.rng.spawn_seeds`) or None (fresh entropy).
+        split: ``train``, ``test``, ``test_disjoint`` or None (:func:`procgen_levels`).
+        distribution_mode: one of :data:`DISTRIBUTION_MODES`.
+        num_levels: see :func:`procgen_levels`.
+        start_level: see :func:`procgen_levels`.
+        num_threads: procgen's worker threads, >= 0.
+        device: accepted for interface parity (procgen runs on the CPU).
+        **options: procgen's boolean options, :data:`OPTIONS` (``center_agent``,
+            ``use_backgrounds``, ``restrict_themes``, ``use_monochrome_assets``, ...).
+
+    Raises:
+        ReprlError: an unknown game, mode, split or option, bad levels, seeds or N.
+    """
+    check_game(game)
+    if not _is_int(num_envs) or num_envs < 1:
+        raise ReprlError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
+    levels = procgen_levels(
+        split, distribution_mode, num_levels=num_levels, start_level=start_level
+    )
+    if "max_episode_steps" in options:
+        raise ReprlError(
+            "max_episode_steps: procgen ends episodes at its own time limit (CoinRun: 1,000 "
+            f"steps) and cannot be cut short; got max_episode_steps={options['max_episode_steps']}"
+        )
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ReprlError(f"procgen options: unknown {unknown}; expected any of {sorted(OPTIONS)}")
+    for k, v in options.items():
+        if not isinstance(v, (bool, np.bool_)):
+            raise ReprlError(f"{k}: expected a bool, got {v!r}")
+    if not _is_int(num_threads) or num_threads < 0:
+        raise ReprlError(f"num_threads: expected an integer >= 0, got {num_threads!r}")
+    return ProcgenVecEnv(
+        game,
+        int(num_envs),
+        levels,
+        distribution_mode=distribution_mode,
+        seeds=per_env_seeds(seed, int(num_envs)),
+        options=options,
+        num_threads=int(num_threads),
+    )
+
+
+class ProcgenEnv(gym.Env):
+    """One procgen game as a gymnasium ``Env`` (``gym.make("reprl/CoinRun-v0")``).
+
+    A :class:`ProcgenVecEnv` of one env underneath. ``reset(seed=s)`` starts a new procgen env
+    seeded with ``s``; ``reset()`` without a seed after an episode ended continues with the
+    level procgen already started (no new env is built). ``terminated`` is every episode end
+    (procgen does not tell its time limit apart), ``truncated`` always False; the observation
+    of the last step is the last frame the agent saw (procgen renders none after it).
+
+    Args:
+        render_mode: ``None`` or ``"rgb_array"`` (the 64 x 64 observation).
+        **kwargs: as :func:`make_procgen_vec` (``game``, ``split``, ...).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+
+    def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ReprlError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.venv = make_procgen_vec(1, **kwargs)
+        self.observation_space = self.venv.observation_space
+        self.action_space = self.venv.action_space
+        self._next: tuple[np.ndarray, dict[str, Any]] | None = None
+        self._obs = np.zeros((64, 64, 3), np.uint8)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is None and self._next is not None:
+            self._obs, info = self._next
+        else:
+            if seed is not None:
+                self.venv.seed(seed)
+            self._obs = self.venv.reset()[0]
+            info = dict(self.venv.reset_infos[0])
+        self._next = None
+        return self._obs, info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, done, infos = self.venv.step(np.array([action]))
+        info = dict(infos[0])
+        if done[0]:
+            self._next = (obs[0], {"level_seed": info.pop("level_seed")})
+            obs0 = info.pop("terminal_observation")
+            info.pop("TimeLimit.truncated")
+            info["level_seed"] = info["prev_level_seed"]
+            self._obs = obs0
+            return obs0, float(reward[0]), True, False, info
+        self._obs = obs[0]
+        return obs[0], float(reward[0]), False, False, info
+
+    def render(self) -> np.ndarray | None:
+        return self._obs if self.render_mode == "rgb_array" else None
+
+    def get_action_meanings(self) -> list[str]:
+        """procgen's actions by name (:data:`PROCGEN_ACTIONS`)."""
+        return list(PROCGEN_ACTIONS)
+
+    def close(self) -> None:
+        self.venv.close()
