@@ -22,6 +22,7 @@
 - :mod:`agents.sb3_compat`: every access to SB3 internals, checked by ``check_internals``.
 """
 
+import envs  # noqa: F401  first: it imports the old gym quietly before SB3 does
 from agents.export import export_pixel_agent
 from agents.extractor import (
     EXTRACTOR_MODES,

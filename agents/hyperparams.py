@@ -199,7 +199,7 @@ PROCGEN_PPO: PPOHyperparams = PPOHyperparams(
     gae_lambda=0.95,
     clip_range=0.2,
     ent_coef=0.01,
-    vf_coef=0.5,
+    vf_coef=0.25,
     max_grad_norm=0.5,
 )
 """openai/train-procgen's PPO settings (Cobbe et al. 2020, "Leveraging Procedural Generation to
@@ -211,10 +211,10 @@ minibatches (:func:`check_ppo_batch` refuses a size that does not divide the rol
 with :class:`agents.impala.ImpalaCNN` (``make_agent(..., mode="pixels",
 pixel_extractor="impala")``). Not expressed here, and not identical in SB3:
 
-- baselines' ppo2 clips the value loss (``clip_vf=True``, by ``cliprange``) and halves it
-  (``0.5 * mean(max(...))``); SB3's value loss is the unhalved MSE and its ``clip_range_vf``
-  clips differently, so ``vf_coef=0.5`` weighs the value loss twice as much as in ppo2
-  (``vf_coef=0.25`` would match the unclipped term);
+- baselines' ppo2 halves the value loss (``0.5 * mean(max(...))``) and SB3 does not (plain
+  MSE): train-procgen's ``vf_coef=0.5`` is ``vf_coef=0.25`` here, the same weight; ppo2 also
+  clips the value loss (``clip_vf=True``, by ``cliprange``), which SB3's ``clip_range_vf``
+  does differently (only the clipped term), so it is left off;
 - train-procgen normalises rewards by a running return variance (``VecNormalize(ob=False)``:
   SB3's ``VecNormalize(norm_obs=False, norm_reward=True)`` on the env);
 - 25M env steps (``easy``), 200 training levels for generalisation: env settings.

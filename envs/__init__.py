@@ -6,6 +6,7 @@
 :func:`envs.rng.spawn_seeds` gives per-env seeds that do not overlap between runs.
 """
 
+import envs.oldgym  # noqa: F401  first: imports old gym quietly, before stable-baselines3 does
 from envs.actions import ACTION_MAPPINGS, MappedActions, check_action_mapping
 from envs.adapters import TorchSingleEnv, TorchVecEnv, TorchVectorEnv
 from envs.breakout import FACTOR_NAMES, VARIANTS, BreakoutBatch

@@ -36,9 +36,6 @@ Two facts of procgen a user should know:
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +45,7 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from envs.errors import ReprlError
+from envs.oldgym import import_old_gym_quietly
 from envs.rng import per_env_seeds
 
 PROCGEN_GAMES: tuple[str, ...] = (
@@ -307,10 +305,8 @@ class ProcgenVecEnv(VecEnv):
         self._lengths = np.zeros(self.num_envs, np.int64)
 
     def _make(self, rand_seed: int) -> Any:
-        # procgen imports old gym, which prints a notice about itself to stderr on import
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            from procgen import ProcgenGym3Env
+        import_old_gym_quietly()  # procgen imports old gym, which prints a notice
+        from procgen import ProcgenGym3Env
 
         return ProcgenGym3Env(
             num=self.num_envs,

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import envs.oldgym  # noqa: F401  first: imports old gym quietly, before stable-baselines3 does
 from experiments import cli_commands as cmd
 from experiments.cli_commands import HELP_WIDTH as _WIDTH
 from experiments.cli_commands import experiment_help, yaml_problem
