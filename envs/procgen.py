@@ -121,6 +121,11 @@ EASY_SCORE_RANGE: dict[str, tuple[float, float]] = {
 score of an episode, reprl's ``best_return``; R_min is the paper's, shown for reference (reprl
 measures its own uniform-random reference)."""
 
+PROCGEN_TIME_LIMIT = 1000
+"""procgen ends every episode after at most 1,000 steps, as a terminal step (its games'
+``timeout``: 1,000 for CoinRun and most games, 500 for maze; measured over all 16 games with
+random actions: no episode longer than 1,000)."""
+
 OPTIONS: dict[str, bool] = {
     "center_agent": True,
     "use_backgrounds": True,
@@ -439,6 +444,9 @@ def make_procgen_vec(
         start_level: see :func:`procgen_levels`.
         num_threads: procgen's worker threads, >= 0.
         device: accepted for interface parity (procgen runs on the CPU).
+        max_episode_steps: None or >= :data:`PROCGEN_TIME_LIMIT` (accepted so that a time
+            limit shared by every target of an experiment applies here too: procgen's own
+            limit ends episodes first).
         **options: procgen's boolean options, :data:`OPTIONS` (``center_agent``,
             ``use_backgrounds``, ``restrict_themes``, ``use_monochrome_assets``, ...).
 
@@ -451,10 +459,12 @@ def make_procgen_vec(
     levels = procgen_levels(
         split, distribution_mode, num_levels=num_levels, start_level=start_level
     )
-    if "max_episode_steps" in options:
+    limit = options.pop("max_episode_steps", None)
+    if limit is not None and (not _is_int(limit) or limit < PROCGEN_TIME_LIMIT):
         raise ReprlError(
-            "max_episode_steps: procgen ends episodes at its own time limit (CoinRun: 1,000 "
-            f"steps) and cannot be cut short; got max_episode_steps={options['max_episode_steps']}"
+            f"max_episode_steps: procgen ends episodes at its own time limit of "
+            f"{PROCGEN_TIME_LIMIT} steps and cannot cut them shorter; expected None or >= "
+            f"{PROCGEN_TIME_LIMIT}, got {limit!r}"
         )
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:

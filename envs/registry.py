@@ -36,10 +36,15 @@ ATARI_IDS = ("ALE/Breakout-v5",)
 
 PROCGEN_IDS: dict[str, dict[str, Any]] = {
     "reprl/CoinRun-v0": {"game": "coinrun"},
+    "reprl/CoinRunTrain-v0": {"game": "coinrun", "split": "train"},
+    "reprl/CoinRunTest-v0": {"game": "coinrun", "split": "test"},
+    "reprl/CoinRunTestDisjoint-v0": {"game": "coinrun", "split": "test_disjoint"},
     "reprl/Procgen-v0": {},
 }
-"""procgen through :mod:`envs.procgen` (needs ``pip install reprl[procgen]``);
-``reprl/Procgen-v0`` takes ``game`` (default ``coinrun``)."""
+"""procgen through :mod:`envs.procgen` (the ``procgen`` extra, in ``dev`` too) and the kwargs
+each id fixes: ``reprl/Procgen-v0`` takes ``game`` (default ``coinrun``) and ``split``; the
+``CoinRun{Train,Test,TestDisjoint}`` ids fix the split, so train and test levels are two
+targets of an experiment like two Breakout variants."""
 
 SCHEMA_TARGETS: tuple[str, ...] = (
     "reprl/BreakoutStandard-v0",
@@ -88,9 +93,11 @@ def _check_id(env_id: str) -> None:
 
 def _procgen_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     fixed = PROCGEN_IDS[env_id]
-    if "game" in fixed and kwargs.get("game", fixed["game"]) != fixed["game"]:
+    clash = {k: kwargs[k] for k in fixed if k in kwargs and kwargs[k] != fixed[k]}
+    if clash:
         raise ReprlError(
-            f"{env_id} is {fixed['game']}; got game={kwargs['game']!r} (use reprl/Procgen-v0)"
+            f"{env_id} fixes {fixed}; got conflicting {clash} (use reprl/Procgen-v0 with "
+            "game=... and split=...)"
         )
     return {**kwargs, **fixed}
 

@@ -90,6 +90,8 @@ class AgentStage:
             several times faster).
         grayscale: pixel agents see grayscale frames (the Atari convention); encoder agents
             always see what their encoder was trained on (RGB).
+        pixel_extractor: mode ``pixels`` only: ``nature`` (SB3's NatureCNN) or ``impala``
+            (the IMPALA-CNN of the Procgen paper, :class:`agents.impala.ImpalaCNN`).
     """
 
     name: str = "pixels"
@@ -97,6 +99,7 @@ class AgentStage:
     mode: Literal["frozen", "finetune", "scratch", "pixels"] = "pixels"
     fast: bool = True
     grayscale: bool = True
+    pixel_extractor: Literal["nature", "impala"] = "nature"
 
 
 @dataclass
@@ -248,6 +251,11 @@ class ExperimentConfig:
             if a.mode == "pixels" and a.encoder is not None:
                 raise ConfigError(
                     f"agents.{a.name}.encoder: expected none for mode 'pixels', got {a.encoder!r}"
+                )
+            if a.mode != "pixels" and a.pixel_extractor != "nature":
+                raise ConfigError(
+                    f"agents.{a.name}.pixel_extractor: expected 'nature' (unused) for mode "
+                    f"{a.mode!r}, got {a.pixel_extractor!r}: the encoder is the extractor"
                 )
             if a.mode != "pixels" and a.encoder not in names:
                 raise ConfigError(

@@ -232,6 +232,7 @@ def stage_train(
                 encoder=None if enc is None else str(enc),
                 mode=a.mode,
                 fast=a.fast,
+                pixel_extractor=a.pixel_extractor,
                 frame_stack=t.frame_stack,
                 seed=seed,
                 device=cfg.device,

@@ -118,6 +118,11 @@ def test_the_test_split_is_the_full_distribution() -> None:
     assert seeds.max() > 10**6  # 64 uniform draws from [0, 2**31): all below 1e6 has p ~ 1e-192
 
 
+def test_a_time_limit_at_or_above_procgens_own_is_accepted() -> None:
+    venv = envs.make_vec("reprl/CoinRunTest-v0", 2, max_episode_steps=1000, num_threads=0)
+    assert venv.reset().shape == (2, 64, 64, 3)
+
+
 def test_level_ranges_are_recorded() -> None:
     assert procgen_levels("train").to_dict() == {
         "split": "train",
@@ -185,7 +190,7 @@ def test_single_env_passes_gymnasium_and_sb3_checkers() -> None:
         ({"split": "train", "num_levels": 0}, "expected num_levels >= 1 training levels"),
         ({"split": "test_disjoint", "start_level": MAX_LEVEL_SEED - 200}, "no level is left"),
         ({"split": "train", "distribution_mode": "memory"}, "expected num_levels"),
-        ({"max_episode_steps": 1000}, "procgen ends episodes at its own time limit"),
+        ({"max_episode_steps": 500}, "own time limit of 1000 steps.*got 500"),
         ({"use_backgrounds": 1}, "use_backgrounds: expected a bool"),
         ({"paint_velocity": True}, r"unknown \['paint_velocity'\]"),
     ],
@@ -201,7 +206,26 @@ def test_an_env_object_or_a_fixed_game_clash_is_refused() -> None:
 
     with pytest.raises(ReprlError, match=r"env_id: expected an id string.*OldGymEnv"):
         envs.make_vec(OldGymEnv(), 2)  # type: ignore[arg-type]
-    with pytest.raises(ReprlError, match="reprl/CoinRun-v0 is coinrun; got game='maze'"):
+    with pytest.raises(ReprlError, match=r"reprl/CoinRun-v0 fixes.*conflicting \{'game': 'maze'\}"):
         envs.make_vec("reprl/CoinRun-v0", 2, game="maze")
+    with pytest.raises(ReprlError, match=r"conflicting \{'split': 'test'\}"):
+        envs.make_vec("reprl/CoinRunTrain-v0", 2, split="test")
     with pytest.raises(ReprlError, match="distribution_mode 'hard'"):
         envs.best_return("reprl/CoinRun-v0", distribution_mode="hard")
+
+
+@pytest.mark.parametrize(
+    ("env_id", "low", "high"),
+    [
+        ("reprl/CoinRunTrain-v0", 0, 200),
+        ("reprl/CoinRunTestDisjoint-v0", 200, MAX_LEVEL_SEED),
+        ("reprl/CoinRunTest-v0", 0, MAX_LEVEL_SEED),
+    ],
+)
+def test_split_ids_fix_their_levels(env_id: str, low: int, high: int) -> None:
+    venv = envs.make_vec(env_id, 32, seed=0, num_threads=0)
+    assert (venv.levels.low, venv.levels.high) == (low, high)
+    venv.reset()
+    seeds = [i["level_seed"] for i in venv.reset_infos]
+    assert low <= min(seeds) and max(seeds) < high
+    assert envs.best_return(env_id) == 10.0
