@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from agents.hyperparams import A2CHyperparams, PPOHyperparams, check_ppo_batch
 from envs.registry import SCHEMA_TARGETS
-from experiments.config import ConfigError, load_config
+from experiments.config import ConfigError, build, load_config, read_yaml
 
 MAX_EVAL_EPISODE_STEPS = 1000
 """Episode time limit of every zero-shot evaluation unless a config says otherwise (the
@@ -125,7 +125,7 @@ class TrainStage:
 
     algo: Literal["ppo", "a2c"] = "ppo"
     env_id: str = SCHEMA_TARGETS[0]
-    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"max_episode_steps": 2000})
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
     budget: Literal["steps", "seconds"] = "steps"
     timesteps: int = 200_000
     seconds: float = 300.0
@@ -352,12 +352,27 @@ def default_config() -> ExperimentConfig:
     )
 
 
+BASES = ("default", "none")
+"""What a YAML experiment builds on (its top-level ``base:`` key)."""
+
+
 def load_experiment(path: str | None = None, overrides: list[str] | tuple = ()) -> ExperimentConfig:
     """The default config, or a YAML file on top of it, plus dotted overrides; validated.
 
-    Mappings merge key by key; lists (``encoders``, ``agents``, ``seeds``) replace.
+    Mappings merge key by key; lists (``encoders``, ``agents``, ``seeds``) replace. A YAML file
+    with ``base: none`` builds on the dataclass defaults instead of the embedded DARLA-on-
+    Breakout experiment (so none of its Breakout env kwargs, encoders or agents carry over:
+    another game's config starts clean); ``base: default`` is the default.
 
     Raises:
         ConfigError: naming the first invalid key.
     """
-    return load_config(ExperimentConfig, path, overrides, base=default_config())
+    if path is None:
+        return load_config(ExperimentConfig, None, overrides, base=default_config())
+    data = read_yaml(path)
+    base = data.pop("base", "default")
+    if base not in BASES:
+        raise ConfigError(f"{path}: base: expected one of {BASES}, got {base!r}")
+    layers = [default_config()] if base == "default" else []
+    where = f"{path} + overrides" if overrides else str(path)
+    return build(ExperimentConfig, *layers, data, overrides=overrides, where=where)

@@ -24,6 +24,7 @@ from experiments.pipeline import (
 )
 
 TARGETS = ["reprl/BreakoutStandard-v0", "reprl/BreakoutJuggling-v0"]
+CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
 
 
 def tiny(root: Path, name: str = "tiny") -> ExperimentConfig:
@@ -331,15 +332,12 @@ def test_experiment_yaml_file(tmp_path: Path) -> None:
     assert cfg.evaluate.episodes == 4 and len(cfg.agents) == 2  # default agents kept
 
 
-CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
-
-
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load_and_validate(path: Path) -> None:
     from experiments.config import load_config
     from representations.pretrain import PretrainConfig
 
-    if path.name.startswith("darla_breakout"):
+    if path.name.startswith(("darla_breakout", "coinrun")):
         load_experiment(str(path), []).validate()
     else:
         load_config(PretrainConfig, path)
@@ -447,3 +445,56 @@ def test_a_frozen_encoder_agent_is_evaluated_as_sb3_would(tmp_path: Path) -> Non
         loaded, VecMonitor(venv), n_eval_episodes=6, return_episode_rewards=True, warn=False
     )
     assert ours == [(float(r), int(n)) for r, n in zip(rewards, lengths)]
+
+
+def test_a_config_with_base_none_starts_from_the_dataclass_defaults(tmp_path: Path) -> None:
+    """CoinRun's config inherits none of the Breakout default's env kwargs or agents."""
+    cfg = load_experiment(str(CONFIGS / "coinrun.yaml"))
+    assert cfg.train.env_kwargs == {} and cfg.collect.env_kwargs == {}
+    assert cfg.train.env_id == "reprl/CoinRunTrain-v0"
+    assert cfg.evaluate.env_ids == ["reprl/CoinRunTrain-v0", "reprl/CoinRunTest-v0"]
+    assert [a.name for a in cfg.agents] == ["impala", "beta_vae_frozen"]
+    assert cfg.agents[0].pixel_extractor == "impala"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: breakout\n")
+    with pytest.raises(ConfigError, match=r"base: expected one of \('default', 'none'\)"):
+        load_experiment(str(bad))
+
+
+def test_impala_is_only_for_pixel_agents() -> None:
+    with pytest.raises(ConfigError, match=r"agents.darla_frozen.pixel_extractor: expected 'nat"):
+        load_experiment(overrides=["agents.1.pixel_extractor=impala"])
+
+
+def test_coinrun_end_to_end_train_levels_and_unseen_levels(tmp_path: Path) -> None:
+    """The CoinRun config on a tiny budget: IMPALA pixels and a frozen encoder, trained on the
+    200 train levels, evaluated there and on the full level distribution."""
+    import agents
+    from agents.impala import ImpalaCNN
+
+    cfg = load_experiment(
+        str(CONFIGS / "coinrun.yaml"),
+        [
+            f"root={tmp_path}",
+            "seeds=[0]",
+            "collect.frames=256",
+            "collect.num_envs=8",
+            "encoders.0.steps=2",
+            "encoders.0.batch_size=8",
+            "train.budget=steps",
+            "train.timesteps=32",
+            "train.num_envs=2",
+            "train.ppo.n_steps=16",
+            "train.ppo.batch_size=32",
+            "evaluate.episodes=2",
+            "evaluate.num_envs=2",
+        ],
+    )
+    summary = run(cfg)
+    model = agents.load_agent(summary["agents"]["impala__0"])
+    assert isinstance(model.policy.features_extractor, ImpalaCNN)
+    rows = list(csv.DictReader((tmp_path / "coinrun" / "eval" / "impala__0.csv").open()))
+    assert {r["env_id"] for r in rows} == {"reprl/CoinRunTrain-v0", "reprl/CoinRunTest-v0"}
+    assert all(float(r["return"]) in (0.0, 10.0) for r in rows)
+    md = (tmp_path / "coinrun" / "report" / "report.md").read_text()
+    assert "`reprl/CoinRunTrain-v0` (source)" in md and "`reprl/CoinRunTest-v0`" in md
