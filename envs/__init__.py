@@ -16,6 +16,7 @@ from envs.registry import (
     action_meanings,
     best_return,
     known_ids,
+    level_range,
     make_vec,
     register_envs,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "best_return",
     "check_action_mapping",
     "known_ids",
+    "level_range",
     "make_vec",
     "register_envs",
     "spawn_seeds",

@@ -175,6 +175,32 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
     return 0.0
 
 
+def level_range(env_id: str, **env_kwargs: Any) -> dict[str, Any] | None:
+    """The levels a procedurally generated env draws from, without building it.
+
+    Returns:
+        For procgen ids, :meth:`envs.procgen.ProcgenLevels.to_dict` (``split``,
+        ``start_level``, ``num_levels``, ``level_range`` ``[low, high)``); None for envs
+        without levels (Breakout, ALE).
+
+    Raises:
+        ReprlError: an unknown id or invalid level kwargs.
+    """
+    _check_id(env_id)
+    if env_id not in PROCGEN_IDS:
+        return None
+    from envs.procgen import procgen_levels
+
+    kw = _procgen_kwargs(env_id, dict(env_kwargs))
+    levels = procgen_levels(
+        kw.get("split"),
+        kw.get("distribution_mode", "easy"),
+        num_levels=kw.get("num_levels"),
+        start_level=kw.get("start_level"),
+    )
+    return levels.to_dict()
+
+
 def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
     """The meaning of each action index of ``env_id``, without building the env.
 

@@ -126,6 +126,24 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def _level_lines(evals: Sequence[EvalRun], env_ids: Sequence[str]) -> list[str]:
+    """``- Levels: ...`` for procedurally generated envs (``envs.level_range``), else none."""
+    import envs as envs_lib
+
+    kwargs = {json.dumps(env_kwargs_of(r.provenance) or {}, sort_keys=True) for r in evals}
+    kw = json.loads(next(iter(kwargs))) if len(kwargs) == 1 else {}
+    parts = []
+    for env in env_ids:
+        try:
+            levels = envs_lib.level_range(env, **kw)
+        except ReprlError:  # an env this version does not know: no level line for it
+            continue
+        if levels is not None:
+            low, high = levels["level_range"]
+            parts.append(f"`{env}`: {levels['split'] or 'custom'}, level seeds [{low}, {high})")
+    return [f"- Levels: {'; '.join(parts)}"] if parts else []
+
+
 def _run_row(agent: str, seed: int, f: RunFacts) -> dict[str, Any]:
     def known(x: float) -> Any:
         if x != x or x < 0:  # nan or -1: unknown
@@ -234,6 +252,7 @@ def build_report(
         f"- Agents: {len(agents)}; evaluation runs: {len(evals)}; training runs: {len(trains)}",
         f"- Source env: `{source_env}`" if source_env else "- Source env: not given",
         f"- Baseline: `{baseline}`" if baseline else "- Baseline: none (no agent `pixels`)",
+        *_level_lines(evals, envs),
         f"- Intervals: {round(confidence * 100)}% percentile bootstrap over training seeds "
         f"({reps} replicates, seed {seed}). Episode returns are first averaged per seed; the "
         "seeds are the runs (for aggregates, resampled within each env: stratified). A cell "

@@ -229,3 +229,15 @@ def test_split_ids_fix_their_levels(env_id: str, low: int, high: int) -> None:
     seeds = [i["level_seed"] for i in venv.reset_infos]
     assert low <= min(seeds) and max(seeds) < high
     assert envs.best_return(env_id) == 10.0
+
+
+def test_level_range_answers_without_building_an_env() -> None:
+    assert envs.level_range("reprl/BreakoutStandard-v0") is None
+    assert envs.level_range("reprl/CoinRunTrain-v0")["level_range"] == [0, 200]
+    assert envs.level_range("reprl/CoinRunTrain-v0", distribution_mode="hard")["num_levels"] == 500
+    assert envs.level_range("reprl/Procgen-v0", num_levels=3, start_level=4)["level_range"] == [
+        4,
+        7,
+    ]
+    with pytest.raises(ReprlError, match="num_levels: expected an integer >= 0"):
+        envs.level_range("reprl/CoinRunTrain-v0", num_levels=-1)

@@ -498,3 +498,7 @@ def test_coinrun_end_to_end_train_levels_and_unseen_levels(tmp_path: Path) -> No
     assert all(float(r["return"]) in (0.0, 10.0) for r in rows)
     md = (tmp_path / "coinrun" / "report" / "report.md").read_text()
     assert "`reprl/CoinRunTrain-v0` (source)" in md and "`reprl/CoinRunTest-v0`" in md
+    assert (
+        "- Levels: `reprl/CoinRunTrain-v0`: train, level seeds [0, 200); "
+        "`reprl/CoinRunTest-v0`: test, level seeds [0, 2147483647)"
+    ) in md
