@@ -157,6 +157,8 @@ class EvalStage:
             ``by_meaning`` (actions translated by name, FIRE pressed to serve where the
             target needs it, e.g. reprl Breakout agents on ``ALE/Breakout-v5``).
         video: also record a GIF of the first greedy episode per agent and target.
+        baseline: the agent every other one is compared with in the report (paired
+            differences, P(improvement)); none: ``pixels`` if there is such an agent.
     """
 
     env_ids: list[str] = field(default_factory=lambda: list(SCHEMA_TARGETS))
@@ -170,6 +172,7 @@ class EvalStage:
     random_baseline: bool = True
     action_mapping: Literal["none", "by_meaning"] = "none"
     video: bool = False
+    baseline: str | None = None
 
 
 @dataclass
@@ -247,6 +250,11 @@ class ExperimentConfig:
             )
             if not e.lr > 0:
                 raise ConfigError(f"encoders.{e.name}.lr: expected > 0, got {e.lr}")
+        if self.evaluate.baseline is not None and self.evaluate.baseline not in agent_names:
+            raise ConfigError(
+                f"evaluate.baseline: expected one of the agents {agent_names}, got "
+                f"{self.evaluate.baseline!r}"
+            )
         for a in self.agents:
             if a.mode == "pixels" and a.encoder is not None:
                 raise ConfigError(

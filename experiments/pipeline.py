@@ -375,7 +375,9 @@ def run(
 
             def report_() -> tuple[None, int, int]:
                 source = cfg.train.env_id if cfg.train.env_id in cfg.evaluate.env_ids else None
-                build_report([base], base / "report", source_env=source)
+                build_report(
+                    [base], base / "report", source_env=source, baseline=cfg.evaluate.baseline
+                )
                 return None, 0, 1
 
             timed("report", report_)

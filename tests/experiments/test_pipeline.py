@@ -461,6 +461,12 @@ def test_a_config_with_base_none_starts_from_the_dataclass_defaults(tmp_path: Pa
         load_experiment(str(bad))
 
 
+def test_the_report_baseline_must_be_an_agent() -> None:
+    with pytest.raises(ConfigError, match=r"evaluate.baseline: expected one of the agents"):
+        load_experiment(overrides=["evaluate.baseline=impala"])
+    assert load_experiment(overrides=["evaluate.baseline=darla_frozen"]).evaluate.baseline
+
+
 def test_impala_is_only_for_pixel_agents() -> None:
     with pytest.raises(ConfigError, match=r"agents.darla_frozen.pixel_extractor: expected 'nat"):
         load_experiment(overrides=["agents.1.pixel_extractor=impala"])
@@ -498,6 +504,7 @@ def test_coinrun_end_to_end_train_levels_and_unseen_levels(tmp_path: Path) -> No
     assert all(float(r["return"]) in (0.0, 10.0) for r in rows)
     md = (tmp_path / "coinrun" / "report" / "report.md").read_text()
     assert "`reprl/CoinRunTrain-v0` (source)" in md and "`reprl/CoinRunTest-v0`" in md
+    assert "- Baseline: `impala`" in md and "P(agent > `impala`)" in md
     assert (
         "- Levels: `reprl/CoinRunTrain-v0`: train, level seeds [0, 200); "
         "`reprl/CoinRunTest-v0`: test, level seeds [0, 2147483647)"
