@@ -15,12 +15,13 @@ import warnings
 
 def import_old_gym_quietly() -> None:
     """Import ``gym`` (if installed) with its notice and warnings suppressed; idempotent."""
-    with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+    with (
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+        contextlib.suppress(ImportError),  # no old gym installed: nothing to quiet
+    ):
         warnings.simplefilter("ignore")
-        try:
-            import gym  # noqa: F401
-        except ImportError:
-            pass
+        import gym  # noqa: F401
 
 
 import_old_gym_quietly()

@@ -21,39 +21,21 @@ Usage: ``python -m experiments.bench.bench_procgen [--sizes 64] [--seconds 2] [-
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import platform
 import sys
 import time
-import warnings
-from collections.abc import Callable
 
 import numpy as np
 import torch
 
 import envs
-
-
-def _rate(step: Callable[[int], None], n: int, seconds: float, warmup: int = 5) -> float:
-    """Env-steps per second of ``step(i)`` advancing ``n`` envs, timed for ``seconds``."""
-    for i in range(warmup):
-        step(i)
-    k, t0 = 0, time.perf_counter()
-    while True:
-        step(k)
-        k += 1
-        dt = time.perf_counter() - t0
-        if dt >= seconds and k >= 3:
-            return k * n / dt
+from experiments.bench.bench_envs import _rate
 
 
 def bench_raw(n: int, seconds: float, threads: int) -> float:
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        from procgen import ProcgenGym3Env
+    from procgen import ProcgenGym3Env  # envs imported old gym quietly already
 
     env = ProcgenGym3Env(
         num=n, env_name="coinrun", num_levels=200, start_level=0, distribution_mode="easy",

@@ -56,6 +56,11 @@ RUN_COLUMNS: tuple[str, ...] = (
 )
 
 
+def _env_kwargs_variants(evals: Sequence[EvalRun]) -> list[str]:
+    """The distinct evaluation env kwargs of the runs, as sorted JSON strings."""
+    return sorted({json.dumps(env_kwargs_of(r.provenance) or {}, sort_keys=True) for r in evals})
+
+
 def best_returns(evals: Sequence[EvalRun], env_ids: Sequence[str]) -> dict[str, float | str]:
     """``R_max`` of every env from ``envs.best_return(env_id, **env_kwargs)``.
 
@@ -81,11 +86,11 @@ def best_returns(evals: Sequence[EvalRun], env_ids: Sequence[str]) -> dict[str, 
             "envs.best_return: expected a function giving each env's best attainable return "
             "(R_max of the normalised scores), got none in this version of reprl's envs"
         )
-    kwargs = {json.dumps(env_kwargs_of(r.provenance) or {}, sort_keys=True) for r in evals}
+    kwargs = _env_kwargs_variants(evals)
     if len(kwargs) > 1:
-        why = f"runs were evaluated with different env_kwargs: {' vs '.join(sorted(kwargs))}"
+        why = f"runs were evaluated with different env_kwargs: {' vs '.join(kwargs)}"
         return dict.fromkeys(env_ids, why)
-    kw = json.loads(next(iter(kwargs))) if kwargs else {}
+    kw = json.loads(kwargs[0]) if kwargs else {}
     out: dict[str, float | str] = {}
     for env in env_ids:
         try:
@@ -130,8 +135,8 @@ def _level_lines(evals: Sequence[EvalRun], env_ids: Sequence[str]) -> list[str]:
     """``- Levels: ...`` for procedurally generated envs (``envs.level_range``), else none."""
     import envs as envs_lib
 
-    kwargs = {json.dumps(env_kwargs_of(r.provenance) or {}, sort_keys=True) for r in evals}
-    kw = json.loads(next(iter(kwargs))) if len(kwargs) == 1 else {}
+    kwargs = _env_kwargs_variants(evals)
+    kw = json.loads(kwargs[0]) if len(kwargs) == 1 else {}
     parts = []
     for env in env_ids:
         try:

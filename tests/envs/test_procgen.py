@@ -3,10 +3,6 @@ terminal observations, the gymnasium single env under both env checkers, bad inp
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -24,10 +20,6 @@ from envs.procgen import (
 )
 from envs.rng import per_env_seeds
 
-with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-    warnings.simplefilter("ignore")
-    from procgen import ProcgenGym3Env
-
 
 def _actions(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.integers(0, len(PROCGEN_ACTIONS), n)
@@ -36,6 +28,8 @@ def _actions(rng: np.random.Generator, n: int) -> np.ndarray:
 def test_rollout_equals_the_raw_procgen_env() -> None:
     """Same rand_seed and actions: the adapter's observations, rewards and dones are procgen's,
     and every terminal_observation is the frame before the episode's last step."""
+    from procgen import ProcgenGym3Env  # after envs, which imported old gym quietly
+
     n, seed = 6, 3
     venv = envs.make_vec("reprl/CoinRun-v0", n, seed=seed, split="train", num_threads=0)
     raw = ProcgenGym3Env(
@@ -201,8 +195,8 @@ def test_bad_input_is_refused_before_procgen_starts(kwargs: dict, match: str) ->
 
 
 def test_an_env_object_or_a_fixed_game_clash_is_refused() -> None:
-    class OldGymEnv:  # what a user might hand over: an old-gym procgen env object
-        pass
+    class OldGymEnv:
+        """What a user might hand over: an old-gym procgen env object."""
 
     with pytest.raises(ReprlError, match=r"env_id: expected an id string.*OldGymEnv"):
         envs.make_vec(OldGymEnv(), 2)  # type: ignore[arg-type]
