@@ -23,11 +23,19 @@ The encoder is a freshly built default ``beta_vae`` (speed does not depend on it
 Each agent learns one untimed rollout, then whole rollouts until ``--seconds`` have passed
 (at least one); the rate counts env-steps actually taken, collection and updates together.
 
-Usage: ``python -m experiments.bench.bench_agents [--seconds 10] [--envs 16] [--threads N]``
+``--device cuda`` puts the envs' state, the encoder and the policy on the GPU (observations still
+reach SB3 as numpy, as SB3's rollout buffer wants).
+
+Usage: ``python -m experiments.bench.bench_agents [--seconds 10] [--envs 16] [--threads N]
+[--device cuda]``
 """
 
 from __future__ import annotations
 
+# isort: off
+import envs.oldgym  # first: quiets old gym's notice before SB3 imports it
+
+# isort: on
 import argparse
 import json
 import os
@@ -70,11 +78,27 @@ def bench_kind(
     """
     mode, fast, k, gray = KINDS[kind]
     env = envs.make_vec(
-        ENV_ID, args.envs, seed=0, frame_stack=k, grayscale=gray, info_factors=False
+        ENV_ID,
+        args.envs,
+        seed=0,
+        frame_stack=k,
+        grayscale=gray,
+        info_factors=False,
+        device=args.device,
     )
     ppo = {"n_steps": args.n_steps, "batch_size": args.batch_size, "n_epochs": args.epochs}
     enc = None if mode == "pixels" else encoder
-    model = make_agent("ppo", env, encoder=enc, mode=mode, fast=fast, frame_stack=k, seed=0, **ppo)
+    model = make_agent(
+        "ppo",
+        env,
+        encoder=enc,
+        mode=mode,
+        fast=fast,
+        frame_stack=k,
+        seed=0,
+        device=args.device,
+        **ppo,
+    )
     rollout = args.n_steps * args.envs
     model.learn(rollout)  # warm-up: allocations, first reset, lazy inits
     phases = _time_phases(model) if fast else None
@@ -136,14 +160,15 @@ class EncoderRate:
     Each call measures for ``seconds`` (at least 10 batches) and keeps the rate.
     """
 
-    def __init__(self, encoder: Path, batch: int, seconds: float) -> None:
-        self.model = representations.load(encoder)
+    def __init__(self, encoder: Path, batch: int, seconds: float, device: str = "cpu") -> None:
+        self.model = representations.load(encoder, device=device)
+        self.sync = torch.device(device).type == "cuda"
         self.batch, self.seconds = batch, seconds
         env = envs.make_vec(ENV_ID, batch, seed=0)
         frames = env.reset()
         for _ in range(20):
             frames, *_ = env.step(np.random.default_rng(0).integers(0, 3, batch))
-        self.x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+        self.x = self.model.to_model_input(frames)
         self.rates: list[float] = []
         with torch.inference_mode():
             for _ in range(10):
@@ -155,6 +180,8 @@ class EncoderRate:
             while (dt := time.perf_counter() - t0) < self.seconds or n < 10:
                 self.model.encode(self.x)
                 n += 1
+                if self.sync:
+                    torch.cuda.synchronize()
         self.rates.append(self.batch * n / dt)
 
 
@@ -167,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--device", default="cpu", help="torch device of the envs and the agents")
     p.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(DEFAULT_KINDS))
     args = p.parse_args(argv)
     if args.threads:
@@ -177,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder = Path(tmp) / "beta_vae.safetensors"
         torch.manual_seed(0)
         representations.make_representation("beta_vae").save(encoder)
-        rate = EncoderRate(encoder, args.envs, seconds=0.5)
+        rate = EncoderRate(encoder, args.envs, seconds=0.5, device=args.device)
         for kind in args.kinds:
             between = rate if kind.startswith("wrapper") else None
             results[kind] = bench_kind(kind, encoder, args, between)
@@ -206,10 +234,12 @@ def main(argv: list[str] | None = None) -> int:
             "batch_size": args.batch_size,
             "n_epochs": args.epochs,
             "timed_seconds_per_agent": args.seconds,
+            "device": args.device,
             "encoder": "beta_vae default (convs 32-32-64-64, fc 256, latent 32), frozen",
         },
         "machine": {
             "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "cpus": os.cpu_count(),
             "load_avg_1min": round(os.getloadavg()[0], 2),
             "python": platform.python_version(),

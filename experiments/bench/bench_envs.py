@@ -11,12 +11,21 @@ shift buffer on the env's device) and SB3's ``VecFrameStack`` over the single-fr
 host). Each through the SB3 VecEnv (without factor dicts, the stricter case: the env does the
 least other work) and, for the env's own stacking, its bare torch core.
 
+``--devices cpu cuda`` adds reprl's Breakout on each device at ``--device-sizes`` (default 256,
+1024, 4096): the bare torch core (observations stay on the device; CUDA is synchronised after
+every step, as a policy reading them would) and the SB3 VecEnv without factor dicts (numpy out,
+so every step copies the frames to the host).
+
 Usage: ``python -m experiments.bench.bench_envs [--seconds 3] [--sizes 1 16 256 1024]
-[--stack]``
+[--stack] [--devices cpu cuda]``
 """
 
 from __future__ import annotations
 
+# isort: off
+import envs.oldgym  # first: quiets old gym's notice before SB3 imports it
+
+# isort: on
 import argparse
 import json
 import os
@@ -24,6 +33,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,11 +64,37 @@ def bench_reprl_vecenv(n: int, seconds: float, variant: str = "standard") -> flo
     return _rate(lambda i: venv.step(acts[i % 64]), n, seconds)
 
 
-def bench_reprl_core(n: int, seconds: float) -> float:
-    core = BreakoutBatch(n, "standard", seed=0)
+def bench_reprl_core(n: int, seconds: float, device: str = "cpu") -> float:
+    core = BreakoutBatch(n, "standard", seed=0, device=device)
     core.reset()
-    acts = torch.randint(0, 3, (64, n), generator=torch.Generator().manual_seed(0))
-    return _rate(lambda i: core.step(acts[i % 64]), n, seconds)
+    acts = torch.randint(0, 3, (64, n), generator=torch.Generator().manual_seed(0)).to(device)
+    if torch.device(device).type != "cuda":
+        return _rate(lambda i: core.step(acts[i % 64]), n, seconds)
+
+    def step(i: int) -> None:
+        core.step(acts[i % 64])
+        torch.cuda.synchronize(device)
+
+    return _rate(step, n, seconds)
+
+
+def bench_devices(sizes: list[int], devices: list[str], seconds: float) -> list[dict[str, Any]]:
+    """Env-steps/s of the bare core and of the SB3 VecEnv (no factor dicts) per device and N."""
+    rows = []
+    for device in devices:
+        for n in sizes:
+            venv = envs.make_vec(
+                "reprl/BreakoutStandard-v0", n, seed=0, device=device, info_factors=False
+            )
+            venv.reset()
+            acts = np.random.default_rng(0).integers(0, 3, (64, n))
+            vec = _rate(lambda i, venv=venv, a=acts: venv.step(a[i % 64]), n, seconds)
+            venv.close()
+            core = bench_reprl_core(n, seconds, device)
+            rows.append(
+                {"device": device, "num_envs": n, "core": round(core), "vecenv": round(vec)}
+            )
+    return rows
 
 
 def bench_ale(n: int, seconds: float, threads: int) -> float:
@@ -140,9 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark and prints one JSON object."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
-    p.add_argument("--sizes", type=int, nargs="+", default=[1, 16, 256, 1024])
+    p.add_argument("--sizes", type=int, nargs="*", default=[1, 16, 256, 1024])
     p.add_argument("--stack", action="store_true", help="add the frame-stacking section")
     p.add_argument("--stack-sizes", type=int, nargs="+", default=[16, 256])
+    p.add_argument("--devices", nargs="+", default=[], help="add the per-device section")
+    p.add_argument("--device-sizes", type=int, nargs="+", default=[256, 1024, 4096])
     p.add_argument(
         "--threads", type=int, default=0, help="torch (and ALE) threads; 0: torch's default"
     )
@@ -185,6 +223,14 @@ def main(argv: list[str] | None = None) -> int:
             "VecFrameStack over the single-frame env (grayscale by the env); cost_pct = "
             "throughput lost vs RGB x1 of the same kind",
             "rows": [bench_stacking(n, args.seconds) for n in args.stack_sizes],
+        }
+    if args.devices:
+        result["devices"] = {
+            "what": "env-steps/s of reprl/BreakoutStandard-v0, 64x64 RGB, random actions; core = "
+            "bare torch batch, frames stay on the device (CUDA synchronised every step); vecenv "
+            "= SB3 VecEnv without factor dicts, frames copied to host numpy every step",
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "rows": bench_devices(args.device_sizes, args.devices, args.seconds),
         }
     print(json.dumps(result, indent=2))
     return 0

@@ -327,6 +327,7 @@ def test_bad_actions_are_refused_before_any_state_changes(actions, match: str) -
     venv.step(np.array([1, 2]))  # still usable
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu() -> None:
     actions = np.random.default_rng(0).integers(0, 3, (300, 64))
