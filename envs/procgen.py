@@ -1,10 +1,12 @@
-"""Procgen (CoinRun and the 15 other games) as an SB3 ``VecEnv``, with the train/test protocol.
+"""Procgen (CoinRun and the 15 other games) as an SB3 ``VecEnv``, a gymnasium ``VectorEnv`` and a
+gymnasium ``Env``, with the train/test protocol.
 
 procgen's own interface is gym3's ``ProcgenGym3Env``, already vectorised in C++; its gym
 wrapper speaks old-gym spaces that SB3 2.x refuses. :class:`ProcgenVecEnv` talks to the gym3
 env directly (one ``act`` + ``observe`` per step, no copies beyond SB3's contract) and gives
 what every reprl env gives: ``uint8 (64, 64, 3)`` RGB observations, ``Discrete(15)`` actions,
-float32 rewards, SB3 auto-reset semantics.
+float32 rewards, SB3 auto-reset semantics. :class:`ProcgenVectorEnv` (``gym.make_vec``) and
+:class:`ProcgenEnv` (``gym.make``) are gymnasium's views of the same env.
 
 The generalisation protocol of Cobbe et al. (2020) is data, not a convention to remember
 (:func:`procgen_levels`):
@@ -42,6 +44,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from envs.errors import ReprlError
@@ -546,4 +549,103 @@ class ProcgenEnv(gym.Env):
         return list(PROCGEN_ACTIONS)
 
     def close(self) -> None:
+        self.venv.close()
+
+
+class ProcgenVectorEnv(gym.vector.VectorEnv):
+    """A procgen game as a gymnasium ``VectorEnv``
+    (``gym.make_vec("reprl/CoinRun-v0", n, vectorization_mode="vector_entry_point")``).
+
+    A :class:`ProcgenVecEnv` underneath. Autoreset is ``SAME_STEP``, procgen's own: on the step
+    that ends episode ``i``, ``obs[i]`` is already the next level's first frame, the last frame
+    the agent saw is ``infos["final_obs"][i]`` (masked by ``infos["_final_obs"]``) and that
+    episode's end infos (``level_seed`` of the finished level, ``level_complete``,
+    ``episode_return``, ``episode_length``) are ``infos["final_info"]``. ``NEXT_STEP`` cannot
+    be honoured: procgen steps all its envs together, so an env cannot sit out a step.
+
+    Infos every step: ``level_seed`` (N,) int64, the level of each observation (with its
+    all-True ``_level_seed`` mask).
+
+    Args:
+        autoreset_mode: ``gym.vector.AutoresetMode.SAME_STEP`` or ``"SameStep"``.
+        **kwargs: as :func:`make_procgen_vec` (``num_envs``, ``game``, ``split``, ``seed``...).
+
+    Raises:
+        ReprlError: another autoreset mode, or what :func:`make_procgen_vec` refuses.
+    """
+
+    metadata = {
+        "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP,
+        "render_modes": ["rgb_array"],
+        "render_fps": 15,
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        autoreset_mode: gym.vector.AutoresetMode | str = gym.vector.AutoresetMode.SAME_STEP,
+        **kwargs: Any,
+    ) -> None:
+        same = gym.vector.AutoresetMode.SAME_STEP
+        try:
+            mode = gym.vector.AutoresetMode(autoreset_mode)
+        except ValueError:
+            mode = None
+        if mode is not same:
+            raise ReprlError(
+                f"autoreset_mode: procgen steps all its envs together and resets an ended "
+                f"episode on the same step, so only {same.value!r} is exact; got "
+                f"{autoreset_mode!r}"
+            )
+        kwargs.pop("render_mode", None)
+        self.venv = make_procgen_vec(num_envs, **kwargs)
+        self.num_envs = self.venv.num_envs
+        self.single_observation_space = self.venv.observation_space
+        self.single_action_space = self.venv.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = "rgb_array"
+
+    def _level_infos(self, infos: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        seeds = np.array([i["level_seed"] for i in infos], np.int64)
+        return {"level_seed": seeds, "_level_seed": np.ones(self.num_envs, bool)}
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is not None:  # an int (env i gets seed + i) or N seeds
+            self.venv._seeds = list(per_env_seeds(seed, self.num_envs))
+        obs = self.venv.reset()
+        return obs, self._level_infos(self.venv.reset_infos)
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        obs, reward, done, raw = self.venv.step(np.asarray(actions))
+        infos = self._level_infos(raw)
+        if done.any():
+            final_obs = np.empty(self.num_envs, dtype=object)
+            final_info = np.empty(self.num_envs, dtype=object)
+            for i in np.flatnonzero(done):
+                final_obs[i] = raw[i]["terminal_observation"]
+                final_info[i] = {
+                    "level_seed": raw[i]["prev_level_seed"],
+                    **{
+                        k: raw[i][k] for k in ("level_complete", "episode_return", "episode_length")
+                    },
+                }
+            infos.update(
+                final_obs=final_obs,
+                _final_obs=done.copy(),
+                final_info=final_info,
+                _final_info=done.copy(),
+            )
+        return obs, reward, done, np.zeros(self.num_envs, bool), infos
+
+    def render(self) -> np.ndarray:
+        """``(N, 64, 64, 3)`` uint8: the current observations."""
+        return np.stack(self.venv.get_images())
+
+    def close_extras(self, **kwargs: Any) -> None:
         self.venv.close()

@@ -355,6 +355,12 @@ def _procgen_single_entry(env_id: str, **kwargs: Any) -> gym.Env:
     return ProcgenEnv(**_procgen_kwargs(env_id, kwargs))
 
 
+def _procgen_vector_entry(env_id: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:
+    from envs.procgen import ProcgenVectorEnv
+
+    return ProcgenVectorEnv(num_envs, **_procgen_kwargs(env_id, kwargs))
+
+
 def register_envs() -> None:
     """Registers the ``reprl/...`` ids with gymnasium (idempotent)."""
     for env_id in BREAKOUT_IDS:
@@ -369,4 +375,9 @@ def register_envs() -> None:
         )
     for env_id in PROCGEN_IDS:
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=_procgen_single_entry, kwargs={"env_id": env_id})
+            gym.register(
+                id=env_id,
+                entry_point=_procgen_single_entry,
+                vector_entry_point=_procgen_vector_entry,
+                kwargs={"env_id": env_id},
+            )

@@ -235,3 +235,48 @@ def test_level_range_answers_without_building_an_env() -> None:
     ]
     with pytest.raises(ReprlError, match="num_levels: expected an integer >= 0"):
         envs.level_range("reprl/CoinRunTrain-v0", num_levels=-1)
+
+
+def test_gymnasium_vector_env_equals_the_sb3_vecenv() -> None:
+    """gym.make_vec's procgen VectorEnv (SAME_STEP autoreset) steps like the SB3 VecEnv of the
+    same seed: observations, rewards, dones; final_obs and final_info are the terminal
+    observation and the finished level."""
+    n, seed = 6, 3
+    kw = {"split": "train", "num_threads": 0}
+    vec = gym.make_vec("reprl/CoinRun-v0", n, vectorization_mode="vector_entry_point", **kw)
+    assert vec.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
+    assert vec.single_observation_space == gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)
+    sb3 = envs.make_vec("reprl/CoinRun-v0", n, seed=seed, **kw)
+    obs, info = vec.reset(seed=seed)
+    np.testing.assert_array_equal(obs, sb3.reset())
+    np.testing.assert_array_equal(info["level_seed"], [i["level_seed"] for i in sb3.reset_infos])
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(400):
+        a = _actions(rng, n)
+        obs, reward, terminated, truncated, info = vec.step(a)
+        o2, r2, d2, infos = sb3.step(a)
+        np.testing.assert_array_equal(obs, o2)
+        np.testing.assert_array_equal(reward, r2)
+        np.testing.assert_array_equal(terminated, d2)
+        assert not truncated.any()
+        np.testing.assert_array_equal(info["level_seed"], [i["level_seed"] for i in infos])
+        for i in np.flatnonzero(terminated):
+            ends += 1
+            assert info["_final_obs"][i] and info["_final_info"][i]
+            np.testing.assert_array_equal(info["final_obs"][i], infos[i]["terminal_observation"])
+            assert info["final_info"][i]["level_seed"] == infos[i]["prev_level_seed"]
+            assert info["final_info"][i]["episode_return"] == infos[i]["episode_return"]
+    assert ends > 0
+    assert vec.render().shape == (n, 64, 64, 3)
+    vec.close()
+
+
+def test_vector_env_refuses_next_step_autoreset() -> None:
+    with pytest.raises(ReprlError, match="only 'SameStep' is exact"):
+        gym.make_vec(
+            "reprl/CoinRun-v0",
+            2,
+            vectorization_mode="vector_entry_point",
+            autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+        )
