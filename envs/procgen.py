@@ -38,6 +38,7 @@ Two facts of procgen a user should know:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -265,6 +266,68 @@ def check_game(game: Any) -> str:
     return str(game)
 
 
+FACTOR_NAMES = ("level_seed", "agent_x", "agent_y")
+"""Ground-truth factors of a procgen frame (:meth:`ProcgenVecEnv.get_factors`): the level, and
+the agent's position in the level in hundredths of a grid cell (x right, y up)."""
+
+_I32 = struct.Struct("<i")
+_PLAYER = 0  # procgen's object id of the agent (object-ids.h), always entity 0
+_GAME_INTS = 12 + 5  # options, then grid_step, level seed range, game_type, game_n
+_ENTITY_BYTES = 31 * 4  # Entity::serialize: 16 floats and 15 ints
+
+
+def agent_position(state: bytes, game: str) -> tuple[int, int, int] | None:
+    """``(level_seed, x, y)`` read from one game's ``ProcgenGym3Env.get_state()`` bytes.
+
+    The bytes follow procgen's ``Game::serialize`` then ``BasicAbstractGame::serialize`` (format
+    version 0, the one procgen 0.10.x writes): fixed ints, two random generators as strings,
+    more fixed fields, then the entities, the agent first. ``x``, ``y`` are its centre in
+    hundredths of a grid cell.
+
+    Args:
+        state: one element of ``get_state()``.
+        game: the game that wrote it (checked against the name in the bytes).
+
+    Returns:
+        The triple, or None when the bytes are not in that format (another version, another
+        game, no agent first): then the position is not read at all rather than guessed.
+    """
+    try:
+        o = 0
+
+        def i32() -> int:
+            nonlocal o
+            (v,) = _I32.unpack_from(state, o)
+            o += 4
+            return v
+
+        def skip_string() -> bytes:
+            nonlocal o
+            n = i32()
+            o += n
+            return state[o - n : o]
+
+        if i32() != 0 or skip_string() != game.encode():
+            return None
+        o += 4 * _GAME_INTS
+        for _ in range(2):  # level_seed_rand_gen, rand_gen: is_seeded + mt19937 state string
+            o += 4
+            skip_string()
+        o += 4 * 5  # reward, done, level_complete, action, timeout
+        level_seed = i32()
+        o += 4 * 9  # prev_level_seed ... is_waiting_for_step
+        o += 4  # grid_size
+        if i32() < 1:
+            return None
+        x, y = struct.unpack_from("<2f", state, o)
+        (kind,) = _I32.unpack_from(state, o + 24)
+        if kind != _PLAYER or o + _ENTITY_BYTES > len(state):
+            return None
+        return level_seed, round(100 * x), round(100 * y)
+    except struct.error:
+        return None
+
+
 class ProcgenVecEnv(VecEnv):
     """procgen's ``ProcgenGym3Env`` as an SB3 ``VecEnv`` (see the module docstring).
 
@@ -394,6 +457,24 @@ class ProcgenVecEnv(VecEnv):
 
     def close(self) -> None:
         self.env = None
+
+    def get_factors(self) -> dict[str, np.ndarray]:
+        """Ground truth of the current observations, name -> (N,) int64 (:data:`FACTOR_NAMES`).
+
+        ``level_seed`` is procgen's; ``agent_x``, ``agent_y`` are read from the game state
+        (:func:`agent_position`, about 40 KB serialised per env: call it when you record
+        data, not every training step); -1 where the state could not be read, or where the
+        level seed read with them is not procgen's (the bytes were misread).
+        """
+        if self.env is None:
+            raise RuntimeError("get_factors() called before reset()")
+        out = np.full((3, self.num_envs), -1, np.int64)
+        out[0] = [int(i["level_seed"]) for i in self.env.get_info()]
+        for k, state in enumerate(self.env.get_state()):
+            read = agent_position(state, self.game)
+            if read is not None and read[0] == out[0, k]:  # the bytes were read in step
+                out[1:, k] = read[1:]
+        return dict(zip(FACTOR_NAMES, out))
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         """N ``(64, 64, 3)`` uint8 frames: the current observations, for videos."""

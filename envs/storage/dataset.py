@@ -41,8 +41,17 @@ FORMAT_VERSION = 1
 CHUNK = 128
 """Frames per HDF5 chunk: the unit of random access."""
 
-DISCRETE_FACTORS = ("lives", "variant", "bricks_left", "ball_vx", "ball_vy", "ball_speed")
-"""Breakout factors that are categorical (scored with F1 by the probes); the rest are positions."""
+DISCRETE_FACTORS = (
+    "lives",
+    "variant",
+    "bricks_left",
+    "ball_vx",
+    "ball_vy",
+    "ball_speed",
+    "level_seed",
+)
+"""Factors that are categorical (scored with F1 by the probes): Breakout's counts, velocities
+and variant, procgen's level; the rest are positions."""
 
 
 class DatasetError(ReprlError):

@@ -280,3 +280,44 @@ def test_vector_env_refuses_next_step_autoreset() -> None:
             vectorization_mode="vector_entry_point",
             autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
         )
+
+
+def test_factors_level_seed_and_agent_position_read_from_the_game_state() -> None:
+    """The state parser lands on the right bytes (its level seed is procgen's, for every env),
+    and the position moves as the agent does: holding RIGHT, x grows by ever larger steps (the
+    agent accelerates towards its top speed) and y stays (it walks the floor); holding LEFT
+    long enough brings it back against the level's left wall, where it started."""
+    from envs.procgen import FACTOR_NAMES, agent_position
+
+    n = 8
+    venv = envs.make_vec("reprl/CoinRun-v0", n, seed=0, split="train", num_threads=0)
+    venv.reset()
+    f0 = venv.get_factors()
+    assert tuple(f0) == FACTOR_NAMES and all(v.shape == (n,) for v in f0.values())
+    for state, info in zip(venv.env.get_state(), venv.env.get_info()):
+        assert agent_position(state, "coinrun")[0] == info["level_seed"]
+    assert agent_position(venv.env.get_state()[0], "ninja") is None  # another game's bytes
+    assert agent_position(b"\x00" * 10, "coinrun") is None  # truncated
+    xs = []
+    for _ in range(6):
+        venv.step(np.full(n, PROCGEN_ACTIONS.index("RIGHT")))
+        f = venv.get_factors()
+        xs.append(f["agent_x"])
+        np.testing.assert_array_equal(f["agent_y"], f0["agent_y"])
+        np.testing.assert_array_equal(f["level_seed"], f0["level_seed"])
+    dx = np.diff(np.stack([f0["agent_x"], *xs]), axis=0)
+    assert (dx > 0).all() and (np.diff(dx, axis=0) > 0).all()
+    for _ in range(30):
+        venv.step(np.full(n, PROCGEN_ACTIONS.index("LEFT")))
+    np.testing.assert_array_equal(venv.get_factors()["agent_x"], f0["agent_x"])
+
+
+def test_collect_records_coinrun_factors(tmp_path) -> None:
+    from envs.exploration import collect
+
+    ds = collect("reprl/CoinRunTrain-v0", 256, tmp_path / "c.h5", num_envs=4, progress=False)
+    assert set(ds.info.factor_names) == {"level_seed", "agent_x", "agent_y"}
+    assert "level_seed" in ds.info.discrete_factors
+    f = ds.factors()
+    assert ((0 <= f["level_seed"]) & (f["level_seed"] < 200)).all()
+    assert (f["agent_x"] > 0).all() and len(np.unique(f["agent_x"])) > 4
