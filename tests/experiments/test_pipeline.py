@@ -453,7 +453,7 @@ def test_a_config_with_base_none_starts_from_the_dataclass_defaults(tmp_path: Pa
     assert cfg.train.env_kwargs == {} and cfg.collect.env_kwargs == {}
     assert cfg.train.env_id == "reprl/CoinRunTrain-v0"
     assert cfg.evaluate.env_ids == ["reprl/CoinRunTrain-v0", "reprl/CoinRunTest-v0"]
-    assert [a.name for a in cfg.agents] == ["impala", "beta_vae_frozen"]
+    assert [a.name for a in cfg.agents] == ["impala", "beta_vae_frozen", "beta_vae_finetune"]
     assert cfg.agents[0].pixel_extractor == "impala"
     bad = tmp_path / "bad.yaml"
     bad.write_text("base: breakout\n")
