@@ -142,6 +142,9 @@ RULES: dict[str, VariantRules] = {
     "half_negative": VariantRules(half_negative=True),
 }
 
+SEG_BACKGROUND, SEG_WALLS, SEG_PADDLE = 0, 1, 2
+"""Fixed ids of :meth:`BreakoutBatch.render_segmentation` (balls, target and bricks follow)."""
+
 FACTOR_NAMES = (
     "paddle_x",
     "paddle_y",
@@ -615,10 +618,13 @@ class BreakoutBatch:
         rects = [(0, WALL, 0, HEIGHT), (WIDTH - WALL, WIDTH, 0, HEIGHT), (0, WIDTH, 0, WALL)]
         if self.rules.middle_wall:
             rects.append(self._mw)
+        seg = torch.full((oh, ow), SEG_BACKGROUND, dtype=torch.int64)
         for x0, x1, y0, y1 in rects:
             (a, b), (c, d) = _span(x0, x1, sx), _span(y0, y1, sy)
             bg[c:d, a:b] = wall
+            seg[c:d, a:b] = SEG_WALLS
         self._background = bg.to(dev)
+        self._seg_background = seg.to(dev)
         # every brick's output pixels (flat within one frame), padded by repetition
         pix = []
         for r in range(BRICK_ROWS):
@@ -707,6 +713,66 @@ class BreakoutBatch:
         xx = (ox[..., None] + bx).clamp(0, ow - 1)
         c = frame.shape[-1]
         frame.view(-1, c)[(base[..., None] + yy * ow + xx).reshape(-1)] = color
+
+    @property
+    def num_segments(self) -> int:
+        """Number of object ids :meth:`render_segmentation` can give (background included)."""
+        return SEG_PADDLE + 1 + self.num_balls + 1 + NUM_BRICKS
+
+    def render_segmentation(self, index: Tensor | None = None) -> Tensor:
+        """Ground-truth instance segmentation of :meth:`render`'s frames: one object id a pixel.
+
+        Drawn like the frame, object by object in the same order (walls and bricks, the target,
+        the paddle, the balls on top), so every pixel has the id of the object whose colour it
+        shows. Ids: ``SEG_BACKGROUND`` 0, ``SEG_WALLS`` 1 (side and top walls and the middle
+        wall), ``SEG_PADDLE`` 2, ball ``b`` ``3 + b``, the target block ``3 + num_balls``,
+        brick ``j`` (row-major, top row first) ``4 + num_balls + j``; ids run below
+        :attr:`num_segments`.
+
+        Args:
+            index: int64 (K,) games, default all.
+
+        Returns:
+            (K, H, W) int64 on the env's device.
+        """
+        oh, ow = self.obs_size
+        i = self._ar if index is None else index
+        k, b = len(i), self.num_balls
+        seg = self._seg_background.expand(k, oh, ow).clone()
+        if self.rules.bricks:
+            games, bricks = self.bricks[i].nonzero(as_tuple=True)
+            where = games[:, None] * (oh * ow) + self._brick_pix[bricks]
+            ids = (SEG_PADDLE + 2 + b + bricks)[:, None].expand_as(where)
+            seg.view(-1)[where.reshape(-1)] = ids.reshape(-1)
+        frame = seg[..., None]
+        one = lambda v: torch.tensor([v], dtype=torch.int64, device=self.device)  # noqa: E731
+        if self.rules.target:
+            self._blit(
+                frame,
+                self.target_x[i],
+                self.target_y[i],
+                self._target_box,
+                one(SEG_PADDLE + 1 + b),
+                self._target_grow,
+            )
+        self._blit(
+            frame,
+            self.paddle_x[i],
+            self.paddle_y[i],
+            self._paddle_box,
+            one(SEG_PADDLE),
+            self._paddle_grow,
+        )
+        for j in range(b):
+            self._blit(
+                frame,
+                self.ball_x[i, j],
+                self.ball_y[i, j],
+                self._ball_box,
+                one(SEG_PADDLE + 1 + j),
+                self._ball_grow,
+            )
+        return seg
 
     def render(self, index: Tensor | None = None) -> Tensor:
         """Renders the current frames in RGB (also with ``grayscale``: for videos).
