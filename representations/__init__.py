@@ -8,13 +8,16 @@ Every method is a :class:`Representation` (``encode``: ``(B, C, H, W)`` float32 
 >>> vae.save("vae.safetensors")
 >>> same = R.load("vae.safetensors", expected_method="beta_vae")
 
-Built-in methods: ``"beta_vae"``, ``"beta_vae_dae"`` (DARLA), ``"dae"``.
+Built-in methods: ``"beta_vae"``, ``"beta_vae_dae"`` (DARLA), ``"dae"``, ``"cpc"``,
+``"monet"`` (MONet), ``"supervised"`` (the upper bound: trained on the factors).
 """
 
 from representations.base import InputSpec, Representation, check_frame_shape, to_model_input
 from representations.beta_vae import BetaVAE, BetaVAEDAE, gaussian_kl
 from representations.checkpoint import CheckpointError, file_provenance, load, read_header, save
+from representations.cpc import CPC
 from representations.dae import DenoisingAutoencoder, occlude, occlusion_masks
+from representations.monet import MONet
 from representations.registry import (
     available,
     check_config,
@@ -22,14 +25,18 @@ from representations.registry import (
     make_representation,
     register,
 )
+from representations.supervised import SupervisedEncoder
 
 __all__ = [
+    "CPC",
     "BetaVAE",
     "BetaVAEDAE",
     "CheckpointError",
     "DenoisingAutoencoder",
     "InputSpec",
+    "MONet",
     "Representation",
+    "SupervisedEncoder",
     "available",
     "check_config",
     "check_frame_shape",

@@ -263,6 +263,15 @@ class Representation(nn.Module, abc.ABC):
         variational: Whether :meth:`encode` gives posterior means under a unit-Gaussian prior
             (class attribute): then a latent that does not vary over the data is collapsed
             (:mod:`representations.metrics.activity`).
+        batch_kind: What :meth:`loss` trains on (class attribute): ``"frames"`` (the default,
+            ``batch["obs"]``: ``(B, C, H, W)`` single frames) or ``"sequences"``
+            (``batch["seq"]``: ``(B, L, C, H, W)`` consecutive frames of one episode per row,
+            e.g. CPC); a ``"sequences"`` method also has an int attribute ``sequence_length``
+            (the ``L`` that :func:`representations.pretrain.pretrain` draws); or
+            ``"factors"`` (``batch["obs"]`` with ``batch["targets"]``: ``(B, T)`` float32, the
+            ground-truth factor columns named by the method's ``targets`` attribute,
+            standardised, and ``batch["mask"]``: ``(B, T)`` bool, where they are defined; the
+            supervised baseline).
         input_spec: What :meth:`encode` accepts.
         latent_dim: Size of the code :meth:`encode` returns.
         config: JSON-plain constructor keyword arguments.
@@ -276,6 +285,10 @@ class Representation(nn.Module, abc.ABC):
     checkpoint_args: ClassVar[tuple[str, ...]] = ()
     #: Codes are posterior means under a unit-Gaussian prior (VAE-style).
     variational: ClassVar[bool] = False
+    #: What ``loss`` trains on: ``"frames"`` (``batch["obs"]``), ``"sequences"``
+    #: (``batch["seq"]``, with an int attribute ``sequence_length``) or ``"factors"``
+    #: (``"obs"``, ``"targets"``, ``"mask"``, with a list attribute ``targets``).
+    batch_kind: ClassVar[str] = "frames"
 
     def __init__(self, *, input_spec: InputSpec, latent_dim: int, config: Mapping[str, Any]):
         super().__init__()

@@ -20,6 +20,14 @@ the same key resumes from its last ``state.safetensors`` and keeps one history: 
 config are checked before anything is written, so a refused run leaves nothing behind. Every
 file is written under a temporary name and renamed. A non-finite loss stops the run with an
 error naming the step and the loss terms.
+
+What a step feeds ``model.loss`` follows the method's :attr:`Representation.batch_kind`:
+``"frames"`` draws ``batch_size`` shuffled frames (``{"obs": (B, C, H, W)}``); ``"sequences"``
+(CPC) draws ``batch_size`` random windows of ``model.sequence_length`` consecutive frames of one
+episode (``{"seq": (B, L, C, H, W)}``, :meth:`FrameDataset.iter_sequences`); ``"factors"`` (the
+supervised baseline) draws frames as ``"frames"`` does, with their factor columns standardised
+over the dataset and a mask of where each is defined (``{"obs", "targets": (B, T), "mask":
+(B, T)}``, :func:`factor_targets`). Images are float32 in ``[0, 1]`` on ``cfg.device``.
 """
 
 from __future__ import annotations
@@ -75,8 +83,12 @@ class PretrainConfig:
         dataset: path of the exploration dataset (``.h5``) to train on.
         out: run directory (created; a run of another config there is replaced).
         seed: seed of the weights' initialisation and the data order, >= 0.
-        steps: optimiser steps, >= 1.
-        batch_size: frames per step, >= 1 and at most the dataset's frames.
+        steps: optimiser steps, >= 0; 0 saves the freshly initialised model (seeded by
+            ``seed``): the randomly initialised encoder every comparison needs as a baseline.
+        batch_size: examples per step, >= 1: frames, at most the dataset's frames; for a
+            method whose ``batch_kind`` is ``"sequences"`` (CPC), sequences of
+            ``model.sequence_length`` frames (a step then sees ``batch_size * L`` frames), at
+            most the dataset's sequence starts (windows of L consecutive frames of one episode).
         lr: AdamW learning rate, > 0.
         weight_decay: AdamW weight decay, >= 0.
         grad_clip: max gradient norm, 0 to disable.
@@ -84,7 +96,9 @@ class PretrainConfig:
         checkpoint_every: steps between resumable state files, >= 1; at most ``steps // 2`` is
             used, so a short run killed half-way resumes too.
         device: torch device (``cpu``, ``cuda``, ``cuda:1``, ...).
-        channels_last: run convolutions in channels-last memory format (faster on CPU).
+        channels_last: run convolutions in channels-last memory format (faster on CPU);
+            sequences ``(B, L, C, H, W)`` then have channels-last strides per frame, so their
+            ``(B * L, C, H, W)`` view is channels-last.
         num_threads: torch intra-op threads, 0 for torch's default.
     """
 
@@ -112,11 +126,11 @@ class PretrainConfig:
         """
         if self.method not in available():
             raise ReprlError(f"method: expected one of {available()}, got {self.method!r}")
-        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
+        for name in ("batch_size", "log_every", "checkpoint_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ReprlError(f"{name}: expected an integer >= 1, got {value!r}")
-        for name in ("seed", "num_threads"):
+        for name in ("steps", "seed", "num_threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ReprlError(f"{name}: expected an integer >= 0, got {value!r}")
@@ -176,6 +190,20 @@ def frames_to_input(frames: np.ndarray, device: torch.device, channels_last: boo
     return x.contiguous(
         memory_format=torch.channels_last if channels_last else torch.contiguous_format
     )
+
+
+def sequences_to_input(
+    frames: np.ndarray, device: torch.device, channels_last: bool
+) -> torch.Tensor:
+    """(B, L, H, W, C) uint8 -> (B, L, C, H, W) float32 in [0, 1] on ``device``.
+
+    With ``channels_last`` the result keeps the frames' channels-last strides (the permuted
+    view, converted without a layout copy), so the ``(B * L, C, H, W)`` view a model takes of it
+    with ``flatten(0, 1)`` is a channels-last tensor; otherwise it is contiguous.
+    """
+    x = torch.from_numpy(frames).to(device, non_blocking=True).permute(0, 1, 4, 2, 3)
+    x = x.float().div_(255.0)
+    return x if channels_last else x.contiguous()
 
 
 def _save_state(
@@ -274,6 +302,116 @@ def _batches(ds: FrameDataset, cfg: PretrainConfig, epoch: int) -> Iterator[tupl
         epoch += 1
 
 
+def _sequence_batches(
+    ds: FrameDataset, cfg: PretrainConfig, length: int, epoch: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Sequence batches ``(B, L, H, W, C)`` uint8; an epoch draws about as many sequences as the
+    dataset has sequence starts (random windows, with replacement across batches)."""
+    per_epoch = max(1, len(ds.sequence_starts(length)) // cfg.batch_size)
+    while True:
+        seed = cfg.seed * 100_003 + epoch
+        for b in ds.iter_sequences(cfg.batch_size, length, num_batches=per_epoch, seed=seed):
+            yield epoch, b["frames"]
+        epoch += 1
+
+
+def _longest_segment(ds: FrameDataset) -> int:
+    """Length of the longest run of consecutive steps of one episode in the file."""
+    if len(ds) == 0:
+        return 0
+    e, s = ds.episode, ds.step
+    breaks = np.flatnonzero((e[1:] != e[:-1]) | (s[1:] - s[:-1] != 1)) + 1
+    bounds = np.concatenate([[0], breaks, [len(ds)]])
+    return int(np.diff(bounds).max())
+
+
+def _check_sequences(ds: FrameDataset, cfg: PretrainConfig, length: int) -> None:
+    """Refuses a dataset without ``batch_size`` windows of ``length`` frames of one episode."""
+    starts = len(ds.sequence_starts(length)) if 1 <= length <= len(ds) else 0
+    if starts == 0:
+        raise ReprlError(
+            f"dataset {cfg.dataset} has no episode segment of {length} consecutive frames "
+            f"(the sequence_length of {cfg.method}; its longest segment has "
+            f"{_longest_segment(ds)} frames): lower model.sequence_length or collect longer "
+            "episodes"
+        )
+    if cfg.batch_size > starts:
+        raise ReprlError(
+            f"batch_size: expected at most the {starts} sequence starts of {length} frames in "
+            f"dataset {cfg.dataset} ({cfg.method} trains on sequences), got {cfg.batch_size}"
+        )
+
+
+@dataclass
+class FactorTargets:
+    """A dataset's factor columns as regression targets (for ``batch_kind = "factors"``).
+
+    Attributes:
+        columns: T column names (``"ball_x[0]"`` for a per-ball column).
+        values: (N, T) float32, each column standardised over the frames where it is defined,
+            0 elsewhere.
+        mask: (N, T) bool, where each column is defined.
+    """
+
+    columns: list[str]
+    values: np.ndarray
+    mask: np.ndarray
+
+
+def factor_targets(ds: FrameDataset, targets: list[str] | None = None) -> FactorTargets:
+    """The factor columns of every frame of ``ds``, standardised, as supervised targets.
+
+    A column is usable where it is defined in some frame and not constant there; an object's
+    columns are undefined where the object is absent (its x is -1: no second ball).
+
+    Args:
+        ds: a dataset with factors.
+        targets: the columns to use; None: every usable column.
+
+    Raises:
+        ReprlError: a dataset without factors, or a requested column that is not usable
+            (naming the usable ones).
+    """
+    from representations.analysis import _absent, factor_data
+
+    if not ds.info.factor_names:
+        raise ReprlError(
+            f"dataset {ds.path} records no factors; the supervised baseline trains on them "
+            "(collect from an env with factors, e.g. reprl/Breakout*)"
+        )
+    columns, values, _ = factor_data(ds, np.arange(len(ds))).factor_matrix()
+    present = ~_absent(columns, values)
+    usable = [
+        c
+        for j, c in enumerate(columns)
+        if present[:, j].any() and np.ptp(values[present[:, j], j]) > 0
+    ]
+    chosen = usable if targets is None else list(targets)
+    unknown = [t for t in chosen if t not in usable]
+    if unknown or not chosen:
+        raise ReprlError(
+            f"targets: expected factor columns of dataset {ds.path} that vary, one of {usable}; "
+            f"got {unknown or chosen}"
+        )
+    idx = [columns.index(c) for c in chosen]
+    v, m = values[:, idx], present[:, idx]
+    out = np.zeros(v.shape, np.float32)
+    for j in range(len(idx)):
+        col = v[m[:, j], j]
+        out[m[:, j], j] = (col - col.mean()) / col.std()
+    return FactorTargets(columns=chosen, values=out, mask=m)
+
+
+def _factor_batches(
+    ds: FrameDataset, cfg: PretrainConfig, epoch: int
+) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    while True:
+        seed = cfg.seed * 100_003 + epoch
+        for b in ds.iter_batches(cfg.batch_size, seed=seed, return_index=True):
+            yield epoch, b
+        epoch += 1
+
+
 class CollapseWarning(UserWarning):
     """A pretrained encoder none of whose latents varies over its dataset (see
     :mod:`representations.metrics.activity`)."""
@@ -299,8 +437,10 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
 
     Raises:
         ReprlError: an invalid config or model config, a dataset that is missing, unreadable,
-            smaller than a batch or whose frames do not fit the model, a missing checkpoint named
-            in the model config, an ``out`` holding other files. Nothing is written then.
+            smaller than a batch (of frames, or of sequence starts for a sequence method), with
+            no episode segment of ``model.sequence_length`` frames (sequence methods) or whose
+            frames do not fit the model, a missing checkpoint named in the model config, an
+            ``out`` holding other files. Nothing is written then.
         FloatingPointError: the loss became NaN or infinite.
     """
     cfg.validate()
@@ -309,21 +449,29 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
     final = out / ENCODER_FILE
     ds = FrameDataset(cfg.dataset)
     try:
-        if len(ds) < cfg.batch_size:
+        sequences = cls.batch_kind == "sequences"
+        if not sequences and len(ds) < cfg.batch_size:
             raise ReprlError(
                 f"batch_size: expected at most the {len(ds)} frames of dataset {cfg.dataset}, "
                 f"got {cfg.batch_size}"
             )
+        targets = None
+        model_cfg = dict(cfg.model)
+        if cls.batch_kind == "factors":
+            targets = factor_targets(ds, model_cfg.get("targets"))
+            model_cfg["targets"] = targets.columns
         torch.manual_seed(cfg.seed)
-        model = make_representation(cfg.method, **cfg.model)
+        model = make_representation(cfg.method, **model_cfg)
         check_frame_shape(model.input_spec, ds.info.frame_shape, f"dataset {cfg.dataset}")
+        if sequences:
+            _check_sequences(ds, cfg, _sequence_length(model))
         _check_out(out)
         key = _stage_key(cfg, cls)
         stage = StageDir(out, key, artefacts=[ENCODER_FILE])
         if stage.done():
             return final
         resuming = stage.begin()
-        _train(cfg, model, ds, out, key, resuming, progress)
+        _train(cfg, model, ds, out, key, resuming, progress, targets)
         latents = encode_dataset(model, ds, subsample(ds, ACTIVITY_FRAMES))
         activity = latent_activity(latents, variational=model.variational)
     finally:
@@ -339,9 +487,50 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
     (out / STATE_FILE).unlink(missing_ok=True)
     stage.finish()
     message = collapse_warning(activity, f"{cfg.method} at {final}")
-    if message is not None:
+    if message is not None and cfg.steps > 0:  # an untrained baseline has not collapsed
         warnings.warn(message, CollapseWarning, stacklevel=2)
     return final
+
+
+def _sequence_length(model: Representation) -> int:
+    """``model.sequence_length`` of a ``"sequences"`` method."""
+    length = getattr(model, "sequence_length", None)
+    if isinstance(length, bool) or not isinstance(length, int):
+        raise TypeError(
+            f"{type(model).__name__} has batch_kind 'sequences' but no int attribute "
+            f"sequence_length (got {length!r})"
+        )
+    return length
+
+
+def _model_batches(
+    model: Representation,
+    ds: FrameDataset,
+    cfg: PretrainConfig,
+    epoch: int,
+    device: torch.device,
+    targets: FactorTargets | None,
+) -> Iterator[tuple[int, dict[str, torch.Tensor], int]]:
+    """``(epoch, batch, frames in it)`` in the format of ``model.batch_kind`` (module doc)."""
+    if model.batch_kind == "sequences":
+        for ep, frames in _sequence_batches(ds, cfg, _sequence_length(model), epoch):
+            seq = sequences_to_input(frames, device, cfg.channels_last)
+            yield ep, {"seq": seq}, frames.shape[0] * frames.shape[1]
+    elif model.batch_kind == "factors":
+        assert targets is not None
+        for ep, (frames, index) in _factor_batches(ds, cfg, epoch):
+            yield (
+                ep,
+                {
+                    "obs": frames_to_input(frames, device, cfg.channels_last),
+                    "targets": torch.from_numpy(targets.values[index]).to(device),
+                    "mask": torch.from_numpy(targets.mask[index]).to(device),
+                },
+                len(frames),
+            )
+    else:
+        for ep, frames in _batches(ds, cfg, epoch):
+            yield ep, {"obs": frames_to_input(frames, device, cfg.channels_last)}, len(frames)
 
 
 def _train(
@@ -352,6 +541,7 @@ def _train(
     key: dict[str, Any],
     resuming: bool,
     progress: bool,
+    targets: FactorTargets | None = None,
 ) -> None:
     """The optimisation loop; leaves ``model`` trained, in eval mode."""
     atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(_resolved(cfg), sort_keys=False))
@@ -377,13 +567,12 @@ def _train(
     log = (out / METRICS_FILE).open("a")
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"pretrain {cfg.method}", disable=not progress)
-    batches = _batches(ds, cfg, epoch)
+    batches = _model_batches(model, ds, cfg, epoch, device, targets)
     t_last, n_last = time.perf_counter(), 0
     try:
         while step < cfg.steps:
-            epoch, frames = next(batches)
-            x = frames_to_input(frames, device, cfg.channels_last)
-            loss, terms = model.loss({"obs": x})
+            epoch, batch, seen = next(batches)
+            loss, terms = model.loss(batch)
             loss_value = loss.item()
             if not np.isfinite(loss_value):
                 raise FloatingPointError(
@@ -397,7 +586,7 @@ def _train(
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             step += 1
-            n_last += len(frames)
+            n_last += seen
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()

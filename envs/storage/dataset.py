@@ -279,7 +279,8 @@ class FrameDataset:
         buffer_chunks: int = 16,
         drop_last: bool = True,
         prefetch: bool = True,
-    ) -> Iterator[np.ndarray]:
+        return_index: bool = False,
+    ) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
         """One epoch of frame minibatches, (B, H, W, 3) uint8.
 
         Shuffling is two-level so reads stay sequential: chunks of :data:`CHUNK` frames are
@@ -292,6 +293,8 @@ class FrameDataset:
             buffer_chunks: chunks held in memory at once (memory = buffer_chunks * 128 frames).
             drop_last: drop a final partial batch.
             prefetch: read the next buffer in a background thread while the caller trains.
+            return_index: yield ``(frames, index)``, ``index`` (B,) int64 the frames' rows in
+                the file (to look up their factors, say).
         """
         if batch_size < 1:
             raise ReprlError(f"batch_size: expected an integer >= 1, got {batch_size}")
@@ -304,20 +307,26 @@ class FrameDataset:
             np.sort(starts[i : i + buffer_chunks]) for i in range(0, len(starts), buffer_chunks)
         ]
 
-        def load(group: np.ndarray) -> np.ndarray:
-            return np.concatenate([self.frames(slice(s, min(s + CHUNK, n))) for s in group])
+        def load(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            spans = [slice(s, min(s + CHUNK, n)) for s in group]
+            index = np.concatenate([np.arange(sp.start, sp.stop) for sp in spans])
+            return np.concatenate([self.frames(sp) for sp in spans]), index
 
         carry = np.zeros((0, *self.info.frame_shape), np.uint8)
-        for buf in _maybe_prefetch(map(load, groups), prefetch):
+        carry_index = np.zeros(0, np.int64)
+        for buf, index in _maybe_prefetch(map(load, groups), prefetch):
             if shuffle:
-                buf = buf[rng.permutation(len(buf))]
-            buf = np.concatenate([carry, buf]) if len(carry) else buf
+                order = rng.permutation(len(buf))
+                buf, index = buf[order], index[order]
+            if len(carry):
+                buf, index = np.concatenate([carry, buf]), np.concatenate([carry_index, index])
             k = len(buf) // batch_size * batch_size
             for i in range(0, k, batch_size):
-                yield buf[i : i + batch_size]
-            carry = buf[k:]
+                batch = buf[i : i + batch_size]
+                yield (batch, index[i : i + batch_size]) if return_index else batch
+            carry, carry_index = buf[k:], index[k:]
         if len(carry) and not drop_last:
-            yield carry
+            yield (carry, carry_index) if return_index else carry
 
     def sequence_starts(self, length: int) -> np.ndarray:
         """Indices i where frames i .. i+length-1 are consecutive steps of one episode."""
@@ -368,7 +377,7 @@ class FrameDataset:
             }
 
 
-def _maybe_prefetch(it: Iterator[np.ndarray], enabled: bool) -> Iterator[np.ndarray]:
+def _maybe_prefetch(it: Iterator[Any], enabled: bool) -> Iterator[Any]:
     """Runs ``it`` one item ahead in a daemon thread when ``enabled``."""
     if not enabled:
         yield from it

@@ -199,7 +199,7 @@ def test_frames_that_do_not_fit_the_model_are_refused(data: Path, tmp_path: Path
     ("kw", "match"),
     [
         ({"method": "pca"}, "method: expected one of .*got 'pca'"),
-        ({"steps": 0}, "steps: expected an integer >= 1, got 0"),
+        ({"steps": -1}, "steps: expected an integer >= 0, got -1"),
         ({"lr": 0.0}, "lr: expected > 0"),
         ({"dataset": ""}, "dataset: expected the path"),
         ({"model": {"betta": 4}}, r"model: beta_vae: unknown config keys \['betta'\]"),
@@ -258,3 +258,134 @@ def test_a_collapsed_encoder_is_warned_about(data: Path, tmp_path: Path, monkeyp
     with pytest.warns(CollapseWarning, match="beta_vae at .*encoder.safetensors collapsed"):
         path = pretrain(cfg(data, tmp_path / "run"), progress=False)
     assert R.load(path).provenance["latent_activity"]["active"] == 0
+
+
+# --- methods that train on sequences (CPC) -----------------------------------------------------
+CPC_MODEL = {
+    "latent_dim": 8,
+    "context_dim": 8,
+    "prediction_steps": 2,
+    "sequence_length": 6,
+    "channels": [8, 8, 16, 16],
+    "hidden_dim": 32,
+}
+
+
+def cpc_cfg(data: Path, out: Path, **kw) -> PretrainConfig:
+    return cfg(data, out, **{"method": "cpc", "model": CPC_MODEL, "batch_size": 4, **kw})
+
+
+def test_cpc_pretrains_on_sequences(data: Path, tmp_path: Path, monkeypatch) -> None:
+    from representations.cpc import CPC
+
+    seen = []
+    original = CPC.loss
+
+    def loss(self, batch):
+        seq = batch["seq"]
+        seen.append(
+            (
+                sorted(batch),
+                tuple(seq.shape),
+                seq.flatten(0, 1).is_contiguous(memory_format=torch.channels_last),
+                float(seq.min()),
+                float(seq.max()),
+            )
+        )
+        return original(self, batch)
+
+    monkeypatch.setattr(CPC, "loss", loss)
+    run = tmp_path / "run"
+    path = pretrain(cpc_cfg(data, run), progress=False)
+    model = R.load(path, expected_method="cpc")
+    assert model.sequence_length == 6 and model.latent_dim == 8
+    assert len(seen) == 6
+    for keys, shape, channels_last, lo, hi in seen:
+        assert keys == ["seq"] and shape == (4, 6, 3, 64, 64)  # batch_size counts sequences
+        assert channels_last and 0.0 <= lo <= hi <= 1.0
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in rows] == [2, 4, 6]
+    for row in rows:
+        assert row["loss/chance"] == 1 / 24 and 0 <= row["loss/acc_k2"] <= 1
+        assert row["perf/images_per_s"] > 0
+    assert R.load(path).provenance["latent_activity"]["variational"] is False
+
+
+def test_cpc_pretraining_is_seeded_and_resumes(data: Path, tmp_path: Path, monkeypatch) -> None:
+    from representations.cpc import CPC
+
+    first = R.load(pretrain(cpc_cfg(data, tmp_path / "a"), progress=False))
+    calls = {"n": 0}
+    original = CPC.loss
+
+    def loss(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("killed")
+        return original(self, batch)
+
+    monkeypatch.setattr(CPC, "loss", loss)
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain(cpc_cfg(data, tmp_path / "b"), progress=False)
+    calls["n"] = -100
+    resumed = R.load(pretrain(cpc_cfg(data, tmp_path / "b"), progress=False))
+    assert calls["n"] == -100 + 2  # resumed at step 4 of 6
+    again = R.load(pretrain(cpc_cfg(data, tmp_path / "c"), progress=False))
+    for k, v in first.state_dict().items():
+        assert torch.equal(again.state_dict()[k], v), k  # same seed, same weights
+    assert first.state_dict().keys() == resumed.state_dict().keys()
+
+
+def test_a_dataset_without_long_enough_episodes_is_refused(data: Path, tmp_path: Path) -> None:
+    # the collector writes each env's frames in blocks of 64 consecutive steps
+    bad = cpc_cfg(data, tmp_path / "out" / "run", model={**CPC_MODEL, "sequence_length": 65})
+    with pytest.raises(
+        ReprlError,
+        match=r"has no episode segment of 65 consecutive frames .*longest segment has 64 frames",
+    ):
+        pretrain(bad, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cpc_batch_size_is_bounded_by_the_sequence_starts(data: Path, tmp_path: Path) -> None:
+    from envs.storage.dataset import FrameDataset
+
+    ds = FrameDataset(data)
+    starts = len(ds.sequence_starts(60))
+    bad = cpc_cfg(
+        data,
+        tmp_path / "out" / "run",
+        model={**CPC_MODEL, "sequence_length": 60},
+        batch_size=starts + 1,
+    )
+    with pytest.raises(
+        ReprlError, match=rf"batch_size: expected at most the {starts} sequence starts of 60"
+    ):
+        pretrain(bad, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dataset_of_short_episodes_is_refused_for_cpc(tmp_path: Path) -> None:
+    """Episodes of 4 frames (plenty of frames in all) cannot give sequences of 6."""
+    import numpy as np
+
+    from envs.storage.dataset import DatasetWriter
+
+    path = tmp_path / "short.h5"
+    n = 40
+    with DatasetWriter(path, (64, 64, 3), {}, {"env_ids": ["x"]}) as w:
+        w.append(
+            {
+                "frames": np.zeros((n, 64, 64, 3), np.uint8),
+                "actions": np.zeros(n, np.int64),
+                "rewards": np.zeros(n, np.float32),
+                "dones": np.arange(n) % 4 == 3,
+                "episode": np.arange(n) // 4,
+                "step": np.arange(n) % 4,
+                "domain": np.zeros(n, np.int64),
+                "factors": {},
+            }
+        )
+    with pytest.raises(ReprlError, match=r"no episode segment of 6 .*longest segment has 4 frames"):
+        pretrain(cpc_cfg(path, tmp_path / "out" / "run"), progress=False)
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,387 @@
+"""Contrastive Predictive Coding (van den Oord, Li and Vinyals, 2018) on frame sequences.
+
+Model, for one sequence of frames ``x_1 .. x_L`` of one episode:
+
+- ``z_t = g_enc(x_t)``: a convolutional encoder of single frames, ``(latent_dim,)``;
+- ``c_t = g_ar(z_1 .. z_t)``: a GRU over the codes so far, ``(context_dim,)``;
+- ``f_k(z, c_t) = exp(z^T W_k c_t)``: one bilinear score per prediction step ``k = 1 .. K``.
+
+Loss (InfoNCE): for every sequence ``b`` of the batch, every context time ``t`` and every
+``k`` with ``t + k`` inside the sequence, a cross-entropy picks the positive ``z_{b, t+k}`` out
+of the candidate set, which is **every code of the batch**: all ``B * L`` of them, i.e. the
+positive plus, as negatives, the codes of the other ``L - 1`` times of the same sequence (its
+past, the context's own frame and the other future steps ``k' != k``) and all ``L`` codes of
+each of the other ``B - 1`` sequences. The candidates are the same for every prediction, so
+chance is ``1 / (B * L)``. The loss is the per-``k`` mean cross-entropy, averaged over ``k``
+(each step weighs the same whatever its number of predictions).
+
+Context times: a prediction is made from ``c_t`` once the GRU has seen ``min_context`` frames
+(``t >= min_context``, 1-based), so a batch needs ``L >= min_context + K``. The default
+``min_context = 1`` predicts from every context, as the paper does; a larger value skips
+predictions from contexts too short to know, say, a velocity.
+
+Notes:
+    Negatives are not checked for being the same frame as the positive: frames that repeat
+    in an episode (a static screen) or sequences of the batch that overlap (two windows of one
+    episode) give false negatives, which lower the reachable accuracy; with many sequence
+    starts per batch (the pretraining loop draws them at random) the effect is small.
+
+:meth:`CPC.encode` gives ``z_t`` of single frames (what an agent's encoder sees, one frame at
+a time); the context ``c_t`` needs the past and is offered separately by :meth:`CPC.context`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, get_args
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from envs.errors import ReprlError
+from representations.base import InputSpec, Representation
+from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.registry import register
+
+EncoderKind = Literal["conv", "resnet"]
+_ENCODERS: tuple[str, ...] = get_args(EncoderKind)
+
+#: The paper's settings adapted to 64x64 frames (a GPU-sized run). The paper's vision
+#: experiment encodes image patches with a ResNet-v2 (no batch norm), mean-pooled, and predicts
+#: up to 5 rows of a 7x7 patch grid ahead; its audio experiment uses 512-d codes and a GRU of
+#: 256 units. Here: a pre-activation ResNet of 4 stages x 2 blocks (64-512 channels, no
+#: normalisation, spatial mean-pool), z 512-d, GRU 256, K = 5 steps ahead over sequences of 7
+#: frames (the grid's 7 rows become 7 time steps).
+PAPER_CONFIG: dict[str, Any] = {
+    "input_shape": [3, 64, 64],
+    "encoder": "resnet",
+    "channels": [64, 128, 256, 512],
+    "blocks_per_stage": 2,
+    "hidden_dim": None,
+    "latent_dim": 512,
+    "context_dim": 256,
+    "prediction_steps": 5,
+    "sequence_length": 7,
+    "min_context": 1,
+}
+
+
+def _min_side(n_stages: int) -> int:
+    return 2**n_stages
+
+
+class _PreActBlock(nn.Module):
+    """Pre-activation residual block ``x + conv(relu(conv(relu(x))))``, 3x3 convolutions.
+
+    The last convolution starts at zero, so every block starts as the identity (no
+    normalisation layers are needed to train it stably; batch norm would let the contrastive
+    loss compare examples through the batch statistics).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(torch.relu(self.conv1(torch.relu(x))))
+
+
+class ResNetEncoder(nn.Module):
+    """ResNet-v2-style frame encoder without normalisation, spatially mean-pooled.
+
+    Each stage halves the resolution with a 4x4 stride-2 convolution, then runs
+    ``blocks_per_stage`` pre-activation residual blocks; the last feature map is mean-pooled
+    over space (as the paper pools its ResNet features per patch).
+
+    Args:
+        input_shape: ``(C, H, W)``; H and W at least ``2 ** len(channels)``.
+        channels: Channels of each stage.
+        blocks_per_stage: Residual blocks after each downsampling, >= 0.
+
+    Attributes:
+        out_dim: ``channels[-1]``.
+    """
+
+    def __init__(
+        self, input_shape: Sequence[int], channels: Sequence[int], blocks_per_stage: int
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = int(input_shape[0])
+        for c in channels:
+            layers.append(nn.Conv2d(prev, int(c), 4, 2, 1))
+            layers += [_PreActBlock(int(c)) for _ in range(int(blocks_per_stage))]
+            prev = int(c)
+        self.stages = nn.Sequential(*layers)
+        self.out_dim = prev
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode images.
+
+        Args:
+            x: ``(B, C, H, W)`` float32 images.
+
+        Returns:
+            ``(B, channels[-1])`` float32, non-negative (ReLU, then mean over space).
+        """
+        return torch.relu(self.stages(x)).mean(dim=(2, 3))
+
+
+@register
+class CPC(Representation):
+    """Contrastive Predictive Coding over sequences of frames (see the module docstring).
+
+    Trains on ``batch["seq"]`` (:attr:`batch_kind` ``"sequences"``); :meth:`encode` gives the
+    frame code ``z_t``, :meth:`context` the GRU context ``c_t`` of a sequence.
+
+    Args:
+        input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
+        latent_dim: Size of the frame code ``z_t`` that :meth:`encode` returns (default 32).
+        context_dim: Units of the GRU whose state is the context ``c_t`` (default 64).
+        prediction_steps: ``K``, how many steps ahead each context predicts (default 4).
+        sequence_length: ``L``, frames per sequence that the pretraining loop draws (and
+            :meth:`example_batch` makes), at least ``min_context + prediction_steps``
+            (default 12). :meth:`loss` accepts any ``L`` from that minimum.
+        min_context: Frames the GRU has seen before its context makes its first prediction
+            (default 1: every context predicts).
+        encoder: ``"conv"``: the DARLA / beta-VAE conv stack
+            (:class:`~representations.blocks.ConvEncoder`, 4x4 stride-2 convolutions then an
+            FC layer of ``hidden_dim`` units); ``"resnet"``: :class:`ResNetEncoder`
+            (:data:`PAPER_CONFIG`). Either is followed by a linear map to ``latent_dim``.
+        channels: Convolution channels (``"conv"``) or stage channels (``"resnet"``).
+        hidden_dim: FC units of the ``"conv"`` encoder (``None``: 256, stored resolved in
+            :attr:`config`); must be ``None`` for ``"resnet"``, which mean-pools instead.
+        blocks_per_stage: Residual blocks per stage of the ``"resnet"`` encoder (ignored by
+            ``"conv"``, which has none; default 1).
+
+    Attributes:
+        sequence_length: ``L`` drawn by the pretraining loop.
+        prediction_steps: ``K``.
+        min_context: See above.
+        min_sequence_length: ``min_context + prediction_steps``, the shortest ``L`` accepted.
+    """
+
+    name = "cpc"
+    variational = False
+    batch_kind = "sequences"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (3, 64, 64),
+        latent_dim: int = 32,
+        context_dim: int = 64,
+        prediction_steps: int = 4,
+        sequence_length: int = 12,
+        min_context: int = 1,
+        encoder: EncoderKind = "conv",
+        channels: Sequence[int] = DEFAULT_CHANNELS,
+        hidden_dim: int | None = None,
+        blocks_per_stage: int = 1,
+    ) -> None:
+        spec = InputSpec.for_shape(input_shape)
+        if encoder not in _ENCODERS:
+            raise ReprlError(f"encoder: expected one of {_ENCODERS}, got {encoder!r}")
+        for arg, value, low in (
+            ("context_dim", context_dim, 1),
+            ("prediction_steps", prediction_steps, 1),
+            ("min_context", min_context, 1),
+            ("blocks_per_stage", blocks_per_stage, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ReprlError(f"{arg}: expected an integer >= {low}, got {value!r}")
+        shortest = int(min_context) + int(prediction_steps)
+        if isinstance(sequence_length, bool) or not isinstance(sequence_length, int):
+            raise ReprlError(f"sequence_length: expected an integer, got {sequence_length!r}")
+        if sequence_length < shortest:
+            raise ReprlError(
+                f"sequence_length: expected at least min_context + prediction_steps = "
+                f"{min_context} + {prediction_steps} = {shortest}, got {sequence_length}"
+            )
+        if encoder == "resnet":
+            if hidden_dim is not None:
+                raise ReprlError(
+                    f"hidden_dim: only used by encoder='conv' (the resnet mean-pools its last "
+                    f"stage), got {hidden_dim} with encoder='resnet'"
+                )
+            side = _min_side(len(channels))
+            if len(channels) == 0 or any(int(c) <= 0 for c in channels):
+                raise ReprlError(f"channels: expected positive ints, got {list(channels)}")
+            if spec.height < side or spec.width < side:
+                raise ReprlError(
+                    f"input H x W must be at least {side} x {side} for {len(channels)} stride-2 "
+                    f"stages, got {spec.height} x {spec.width}"
+                )
+        if encoder == "conv" and hidden_dim is None:
+            hidden_dim = DEFAULT_HIDDEN_DIM
+        super().__init__(
+            input_spec=spec,
+            latent_dim=latent_dim,
+            config={
+                "input_shape": list(spec.shape),
+                "latent_dim": int(latent_dim),
+                "context_dim": int(context_dim),
+                "prediction_steps": int(prediction_steps),
+                "sequence_length": int(sequence_length),
+                "min_context": int(min_context),
+                "encoder": encoder,
+                "channels": [int(c) for c in channels],
+                "hidden_dim": None if hidden_dim is None else int(hidden_dim),
+                "blocks_per_stage": int(blocks_per_stage),
+            },
+        )
+        self.context_dim = int(context_dim)
+        self.prediction_steps = int(prediction_steps)
+        self.sequence_length = int(sequence_length)
+        self.min_context = int(min_context)
+        self.min_sequence_length = shortest
+        if encoder == "conv":
+            self.encoder: nn.Module = ConvEncoder(spec.shape, channels, int(hidden_dim))
+        else:
+            self.encoder = ResNetEncoder(spec.shape, channels, blocks_per_stage)
+        self.to_latent = nn.Linear(self.encoder.out_dim, self.latent_dim)
+        self.gru = nn.GRU(self.latent_dim, self.context_dim, batch_first=True)
+        #: ``W_1 .. W_K`` stacked: rows ``(k - 1) * latent_dim .. k * latent_dim - 1`` are W_k.
+        self.predictors = nn.Linear(
+            self.context_dim, self.prediction_steps * self.latent_dim, bias=False
+        )
+
+    # --- codes ---------------------------------------------------------------------------------
+    def _encode(self, obs: Tensor) -> Tensor:
+        return self.to_latent(self.encoder(obs))
+
+    def _check_seq(self, batch: Any) -> Tensor:
+        """``batch["seq"]`` validated: ``(B, L, C, H, W)`` float32 in range, L long enough."""
+        c, h, w = self.input_spec.shape
+        need = (
+            f"CPC trains on sequences: batch['seq'] of shape (B, L, C, H, W) = "
+            f"(B, L, {c}, {h}, {w}) float32 in [0, 1], consecutive frames of one episode per "
+            f"row, L >= min_context + prediction_steps = {self.min_sequence_length}"
+        )
+        if isinstance(batch, Tensor):
+            raise ReprlError(f"{need}; got a bare tensor of shape {tuple(batch.shape)}")
+        if not isinstance(batch, Mapping):
+            raise ReprlError(f"{need}; got {type(batch).__name__}")
+        if "seq" not in batch:
+            obs = batch.get("obs")
+            got = (
+                f"single frames batch['obs'] of shape {tuple(obs.shape)}"
+                if isinstance(obs, Tensor)
+                else f"keys {sorted(batch)}"
+            )
+            raise ReprlError(
+                f"{need}; got {got} (pretrain draws sequences for methods whose batch_kind "
+                "is 'sequences')"
+            )
+        seq = batch["seq"]
+        if not isinstance(seq, Tensor):
+            raise ReprlError(f"{need}; got batch['seq'] of type {type(seq).__name__}")
+        if seq.dim() != 5:
+            raise ReprlError(f"{need}; got batch['seq'] of shape {tuple(seq.shape)}")
+        if tuple(seq.shape[2:]) != (c, h, w):
+            raise ReprlError(
+                f"{need}; got frames (C, H, W) = {tuple(seq.shape[2:])} in batch['seq'] of shape "
+                f"{tuple(seq.shape)}"
+            )
+        if seq.shape[1] < self.min_sequence_length:
+            raise ReprlError(
+                f"{need}; got L = {seq.shape[1]} in batch['seq'] of shape {tuple(seq.shape)}"
+            )
+        if seq.shape[0] < 1:
+            raise ReprlError(f"{need}; got an empty batch of shape {tuple(seq.shape)}")
+        try:
+            self.input_spec.check(seq.flatten(0, 1))
+        except ReprlError as e:
+            raise ReprlError(f"batch['seq'] frames: {e}") from None
+        return seq
+
+    def _sequence_codes(self, seq: Tensor) -> tuple[Tensor, Tensor]:
+        """``z`` ``(B, L, latent_dim)`` and ``c`` ``(B, L, context_dim)`` of validated input."""
+        b, n = seq.shape[:2]
+        z = self._encode(seq.flatten(0, 1)).view(b, n, self.latent_dim)
+        c, _ = self.gru(z)
+        return z, c
+
+    def context(self, seq: Tensor) -> Tensor:
+        """The GRU context ``c_t`` after each frame of sequences.
+
+        Args:
+            seq: ``(B, L, C, H, W)`` float32 in ``[0, 1]``, consecutive frames per row; any
+                ``L >= 1``.
+
+        Returns:
+            ``(B, L, context_dim)`` float32: ``[:, t]`` has seen frames ``0 .. t``.
+
+        Raises:
+            ReprlError: If ``seq`` is not 5-D or its frames do not match :attr:`input_spec`.
+        """
+        if not isinstance(seq, Tensor) or seq.dim() != 5 or seq.shape[1] < 1:
+            got = tuple(seq.shape) if isinstance(seq, Tensor) else type(seq).__name__
+            raise ReprlError(
+                f"context: expected sequences (B, L, {', '.join(map(str, self.input_spec.shape))})"
+                f" float32 in [0, 1], got {got}"
+            )
+        try:
+            self.input_spec.check(seq.flatten(0, 1))
+        except ReprlError as e:
+            raise ReprlError(f"context frames: {e}") from None
+        return self._sequence_codes(seq)[1]
+
+    # --- training ------------------------------------------------------------------------------
+    def loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """InfoNCE over all codes of the batch, averaged over prediction steps.
+
+        Args:
+            batch: ``"seq"``: ``(B, L, C, H, W)`` float32 in ``[0, 1]``, consecutive frames of
+                one episode per row, ``L >= min_context + prediction_steps``.
+
+        Returns:
+            ``(total, logs)``: ``total`` is the mean over ``k = 1 .. K`` of the mean
+            cross-entropy (nats) of picking ``z_{t+k}`` among all ``B * L`` codes; ``logs``
+            holds ``"loss"``, ``"acc_k{k}"`` (top-1 accuracy of that pick, in ``[0, 1]``) for
+            each ``k`` and ``"chance"`` (``1 / (B * L)``, the accuracy of a random pick).
+
+        Raises:
+            ReprlError: Single frames instead of sequences, sequences shorter than
+                ``min_context + prediction_steps``, frames that do not match
+                :attr:`input_spec`.
+        """
+        seq = self._check_seq(batch)
+        z, c = self._sequence_codes(seq)
+        b, n, d = z.shape
+        preds = self.predictors(c).view(b, n, self.prediction_steps, d)
+        candidates = z.reshape(b * n, d)
+        first = self.min_context - 1  # 0-based time of the first context that predicts
+        rows = torch.arange(b, device=z.device)[:, None] * n
+        total = z.new_zeros(())
+        accs: dict[str, float] = {}
+        for k in range(1, self.prediction_steps + 1):
+            p = preds[:, first : n - k, k - 1].reshape(-1, d)  # W_k c_t, (B * T_k, D)
+            logits = p @ candidates.T  # (B * T_k, B * L)
+            target = (rows + torch.arange(first + k, n, device=z.device)[None, :]).reshape(-1)
+            total = total + F.cross_entropy(logits, target)
+            accs[f"acc_k{k}"] = float((logits.detach().argmax(1) == target).float().mean())
+        total = total / self.prediction_steps
+        return total, {"loss": float(total.detach()), **accs, "chance": 1.0 / (b * n)}
+
+    def example_batch(
+        self, batch_size: int = 4, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """Random sequences in the format :meth:`loss` expects.
+
+        Args:
+            batch_size: Number of sequences ``B``.
+            generator: CPU generator; ``None`` uses the global RNG.
+
+        Returns:
+            ``{"seq": (B, sequence_length, C, H, W) float32 uniform in [0, 1]}``.
+        """
+        lo, hi = self.input_spec.value_range
+        x = torch.rand(
+            (batch_size, self.sequence_length, *self.input_spec.shape), generator=generator
+        )
+        return {"seq": (lo + (hi - lo) * x).to(self.input_spec.torch_dtype)}

@@ -1,0 +1,121 @@
+"""The supervised upper bound: the beta-VAE's encoder trained end to end to predict the factors.
+
+Every comparison of unsupervised encoders needs two references: a randomly initialised encoder
+of the same shape (any method pretrained for ``steps: 0``) and this one, which sees the ground
+truth (AtariARI's "supervised" row, Anand et al. 2019). Its code is what a linear probe can
+read at best from this architecture on this data.
+
+The pretraining loop feeds it ``batch_kind = "factors"`` batches: frames with the dataset's
+factor columns, standardised over the dataset, and a mask of where each is defined (a second
+ball exists only in juggling, say). The loss is the masked mean squared error of a linear read
+out of the code, so the code is trained to carry every factor linearly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from envs.errors import ReprlError
+from representations.base import InputSpec, Representation
+from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.registry import register
+
+DEFAULT_TARGETS = ("paddle_x", "ball_x[0]", "ball_y[0]", "ball_vx[0]", "ball_vy[0]", "bricks_left")
+"""Breakout's factor columns, the targets of a model built without a dataset (the pretraining
+loop replaces them by the dataset's own columns when the config names none)."""
+
+
+@register
+class SupervisedEncoder(Representation):
+    """The beta-VAE's convolutional encoder with a linear read-out, trained on the factors.
+
+    Encoder: :class:`~representations.blocks.ConvEncoder` (4 convs 4x4 stride 2, FC
+    ``hidden_dim``) and a linear layer to the ``latent_dim`` code, as the beta-VAE's mean head;
+    the read-out is one linear layer from the code to the targets.
+
+    Args:
+        input_shape: ``(C, H, W)``; C is 1 or 3. Default 64x64 RGB.
+        latent_dim: Size of the code (default 32, the beta-VAE's).
+        targets: Names of the factor columns it predicts (``"ball_x[0]"`` for a per-ball
+            column), at least one; default :data:`DEFAULT_TARGETS`.
+        channels: Encoder convolution channels.
+        hidden_dim: Units of the FC layer.
+    """
+
+    name = "supervised"
+    batch_kind = "factors"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (3, 64, 64),
+        latent_dim: int = 32,
+        targets: Sequence[str] | None = None,
+        channels: Sequence[int] = DEFAULT_CHANNELS,
+        hidden_dim: int = DEFAULT_HIDDEN_DIM,
+    ) -> None:
+        targets = list(DEFAULT_TARGETS if targets is None else targets)
+        if not targets or not all(isinstance(t, str) and t for t in targets):
+            raise ReprlError(f"targets: expected a non-empty list of factor names, got {targets!r}")
+        spec = InputSpec.for_shape(input_shape)
+        super().__init__(
+            input_spec=spec,
+            latent_dim=latent_dim,
+            config={
+                "input_shape": list(spec.shape),
+                "latent_dim": int(latent_dim),
+                "targets": targets,
+                "channels": [int(c) for c in channels],
+                "hidden_dim": int(hidden_dim),
+            },
+        )
+        self.targets = targets
+        self.encoder = ConvEncoder(spec.shape, channels, hidden_dim)
+        self.code = nn.Linear(self.encoder.out_dim, self.latent_dim)
+        self.readout = nn.Linear(self.latent_dim, len(targets))
+
+    def _encode(self, obs: Tensor) -> Tensor:
+        return self.code(self.encoder(obs))
+
+    def loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """Masked mean squared error of the read-out.
+
+        Args:
+            batch: ``"obs"`` ``(B, C, H, W)`` float32 in [0, 1]; ``"targets"`` ``(B, T)`` float32,
+                the :attr:`targets` columns standardised; ``"mask"`` ``(B, T)`` bool, where each
+                is defined.
+
+        Returns:
+            ``(loss, {"loss", "mse"})``; the loss averages over defined entries only.
+
+        Raises:
+            ReprlError: A batch without ``targets``/``mask`` or with the wrong width.
+        """
+        missing = [k for k in ("obs", "targets", "mask") if k not in batch]
+        if missing:
+            raise ReprlError(
+                f"supervised trains on frames with their factors: expected batch keys 'obs', "
+                f"'targets' (B, {len(self.targets)}) and 'mask', missing {missing}"
+            )
+        y, mask = batch["targets"], batch["mask"]
+        if y.shape[-1] != len(self.targets) or mask.shape != y.shape:
+            raise ReprlError(
+                f"targets: expected (B, {len(self.targets)}) values and mask for "
+                f"{self.targets}, got {tuple(y.shape)} and {tuple(mask.shape)}"
+            )
+        pred = self.readout(self.encode(batch["obs"]))
+        m = mask.to(pred.dtype)
+        mse = ((pred - y) ** 2 * m).sum() / m.sum().clamp(min=1.0)
+        value = float(mse.detach())
+        return mse, {"loss": value, "mse": value}
+
+    def example_batch(
+        self, batch_size: int = 4, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """Random frames, standard-normal targets and a full mask."""
+        batch = super().example_batch(batch_size, generator)
+        batch["targets"] = torch.randn((batch_size, len(self.targets)), generator=generator)
+        batch["mask"] = torch.ones(batch_size, len(self.targets), dtype=torch.bool)
+        return batch
