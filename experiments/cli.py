@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "run",
             "report",
-            "the whole transfer experiment: collect, pretrain, train, evaluate, "
+            "the whole transfer experiment: collect, pretrain, probe, train, evaluate, "
             "report (no CONFIG: the embedded DARLA-on-Breakout default)",
         ),
         ("train", "train", "an experiment's stages up to training the agents"),

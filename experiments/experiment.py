@@ -62,7 +62,8 @@ class EncoderStage:
         model: constructor kwargs; a string value ``"@other"`` stands for the checkpoint of
             encoder ``other`` (e.g. ``dae: "@dae"`` for beta-VAE_DAE); its content is part of
             this encoder's key, so a retrained ``other`` retrains this one.
-        steps: optimiser steps, >= 1.
+        steps: optimiser steps, >= 0; 0 keeps the freshly initialised weights: the randomly
+            initialised encoder of the same shape every comparison needs.
         batch_size: frames per step, >= 1.
         lr: AdamW learning rate, > 0.
         seed: initialisation and data-order seed.
@@ -74,6 +75,32 @@ class EncoderStage:
     steps: int = 2000
     batch_size: int = 64
     lr: float = 5e-4
+    seed: int = 0
+
+
+@dataclass
+class ProbeStage:
+    """What every pretrained encoder captures, scored before any agent is trained.
+
+    Attributes:
+        enabled: score the encoders (only matters when there are encoders).
+        frames: frames of the collect dataset to score on, spread evenly over the file
+            (:func:`representations.analysis.subsample`), >= 100.
+        metrics: any of ``probe`` (linear probes per factor: R^2 continuous, macro-F1
+            discrete), ``mig``, ``dci``, ``factor_vae`` (:data:`representations.metrics.METRICS`).
+        segmentation_frames: encoders that decompose a frame into masks (a ``decompose``
+            method, as MONet has) are also scored with the ARI and foreground ARI of their
+            masks against the ground-truth segmentation of this many frames of fresh random
+            games of the collect env (the first of ``collect.env_ids``, if it has a
+            segmentation); 0 disables them.
+        seed: seed of the held-out-episode split, the metrics' sampling and the segmentation
+            games (env streams of a purpose of their own).
+    """
+
+    enabled: bool = True
+    frames: int = 5000
+    metrics: list[str] = field(default_factory=lambda: ["probe", "mig", "dci"])
+    segmentation_frames: int = 256
     seed: int = 0
 
 
@@ -186,6 +213,7 @@ class ExperimentConfig:
         device: torch device for pretraining, agents and batched envs (cpu, cuda, ...).
         collect: the exploration data.
         encoders: representations to pretrain, in order (later ones may use earlier ones).
+        probe: scoring the pretrained encoders against the dataset's ground-truth factors.
         agents: agent variants.
         train: training of every agent.
         evaluate: zero-shot evaluation.
@@ -197,6 +225,7 @@ class ExperimentConfig:
     device: str = "cpu"
     collect: CollectStage = field(default_factory=CollectStage)
     encoders: list[EncoderStage] = field(default_factory=list)
+    probe: ProbeStage = field(default_factory=ProbeStage)
     agents: list[AgentStage] = field(default_factory=list)
     train: TrainStage = field(default_factory=TrainStage)
     evaluate: EvalStage = field(default_factory=EvalStage)
@@ -245,11 +274,15 @@ class ExperimentConfig:
                 f"got {agent_names}"
             )
         for e in self.encoders:
-            _positive(
-                {f"encoders.{e.name}.steps": e.steps, f"encoders.{e.name}.batch_size": e.batch_size}
-            )
+            _positive({f"encoders.{e.name}.batch_size": e.batch_size})
+            if not isinstance(e.steps, int) or isinstance(e.steps, bool) or e.steps < 0:
+                raise ConfigError(
+                    f"encoders.{e.name}.steps: expected an integer >= 0 (0: the randomly "
+                    f"initialised baseline), got {e.steps!r}"
+                )
             if not e.lr > 0:
                 raise ConfigError(f"encoders.{e.name}.lr: expected > 0, got {e.lr}")
+        self._validate_probe()
         if self.evaluate.baseline is not None and self.evaluate.baseline not in agent_names:
             raise ConfigError(
                 f"evaluate.baseline: expected one of the agents {agent_names}, got "
@@ -285,6 +318,29 @@ class ExperimentConfig:
             except ValueError as e:
                 raise ConfigError(f"train.ppo: {e}") from None
         self._validate_envs()
+
+    def _validate_probe(self) -> None:
+        """``probe.*``: frame counts and metric names."""
+        from representations.metrics import METRICS
+
+        p = self.probe
+        if isinstance(p.frames, bool) or not isinstance(p.frames, int) or p.frames < 100:
+            raise ConfigError(f"probe.frames: expected an integer >= 100, got {p.frames!r}")
+        seg = p.segmentation_frames
+        if isinstance(seg, bool) or not isinstance(seg, int) or seg < 0:
+            raise ConfigError(
+                f"probe.segmentation_frames: expected an integer >= 0 (0: no segmentation "
+                f"scores), got {seg!r}"
+            )
+        if not p.metrics:
+            raise ConfigError(
+                f"probe.metrics: expected a non-empty list of {list(METRICS)}, got []"
+            )
+        unknown = [m for m in p.metrics if m not in METRICS]
+        if unknown or len(set(p.metrics)) != len(p.metrics):
+            raise ConfigError(
+                f"probe.metrics: expected distinct names among {list(METRICS)}, got {p.metrics}"
+            )
 
     def _validate_envs(self) -> None:
         """Env ids exist, and every target's actions mean what the agent's mean."""

@@ -1,13 +1,14 @@
-"""The transfer experiment: collect -> pretrain -> train -> evaluate -> report.
+"""The transfer experiment: collect -> pretrain -> probe -> train -> evaluate -> report.
 
 :func:`run` executes an :class:`~experiments.experiment.ExperimentConfig` stage by stage under
 ``<root>/<name>/``::
 
     collect/                 stage.json, explore.h5          exploration data
     pretrain/<encoder>/      encoder.safetensors, ...        one run per encoder
+    probe/<encoder>.json (+ .stage.json)                     what each encoder captures
     train/<agent>__<seed>/   stage.json, agent.zip, metrics.jsonl, tb/, provenance.json
     eval/<agent>__<seed>.csv/.json (+ .stage.json)           zero-shot returns per episode
-    report/                  report.md, results.csv, learning_curves.png, zero_shot.png
+    report/                  report.md, results.csv, encoders.csv, learning_curves.png, ...
     summary.json             what the last invocation ran or reused, and how long each took
 
 Every stage is keyed on its resolved config and the sha256 of the content of its inputs
@@ -16,8 +17,9 @@ other is rebuilt, and so is everything downstream of it (their keys hold the new
 hash). Artefacts are written under temporary names and renamed, and a stage is marked finished
 only after them, so a killed run restarts its unfinished stage cleanly.
 
-Env streams never overlap: collect, each training seed and the evaluation draw their per-env
-seeds from :func:`envs.rng.spawn_seeds` under purposes of their own.
+Env streams never overlap: collect, the probe's segmentation games, each training seed and the
+evaluation draw their per-env seeds from :func:`envs.rng.spawn_seeds` under purposes of their
+own.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
+from envs.errors import ReprlError
 from envs.storage.artefacts import StageDir, stage_key
 from envs.storage.files import atomic_write_json, file_sha256, library_version
 from experiments.config import ConfigError, to_dict, write_yaml
@@ -42,12 +45,13 @@ from experiments.experiment import (
     EncoderStage,
     EvalStage,
     ExperimentConfig,
+    ProbeStage,
     TrainStage,
     default_config,
     load_experiment,
 )
 
-STAGES = ("collect", "pretrain", "train", "evaluate", "report")
+STAGES = ("collect", "pretrain", "probe", "train", "evaluate", "report")
 
 
 def _file_ref(path: Path | None, base: Path) -> dict[str, str] | None:
@@ -116,6 +120,169 @@ def stage_pretrain(cfg: ExperimentConfig, base: Path, dataset: Path) -> dict[str
         )
         done[e.name] = pretrain(pc)
     return done
+
+
+# --- probe -----------------------------------------------------------------------------------
+SEGMENTATION_PURPOSE = "probe_segmentation"
+"""The :func:`envs.rng.spawn_seeds` purpose of the games the segmentation scores are taken on
+(no collect, training or evaluation stream)."""
+
+
+def _can_decompose(encoder: Path) -> bool:
+    """Whether the checkpoint's method splits a frame into masks (has ``decompose``)."""
+    from representations import get_class, read_header
+
+    return callable(getattr(get_class(read_header(encoder)["method"]), "decompose", None))
+
+
+def segmentation_scores(
+    model: Any,
+    env_id: str,
+    num_frames: int,
+    *,
+    seed: int,
+    device: str = "cpu",
+    env_kwargs: dict[str, Any] | None = None,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """ARI and foreground ARI of a decomposing encoder's masks against the ground truth.
+
+    Frames come from :func:`envs.segmentation.segmented_frames` (uniformly random games seeded
+    with ``seed``); each pixel's predicted object is its most probable mask
+    (:func:`representations.metrics.segmentation.masks_to_ids`).
+
+    Args:
+        model: a representation with ``decompose(obs) -> {"masks": (B, K, 1, H, W)}`` (obs
+            ``(B, C, H, W)`` float32 in [0, 1]) and ``to_model_input``.
+        env_id: an env with a segmentation (:func:`envs.segmentation.has_segmentation`).
+        num_frames: frames to score, >= 1.
+        seed: seed of the games.
+        device: torch device of the games.
+        env_kwargs: kwargs of the env (those the encoder's training frames were made with).
+        batch_size: frames per ``decompose`` call.
+
+    Returns:
+        ``{"ari", "fg_ari", "frames", "env_id"}``: the mean per-frame ARI over all pixels and
+        over the pixels whose true object is not the background, each in [-1, 1] (1: the
+        true partition up to relabelling, about 0: chance).
+    """
+    import numpy as np
+    import torch
+
+    from envs.breakout import SEG_BACKGROUND
+    from envs.segmentation import segmented_frames
+    from representations.base import check_frame_shape
+    from representations.metrics.segmentation import adjusted_rand_index, masks_to_ids
+
+    frames, true_ids = segmented_frames(
+        env_id, num_frames, seed=seed, device=device, **(env_kwargs or {})
+    )
+    check_frame_shape(model.input_spec, frames.shape[1:], f"segmented frames of {env_id}")
+    model.eval()
+    pred = []
+    with torch.inference_mode():
+        for lo in range(0, len(frames), batch_size):
+            x = model.to_model_input(torch.from_numpy(frames[lo : lo + batch_size]))
+            pred.append(masks_to_ids(model.decompose(x)["masks"]))
+    pred_ids = np.concatenate(pred)
+    return {
+        "ari": adjusted_rand_index(true_ids, pred_ids),
+        "fg_ari": adjusted_rand_index(true_ids, pred_ids, ignore=SEG_BACKGROUND),
+        "frames": len(frames),
+        "env_id": env_id,
+    }
+
+
+def stage_probe(
+    cfg: ExperimentConfig, base: Path, dataset: Path, encoders: dict[str, Path]
+) -> dict[str, Path]:
+    """Scores (or reuses) every encoder against the dataset's ground-truth factors.
+
+    One ``probe/<encoder>.json`` each: the JSON-plain results of
+    :func:`representations.analysis.probe` on ``probe.frames`` frames (linear probes per
+    factor, MIG, DCI, ... as ``probe.metrics`` asks), with ``encoder`` (the name in this
+    experiment), ``method``, ``latent_dim``, ``active_latents`` (as pretraining measured them,
+    or null), ``checkpoint`` and ``dataset`` (path relative to the experiment, sha256), the
+    probe config and, for an encoder with ``decompose``, ``segmentation``
+    (:func:`segmentation_scores`, or ``{"skipped": reason, "env_id": ...}`` where the collect
+    env has no ground-truth segmentation). Where the metrics cannot score the dataset (it
+    records no factors, as ALE datasets; every factor is constant) the file says why in
+    ``skipped`` instead of failing the experiment. Keyed on the probe config, the device and
+    the content of encoder and dataset.
+
+    Returns:
+        encoder name -> its probe JSON.
+    """
+    import representations as R
+    from envs.rng import spawn_seeds
+    from envs.segmentation import has_segmentation
+    from representations.analysis import probe
+
+    p = cfg.probe
+    d = base / "probe"
+    d.mkdir(parents=True, exist_ok=True)
+    env_id = cfg.collect.env_ids[0]
+    out: dict[str, Path] = {}
+    for name, enc in tqdm(encoders.items(), desc="probe", unit="encoder", mininterval=1.0):
+        seg = p.segmentation_frames > 0 and _can_decompose(enc)
+        plain: dict[str, Any] = {
+            "encoder": name,
+            "frames": p.frames,
+            "metrics": list(p.metrics),
+            "seed": p.seed,
+            "device": cfg.device,
+        }
+        if seg:  # only decomposing encoders depend on the segmentation settings
+            plain["segmentation"] = {
+                "frames": p.segmentation_frames,
+                "env_id": env_id,
+                "env_kwargs": cfg.collect.env_kwargs,
+            }
+        path = d / f"{name}.json"
+        stage = StageDir(
+            d, stage_key(plain, {"encoder": enc, "dataset": dataset}), [path.name], name=name
+        )
+        out[name] = path
+        if stage.done():
+            continue
+        stage.begin(resume=False)
+        t0 = time.perf_counter()
+        model = R.load(enc, device=cfg.device)
+        try:
+            results = probe(model, dataset, max_frames=p.frames, metrics=p.metrics, seed=p.seed)
+        except ReprlError as e:  # data the metrics cannot score (no factors: ALE): say why
+            results = {"skipped": f"factor metrics not computed: {e}"}
+        results.pop("encoder", None)
+        results.pop("dataset", None)
+        record: dict[str, Any] = {
+            "encoder": name,
+            "method": model.name,
+            "latent_dim": model.latent_dim,
+            "active_latents": _active_latents(enc),
+            "checkpoint": _file_ref(enc, base),
+            "dataset": _file_ref(dataset, base),
+            "config": {k: v for k, v in plain.items() if k != "encoder"},
+            **results,
+        }
+        if seg and has_segmentation(env_id):
+            record["segmentation"] = segmentation_scores(
+                model,
+                env_id,
+                p.segmentation_frames,
+                seed=spawn_seeds(p.seed, 1, purpose=SEGMENTATION_PURPOSE)[0],
+                device=cfg.device,
+                env_kwargs=cfg.collect.env_kwargs,
+            )
+        elif seg:
+            record["segmentation"] = {
+                "skipped": f"{env_id} (the collect env) has no ground-truth segmentation",
+                "env_id": env_id,
+            }
+        record["seconds"] = round(time.perf_counter() - t0, 1)
+        record["reprl_version"] = library_version()
+        atomic_write_json(path, record)
+        stage.finish()
+    return out
 
 
 # --- train -----------------------------------------------------------------------------------
@@ -355,6 +522,20 @@ def run(
 
             encoders = timed("pretrain", pretrain_)
             summary["encoders"] = {k: str(v) for k, v in encoders.items()}
+        if last >= STAGES.index("probe") and cfg.probe.enabled:
+
+            def probe_() -> tuple[dict[str, Path], int, int]:
+                def stamp(name: str) -> int | None:
+                    f = base / "probe" / f"{name}.json"
+                    return f.stat().st_mtime_ns if f.exists() else None
+
+                before = {name: stamp(name) for name in encoders}
+                done = stage_probe(cfg, base, dataset, encoders)
+                was = sum(b is not None and b == stamp(n) for n, b in before.items())
+                return done, was, len(encoders)
+
+            probes = timed("probe", probe_)
+            summary["probes"] = {k: str(v) for k, v in probes.items()}
     if last >= STAGES.index("train"):
 
         def train_() -> tuple[dict[str, Path], int, int]:
@@ -395,9 +576,12 @@ __all__ = [
     "EncoderStage",
     "EvalStage",
     "ExperimentConfig",
+    "ProbeStage",
     "TrainStage",
     "default_config",
     "evaluate_agent",
     "load_experiment",
     "run",
+    "segmentation_scores",
+    "stage_probe",
 ]

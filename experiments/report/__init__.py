@@ -1,7 +1,8 @@
 """Zero-shot transfer report: returns and normalised scores with CIs, comparisons, plots.
 
-Reads the artefacts of the train and evaluate stages from one or more roots and writes
-``report.md``, ``results.csv``, ``runs.csv``, ``learning_curves.png`` and ``zero_shot.png``.
+Reads the artefacts of the probe, train and evaluate stages from one or more roots and writes
+``report.md``, ``results.csv``, ``runs.csv``, ``encoders.csv`` (where there are probe results),
+``learning_curves.png`` and ``zero_shot.png``.
 Modules: :mod:`~experiments.report.reading` (the file contract below),
 :mod:`~experiments.report.tables` (numbers), :mod:`~experiments.report.provenance`,
 :mod:`~experiments.report.markdown`, :mod:`~experiments.report.plots`,
@@ -57,6 +58,32 @@ evaluation. Keys the report reads (all optional; absent: ``unknown`` or defaults
   Its ``agent`` entry, a string or an object with a ``name``, names the agent; otherwise the
   name comes from the evaluation CSV of the same stem, otherwise the slug is shown.
 
+``ROOT/probe/<encoder>.json`` (optional; feeds the Encoders section and ``encoders.csv``; a
+report without these files has neither): one JSON object per pretrained encoder, as the
+pipeline's probe stage writes it (:func:`experiments.pipeline.stage_probe`: the results of
+:func:`representations.analysis.probe` plus the keys below). Files named ``*.stage.json`` are
+the stage's own records and are ignored. Keys the report reads (all but ``encoder`` optional;
+an absent or ``null`` number is shown as ``—``):
+
+- ``encoder``: non-empty string, the encoder's name in its experiment.
+- ``method`` (string), ``latent_dim`` (int), ``active_latents``: ``{"active", "latent_dim",
+  "variational"}`` as pretraining measured them, or ``null``.
+- ``checkpoint``: ``{"path", "sha256"}`` of the checkpoint scored, ``path`` relative to
+  ``ROOT``. Agents whose training provenance's ``encoder.sha256`` equals it are listed with the
+  encoder. Where ``ROOT/<path>`` exists with another sha256, the encoder was retrained after
+  it was scored: the file is left out, and the report says so.
+- ``n_samples``, ``n_episodes``: frames and episodes scored.
+- ``probe``: ``{"per_factor": {factor: {"metric": "r2" | "macro_f1", "score": float | null,
+  ...}}, "mean_r2", "mean_f1"}`` (factors as the dataset names its columns, ``ball_x[0]``).
+- ``mig`` (float), ``dci``: ``{"disentanglement", "completeness", "informativeness"}``,
+  ``factor_vae``: ``{"score"}``.
+- ``segmentation``: ``{"ari", "fg_ari", "frames", "env_id"}`` for an encoder that decomposes
+  frames into masks, or ``{"skipped": reason, "env_id"}``.
+- ``skipped``: why the factor metrics were not computed (a dataset without factors).
+
+The same encoder name in two roots is read once if the files are byte-identical; otherwise
+each is shown as ``<root directory name>/<encoder>``.
+
 Provenance summaries look, breadth-first through the run's eval JSON and train
 ``provenance.json``, for the keys ``encoder`` and ``dataset`` (an object with ``path`` and
 ``sha256``, or a string; ``null`` means none), ``config_hash`` (otherwise the first 16 hex
@@ -84,9 +111,13 @@ where the 25% trim removes something (at least 4 scores); otherwise the report s
 
 Outputs (in ``out_dir``, each written to a temporary name and renamed)
 -----------------------------------------------------------------------
-``report.md``: the agents (seeds, encoder pretraining data, budget and env steps taken); per
-evaluation mode present (deterministic, then stochastic): mean return [95% CI] per agent (rows)
-and env (columns, source first), the IQM where it differs, the normalisation constants and the
+``report.md``: the agents (seeds, encoder pretraining data, budget and env steps taken); the
+encoders, if probed (one row each: method, active latents, probe score per factor, ``ball_x``,
+``ball_y`` and ``paddle*`` first, at most 8 factors, those scored for some encoder; mean R^2,
+MIG, DCI disentanglement, ARI and FG-ARI where computed; the agents trained on each with their
+aggregate normalised score, deterministic mode if evaluated); per evaluation mode present
+(deterministic, then stochastic): mean return [95% CI] per agent (rows) and env (columns,
+source first), the IQM where it differs, the normalisation constants and the
 normalised scores, their aggregate over targets, and the comparisons with the baseline. Then the
 plots, final training returns, a provenance summary per run and every input file with its
 sha256. No absolute path appears (paths relative to the report's directory or a root).
@@ -111,6 +142,15 @@ env_steps,train_seconds,encoder_active_latents`` (one row per evaluated run; ``u
 empty cell where the run's files do not say; active latents as ``a / d``, ``none`` without an
 encoder).
 
+``encoders.csv`` columns: ``encoder,method,latent_dim,active_latents,frames,episodes,mean_r2,
+mean_f1,mig,dci_disentanglement,dci_completeness,dci_informativeness,factor_vae,ari,fg_ari,
+segmentation_frames,segmentation_env,agents,zero_shot_normalised,checkpoint_sha256,note``, then
+one column ``<metric>:<factor>`` per probed factor (``r2:ball_x[0]``, ``macro_f1:lives``), in
+the table's order. One row per encoder whose probe file is not outdated; an empty cell: not
+computed or undefined. ``agents``: ``;``-separated names; ``zero_shot_normalised``:
+``agent=score`` pairs (``nan``: no aggregate); ``note``: why the factor metrics or the
+segmentation were not computed.
+
 Statistics are those of :mod:`experiments.stats`: 95% percentile bootstrap intervals over
 seeds (stratified by env for aggregates).
 """
@@ -120,6 +160,7 @@ from experiments.report.plots import learning_curves, plot_learning_curves, plot
 from experiments.report.provenance import PathDisplay, summarise_provenance
 from experiments.report.reading import (
     EVAL_COLUMNS,
+    EncoderProbe,
     EvalRun,
     InputFile,
     NoEpisodesError,
@@ -127,13 +168,16 @@ from experiments.report.reading import (
     TrainRun,
     agent_slug,
     discover,
+    discover_probes,
     read_eval_run,
+    read_probe,
     read_train_run,
     run_stem,
 )
 from experiments.report.tables import (
     AGGREGATE_ENV,
     BASELINE_AGENT,
+    ENCODER_COLUMNS,
     REFERENCE_AGENT,
     RESULT_COLUMNS,
     Cell,
@@ -141,18 +185,22 @@ from experiments.report.tables import (
     ModeTables,
     Normaliser,
     compute_tables,
+    encoder_rows,
+    order_factors,
     result_rows,
 )
 
 __all__ = [
     "AGGREGATE_ENV",
     "BASELINE_AGENT",
+    "ENCODER_COLUMNS",
     "EVAL_COLUMNS",
     "REFERENCE_AGENT",
     "RESULT_COLUMNS",
     "RUN_COLUMNS",
     "Cell",
     "Comparison",
+    "EncoderProbe",
     "EvalRun",
     "InputFile",
     "ModeTables",
@@ -166,10 +214,14 @@ __all__ = [
     "build_report",
     "compute_tables",
     "discover",
+    "discover_probes",
+    "encoder_rows",
     "learning_curves",
+    "order_factors",
     "plot_learning_curves",
     "plot_zero_shot",
     "read_eval_run",
+    "read_probe",
     "read_train_run",
     "result_rows",
     "run_stem",

@@ -26,18 +26,29 @@ from experiments.report.provenance import (
     RunFacts,
     describe_agent,
     env_kwargs_of,
+    run_encoder_sha256,
     run_facts,
     summarise_provenance,
 )
-from experiments.report.reading import EvalRun, InputFile, ReportError, agent_slug, discover
+from experiments.report.reading import (
+    EvalRun,
+    InputFile,
+    ReportError,
+    agent_slug,
+    discover,
+    discover_probes,
+)
 from experiments.report.tables import (
     BASELINE_AGENT,
+    ENCODER_COLUMNS,
     REFERENCE_AGENT,
     RESULT_COLUMNS,
     Cell,
     ModeTables,
     compute_tables,
+    encoder_rows,
     order_envs,
+    probe_columns,
     result_rows,
 )
 
@@ -169,6 +180,29 @@ def _run_row(agent: str, seed: int, f: RunFacts) -> dict[str, Any]:
     return dict(zip(RUN_COLUMNS, values))
 
 
+def _agents_by_encoder(
+    encoders: Mapping[str, str | None], tables: Mapping[str, ModeTables]
+) -> tuple[dict[str, list[tuple[str, float]]], str | None]:
+    """Checkpoint sha256 -> ``(agent, aggregate normalised score)`` of the agents trained on it.
+
+    Args:
+        encoders: agent -> the sha256 of its encoder checkpoint (from its runs' provenance).
+        tables: the report's numbers; the deterministic mode's aggregate is used if present.
+
+    Returns:
+        The map, and the evaluation mode of the scores (``None``: no mode).
+    """
+    mode = "deterministic" if "deterministic" in tables else next(iter(tables), None)
+    agg = tables[mode].aggregate if mode is not None else {}
+    out: dict[str, list[tuple[str, float]]] = {}
+    for agent, sha in sorted(encoders.items()):
+        if sha is None:
+            continue
+        point = agg[agent]["mean"].point if agent in agg else math.nan
+        out.setdefault(sha, []).append((agent, float(point)))
+    return out, mode
+
+
 def build_report(
     roots: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
@@ -193,11 +227,13 @@ def build_report(
 
     Returns:
         JSON-plain summary: ``report``, ``results_csv``, ``runs_csv``, ``learning_curves``,
-        ``zero_shot`` (paths), ``markdown`` (the tables' text), ``agents``, ``envs``,
+        ``zero_shot``, ``encoders_csv`` (paths; the last ``None`` without probe results),
+        ``markdown`` (the tables' text), ``agents``, ``envs``,
         ``source_env``, ``baseline``, ``reference``, ``modes`` (``{mode: {"cells",
         "normalisers", "normalised", "aggregate", "comparisons", "targets", "left_out"}}``,
         each estimate as ``[point, low, high]``), ``rows`` (``results.csv``), ``runs``
-        (``runs.csv``) and ``inputs`` (``[{"path", "sha256"}]``, paths as displayed).
+        (``runs.csv``), ``encoders`` (``encoders.csv``) and ``inputs`` (``[{"path",
+        "sha256"}]``, paths as displayed).
 
     Raises:
         ReportError: on missing or malformed inputs, a ``source_env`` never evaluated, or a
@@ -232,10 +268,13 @@ def build_report(
 
     train_by_key = {(t.slug, t.seed): t for t in trains}
     facts: dict[str, list[RunFacts]] = {}
+    encoder_of: dict[str, str | None] = {}
     run_rows, prov = [], []
     for r in evals:
         t = train_by_key.get((agent_slug(r.agent), r.seed))
         tprov = t.provenance if t is not None else None
+        if r.agent != REFERENCE_AGENT:
+            encoder_of.setdefault(r.agent, run_encoder_sha256(r.provenance, tprov))
         f = run_facts(r.provenance, tprov, source_env=source_env, targets=targets)
         if r.agent == REFERENCE_AGENT:  # no encoder, not trained
             f = RunFacts(
@@ -245,6 +284,11 @@ def build_report(
         run_rows.append(_run_row(r.agent, r.seed, f))
         s = summarise_provenance({"eval": r.provenance, "train": tprov}, display)
         prov.append((r.agent, r.seed, s))
+    probes = discover_probes(roots)
+    current = [p for p in probes if not p.outdated]
+    by_encoder, zero_shot_mode = _agents_by_encoder(encoder_of, tables)
+    encoders = encoder_rows(current, by_encoder)
+    factor_columns = probe_columns(current)
     described = {a: describe_agent(facts[a]) for a in agents}
     if REFERENCE_AGENT in described:
         described[REFERENCE_AGENT].update(budget="not trained", env_steps="0", seconds="0")
@@ -265,7 +309,13 @@ def build_report(
         "",
         *md.agents_section(agents, seeds_of, described),
     ]
-    body: list[str] = []
+    body: list[str] = md.encoders_section(
+        encoders,
+        factor_columns,
+        agents=by_encoder,
+        outdated=[(display(p.file.path), str(p.outdated)) for p in probes if p.outdated],
+        zero_shot_mode=zero_shot_mode,
+    )
     for mode, t in tables.items():
         body += md.mode_section(
             mode,
@@ -296,6 +346,7 @@ def build_report(
         inputs += [r.csv, r.json]
     for t in trains:
         inputs += [t.metrics, t.provenance_file]
+    inputs += [p.file for p in probes]
     tail += md.provenance_section(prov, inputs, display)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -309,10 +360,16 @@ def build_report(
     atomic_write_text(paths["report"], "\n".join([*head, *body, *tail]))
     atomic_write_text(paths["results_csv"], _csv(RESULT_COLUMNS, rows))
     atomic_write_text(paths["runs_csv"], _csv(RUN_COLUMNS, run_rows))
+    encoders_csv = out / "encoders.csv"
+    if encoders:
+        atomic_write_text(encoders_csv, _csv([*ENCODER_COLUMNS, *factor_columns], encoders))
+    else:  # no probe results (any more): no table of an earlier report left behind
+        encoders_csv.unlink(missing_ok=True)
     plot_learning_curves(curves, paths["learning_curves"])
     plot_zero_shot(tables, envs, source_env, paths["zero_shot"])
     return {
         **{k: str(v) for k, v in paths.items()},
+        "encoders_csv": str(encoders_csv) if encoders else None,
         "markdown": "\n".join(body),
         "agents": agents,
         "envs": envs,
@@ -322,6 +379,7 @@ def build_report(
         "modes": {mode: _mode_summary(t) for mode, t in tables.items()},
         "rows": rows,
         "runs": run_rows,
+        "encoders": encoders,
         "inputs": [{"path": display(f.path), "sha256": f.sha256} for f in inputs],
     }
 

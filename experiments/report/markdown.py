@@ -367,9 +367,120 @@ def provenance_section(
     return [*lines, ""]
 
 
+#: Factor columns of the Encoders table at most (every factor is in ``encoders.csv``).
+MAX_FACTOR_COLUMNS = 8
+
+
+def _cell(x: Any, digits: int = 3) -> str:
+    return "—" if x == "" or x is None else num(float(x), digits)
+
+
+def encoders_section(
+    rows: Sequence[Mapping[str, Any]],
+    factor_columns: Sequence[str],
+    *,
+    agents: Mapping[str, Sequence[tuple[str, float]]] | None = None,
+    outdated: Sequence[tuple[str, str]] = (),
+    zero_shot_mode: str | None = None,
+    max_factors: int = MAX_FACTOR_COLUMNS,
+) -> list[str]:
+    """One row per encoder: probe score per factor, mean R^2, MIG, DCI, ARI, its agents.
+
+    Args:
+        rows: rows of ``encoders.csv`` (:func:`experiments.report.tables.encoder_rows`).
+        factor_columns: their ``<metric>:<factor>`` columns, in display order.
+        agents: checkpoint sha256 -> ``(agent, aggregate normalised zero-shot score)`` of the
+            agents trained on it (nan: no score).
+        outdated: ``(probe file, reason)`` of probe results left out.
+        zero_shot_mode: the evaluation mode of the agents' normalised scores.
+        max_factors: factor columns shown at most (those scored for some encoder).
+
+    Returns:
+        The section's lines; none when there is neither a row nor a left-out file.
+    """
+    if not rows and not outdated:
+        return []
+    lines = ["## Encoders", ""]
+    if rows:
+        frames = sorted({int(r["frames"]) for r in rows if r["frames"] != ""})
+        scored = [c for c in factor_columns if any(r.get(c, "") != "" for r in rows)]
+        shown, hidden = scored[:max_factors], scored[max_factors:]
+        lines += [
+            "What each pretrained encoder captures, scored on "
+            + (" / ".join(f"{n:,}" for n in frames) or "unknown numbers of")
+            + " frames of its pretraining data (`probe/<encoder>.json`). Per factor: a linear "
+            "probe fitted on training episodes and scored on held-out episodes, R^2 for "
+            "continuous factors (0: no better than the mean, negative: worse) and macro-F1 for "
+            "discrete ones (marked F1); mean R^2 over the continuous factors. MIG (Chen et al. "
+            "2018) and DCI disentanglement (Eastwood & Williams 2018): 0 to 1, higher is more "
+            "disentangled. ARI / FG-ARI: how well a decomposing encoder's masks match the true "
+            "objects on fresh frames (1: perfectly, 0: chance; FG-ARI leaves out the "
+            "background). `—`: not computed or undefined. Every number, every factor included: "
+            "`encoders.csv`.",
+            "",
+        ]
+        extra = [
+            (key, label)
+            for key, label in (
+                ("mean_r2", "mean R^2"),
+                ("mig", "MIG"),
+                ("dci_disentanglement", "DCI disentanglement"),
+                ("ari", "ARI"),
+                ("fg_ari", "FG-ARI"),
+            )
+            if any(r.get(key, "") != "" for r in rows)
+        ]
+        agents = agents or {}
+        linked = any(agents.get(r["checkpoint_sha256"]) for r in rows)
+        head = ["encoder", "method", "active latents"]
+        for c in shown:
+            metric, factor = c.split(":", 1)
+            head.append(f"`{md_text(factor)}`" + (" F1" if metric == "macro_f1" else ""))
+        head += [label for _, label in extra]
+        if linked:
+            head.append(f"agents (normalised zero-shot score, {zero_shot_mode or 'n/a'})")
+        body = []
+        for r in rows:
+            cells = [md_text(str(r["encoder"])), md_text(str(r["method"])), r["active_latents"]]
+            cells += [_cell(r.get(c, "")) for c in shown]
+            cells += [_cell(r.get(key, "")) for key, _ in extra]
+            if linked:
+                used = agents.get(r["checkpoint_sha256"], [])
+                cells.append(", ".join(f"`{md_text(a)}` {num(v, 3)}" for a, v in used) or "none")
+            body.append(cells)
+        lines += table(head, body)
+        lines += [""]
+        if hidden:
+            lines += [
+                f"{len(hidden)} more factor(s) in `encoders.csv`: "
+                + ", ".join(f"`{md_text(c.split(':', 1)[1])}`" for c in hidden)
+                + ".",
+                "",
+            ]
+        if linked:
+            lines += [
+                "Agents: those trained on the encoder's checkpoint (same sha256), with their "
+                f"aggregate normalised score over the targets ({zero_shot_mode or 'n/a'} "
+                "evaluation, mean over seeds; `n/a`: no aggregate).",
+                "",
+            ]
+        for r in rows:
+            if r.get("note"):
+                lines += [f"- `{md_text(str(r['encoder']))}`: {md_text(str(r['note']))}."]
+        if any(r.get("note") for r in rows):
+            lines += [""]
+    for path, why in outdated:
+        lines += [f"- Left out `{md_text(path)}`: {md_text(why)} (rerun the probe stage)."]
+    if outdated:
+        lines += [""]
+    return lines
+
+
 __all__ = [
+    "MAX_FACTOR_COLUMNS",
     "agents_section",
     "ci",
+    "encoders_section",
     "final_returns_section",
     "md_text",
     "mode_section",

@@ -202,17 +202,30 @@ def run_facts(
         steps = int(_number(budget.get("env_steps"), -1))
         seconds = _number(budget.get("seconds"), float("nan"))
     found, active = _train_record(eval_json, train_json, "encoder_active_latents")
-    if found and active is None:
-        active_latents = "none"
-    elif isinstance(active, Mapping) and not active.get("variational", True):
-        active_latents = "n/a (not variational)"
-    elif isinstance(active, Mapping) and {"active", "latent_dim"} <= set(active):
-        active_latents = f"{active['active']} / {active['latent_dim']}"
-        if active["active"] == 0:
-            active_latents += " (collapsed)"
-    else:
-        active_latents = UNKNOWN
+    active_latents = "none" if found and active is None else active_latents_text(active)
     return RunFacts(pretraining, target_seen, kind, value, steps, seconds, active_latents)
+
+
+def active_latents_text(active: Any) -> str:
+    """An encoder's active latents (``{"active", "latent_dim", "variational"}``, as
+    pretraining measured them) as ``a / d`` (``a / d (collapsed)`` when none is active),
+    ``n/a (not variational)`` for a non-VAE encoder, or ``unknown`` (no or another record)."""
+    if isinstance(active, Mapping) and not active.get("variational", True):
+        return "n/a (not variational)"
+    if isinstance(active, Mapping) and {"active", "latent_dim"} <= set(active):
+        text = f"{active['active']} / {active['latent_dim']}"
+        return text + " (collapsed)" if active["active"] == 0 else text
+    return UNKNOWN
+
+
+def run_encoder_sha256(
+    eval_json: Mapping[str, Any], train_json: Mapping[str, Any] | None
+) -> str | None:
+    """The sha256 of the encoder checkpoint a run trained on (its provenance's
+    ``encoder.sha256``); ``None`` without encoder or where the provenance does not say."""
+    _, enc = _train_record(eval_json, train_json, "encoder")
+    sha = enc.get("sha256") if isinstance(enc, Mapping) else None
+    return sha if isinstance(sha, str) and sha else None
 
 
 def _number(x: Any, default: float) -> float:
@@ -269,8 +282,10 @@ __all__ = [
     "UNKNOWN",
     "PathDisplay",
     "RunFacts",
+    "active_latents_text",
     "describe_agent",
     "env_kwargs_of",
+    "run_encoder_sha256",
     "run_facts",
     "summarise_provenance",
 ]

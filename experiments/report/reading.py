@@ -297,6 +297,95 @@ def read_train_run(directory: str | os.PathLike[str]) -> TrainRun:
     )
 
 
+@dataclass
+class EncoderProbe:
+    """One encoder's probe results, ``ROOT/probe/<encoder>.json`` (see the file contract).
+
+    Attributes:
+        name: the encoder's name as the report shows it: its ``encoder`` entry, prefixed with
+            the root directory's name (``<root>/<encoder>``) where two roots hold different
+            results under the same name.
+        root: the root it was read from.
+        file: the JSON file and its sha256.
+        data: the JSON object.
+        outdated: why the results no longer describe the encoder (its checkpoint was rewritten
+            since), or ``None``.
+    """
+
+    name: str
+    root: Path
+    file: InputFile
+    data: dict[str, Any]
+    outdated: str | None = None
+
+
+def read_probe(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> EncoderProbe:
+    """Reads ``ROOT/probe/<encoder>.json`` (see the module's contract).
+
+    Args:
+        path: the probe JSON.
+        root: the root it lies in (its ``checkpoint.path`` is relative to it).
+
+    Returns:
+        The results, with ``outdated`` set when ``ROOT/<checkpoint.path>`` exists with another
+        sha256 than the one recorded.
+
+    Raises:
+        ReportError: naming the file if it is not a JSON object with a non-empty string
+            ``encoder``.
+    """
+    p, r = Path(path), Path(root)
+    data, info = _read_json_object(p, "probe results of one encoder")
+    name = data.get("encoder")
+    if not isinstance(name, str) or not name:
+        raise ReportError(
+            f"{p}: expected a non-empty string 'encoder' (the encoder's name), got {name!r}"
+        )
+    outdated = None
+    ref = data.get("checkpoint")
+    if isinstance(ref, Mapping) and isinstance(ref.get("path"), str) and ref.get("sha256"):
+        ckpt = r / ref["path"]
+        if ckpt.is_file() and _file_sha256(ckpt) != ref["sha256"]:
+            outdated = f"its checkpoint {ref['path']} has changed since it was probed"
+    return EncoderProbe(name=name, root=r, file=info, data=data, outdated=outdated)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def discover_probes(roots: Sequence[str | os.PathLike[str]]) -> list[EncoderProbe]:
+    """Reads every ``ROOT/probe/*.json`` (none: an empty list; the probes are optional).
+
+    The same encoder name in two roots is read once where the files are byte-identical;
+    otherwise each is named ``<root directory name>/<encoder>``.
+
+    Returns:
+        The probes, sorted by name.
+
+    Raises:
+        ReportError: for a malformed file (see :func:`read_probe`).
+    """
+    found: list[EncoderProbe] = []
+    for r in roots:
+        d = Path(r) / "probe"
+        for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+            if p.name.endswith(".stage.json"):  # the stage's own record
+                continue
+            probe = read_probe(p, r)
+            if not any(f.name == probe.name and f.file.sha256 == probe.file.sha256 for f in found):
+                found.append(probe)
+    names = [f.name for f in found]
+    for f in found:
+        if names.count(f.name) > 1:
+            f.name = f"{f.root.name}/{f.name}"
+    return sorted(found, key=lambda f: f.name)
+
+
 def discover(roots: Sequence[str | os.PathLike[str]]) -> tuple[list[EvalRun], list[TrainRun]]:
     """Reads every evaluation file and training run under ``roots``.
 
@@ -362,6 +451,7 @@ __all__ = [
     "EVAL_COLUMNS",
     "RETURN_KEY",
     "STEP_KEY",
+    "EncoderProbe",
     "EvalRun",
     "InputFile",
     "NoEpisodesError",
@@ -369,7 +459,9 @@ __all__ = [
     "TrainRun",
     "agent_slug",
     "discover",
+    "discover_probes",
     "read_eval_run",
+    "read_probe",
     "read_train_run",
     "run_stem",
 ]

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from experiments import stats
-from experiments.report.reading import EvalRun
+from experiments.report.provenance import active_latents_text
+from experiments.report.reading import EncoderProbe, EvalRun
 
 AGGREGATE_ENV = "aggregate"
 REFERENCE_AGENT = "random"
@@ -439,9 +440,137 @@ def result_rows(
     return rows
 
 
+# --- encoders.csv ----------------------------------------------------------------------------
+#: Columns of ``encoders.csv`` before the per-factor probe columns ``<metric>:<factor>``
+#: (``r2:ball_x[0]``, ``macro_f1:lives``). Empty cell: not computed, or undefined.
+ENCODER_COLUMNS: tuple[str, ...] = (
+    "encoder",
+    "method",
+    "latent_dim",
+    "active_latents",
+    "frames",
+    "episodes",
+    "mean_r2",
+    "mean_f1",
+    "mig",
+    "dci_disentanglement",
+    "dci_completeness",
+    "dci_informativeness",
+    "factor_vae",
+    "ari",
+    "fg_ari",
+    "segmentation_frames",
+    "segmentation_env",
+    "agents",
+    "zero_shot_normalised",
+    "checkpoint_sha256",
+    "note",
+)
+#: Factors shown first, in this order (a factor belongs to the first prefix its name starts
+#: with; ``ball_x[1]`` to ``ball_x``): the ball above all, then the paddle.
+FACTOR_PRIORITY: tuple[str, ...] = ("ball_x", "ball_y", "paddle")
+
+
+def order_factors(names: Iterable[str]) -> list[str]:
+    """Factor columns, ``ball_x``, ``ball_y``, ``paddle*`` first, else in their given order."""
+    names = list(dict.fromkeys(names))
+
+    def rank(name: str) -> int:
+        base = name.split("[")[0]
+        hits = [i for i, pre in enumerate(FACTOR_PRIORITY) if base.startswith(pre)]
+        return hits[0] if hits else len(FACTOR_PRIORITY)
+
+    return sorted(names, key=lambda n: (rank(n), names.index(n)))
+
+
+def _value(x: Any) -> float | str:
+    """A JSON number as float; ``""`` for null, absent or anything else."""
+    if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x):
+        return float(x)
+    return ""
+
+
+def _count(x: Any) -> int | str:
+    """A JSON integer; ``""`` for null, absent or anything else."""
+    return x if isinstance(x, int) and not isinstance(x, bool) else ""
+
+
+def probe_columns(probes: Sequence[EncoderProbe]) -> list[str]:
+    """The ``<metric>:<factor>`` columns of every probed factor, ordered (:func:`order_factors`)."""
+    metric_of: dict[str, str] = {}
+    for p in probes:
+        per = (p.data.get("probe") or {}).get("per_factor") or {}
+        for factor, r in per.items():
+            if isinstance(r, Mapping):
+                metric_of.setdefault(factor, str(r.get("metric", "score")))
+    return [f"{metric_of[f]}:{f}" for f in order_factors(metric_of)]
+
+
+def encoder_rows(
+    probes: Sequence[EncoderProbe],
+    agents: Mapping[str, Sequence[tuple[str, float]]] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of ``encoders.csv``: columns :data:`ENCODER_COLUMNS`, then :func:`probe_columns`.
+
+    Args:
+        probes: the encoders' probe results (outdated ones are left out).
+        agents: checkpoint sha256 -> ``(agent, aggregate normalised zero-shot score)`` of
+            every agent trained on that encoder (nan: no score).
+
+    Returns:
+        One row per encoder: numbers as floats, ``""`` where not computed or undefined.
+    """
+    agents = agents or {}
+    factor_cols = probe_columns(probes)
+    rows = []
+    for p in probes:
+        if p.outdated:
+            continue
+        d = p.data
+        probe = d.get("probe") if isinstance(d.get("probe"), Mapping) else {}
+        per = probe.get("per_factor") or {}
+        dci = d.get("dci") if isinstance(d.get("dci"), Mapping) else {}
+        fv = d.get("factor_vae")
+        seg = d.get("segmentation") if isinstance(d.get("segmentation"), Mapping) else {}
+        ckpt = d.get("checkpoint") if isinstance(d.get("checkpoint"), Mapping) else {}
+        used = agents.get(str(ckpt.get("sha256")), [])
+        row: dict[str, Any] = {
+            "encoder": p.name,
+            "method": str(d.get("method", "")),
+            "latent_dim": _count(d.get("latent_dim")),
+            "active_latents": active_latents_text(d.get("active_latents")),
+            "frames": _count(d.get("n_samples")),
+            "episodes": _count(d.get("n_episodes")),
+            "mean_r2": _value(probe.get("mean_r2")),
+            "mean_f1": _value(probe.get("mean_f1")),
+            "mig": _value(d.get("mig")),
+            "dci_disentanglement": _value(dci.get("disentanglement")),
+            "dci_completeness": _value(dci.get("completeness")),
+            "dci_informativeness": _value(dci.get("informativeness")),
+            "factor_vae": _value(fv.get("score") if isinstance(fv, Mapping) else fv),
+            "ari": _value(seg.get("ari")),
+            "fg_ari": _value(seg.get("fg_ari")),
+            "segmentation_frames": _count(seg.get("frames")),
+            "segmentation_env": str(seg.get("env_id", "")),
+            "agents": ";".join(a for a, _ in used),
+            "zero_shot_normalised": ";".join(f"{a}={v:.6g}" for a, v in used),
+            "checkpoint_sha256": str(ckpt.get("sha256", "")),
+            "note": "; ".join(
+                str(x) for x in (d.get("skipped"), seg.get("skipped")) if isinstance(x, str) and x
+            ),
+        }
+        for col in factor_cols:
+            r = per.get(col.split(":", 1)[1])
+            row[col] = _value(r.get("score")) if isinstance(r, Mapping) else ""
+        rows.append(row)
+    return rows
+
+
 __all__ = [
     "AGGREGATE_ENV",
     "BASELINE_AGENT",
+    "ENCODER_COLUMNS",
+    "FACTOR_PRIORITY",
     "MIN_SCORES_FOR_IQM",
     "MODES",
     "REFERENCE_AGENT",
@@ -451,7 +580,10 @@ __all__ = [
     "ModeTables",
     "Normaliser",
     "compute_tables",
+    "encoder_rows",
     "iqm_differs",
     "order_envs",
+    "order_factors",
+    "probe_columns",
     "result_rows",
 ]

@@ -157,7 +157,7 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
         ["evaluate", "--agent", str(AGENT), "--env", ENV_ID, "--episodes", "0"],
         ["--episodes", ">= 1", "0"],
     ),
-    "steps=-3": (["pretrain", "dataset=d.h5", "steps=-3", "out=p3"], ["steps", ">= 1", "-3"]),
+    "steps=-3": (["pretrain", "dataset=d.h5", "steps=-3", "out=p3"], ["steps", ">= 0", "-3"]),
     "evaluate --agent without --env": (
         ["evaluate", "--agent", str(AGENT)],
         ["--env", "expected at least one"],

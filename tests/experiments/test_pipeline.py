@@ -92,7 +92,7 @@ def test_every_stage_leaves_its_artefact(finished) -> None:
     assert (base / "report" / "report.md").exists()
     gifs = sorted(p.name for p in (base / "eval" / "videos").glob("*.gif"))
     assert "frozen__0__reprl_BreakoutJuggling-v0.gif" in gifs and len(gifs) == 2 * len(TARGETS)
-    assert set(summary["stages"]) == {"collect", "pretrain", "train", "evaluate", "report"}
+    assert set(summary["stages"]) == {"collect", "pretrain", "probe", "train", "evaluate", "report"}
     assert {s["status"] for s in summary["stages"].values()} == {"ran"}
 
 
