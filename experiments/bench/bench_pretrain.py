@@ -13,6 +13,11 @@ reads, and of CPC-style sequence batches.
 
 Usage: ``python -m experiments.bench.bench_pretrain --dataset D.h5 [--steps 40]``
 (without ``--dataset`` a 20k-frame Breakout dataset is collected to a temporary file first).
+
+``--models-only``: the optimiser step of every registered method with its default config, on
+``--devices`` (default cpu), fed its own :meth:`Representation.example_batch` of ``--batch``
+examples (frames, CPC's sequences of ``sequence_length`` frames, the supervised baseline's
+frames with targets): images/s of the model alone, without data loading.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from envs.storage.dataset import FrameDataset
 from representations.pretrain import frames_to_input
-from representations.registry import make_representation
+from representations.registry import available, make_representation
 
 
 def _random_batches(ds: FrameDataset, batch: int, seed: int = 0) -> Iterator[np.ndarray]:
@@ -96,6 +102,41 @@ def train_rate(
     return steps * batch / (time.perf_counter() - t0)
 
 
+def model_rate(method: str, device: str, batch: int, seconds: float) -> dict[str, Any]:
+    """Images/s of ``method``'s optimiser step on its own example batch (no data loading)."""
+    torch.manual_seed(0)
+    model = make_representation(method).to(device).train()
+    if device == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    data = {k: v.to(device) for k, v in model.example_batch(batch).items()}
+    frames = batch * (model.sequence_length if model.batch_kind == "sequences" else 1)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+
+    def one() -> None:
+        loss, _ = model.loss(data)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        one()
+    sync()
+    n, t0 = 0, time.perf_counter()
+    while (dt := time.perf_counter() - t0) < seconds or n < 3:
+        one()
+        n += 1
+        sync()
+    return {
+        "method": method,
+        "device": device,
+        "batch": batch,
+        "frames_per_step": frames,
+        "ms_per_step": round(1e3 * dt / n, 2),
+        "images_per_s": round(frames * n / dt),
+    }
+
+
 def read_rates(ds: FrameDataset, seconds: float = 2.0) -> dict[str, float]:
     """Frames/s of the three read paths."""
     out = {}
@@ -117,8 +158,30 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", help="an exploration dataset (.h5); default: collect 20k frames")
     p.add_argument("--steps", type=int, default=40, help="timed optimiser steps per measurement")
-    p.add_argument("--methods", nargs="+", default=["beta_vae", "beta_vae_dae", "dae"])
+    p.add_argument("--methods", nargs="+", default=None, help="default: all (--models-only)")
+    p.add_argument("--models-only", action="store_true", help="model step rates only (no data)")
+    p.add_argument("--devices", nargs="+", default=["cpu"])
+    p.add_argument("--batch", type=int, default=32, help="--models-only: examples per step")
+    p.add_argument("--seconds", type=float, default=5.0, help="--models-only: timed seconds")
     args = p.parse_args(argv)
+    if args.models_only:
+        methods = args.methods or available()
+        rows = [model_rate(m, d, args.batch, args.seconds) for d in args.devices for m in methods]
+        print(
+            json.dumps(
+                {
+                    "benchmark": "pretraining step of each method (default config), its own "
+                    "example batch, no data loading; images/s counts frames",
+                    "threads": torch.get_num_threads(),
+                    "torch": torch.__version__,
+                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    args.methods = args.methods or ["beta_vae", "beta_vae_dae", "dae"]
     tmp = None
     path = args.dataset
     if path is None:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks of reprl, in one go, on a machine with CUDA (CI has none): the CUDA tests, then
-# the device benchmarks (batched Breakout at N up to 16384 on cuda beside cpu; PPO with a frozen
-# encoder on cuda beside cpu). Writes logs and JSON to ${OUT:-bench_out}/.
-#   bash experiments/bench/device_check.sh [quick]
+# the device benchmarks: every representation's pretraining step on cuda beside cpu; with
+# "all", also batched Breakout at N up to 16384 on cuda beside cpu and PPO with a frozen
+# encoder on cuda beside cpu. Writes logs and JSON to ${OUT:-bench_out}/.
+#   bash experiments/bench/device_check.sh [all]
 set -uo pipefail
 OUT=${OUT:-bench_out}
 mkdir -p "$OUT"
@@ -12,6 +13,10 @@ python3 -c "import torch, numpy, gymnasium, stable_baselines3 as s; print('torch
 python3 -m pytest -q -m cuda -p no:cacheprovider \
   tests/envs/test_breakout_adapters.py tests/agents/test_cuda.py tests/representations/test_cuda.py \
   2>&1 | tee "$OUT/cuda_tests.log"
+python3 -m experiments.bench.bench_pretrain --models-only --devices cuda cpu --batch 32 \
+  --seconds 3 > "$OUT/bench_pretrain_models.json" 2> "$OUT/bench_pretrain.err"
+grep -E '"(method|device|ms_per_step|images_per_s)"' "$OUT/bench_pretrain_models.json"
+[ "${1:-}" = all ] || exit 0
 python3 -m experiments.bench.bench_envs --sizes --seconds 2 --devices cuda cpu \
   --device-sizes 256 1024 4096 16384 > "$OUT/bench_envs_devices.json" 2> "$OUT/bench_envs.err"
 tail -c 1500 "$OUT/bench_envs_devices.json"
