@@ -215,11 +215,15 @@ def pictures(
     scale: int = 3,
     seed: int = 0,
 ) -> dict[str, str]:
-    """Writes ``reconstructions.png`` and ``traversals.png`` for a model with ``decode``.
+    """Writes ``reconstructions.png`` and ``traversals.png`` for a model with ``decode``, and
+    ``decomposition.png`` for one that also splits a frame into slots (``decompose``, MONet).
 
     Reconstructions: inputs (top row) over their reconstructions (bottom row). Traversals: one
     row per latent, the ``num_latents`` latents with the highest variance of the posterior mean
     over the frames, each swept over ``span`` standard deviations around a frame's mean.
+    Decomposition: one column per frame; the input, the reconstruction, then per slot (in the
+    model's slot order) its attention mask (white: the slot's pixels) and its reconstruction
+    seen through that mask.
 
     Returns:
         name -> path of each picture written.
@@ -250,8 +254,16 @@ def pictures(
         codes = z[:1].repeat(steps, 1)
         codes[:, d] = values
         rows.append(_to_uint8(model.decode(codes)))
-    trav = _grid(rows)
-    for name, img in (("reconstructions", rec), ("traversals", trav)):
+    images = {"reconstructions": rec, "traversals": _grid(rows)}
+    if hasattr(model, "decompose"):
+        parts = model.decompose(x)
+        masks, recons = parts["masks"], parts["recons"]  # (B, K, 1, H, W), (B, K, C, H, W)
+        slots = []
+        for k in range(masks.shape[1]):
+            slots.append(_to_uint8(masks[:, k].expand(-1, 3, -1, -1)))
+            slots.append(_to_uint8(recons[:, k] * masks[:, k]))
+        images["decomposition"] = _grid([frames, _to_uint8(parts["reconstruction"]), *slots])
+    for name, img in images.items():
         path = out / f"{name}.png"
         big = Image.fromarray(img).resize(
             (img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST

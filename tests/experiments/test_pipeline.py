@@ -509,3 +509,44 @@ def test_coinrun_end_to_end_train_levels_and_unseen_levels(tmp_path: Path) -> No
         "- Levels: `reprl/CoinRunTrain-v0`: train, level seeds [0, 200); "
         "`reprl/CoinRunTest-v0`: test, level seeds [0, 2147483647)"
     ) in md
+
+
+def test_encoders_comparison_end_to_end(tmp_path: Path) -> None:
+    """encoders.yaml on a tiny budget: every method (random init, beta-VAE, beta-VAE_DAE, MONet,
+    CPC, supervised) pretrains, is probed and drives a frozen agent; one report has them all."""
+    cfg = load_experiment(
+        str(CONFIGS / "encoders.yaml"),
+        [
+            f"root={tmp_path}",
+            "seeds=[0]",
+            "collect.frames=384",
+            "collect.num_envs=8",
+            *[f"encoders.{i}.steps=2" for i in range(1, 7)],
+            *[f"encoders.{i}.batch_size=4" for i in range(7)],
+            "probe.frames=200",
+            "probe.segmentation_frames=8",
+            "train.timesteps=32",
+            "train.num_envs=2",
+            "train.ppo.n_steps=16",
+            "train.ppo.batch_size=32",
+            "evaluate.episodes=1",
+            "evaluate.num_envs=1",
+            "evaluate.deterministic=[true]",
+            "evaluate.env_ids=[reprl/BreakoutStandard-v0]",
+            "train.env_kwargs.max_episode_steps=50",
+            "evaluate.env_kwargs.max_episode_steps=50",
+        ],
+    )
+    summary = run(cfg)
+    base = tmp_path / "encoders_breakout"
+    names = ["random_init", "beta_vae", "dae", "beta_vae_dae", "monet", "cpc", "supervised"]
+    assert set(summary["encoders"]) == set(names)
+    for name in names:
+        probe = json.loads((base / "probe" / f"{name}.json").read_text())
+        assert "paddle_x" in probe["probe"]["per_factor"]
+    assert -1 <= json.loads((base / "probe" / "monet.json").read_text())["segmentation"]["ari"] <= 1
+    md = (base / "report" / "report.md").read_text()
+    for name in names:
+        assert f"| {name} |" in md
+    for agent in ("monet_frozen", "cpc_frozen", "supervised_frozen", "random_init_frozen"):
+        assert (base / "eval" / f"{agent}__0.csv").exists()

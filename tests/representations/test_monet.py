@@ -244,3 +244,21 @@ def test_learns_to_reconstruct_coloured_squares() -> None:
     excess_after, mse_after = evaluate()
     assert excess_after < 0.4 * excess_before, (excess_before, excess_after)
     assert mse_after < 0.5 * mse_before, (mse_before, mse_after)
+
+
+def test_pictures_show_masks_and_slot_reconstructions(tmp_path) -> None:
+    """reprl pictures' decomposition grid: input, reconstruction, then a mask and a masked slot
+    reconstruction per slot, one column per frame."""
+    from PIL import Image
+
+    from envs.exploration import collect
+    from representations.analysis import pictures
+
+    data = tmp_path / "d.h5"
+    collect("reprl/BreakoutStandard-v0", 64, data, num_envs=4, progress=False)
+    model = make_representation("monet", num_slots=3)
+    written = pictures(model, data, tmp_path / "pics", num_frames=4, num_latents=2, scale=1)
+    assert set(written) == {"reconstructions", "traversals", "decomposition"}
+    with Image.open(written["decomposition"]) as im:
+        rows = 2 + 2 * 3  # input, reconstruction, (mask, slot) per slot
+        assert im.size == (4 * 65 + 1, rows * 65 + 1)
