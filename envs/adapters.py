@@ -177,6 +177,32 @@ def _info_arrays(factors: dict[str, Tensor]) -> dict[str, np.ndarray]:
     return out
 
 
+def check_autoreset_mode(
+    value: gym.vector.AutoresetMode | str,
+    allowed: Sequence[gym.vector.AutoresetMode],
+    why: str = "",
+) -> gym.vector.AutoresetMode:
+    """``value`` as a gymnasium ``AutoresetMode``, if it is one of ``allowed``.
+
+    Args:
+        value: a mode or its value (``"NextStep"``, ``"SameStep"``, ``"Disabled"``).
+        allowed: the modes the env can honour.
+        why: why only those (for the message).
+
+    Raises:
+        ReprlError: naming the allowed modes (and why) and what came.
+    """
+    try:
+        mode = gym.vector.AutoresetMode(value)
+    except ValueError:
+        mode = None
+    if mode not in allowed:
+        raise ReprlError(
+            f"autoreset_mode: {why}expected one of {[m.value for m in allowed]}, got {value!r}"
+        )
+    return mode
+
+
 class TorchVectorEnv(gym.vector.VectorEnv):
     """A batched torch environment as a gymnasium ``VectorEnv``.
 
@@ -212,16 +238,10 @@ class TorchVectorEnv(gym.vector.VectorEnv):
         core: BatchedEnv,
         autoreset_mode: gym.vector.AutoresetMode | str = gym.vector.AutoresetMode.NEXT_STEP,
     ) -> None:
-        modes = (gym.vector.AutoresetMode.NEXT_STEP, gym.vector.AutoresetMode.SAME_STEP)
-        try:
-            mode = gym.vector.AutoresetMode(autoreset_mode)
-        except ValueError:
-            mode = None
-        if mode not in modes:
-            raise ReprlError(
-                f"autoreset_mode: expected one of {[m.value for m in modes]}, "
-                f"got {autoreset_mode!r}"
-            )
+        mode = check_autoreset_mode(
+            autoreset_mode,
+            (gym.vector.AutoresetMode.NEXT_STEP, gym.vector.AutoresetMode.SAME_STEP),
+        )
         self.autoreset_mode = mode
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.core = core

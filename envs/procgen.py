@@ -48,6 +48,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from envs.adapters import check_autoreset_mode
 from envs.errors import ReprlError
 from envs.oldgym import import_old_gym_quietly
 from envs.rng import per_env_seeds
@@ -668,17 +669,12 @@ class ProcgenVectorEnv(gym.vector.VectorEnv):
         autoreset_mode: gym.vector.AutoresetMode | str = gym.vector.AutoresetMode.SAME_STEP,
         **kwargs: Any,
     ) -> None:
-        same = gym.vector.AutoresetMode.SAME_STEP
-        try:
-            mode = gym.vector.AutoresetMode(autoreset_mode)
-        except ValueError:
-            mode = None
-        if mode is not same:
-            raise ReprlError(
-                f"autoreset_mode: procgen steps all its envs together and resets an ended "
-                f"episode on the same step, so only {same.value!r} is exact; got "
-                f"{autoreset_mode!r}"
-            )
+        check_autoreset_mode(
+            autoreset_mode,
+            (gym.vector.AutoresetMode.SAME_STEP,),
+            "procgen steps all its envs together and resets an ended episode on the same "
+            "step, so only it is exact: ",
+        )
         kwargs.pop("render_mode", None)
         self.venv = make_procgen_vec(num_envs, **kwargs)
         self.num_envs = self.venv.num_envs

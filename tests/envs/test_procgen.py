@@ -273,7 +273,7 @@ def test_gymnasium_vector_env_equals_the_sb3_vecenv() -> None:
 
 
 def test_vector_env_refuses_next_step_autoreset() -> None:
-    with pytest.raises(ReprlError, match="only 'SameStep' is exact"):
+    with pytest.raises(ReprlError, match=r"only it is exact: expected one of \['SameStep'\]"):
         gym.make_vec(
             "reprl/CoinRun-v0",
             2,
