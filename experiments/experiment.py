@@ -93,14 +93,19 @@ class ProbeStage:
             masks against the ground-truth segmentation of this many frames of fresh random
             games of the collect env (the first of ``collect.env_ids``, if it has a
             segmentation); 0 disables them.
-        seed: seed of the held-out-episode split, the metrics' sampling and the segmentation
-            games (env streams of a purpose of their own).
+        sequence_frames: encoders that learn from sequences (CPC) are also scored with their
+            own objective on this many frames of fresh episodes of the collect envs (never
+            seen in pretraining): the top-1 accuracy of each prediction step k beside chance;
+            0 disables it.
+        seed: seed of the held-out-episode split, the metrics' sampling, the segmentation
+            games and the fresh episodes (env streams of purposes of their own).
     """
 
     enabled: bool = True
     frames: int = 5000
     metrics: list[str] = field(default_factory=lambda: ["probe", "mig", "dci"])
     segmentation_frames: int = 256
+    sequence_frames: int = 4096
     seed: int = 0
 
 
@@ -326,12 +331,12 @@ class ExperimentConfig:
         p = self.probe
         if isinstance(p.frames, bool) or not isinstance(p.frames, int) or p.frames < 100:
             raise ConfigError(f"probe.frames: expected an integer >= 100, got {p.frames!r}")
-        seg = p.segmentation_frames
-        if isinstance(seg, bool) or not isinstance(seg, int) or seg < 0:
-            raise ConfigError(
-                f"probe.segmentation_frames: expected an integer >= 0 (0: no segmentation "
-                f"scores), got {seg!r}"
-            )
+        for name, what in (("segmentation_frames", "segmentation"), ("sequence_frames", "CPC")):
+            n = getattr(p, name)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ConfigError(
+                    f"probe.{name}: expected an integer >= 0 (0: no {what} scores), got {n!r}"
+                )
         if not p.metrics:
             raise ConfigError(
                 f"probe.metrics: expected a non-empty list of {list(METRICS)}, got []"

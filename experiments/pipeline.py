@@ -193,6 +193,54 @@ def segmentation_scores(
     }
 
 
+PREDICTION_PURPOSE = "probe_prediction"
+"""Seed purpose of the fresh episodes a sequence method's predictions are scored on."""
+
+
+def _learns_from_sequences(encoder: Path) -> bool:
+    from representations import get_class, read_header
+
+    return get_class(read_header(encoder)["method"]).batch_kind == "sequences"
+
+
+def prediction_scores(cfg: ExperimentConfig, model: Any, base: Path) -> dict[str, Any]:
+    """A sequence method's objective (CPC: top-1 accuracy per k, chance) on fresh episodes.
+
+    ``probe.sequence_frames`` frames of the collect envs, with the collect policy and env
+    kwargs but env streams of their own (:data:`PREDICTION_PURPOSE`): episodes the encoder
+    never trained on. They are collected into a temporary file beside the probe files and
+    deleted after.
+    """
+    import tempfile
+
+    from envs.exploration import collect
+    from envs.rng import spawn_seeds
+    from representations.analysis import sequence_scores
+
+    c, p = cfg.collect, cfg.probe
+    policy = "random" if c.policy == "sb3" else c.policy
+    seed = spawn_seeds(p.seed, 1, purpose=PREDICTION_PURPOSE)[0]
+    with tempfile.TemporaryDirectory(dir=base / "probe") as tmp:
+        data = Path(tmp) / "fresh.h5"
+        collect(
+            c.env_ids,
+            p.sequence_frames,
+            data,
+            num_envs=c.num_envs,
+            seed=seed,
+            policy=policy,
+            policy_kwargs={"repeat": c.repeat} if policy == "random_repeat" else {},
+            env_kwargs=c.env_kwargs,
+            device=cfg.device,
+            progress=False,
+        )
+        try:
+            scores = sequence_scores(model, data, seed=p.seed)
+        except ReprlError as e:
+            return {"skipped": str(e)}
+    return {"frames": p.sequence_frames, "policy": policy, **scores}
+
+
 def stage_probe(
     cfg: ExperimentConfig, base: Path, dataset: Path, encoders: dict[str, Path]
 ) -> dict[str, Path]:
@@ -238,6 +286,9 @@ def stage_probe(
                 "env_id": env_id,
                 "env_kwargs": cfg.collect.env_kwargs,
             }
+        seq = p.sequence_frames > 0 and _learns_from_sequences(enc)
+        if seq:  # only sequence methods depend on the fresh episodes' settings
+            plain["prediction"] = {"frames": p.sequence_frames, "collect": to_dict(cfg.collect)}
         path = d / f"{name}.json"
         stage = StageDir(
             d, stage_key(plain, {"encoder": enc, "dataset": dataset}), [path.name], name=name
@@ -278,6 +329,8 @@ def stage_probe(
                 "skipped": f"{env_id} (the collect env) has no ground-truth segmentation",
                 "env_id": env_id,
             }
+        if seq:
+            record["prediction"] = prediction_scores(cfg, model, base)
         record["seconds"] = round(time.perf_counter() - t0, 1)
         record["reprl_version"] = library_version()
         atomic_write_json(path, record)

@@ -179,6 +179,56 @@ def _probe_where_present(
     results["partially_present_factors"] = partial
 
 
+@torch.inference_mode()
+def sequence_scores(
+    model: Representation,
+    dataset: str | os.PathLike[str],
+    *,
+    batches: int = 16,
+    batch_size: int = 16,
+    seed: int = 0,
+) -> dict[str, float]:
+    """A sequence method's own objective on a dataset's sequences: the mean of its logged terms.
+
+    For CPC: ``loss``, ``acc_k1`` .. ``acc_kK`` (top-1 accuracy of picking the true future
+    code among every code of the batch) and ``chance``. Score it on episodes it never trained
+    on to see whether it learned to predict rather than to remember.
+
+    Args:
+        model: a representation whose ``batch_kind`` is ``"sequences"``.
+        dataset: an exploration dataset with episodes of at least ``model.sequence_length``
+            consecutive frames.
+        batches: random batches to average over, >= 1.
+        batch_size: sequences per batch (the candidates of InfoNCE are ``batch_size * L``).
+        seed: seed of the windows drawn.
+
+    Raises:
+        ReprlError: a model that does not learn from sequences, or a dataset without windows
+            of its length.
+    """
+    from representations.pretrain import sequences_to_input
+
+    if model.batch_kind != "sequences":
+        raise ReprlError(
+            f"{model.name} does not learn from sequences (batch_kind "
+            f"{model.batch_kind!r}): nothing to predict"
+        )
+    model.eval()
+    device = next(model.parameters()).device
+    ds = FrameDataset(dataset)
+    sums: dict[str, float] = {}
+    try:
+        for b in ds.iter_sequences(
+            batch_size, model.sequence_length, num_batches=batches, seed=seed
+        ):
+            _, terms = model.loss({"seq": sequences_to_input(b["frames"], device, False)})
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) / batches
+    finally:
+        ds.close()
+    return sums
+
+
 def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
     """Writes JSON atomically (temporary name, then rename)."""
     atomic_write_text(path, json.dumps(data, indent=2))

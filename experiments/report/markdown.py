@@ -415,8 +415,9 @@ def encoders_section(
             "2018) and DCI disentanglement (Eastwood & Williams 2018): 0 to 1, higher is more "
             "disentangled. ARI / FG-ARI: how well a decomposing encoder's masks match the true "
             "objects on fresh frames (1: perfectly, 0: chance; FG-ARI leaves out the "
-            "background). `—`: not computed or undefined. Every number, every factor included: "
-            "`encoders.csv`.",
+            "background). Top-1 k=1: a sequence method's (CPC's) accuracy at picking the next "
+            "frame's code among all codes of a batch, on fresh episodes, beside chance. `—`: not "
+            "computed or undefined. Every number, every factor included: `encoders.csv`.",
             "",
         ]
         extra = [
@@ -427,6 +428,8 @@ def encoders_section(
                 ("dci_disentanglement", "DCI disentanglement"),
                 ("ari", "ARI"),
                 ("fg_ari", "FG-ARI"),
+                ("pred_acc_k1", "top-1 k=1"),
+                ("pred_chance", "chance"),
             )
             if any(r.get(key, "") != "" for r in rows)
         ]

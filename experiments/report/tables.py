@@ -461,6 +461,8 @@ ENCODER_COLUMNS: tuple[str, ...] = (
     "fg_ari",
     "segmentation_frames",
     "segmentation_env",
+    "pred_acc_k1",
+    "pred_chance",
     "agents",
     "zero_shot_normalised",
     "checkpoint_sha256",
@@ -532,6 +534,7 @@ def encoder_rows(
         dci = d.get("dci") if isinstance(d.get("dci"), Mapping) else {}
         fv = d.get("factor_vae")
         seg = d.get("segmentation") if isinstance(d.get("segmentation"), Mapping) else {}
+        pred = d.get("prediction") if isinstance(d.get("prediction"), Mapping) else {}
         ckpt = d.get("checkpoint") if isinstance(d.get("checkpoint"), Mapping) else {}
         used = agents.get(str(ckpt.get("sha256")), [])
         row: dict[str, Any] = {
@@ -552,11 +555,15 @@ def encoder_rows(
             "fg_ari": _value(seg.get("fg_ari")),
             "segmentation_frames": _count(seg.get("frames")),
             "segmentation_env": str(seg.get("env_id", "")),
+            "pred_acc_k1": _value(pred.get("acc_k1")),
+            "pred_chance": _value(pred.get("chance")),
             "agents": ";".join(a for a, _ in used),
             "zero_shot_normalised": ";".join(f"{a}={v:.6g}" for a, v in used),
             "checkpoint_sha256": str(ckpt.get("sha256", "")),
             "note": "; ".join(
-                str(x) for x in (d.get("skipped"), seg.get("skipped")) if isinstance(x, str) and x
+                str(x)
+                for x in (d.get("skipped"), seg.get("skipped"), pred.get("skipped"))
+                if isinstance(x, str) and x
             ),
         }
         for col in factor_cols:

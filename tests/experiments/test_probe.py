@@ -220,3 +220,29 @@ def test_a_dataset_without_factors_is_not_an_error(tmp_path: Path) -> None:
     assert data["method"] == "beta_vae" and data["latent_dim"] == 32
     (row,) = encoder_rows([read_probe(path, tmp_path / "tiny")])
     assert "no factors" in row["note"] and row["mean_r2"] == "" and row["mig"] == ""
+
+
+def test_a_sequence_encoder_is_scored_on_fresh_episodes(tmp_path: Path) -> None:
+    """CPC's own objective on episodes it never trained on: accuracy per k beside chance, in the
+    JSON, encoders.csv and the Encoders table; the temporary dataset is gone afterwards."""
+    from experiments.report import encoder_rows, read_probe
+
+    cfg = small(tmp_path)
+    cfg.probe.frames = 100
+    cfg.probe.sequence_frames = 512
+    cfg.encoders = [EncoderStage(name="cpc", method="cpc", steps=2, batch_size=4)]
+    cfg.agents = [AgentStage(name="frozen", encoder="cpc", mode="frozen")]
+    run(cfg, until="probe")
+    d = tmp_path / "tiny" / "probe"
+    path = d / "cpc.json"
+    pred = json.loads(path.read_text())["prediction"]
+    assert pred["frames"] == 512 and pred["chance"] == pytest.approx(1 / (16 * 12))
+    assert {f"acc_k{k}" for k in range(1, 5)} <= set(pred)
+    assert all(0 <= pred[f"acc_k{k}"] <= 1 for k in range(1, 5))
+    assert sorted(p.name for p in d.iterdir() if p.is_dir()) == []  # no temporary left
+    (row,) = encoder_rows([read_probe(path, tmp_path / "tiny")])
+    assert row["pred_acc_k1"] == pytest.approx(pred["acc_k1"])
+    cfg.probe.sequence_frames = 0  # other settings: a non-sequence key, so the stage is redone
+    cfg.probe.seed = 1
+    run(cfg, until="probe")
+    assert "prediction" not in json.loads(path.read_text())
