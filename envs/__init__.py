@@ -1,4 +1,5 @@
-"""Environments: batched Breakout variants, the real Atari Breakout, and their adapters.
+"""Environments: batched Breakout variants, DMLab-style 3D worlds, the real Atari Breakout,
+procgen, and their adapters.
 
 ``import envs`` registers the ``reprl/...`` gymnasium ids. :func:`make_vec` returns an SB3
 ``VecEnv`` for any id reprl knows (frame stacking and grayscale on request);
@@ -10,8 +11,10 @@ import envs.oldgym  # noqa: F401  first: imports old gym quietly, before stable-
 from envs.actions import ACTION_MAPPINGS, MappedActions, check_action_mapping
 from envs.adapters import TorchSingleEnv, TorchVecEnv, TorchVectorEnv
 from envs.breakout import FACTOR_NAMES, VARIANTS, BreakoutBatch
+from envs.lab import LabBatch
 from envs.registry import (
     BREAKOUT_IDS,
+    LAB_IDS,
     SCHEMA_TARGETS,
     action_meanings,
     best_return,
@@ -28,9 +31,11 @@ __all__ = [
     "ACTION_MAPPINGS",
     "BREAKOUT_IDS",
     "FACTOR_NAMES",
+    "LAB_IDS",
     "SCHEMA_TARGETS",
     "VARIANTS",
     "BreakoutBatch",
+    "LabBatch",
     "MappedActions",
     "TorchSingleEnv",
     "TorchVecEnv",

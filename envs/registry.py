@@ -19,6 +19,8 @@ from stable_baselines3.common.vec_env import VecEnv
 from envs.adapters import TorchSingleEnv, TorchVecEnv, TorchVectorEnv
 from envs.breakout import ACTIONS, NUM_BRICKS, RULES, VARIANTS, BreakoutBatch
 from envs.errors import ReprlError
+from envs.lab.lab import ACTIONS as LAB_ACTIONS
+from envs.lab.lab import LabBatch
 from envs.stacking import StackedBatch, VecFrameStacker, check_stack_args
 
 BREAKOUT_IDS: dict[str, dict[str, Any]] = {
@@ -45,6 +47,18 @@ PROCGEN_IDS: dict[str, dict[str, Any]] = {
 each id fixes: ``reprl/Procgen-v0`` takes ``game`` (default ``coinrun``) and ``split``; the
 ``CoinRun{Train,Test,TestDisjoint}`` ids fix the split, so train and test levels are two
 targets of an experiment like two Breakout variants."""
+
+LAB_IDS: dict[str, dict[str, Any]] = {
+    "reprl/LabCollect-v0": {"task": "collect"},
+    "reprl/LabCollectTrain-v0": {"task": "collect", "split": "train"},
+    "reprl/LabCollectTest-v0": {"task": "collect", "split": "test"},
+    "reprl/LabNavigate-v0": {"task": "navigate"},
+    "reprl/LabNavigateTrain-v0": {"task": "navigate", "split": "train"},
+    "reprl/LabNavigateTest-v0": {"task": "navigate", "split": "test"},
+}
+"""The DMLab-style worlds of :mod:`envs.lab` and the kwargs each id fixes: ``LabCollect-v0`` and
+``LabNavigate-v0`` take ``split`` (default ``"train"``); the ``Train``/``Test`` ids fix it, so
+the held-out domains (collect) or mazes (navigate) are one more target of an experiment."""
 
 SCHEMA_TARGETS: tuple[str, ...] = (
     "reprl/BreakoutStandard-v0",
@@ -77,7 +91,7 @@ between: from y 29 (just below the lowest possible target) down to the paddle at
 
 def known_ids() -> tuple[str, ...]:
     """Every id :func:`make_vec` accepts."""
-    return (*BREAKOUT_IDS, *ATARI_IDS, *PROCGEN_IDS)
+    return (*BREAKOUT_IDS, *ATARI_IDS, *PROCGEN_IDS, *LAB_IDS)
 
 
 def _check_id(env_id: str) -> None:
@@ -129,6 +143,8 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
       off the ceiling or a wall, without returning to the paddle, is possible (the jump lands
       in its path by chance), so a lucky episode can exceed it, a normalised score above 1.
     - ``ALE/Breakout-v5``: 864 (:data:`ALE_BREAKOUT_BEST_RETURN`).
+    - LabCollect: ``num_good`` (default 3), every good object touched, no bad one (an upper
+      bound: the time limit may not allow all). LabNavigate: 1 (the goal, once).
     - procgen games, easy mode: the Procgen paper's R_max
       (:data:`envs.procgen.EASY_SCORE_RANGE`; CoinRun 10); other modes have no constant here.
 
@@ -158,6 +174,14 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
                 "only mode whose R_max reprl records)"
             )
         return EASY_SCORE_RANGE[game][1]
+    if env_id in LAB_IDS:
+        kw = _lab_kwargs(env_id, dict(env_kwargs))
+        if kw["task"] == "navigate":
+            return 1.0
+        num_good = kw.get("num_good", 3)
+        if not isinstance(num_good, int) or isinstance(num_good, bool) or num_good < 0:
+            raise ReprlError(f"num_good: expected an integer >= 0, got {num_good!r}")
+        return float(num_good)
     kw = _breakout_kwargs(env_id, dict(env_kwargs))
     variant = kw.get("variant", "standard")
     if variant not in RULES:
@@ -210,8 +234,9 @@ def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
 
     Returns:
         ``("NOOP", "LEFT", "RIGHT")`` for reprl's Breakout, ``("NOOP", "FIRE", "RIGHT",
-        "LEFT")`` for ``ALE/Breakout-v5``, procgen's 15 (:data:`envs.procgen.PROCGEN_ACTIONS`):
-        what the env's ``get_action_meanings()`` answers.
+        "LEFT")`` for ``ALE/Breakout-v5``, procgen's 15 (:data:`envs.procgen.PROCGEN_ACTIONS`),
+        the lab's 6 (:data:`envs.lab.lab.ACTIONS`): what the env's ``get_action_meanings()``
+        answers.
 
     Raises:
         ReprlError: an unknown id.
@@ -221,6 +246,8 @@ def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
         from envs.procgen import PROCGEN_ACTIONS
 
         return PROCGEN_ACTIONS
+    if env_id in LAB_IDS:
+        return LAB_ACTIONS
     return ALE_BREAKOUT_ACTIONS if env_id in ATARI_IDS else tuple(ACTIONS)
 
 
@@ -256,6 +283,43 @@ def make_breakout_batch(
     return core if frame_stack == 1 else StackedBatch(core, frame_stack)
 
 
+def _lab_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    fixed = LAB_IDS[env_id]
+    clash = {k: kwargs[k] for k in fixed if k in kwargs and kwargs[k] != fixed[k]}
+    if clash:
+        task = fixed["task"].capitalize()
+        raise ReprlError(
+            f"{env_id} fixes {fixed}; got conflicting {clash} (use reprl/Lab{task}-v0 with "
+            "split=...)"
+        )
+    return {**kwargs, **fixed}
+
+
+def make_lab_batch(
+    env_id: str,
+    num_envs: int,
+    *,
+    seed: int | Sequence[int] | None = None,
+    device: str | torch.device = "cpu",
+    frame_stack: int = 1,
+    grayscale: bool = False,
+    **kwargs: Any,
+) -> LabBatch | StackedBatch:
+    """The batched lab core behind one of :data:`LAB_IDS`, stacked (or grayscale) on request."""
+    frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
+    core = LabBatch(num_envs, seed=seed, device=device, **_lab_kwargs(env_id, kwargs))
+    if frame_stack == 1 and not grayscale:
+        return core
+    return StackedBatch(core, frame_stack, grayscale)
+
+
+def _make_batch(env_id: str, num_envs: int, **kwargs: Any) -> Any:
+    """The batched core of one of our own ids (Breakout or lab)."""
+    if env_id in LAB_IDS:
+        return make_lab_batch(env_id, num_envs, **kwargs)
+    return make_breakout_batch(env_id, num_envs, **kwargs)
+
+
 def make_vec(
     env_id: str,
     num_envs: int,
@@ -270,7 +334,7 @@ def make_vec(
 
     Args:
         env_id: one of :func:`known_ids` (``reprl/Breakout*-v0``, ``ALE/Breakout-v5``,
-            ``reprl/CoinRun-v0``, ``reprl/Procgen-v0``).
+            ``reprl/CoinRun-v0``, ``reprl/Procgen-v0``, ``reprl/Lab*-v0``).
         num_envs: number of parallel envs, >= 1.
         seed: an int (env i is seeded with ``seed + i``, SB3's convention), a sequence of
             ``num_envs`` ints >= 0 (env i gets ``seed[i]``; use
@@ -283,7 +347,8 @@ def make_vec(
         grayscale: ITU-R 601 luma frames (1 channel) instead of RGB.
         **kwargs: forwarded to the env (e.g. ``variant``, ``obs_size``, ``max_episode_steps``,
             ``min_object_size`` for Breakout; ``mode``, ``difficulty`` for ALE; ``split``,
-            ``distribution_mode``, ``num_levels``, ... for procgen, :mod:`envs.procgen`);
+            ``distribution_mode``, ``num_levels``, ... for procgen, :mod:`envs.procgen`;
+            ``split``, ``num_good``, ... for the lab, :class:`envs.lab.lab.LabBatch`);
             ``info_factors=False`` leaves the factors out of the info dicts (ignored by envs
             without factors).
 
@@ -298,8 +363,8 @@ def make_vec(
     _check_id(env_id)
     frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
     info_factors = kwargs.pop("info_factors", True)  # only our envs have factors to skip
-    if env_id in BREAKOUT_IDS:
-        core = make_breakout_batch(
+    if env_id in BREAKOUT_IDS or env_id in LAB_IDS:
+        core = _make_batch(
             env_id,
             num_envs,
             seed=seed,
@@ -331,7 +396,7 @@ def _single_entry(
     render_mode: str | None = None,
     **kwargs: Any,
 ) -> TorchSingleEnv:
-    core = make_breakout_batch(env_id, 1, seed=seed, device=device, **kwargs)
+    core = _make_batch(env_id, 1, seed=seed, device=device, **kwargs)
     return TorchSingleEnv(core, render_mode=render_mode)
 
 
@@ -345,7 +410,7 @@ def _vector_entry(
     **kwargs: Any,
 ) -> TorchVectorEnv:
     kwargs.pop("render_mode", None)
-    core = make_breakout_batch(env_id, num_envs, seed=seed, device=device, **kwargs)
+    core = _make_batch(env_id, num_envs, seed=seed, device=device, **kwargs)
     return TorchVectorEnv(core, autoreset_mode=autoreset_mode)
 
 
@@ -363,7 +428,7 @@ def _procgen_vector_entry(env_id: str, num_envs: int = 1, **kwargs: Any) -> gym.
 
 def register_envs() -> None:
     """Registers the ``reprl/...`` ids with gymnasium (idempotent)."""
-    for env_id in BREAKOUT_IDS:
+    for env_id in (*BREAKOUT_IDS, *LAB_IDS):
         if env_id in gym.registry:
             continue
         gym.register(

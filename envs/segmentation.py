@@ -1,8 +1,9 @@
 """Frames with their ground-truth instance segmentation, for scoring object-centric models.
 
 Only envs that draw their own frames can say which object each pixel shows: reprl's batched
-Breakout (:meth:`envs.breakout.BreakoutBatch.render_segmentation`). ALE and procgen render in
-C++ and give no such map; asking them for one is an error that says so.
+Breakout (:meth:`envs.breakout.BreakoutBatch.render_segmentation`) and the DMLab-style lab
+worlds (:meth:`envs.lab.lab.LabBatch.render_segmentation`). ALE and procgen render in C++ and
+give no such map; asking them for one is an error that says so.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import numpy as np
 import torch
 
 from envs.errors import ReprlError
-from envs.registry import BREAKOUT_IDS, known_ids, make_breakout_batch
+from envs.registry import BREAKOUT_IDS, LAB_IDS, known_ids, make_breakout_batch, make_lab_batch
 
 
 def has_segmentation(env_id: str) -> bool:
     """Whether ``env_id`` can render a ground-truth instance segmentation."""
-    return env_id in BREAKOUT_IDS
+    return env_id in BREAKOUT_IDS or env_id in LAB_IDS
 
 
 def segmented_frames(
@@ -44,8 +45,9 @@ def segmented_frames(
         **env_kwargs: forwarded to the env (``min_object_size``, ``obs_size``, ...).
 
     Returns:
-        ``frames`` (T, H, W, 3) uint8 RGB and ``ids`` (T, H, W) int64 object ids (0 the
-        background; see :meth:`~envs.breakout.BreakoutBatch.render_segmentation`).
+        ``frames`` (T, H, W, 3) uint8 RGB and ``ids`` (T, H, W) int64 object ids (see
+        :meth:`~envs.breakout.BreakoutBatch.render_segmentation`: 0 the background;
+        :meth:`~envs.lab.lab.LabBatch.render_segmentation`: 0 ceiling, 1 floor, 2 walls).
 
     Raises:
         ReprlError: an id without segmentation (naming the ids that have one), an unknown id,
@@ -56,12 +58,13 @@ def segmented_frames(
     if not has_segmentation(env_id):
         raise ReprlError(
             f"{env_id} renders in C++ and gives no ground-truth segmentation; ids with one: "
-            f"{sorted(BREAKOUT_IDS)}"
+            f"{sorted([*BREAKOUT_IDS, *LAB_IDS])}"
         )
     for name, v in (("num_frames", num_frames), ("skip", skip), ("num_envs", num_envs)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise ReprlError(f"{name}: expected an integer >= 1, got {v!r}")
-    core = make_breakout_batch(env_id, num_envs, seed=seed, device=device, **env_kwargs)
+    make = make_lab_batch if env_id in LAB_IDS else make_breakout_batch
+    core = make(env_id, num_envs, seed=seed, device=device, **env_kwargs)
     gen = torch.Generator().manual_seed(seed)
     core.reset()
     frames, ids, n = [], [], 0

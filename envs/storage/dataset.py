@@ -49,9 +49,23 @@ DISCRETE_FACTORS = (
     "ball_vy",
     "ball_speed",
     "level_seed",
+    "obj_kind",
+    "obj_look",
+    "obj_alive",
+    "obj_visible",
+    "room_look",
+    "wall_texture",
+    "wall_color",
+    "floor_texture",
+    "floor_color",
+    "object_set",
+    "good_look",
+    "bad_look",
+    "layout",
 )
 """Factors that are categorical (scored with F1 by the probes): Breakout's counts, velocities
-and variant, procgen's level; the rest are positions."""
+and variant, procgen's level, the lab's object kinds and looks, domain ids and layout; the rest
+are positions (and the lab's yaw, in degrees)."""
 
 
 class DatasetError(ReprlError):

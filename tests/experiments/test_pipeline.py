@@ -337,7 +337,10 @@ def test_shipped_configs_load_and_validate(path: Path) -> None:
     from experiments.config import load_config
     from representations.pretrain import PretrainConfig
 
-    if path.name.startswith(("darla_breakout", "coinrun")):
+    import yaml
+
+    experiment_keys = {"base", "agents", "encoders", "train", "evaluate", "collect"}
+    if experiment_keys & set(yaml.safe_load(path.read_text())):  # an experiment, not a pretrain
         load_experiment(str(path), []).validate()
     else:
         load_config(PretrainConfig, path)
