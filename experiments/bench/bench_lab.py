@@ -1,5 +1,5 @@
 """Env-steps/s of the DMLab-style lab worlds (``reprl/LabCollect-v0``, ``reprl/LabNavigate-v0``)
-on the CPU, as JSON.
+on each of ``--devices`` (default cpu), as JSON.
 
 For each task and N (default 1, 64, 256): the bare torch core (:class:`envs.lab.LabBatch`,
 observations stay tensors) and the SB3 ``VecEnv`` of ``make_vec`` with and without the factor
@@ -8,7 +8,8 @@ dicts in ``infos`` (numpy out). Observations are uint8 RGB 64 x 64, actions unif
 ``--rounds`` interleaved rounds, keeping its best: on a shared machine the background load then
 hits all alike. The issue's goal: >= 10,000 env-steps/s at N = 256 on 2 cores.
 
-Usage: ``python -m experiments.bench.bench_lab [--seconds 3] [--sizes 1 64 256] [--threads 2]``
+Usage: ``python -m experiments.bench.bench_lab [--seconds 3] [--sizes 1 64 256] [--threads 2]
+[--devices cpu cuda]``
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import json
 import os
 import platform
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,36 +31,32 @@ import torch
 
 import envs
 from envs.lab import LabBatch
+from experiments.bench.bench_envs import _rate
 
 TASK_IDS = {"collect": "reprl/LabCollect-v0", "navigate": "reprl/LabNavigate-v0"}
 
 
-def _rate(step: Callable[[int], None], n: int, seconds: float, warmup: int = 5) -> float:
-    """Env-steps per second of ``step(i)`` advancing ``n`` envs, timed for ``seconds``."""
-    for i in range(warmup):
-        step(i)
-    k, t0 = 0, time.perf_counter()
-    while True:
-        step(k)
-        k += 1
-        dt = time.perf_counter() - t0
-        if dt >= seconds and k >= 3:
-            return k * n / dt
-
-
-def bench_task(task: str, n: int, seconds: float, rounds: int) -> dict[str, Any]:
+def bench_task(
+    task: str, n: int, seconds: float, rounds: int, device: str = "cpu"
+) -> dict[str, Any]:
     """One row: env-steps/s of the core and of the SB3 VecEnv (with/without factor dicts)."""
     env_id = TASK_IDS[task]
-    core = LabBatch(n, task, seed=0)
+    core = LabBatch(n, task, seed=0, device=device)
     core.reset()
-    vec = envs.make_vec(env_id, n, seed=0)
+    vec = envs.make_vec(env_id, n, seed=0, device=device)
     vec.reset()
-    bare = envs.make_vec(env_id, n, seed=0, info_factors=False)
+    bare = envs.make_vec(env_id, n, seed=0, info_factors=False, device=device)
     bare.reset()
     acts = np.random.default_rng(0).integers(0, 6, (64, n))
-    acts_t = torch.as_tensor(acts)
+    acts_t = torch.as_tensor(acts).to(device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+
+    def core_step(i: int) -> None:
+        core.step(acts_t[i % 64])
+        sync()  # frames ready, as a policy reading them needs
+
     steps: dict[str, Callable[[int], None]] = {
-        "core": lambda i: core.step(acts_t[i % 64]),
+        "core": core_step,
         "vecenv": lambda i: bare.step(acts[i % 64]),
         "vecenv_factors": lambda i: vec.step(acts[i % 64]),
     }
@@ -68,7 +64,12 @@ def bench_task(task: str, n: int, seconds: float, rounds: int) -> dict[str, Any]
     for _ in range(rounds):
         for name, step in steps.items():
             best[name] = max(best[name], _rate(step, n, seconds / rounds))
-    return {"task": task, "num_envs": n, **{k: round(v) for k, v in best.items()}}
+    return {
+        "task": task,
+        "device": device,
+        "num_envs": n,
+        **{k: round(v) for k, v in best.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,15 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 256])
     p.add_argument("--tasks", nargs="+", default=list(TASK_IDS), choices=list(TASK_IDS))
     p.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
+    p.add_argument("--devices", nargs="+", default=["cpu"], help="torch devices (cpu, cuda)")
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     rows = [
-        bench_task(task, n, args.seconds, args.rounds) for task in args.tasks for n in args.sizes
+        bench_task(task, n, args.seconds, args.rounds, device)
+        for device in args.devices
+        for task in args.tasks
+        for n in args.sizes
     ]
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     result = {
-        "benchmark": "env-steps/s of the lab worlds on cpu, uint8 RGB 64x64, random actions",
+        "benchmark": "env-steps/s of the lab worlds, uint8 RGB 64x64, random actions",
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
