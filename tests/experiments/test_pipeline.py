@@ -334,10 +334,10 @@ def test_experiment_yaml_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load_and_validate(path: Path) -> None:
+    import yaml
+
     from experiments.config import load_config
     from representations.pretrain import PretrainConfig
-
-    import yaml
 
     experiment_keys = {"base", "agents", "encoders", "train", "evaluate", "collect"}
     if experiment_keys & set(yaml.safe_load(path.read_text())):  # an experiment, not a pretrain
