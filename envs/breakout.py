@@ -307,18 +307,7 @@ class BreakoutBatch:
         """
         if seed is None and self._needs_reset:
             seed = self._seed if self._seed is not None else fresh_seeds(1)[0]
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = list(per_env_seeds(int(seed), self.num_envs) or [])
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ReprlError(f"seed: expected {self.num_envs} seeds, got {len(seeds)}")
-        given = [i for i, s in enumerate(seeds) if s is not None]
-        if given:
-            per_env_seeds([seeds[i] for i in given], len(given))  # ints >= 0, else ReprlError
-            self.rng.seed(torch.tensor(given, device=self.device), [seeds[i] for i in given])
+        self.rng.seed_all(seed)
         self._reset_games(self._ar)
         self._needs_reset = False
         return self.render_obs()

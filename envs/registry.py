@@ -105,15 +105,20 @@ def _check_id(env_id: str) -> None:
         raise ReprlError(f"unknown env id {env_id!r}; expected one of {known_ids()}")
 
 
-def _procgen_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    fixed = PROCGEN_IDS[env_id]
+def _fixed_kwargs(
+    env_id: str, fixed: dict[str, Any], kwargs: dict[str, Any], instead: str
+) -> dict[str, Any]:
+    """``kwargs`` with the ones ``env_id`` fixes; a conflicting value is an error that names
+    the id to use ``instead``."""
     clash = {k: kwargs[k] for k in fixed if k in kwargs and kwargs[k] != fixed[k]}
     if clash:
-        raise ReprlError(
-            f"{env_id} fixes {fixed}; got conflicting {clash} (use reprl/Procgen-v0 with "
-            "game=... and split=...)"
-        )
+        raise ReprlError(f"{env_id} fixes {fixed}; got conflicting {clash} (use {instead})")
     return {**kwargs, **fixed}
+
+
+def _procgen_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    instead = "reprl/Procgen-v0 with game=... and split=..."
+    return _fixed_kwargs(env_id, PROCGEN_IDS[env_id], kwargs, instead)
 
 
 def best_return(env_id: str, **env_kwargs: Any) -> float:
@@ -252,14 +257,8 @@ def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
 
 
 def _breakout_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    fixed = BREAKOUT_IDS[env_id]
-    clash = {k for k in fixed if k in kwargs and kwargs[k] != fixed[k]}
-    if clash:
-        raise ReprlError(
-            f"{env_id} fixes {fixed}; got conflicting { ({k: kwargs[k] for k in clash}) }. "
-            f"Use reprl/Breakout-v0 with variant=... (one of {VARIANTS}) instead"
-        )
-    return {**kwargs, **fixed}
+    instead = f"reprl/Breakout-v0 with variant=..., one of {VARIANTS}"
+    return _fixed_kwargs(env_id, BREAKOUT_IDS[env_id], kwargs, instead)
 
 
 def make_breakout_batch(
@@ -285,14 +284,8 @@ def make_breakout_batch(
 
 def _lab_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     fixed = LAB_IDS[env_id]
-    clash = {k: kwargs[k] for k in fixed if k in kwargs and kwargs[k] != fixed[k]}
-    if clash:
-        task = fixed["task"].capitalize()
-        raise ReprlError(
-            f"{env_id} fixes {fixed}; got conflicting {clash} (use reprl/Lab{task}-v0 with "
-            "split=...)"
-        )
-    return {**kwargs, **fixed}
+    instead = f"reprl/Lab{fixed['task'].capitalize()}-v0 with split=..."
+    return _fixed_kwargs(env_id, fixed, kwargs, instead)
 
 
 def make_lab_batch(

@@ -177,6 +177,30 @@ class StreamRNG:
         self.key[index] = seed_to_key(s)
         self.counter[index] = 0
 
+    def seed_all(self, seed: int | Sequence[int | None] | None) -> None:
+        """Seeds the streams from a batched env's ``reset(seed)`` argument.
+
+        Args:
+            seed: an int (stream i gets ``seed + i``), one seed or None per stream (None keeps
+                that stream going), or None (every stream keeps going).
+
+        Raises:
+            ReprlError: a sequence of the wrong length, a negative or non-integer seed.
+        """
+        n = len(self.key)
+        if seed is None:
+            return
+        if _is_int(seed):
+            seeds: list[int | None] = list(per_env_seeds(int(seed), n) or [])
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ReprlError(f"seed: expected {n} seeds, got {len(seeds)}")
+        given = [i for i, s in enumerate(seeds) if s is not None]
+        if given:
+            per_env_seeds([seeds[i] for i in given], len(given))  # ints >= 0, else ReprlError
+            self.seed(torch.tensor(given, device=self.device), [seeds[i] for i in given])
+
     def draw(self, index: Tensor, num: int) -> Tensor:
         """Draws ``num`` raw 32-bit values for each stream in ``index``.
 
