@@ -22,6 +22,24 @@ def has_segmentation(env_id: str) -> bool:
     return env_id in BREAKOUT_IDS or env_id in LAB_IDS
 
 
+def background_ids(env_id: str) -> tuple[int, ...]:
+    """The segmentation ids of ``env_id`` that are no object (what foreground ARI leaves out):
+    Breakout's background (0); the Lab's ceiling, floor and walls (0, 1, 2).
+
+    Raises:
+        ReprlError: an id without segmentation.
+    """
+    if not has_segmentation(env_id):
+        raise ReprlError(f"{env_id} has no ground-truth segmentation")
+    if env_id in LAB_IDS:
+        from envs.lab.lab import SEG_OBJECTS
+
+        return tuple(range(SEG_OBJECTS))
+    from envs.breakout import SEG_BACKGROUND
+
+    return (SEG_BACKGROUND,)
+
+
 def segmented_frames(
     env_id: str,
     num_frames: int,

@@ -163,14 +163,15 @@ def segmentation_scores(
 
     Returns:
         ``{"ari", "fg_ari", "frames", "env_id"}``: the mean per-frame ARI over all pixels and
-        over the pixels whose true object is not the background, each in [-1, 1] (1: the
+        over the pixels whose true object is an object (not one of
+        :func:`envs.segmentation.background_ids`: the Lab's floor and walls are left out too),
+        each in [-1, 1] (1: the
         true partition up to relabelling, about 0: chance).
     """
     import numpy as np
     import torch
 
-    from envs.breakout import SEG_BACKGROUND
-    from envs.segmentation import segmented_frames
+    from envs.segmentation import background_ids, segmented_frames
     from representations.base import check_frame_shape
     from representations.metrics.segmentation import adjusted_rand_index, masks_to_ids
 
@@ -185,9 +186,11 @@ def segmentation_scores(
             x = model.to_model_input(torch.from_numpy(frames[lo : lo + batch_size]))
             pred.append(masks_to_ids(model.decompose(x)["masks"]))
     pred_ids = np.concatenate(pred)
+    background = background_ids(env_id)  # every non-object id, as one label FG-ARI ignores
+    fg_true = np.where(np.isin(true_ids, background), background[0], true_ids)
     return {
         "ari": adjusted_rand_index(true_ids, pred_ids),
-        "fg_ari": adjusted_rand_index(true_ids, pred_ids, ignore=SEG_BACKGROUND),
+        "fg_ari": adjusted_rand_index(fg_true, pred_ids, ignore=background[0]),
         "frames": len(frames),
         "env_id": env_id,
     }

@@ -86,3 +86,14 @@ def test_segmented_frames_and_envs_without_segmentation() -> None:
         segmented_frames("reprl/Pong-v0", 4)
     with pytest.raises(ReprlError, match="num_frames: expected an integer >= 1"):
         segmented_frames("reprl/BreakoutStandard-v0", 0)
+
+
+def test_background_ids_name_what_is_no_object() -> None:
+    from envs.segmentation import background_ids
+
+    assert background_ids("reprl/BreakoutStandard-v0") == (SEG_BACKGROUND,)
+    assert background_ids("reprl/LabCollect-v0") == (0, 1, 2)  # ceiling, floor, walls
+    _, ids = segmented_frames("reprl/LabCollect-v0", 8, num_envs=4, seed=0)
+    assert ids.max() >= 3  # some object in view among 8 frames
+    with pytest.raises(ReprlError, match="no ground-truth segmentation"):
+        background_ids("ALE/Breakout-v5")

@@ -246,3 +246,30 @@ def test_a_sequence_encoder_is_scored_on_fresh_episodes(tmp_path: Path) -> None:
     cfg.probe.seed = 1
     run(cfg, until="probe")
     assert "prediction" not in json.loads(path.read_text())
+
+
+def test_foreground_ari_on_lab_frames_leaves_floor_and_walls_out(monkeypatch) -> None:
+    """A decomposer whose masks are the true objects, with floor, walls and ceiling merged into
+    one slot: FG-ARI 1 on the Lab (those ids are no object), ARI below 1 (they were merged)."""
+    import envs.segmentation as seg
+
+    frames, ids = seg.segmented_frames("reprl/LabCollect-v0", 8, num_envs=4, seed=2)
+    monkeypatch.setattr(seg, "segmented_frames", lambda *a, **k: (frames, ids))
+
+    class Oracle:
+        input_spec = InputSpec(shape=(3, 64, 64))
+
+        def eval(self) -> "Oracle":
+            return self
+
+        def to_model_input(self, x: torch.Tensor) -> torch.Tensor:
+            return x.permute(0, 3, 1, 2).float() / 255
+
+        def decompose(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            slot = torch.from_numpy(np.maximum(ids[: len(x)] - 2, 0))  # 0, 1, 2 -> slot 0
+            masks = torch.nn.functional.one_hot(slot, int(ids.max()) - 1)
+            return {"masks": masks.permute(0, 3, 1, 2)[:, :, None].float()}
+
+    s = segmentation_scores(Oracle(), "reprl/LabCollect-v0", 8, seed=2)
+    assert s["fg_ari"] == pytest.approx(1.0)
+    assert s["ari"] < 1.0
