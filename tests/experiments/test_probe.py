@@ -163,13 +163,6 @@ def test_segmentation_scores_of_a_fake_decomposer() -> None:
     assert again == s
 
 
-def _has_monet() -> bool:
-    import representations
-
-    return "monet" in representations.available()
-
-
-@pytest.mark.skipif(not _has_monet(), reason="no MONet in this version of representations")
 def test_a_decomposing_encoder_is_scored_with_ari(tmp_path: Path, monkeypatch) -> None:
     import envs.segmentation
 
