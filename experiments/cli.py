@@ -259,6 +259,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--model", help="sb3: path of the SB3 agent (.zip)")
     c.add_argument("--epsilon", type=float, default=0.1, help="sb3: random-action probability")
+    c.add_argument(
+        "--views-per-scene",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K >= 2: write a scene dataset instead (GQN's data, Lab ids only): FRAMES / K "
+        "scenes of K views from random cameras with their 7-d viewpoints; no policy is used",
+    )
+    c.add_argument(
+        "--max-pitch",
+        type=float,
+        default=0.0,
+        help="scenes: cameras pitch uniformly within +-MAX_PITCH degrees (default level views)",
+    )
     c.add_argument("--seed", type=int, default=0, help="seed of the envs and the policy")
     device(c)
     c.add_argument(

@@ -69,6 +69,29 @@ def collect(args: argparse.Namespace) -> int:
     from experiments.config import parse_overrides
 
     env_kwargs = parse_overrides(args.env_kwarg)
+    if args.views_per_scene:
+        from envs.scenes import collect_scenes
+
+        k = args.views_per_scene
+        if k < 2 or args.frames < k:
+            raise ReprlError(
+                f"--views-per-scene: expected K >= 2 and at most --frames ({args.frames}), got {k}"
+            )
+        t0 = time.perf_counter()
+        ds = collect_scenes(
+            args.env,
+            args.frames // k,
+            args.out,
+            views_per_scene=k,
+            num_envs=args.num_envs,
+            seed=args.seed,
+            env_kwargs=env_kwargs,
+            max_pitch=args.max_pitch,
+            device=args.device,
+        )
+        what = f"{ds.num_scenes} scenes x {k} views of {', '.join(args.env)} -> {args.out}"
+        stage_line("collect", time.perf_counter() - t0, what)
+        return 0
     if args.policy == "sb3":
         from agents.exploration import sb3_policy
 

@@ -39,6 +39,11 @@ class CollectStage:
         epsilon: ``sb3``: probability of a random action, in [0, 1].
         env_kwargs: kwargs of every env (e.g. ``obs_size``, ``min_object_size``).
         seed: seed of the env streams and of the policy.
+        views_per_scene: 0 (trajectories of the policy) or K >= 2: a scene dataset instead,
+            ``frames // K`` scenes of K views from random cameras with their viewpoints
+            (:func:`envs.scenes.collect_scenes`; Lab ids only; GQN needs it, every other
+            method trains on its views as frames). The policy fields are then unused.
+        max_pitch: scenes: cameras pitch uniformly within +-max_pitch degrees, in [0, 90).
     """
 
     env_ids: list[str] = field(default_factory=lambda: [SCHEMA_TARGETS[0]])
@@ -50,6 +55,8 @@ class CollectStage:
     epsilon: float = 0.1
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    views_per_scene: int = 0
+    max_pitch: float = 0.0
 
 
 @dataclass
@@ -259,6 +266,7 @@ class ExperimentConfig:
             raise ConfigError(f"collect.epsilon: expected in [0, 1], got {self.collect.epsilon}")
         if self.collect.policy == "sb3" and not self.collect.model_path:
             raise ConfigError("collect.model_path: expected an agent zip for policy sb3, got none")
+        self._validate_scenes()
         if not self.seeds:
             raise ConfigError("seeds: expected at least one seed, got []")
         if len(set(self.seeds)) != len(self.seeds):
@@ -323,6 +331,42 @@ class ExperimentConfig:
             except ValueError as e:
                 raise ConfigError(f"train.ppo: {e}") from None
         self._validate_envs()
+
+    def _validate_scenes(self) -> None:
+        """``collect.views_per_scene`` and ``max_pitch``, and encoders that train on scenes."""
+        from envs.registry import LAB_IDS
+        from representations.registry import available, get_class
+
+        c = self.collect
+        k = c.views_per_scene
+        if isinstance(k, bool) or not isinstance(k, int) or k == 1 or k < 0:
+            raise ConfigError(
+                f"collect.views_per_scene: expected 0 (trajectories) or an integer >= 2, got {k!r}"
+            )
+        if not 0 <= c.max_pitch < 90:
+            raise ConfigError(f"collect.max_pitch: expected degrees in [0, 90), got {c.max_pitch}")
+        if k:
+            if c.frames < k:
+                raise ConfigError(
+                    f"collect.frames: expected at least views_per_scene = {k} (one scene), got "
+                    f"{c.frames}"
+                )
+            other = [i for i in c.env_ids if i not in LAB_IDS]
+            if other:
+                raise ConfigError(
+                    f"collect.env_ids: scenes (views_per_scene {k}) need envs with a camera, "
+                    f"one of {sorted(LAB_IDS)}; got {other}"
+                )
+        for e in self.encoders:
+            if e.method not in available():
+                continue  # named by the encoders' own check
+            cls = get_class(e.method)
+            need = int(getattr(cls, "views_per_scene_min", 2))
+            if cls.batch_kind == "scenes" and k < need:
+                raise ConfigError(
+                    f"encoders.{e.name}: {e.method} trains on scenes of at least {need} views; "
+                    f"expected collect.views_per_scene >= {need}, got {k}"
+                )
 
     def _validate_probe(self) -> None:
         """``probe.*``: frame counts and metric names."""

@@ -65,11 +65,30 @@ def stage_collect(cfg: ExperimentConfig, base: Path) -> tuple[Path, bool]:
 
     c = cfg.collect
     out = base / "collect" / "explore.h5"
-    stage = StageDir(out.parent, stage_key({**to_dict(c), "device": cfg.device}), [out.name])
+    plain = to_dict(c)
+    if not c.views_per_scene:  # trajectories keep the key they had before scenes existed
+        del plain["views_per_scene"], plain["max_pitch"]
+    stage = StageDir(out.parent, stage_key({**plain, "device": cfg.device}), [out.name])
     if stage.done():
         return out, True
     stage.begin(resume=False)
     write_yaml(out.parent / "config.yaml", {**to_dict(c), "device": cfg.device})
+    if c.views_per_scene:
+        from envs.scenes import collect_scenes
+
+        collect_scenes(
+            c.env_ids,
+            c.frames // c.views_per_scene,
+            out,
+            views_per_scene=c.views_per_scene,
+            num_envs=c.num_envs,
+            seed=c.seed,
+            env_kwargs=c.env_kwargs,
+            max_pitch=c.max_pitch,
+            device=cfg.device,
+        )
+        stage.finish()
+        return out, False
     if c.policy == "sb3":
         from agents.exploration import sb3_policy
 

@@ -271,7 +271,10 @@ class Representation(nn.Module, abc.ABC):
             ``"factors"`` (``batch["obs"]`` with ``batch["targets"]``: ``(B, T)`` float32, the
             ground-truth factor columns named by the method's ``targets`` attribute,
             standardised, and ``batch["mask"]``: ``(B, T)`` bool, where they are defined; the
-            supervised baseline).
+            supervised baseline); or ``"scenes"`` (``batch["views"]``: ``(B, K, C, H, W)``, K
+            views of one scene per row, and ``batch["viewpoints"]``: ``(B, K, 7)`` float32 their
+            cameras, :data:`envs.scenes.VIEWPOINT_NAMES`; GQN), where the class may set an int
+            ``views_per_scene_min`` (default 2) that the data's K must reach.
         input_spec: What :meth:`encode` accepts.
         latent_dim: Size of the code :meth:`encode` returns.
         config: JSON-plain constructor keyword arguments.
@@ -287,7 +290,8 @@ class Representation(nn.Module, abc.ABC):
     variational: ClassVar[bool] = False
     #: What ``loss`` trains on: ``"frames"`` (``batch["obs"]``), ``"sequences"``
     #: (``batch["seq"]``, with an int attribute ``sequence_length``) or ``"factors"``
-    #: (``"obs"``, ``"targets"``, ``"mask"``, with a list attribute ``targets``).
+    #: (``"obs"``, ``"targets"``, ``"mask"``, with a list attribute ``targets``) or
+    #: ``"scenes"`` (``"views"``, ``"viewpoints"``).
     batch_kind: ClassVar[str] = "frames"
 
     def __init__(self, *, input_spec: InputSpec, latent_dim: int, config: Mapping[str, Any]):

@@ -27,7 +27,10 @@ What a step feeds ``model.loss`` follows the method's :attr:`Representation.batc
 episode (``{"seq": (B, L, C, H, W)}``, :meth:`FrameDataset.iter_sequences`); ``"factors"`` (the
 supervised baseline) draws frames as ``"frames"`` does, with their factor columns standardised
 over the dataset and a mask of where each is defined (``{"obs", "targets": (B, T), "mask":
-(B, T)}``, :func:`factor_targets`). Images are float32 in ``[0, 1]`` on ``cfg.device``.
+(B, T)}``, :func:`factor_targets`); ``"scenes"`` (GQN) draws ``batch_size`` scenes of a scene
+dataset (:func:`envs.scenes.collect_scenes`), all K views of each with their 7-d viewpoints
+(``{"views": (B, K, C, H, W), "viewpoints": (B, K, 7)}``, :meth:`FrameDataset.iter_scenes`).
+Images are float32 in ``[0, 1]`` on ``cfg.device``.
 """
 
 from __future__ import annotations
@@ -88,7 +91,8 @@ class PretrainConfig:
         batch_size: examples per step, >= 1: frames, at most the dataset's frames; for a
             method whose ``batch_kind`` is ``"sequences"`` (CPC), sequences of
             ``model.sequence_length`` frames (a step then sees ``batch_size * L`` frames), at
-            most the dataset's sequence starts (windows of L consecutive frames of one episode).
+            most the dataset's sequence starts (windows of L consecutive frames of one episode);
+            for a ``"scenes"`` method (GQN), scenes of K views, at most the dataset's scenes.
         lr: AdamW learning rate, > 0.
         weight_decay: AdamW weight decay, >= 0.
         grad_clip: max gradient norm, 0 to disable.
@@ -315,6 +319,37 @@ def _sequence_batches(
         epoch += 1
 
 
+def _scene_batches(
+    ds: FrameDataset, cfg: PretrainConfig, epoch: int
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Scene batches (:meth:`FrameDataset.iter_scenes`), epoch after epoch."""
+    while True:
+        for b in ds.iter_scenes(cfg.batch_size, seed=cfg.seed * 100_003 + epoch):
+            yield epoch, b
+        epoch += 1
+
+
+def _check_scenes(ds: FrameDataset, cfg: PretrainConfig, cls: type[Representation]) -> None:
+    """Refuses a dataset without ``batch_size`` scenes of enough views for a scenes method."""
+    k = ds.views_per_scene
+    need = int(getattr(cls, "views_per_scene_min", 2))
+    if k is None:
+        raise ReprlError(
+            f"dataset {cfg.dataset} holds trajectories; {cfg.method} trains on scenes of at "
+            f"least {need} views with their viewpoints: collect a scene dataset (`reprl "
+            f"collect` with views_per_scene >= {need}, envs.scenes.collect_scenes)"
+        )
+    if k < need:
+        raise ReprlError(
+            f"dataset {cfg.dataset} has {k} views per scene; {cfg.method} needs at least {need}"
+        )
+    if not 1 <= cfg.batch_size <= ds.num_scenes:
+        raise ReprlError(
+            f"batch_size: expected at most the {ds.num_scenes} scenes of dataset {cfg.dataset} "
+            f"({cfg.method} trains on scenes), got {cfg.batch_size}"
+        )
+
+
 def _longest_segment(ds: FrameDataset) -> int:
     """Length of the longest run of consecutive steps of one episode in the file."""
     if len(ds) == 0:
@@ -450,7 +485,9 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
     ds = FrameDataset(cfg.dataset)
     try:
         sequences = cls.batch_kind == "sequences"
-        if not sequences and len(ds) < cfg.batch_size:
+        if cls.batch_kind == "scenes":
+            _check_scenes(ds, cfg, cls)
+        elif not sequences and len(ds) < cfg.batch_size:
             raise ReprlError(
                 f"batch_size: expected at most the {len(ds)} frames of dataset {cfg.dataset}, "
                 f"got {cfg.batch_size}"
@@ -516,6 +553,11 @@ def _model_batches(
         for ep, frames in _sequence_batches(ds, cfg, _sequence_length(model), epoch):
             seq = sequences_to_input(frames, device, cfg.channels_last)
             yield ep, {"seq": seq}, frames.shape[0] * frames.shape[1]
+    elif model.batch_kind == "scenes":
+        for ep, b in _scene_batches(ds, cfg, epoch):
+            views = sequences_to_input(b["views"], device, cfg.channels_last)
+            cams = torch.from_numpy(b["viewpoints"]).to(device)
+            yield ep, {"views": views, "viewpoints": cams}, views.shape[0] * views.shape[1]
     elif model.batch_kind == "factors":
         assert targets is not None
         for ep, (frames, index) in _factor_batches(ds, cfg, epoch):

@@ -476,6 +476,48 @@ class LabBatch:
             "layout": self.layout[i],
         }
 
+    def sample_cameras(self, generator: torch.Generator, max_pitch: float = 0.0) -> Tensor:
+        """One random camera per world, where its agent could stand and look.
+
+        The position is uniform over the free cells that hold no object, at least
+        :data:`AGENT_RADIUS` from the cell's sides (a point the agent reaches), in whole map
+        units; the yaw a uniform multiple of ``turn_degrees`` (an agent heading); the pitch
+        uniform in ``[-max_pitch, max_pitch]`` degrees. Nothing in the worlds changes.
+
+        Args:
+            generator: CPU generator of every draw (the cameras are a function of it and of
+                the worlds' layouts and objects).
+            max_pitch: largest pitch in degrees, in [0, 90).
+
+        Returns:
+            (N, 4) float64 poses ``x, y, yaw, pitch`` on the env's device, for :meth:`render`.
+
+        Raises:
+            ReprlError: ``max_pitch`` outside [0, 90).
+        """
+        if not isinstance(max_pitch, (int, float)) or not 0 <= max_pitch < 90:
+            raise ReprlError(f"max_pitch: expected degrees in [0, 90), got {max_pitch!r}")
+        n, dev, u, r = self.num_envs, self.device, UNITS_PER_CELL, AGENT_RADIUS
+        wg = self.grid_shape[1]
+        free = self._free[self.layout]  # (N, F) flat cells
+        ok = self._free_ok[self.layout].clone()
+        obj_cells = (self.obj_y // u) * wg + self.obj_x // u  # (N, J)
+        ok &= ~(free[:, :, None] == obj_cells[:, None, :]).any(2)
+        keys = torch.rand((n, self.num_free), generator=generator).to(dev)
+        cell = free.gather(1, torch.where(ok, keys, -1.0).argmax(1, keepdim=True))[:, 0]
+        off = torch.randint(r, u - r + 1, (n, 2), generator=generator).to(dev)
+        heading = torch.randint(0, self.num_headings, (n,), generator=generator).to(dev)
+        pitch = (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1) * max_pitch
+        return torch.stack(
+            [
+                ((cell % wg) * u + off[:, 0]).to(torch.float64),
+                ((cell // wg) * u + off[:, 1]).to(torch.float64),
+                (heading * self.turn_degrees).to(torch.float64),
+                pitch.to(dev),
+            ],
+            1,
+        )
+
     # --- episodes and physics ---------------------------------------------------------------
     def _reset_worlds(self, idx: Tensor) -> None:
         """Lays out a new episode in worlds ``idx`` (int64 (K,))."""
@@ -621,14 +663,19 @@ class LabBatch:
         i, views = self._views(index, poses)
         return (i, *self.raycaster.render(views))
 
-    def render_obs(self, index: Tensor | None = None) -> Tensor:
+    def render_obs(self, index: Tensor | None = None, poses: Any = None) -> Tensor:
         """Renders the current observations of worlds ``index`` (default all) and records which
         objects they show (the ``obj_visible`` factor).
+
+        Args:
+            index: int64 (K,) distinct worlds, default all.
+            poses: None (the agents' views) or cameras as in :meth:`render` (then
+                ``obj_visible`` describes those views).
 
         Returns:
             (K, H, W, 3) uint8.
         """
-        i, texels, _, _, counts = self._draw(index, None)
+        i, texels, _, _, counts = self._draw(index, poses)
         self.obj_pixels[i] = counts
         return self.raycaster.rgb(texels)
 

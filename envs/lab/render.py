@@ -51,6 +51,9 @@ Q = 4
 MAX_WALL_SCREENS = 8
 """Walls taller than this many screen heights (closer than ``f / (8 H)``) are drawn at it."""
 
+CAMERA_HEIGHT = 0.5
+"""The camera's height in cells (floor 0, ceiling 1): the geometry above is written for it."""
+
 OBJECT_WIDTH = 0.5
 OBJECT_HEIGHT = 0.5
 """Objects are billboards OBJECT_WIDTH x OBJECT_HEIGHT cells standing on the floor."""

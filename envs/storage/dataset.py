@@ -10,8 +10,17 @@ Layout of a dataset file (format version 1)::
     /step          (T,) int64      index of the frame within its episode
     /domain        (T,) int64      index into attrs["domains"] (which env id the frame came from)
     /factors/NAME  (T,) or (T, k) int64 ground-truth factors (absent entries are -1)
+    /viewpoints    (T, 7) float32  scene datasets only: the camera of each view (below)
     attrs: format_version, complete, env_ids, env_kwargs (JSON), domains, policy (JSON),
-           seed, num_envs, factor_names, discrete_factors, reprl_version, created
+           seed, num_envs, factor_names, discrete_factors, reprl_version, created;
+           scene datasets: views_per_scene, viewpoint_names
+
+A *scene dataset* (:func:`envs.scenes.collect_scenes`, for GQN) holds scenes of
+``views_per_scene`` = K views each: scene s is frames ``[s K, (s + 1) K)`` (its ``episode`` is s,
+``step`` the view's index), every view of a scene shows the same world from another camera, and
+``/viewpoints`` holds each view's 7-d camera ``(x, y, z, cos yaw, sin yaw, cos pitch, sin
+pitch)`` (GQN's). Everything else reads it as frames, so every method pretrains on it and the
+probes score its factors.
 
 Frames are written in blocks, environment-major (each block holds, per parallel env, a run of
 consecutive frames), so an episode's frames are contiguous within a block and sequence
@@ -40,6 +49,8 @@ from envs.storage.files import library_version
 FORMAT_VERSION = 1
 CHUNK = 128
 """Frames per HDF5 chunk: the unit of random access."""
+ARRAYS = ("frames", "actions", "rewards", "dones", "episode", "step", "domain")
+"""The per-frame arrays every dataset has."""
 
 DISCRETE_FACTORS = (
     "lives",
@@ -83,6 +94,8 @@ class DatasetWriter:
         frame_shape: (H, W, 3) of the frames.
         factor_shapes: factor name -> per-frame shape (``()`` or ``(k,)``).
         attrs: JSON-plain metadata stored in the file (env ids, kwargs, policy, seed, ...).
+        arrays: further per-frame float32 arrays, name -> per-frame shape (``viewpoints``:
+            ``(7,)`` in a scene dataset); each block then carries them too.
     """
 
     def __init__(
@@ -91,6 +104,7 @@ class DatasetWriter:
         frame_shape: tuple[int, int, int],
         factor_shapes: dict[str, tuple[int, ...]],
         attrs: dict[str, Any],
+        arrays: dict[str, tuple[int, ...]] | None = None,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +132,9 @@ class DatasetWriter:
         ds("domain", (), np.int64)
         for name, shape in factor_shapes.items():
             ds(f"factors/{name}", shape, np.int64)
+        self._arrays = tuple(arrays or ())
+        for name, shape in (arrays or {}).items():
+            ds(name, tuple(shape), np.float32)
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["complete"] = False
         f.attrs["reprl_version"] = library_version()
@@ -133,14 +150,12 @@ class DatasetWriter:
 
         Args:
             block: ``frames`` (M, H, W, 3) uint8; ``actions``, ``rewards``, ``dones``,
-                ``episode``, ``step``, ``domain`` (M,); ``factors``: name -> (M, ...) arrays.
+                ``episode``, ``step``, ``domain`` (M,); ``factors``: name -> (M, ...) arrays;
+                the writer's further ``arrays`` by name.
         """
         m = len(block["frames"])
         lo, hi = self._n, self._n + m
-        items = [
-            (k, block[k])
-            for k in ("frames", "actions", "rewards", "dones", "episode", "step", "domain")
-        ]
+        items = [(k, block[k]) for k in (*ARRAYS, *self._arrays)]
         items += [(f"factors/{k}", v) for k, v in block["factors"].items()]
         for name, value in items:
             d = self._f[name]
@@ -200,7 +215,7 @@ class FrameDataset:
             missing a required array.
     """
 
-    REQUIRED = ("frames", "actions", "rewards", "dones", "episode", "step", "domain")
+    REQUIRED = ARRAYS
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -389,6 +404,95 @@ class FrameDataset:
                 "episode": self.episode[index],
                 "step": self.step[index],
             }
+
+    # --- scenes (GQN) ----------------------------------------------------------------------
+    @property
+    def views_per_scene(self) -> int | None:
+        """K of a scene dataset (module doc), None for a dataset of trajectories."""
+        k = self.info.attrs.get("views_per_scene")
+        return None if k is None else int(k)
+
+    @property
+    def num_scenes(self) -> int:
+        """Scenes in a scene dataset (0 for a dataset of trajectories)."""
+        k = self.views_per_scene
+        return 0 if k is None else len(self) // k
+
+    def viewpoints(self, index: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The 7-d cameras of the views at ``index``: (K, 7) float32.
+
+        Raises:
+            DatasetError: not a scene dataset.
+        """
+        self._need_scenes()
+        return self.file["viewpoints"][index]
+
+    def _need_scenes(self) -> int:
+        k = self.views_per_scene
+        if k is None or "viewpoints" not in self.file:
+            raise DatasetError(
+                f"{self.path} holds trajectories, not scenes: expected a scene dataset with "
+                "views_per_scene and viewpoints (written by envs.scenes.collect_scenes, "
+                "`reprl collect` with views_per_scene >= 2)"
+            )
+        return k
+
+    def iter_scenes(
+        self,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        buffer_frames: int = 16 * CHUNK,
+        prefetch: bool = True,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """One epoch of shuffled scene minibatches (a final partial batch is dropped).
+
+        Reads stay sequential as in :meth:`iter_batches`: runs of whole scenes of about
+        ``buffer_frames`` frames are visited in random order and their scenes shuffled.
+
+        Args:
+            batch_size: scenes per batch, in [1, :attr:`num_scenes`].
+            seed: seed of the shuffle.
+            buffer_frames: frames held in memory at once (at least one scene's).
+            prefetch: read the next run in a background thread.
+
+        Yields:
+            ``views`` (B, K, H, W, 3) uint8, ``viewpoints`` (B, K, 7) float32 and ``scene``
+            (B,) int64 (the scene's index in the file).
+
+        Raises:
+            DatasetError: not a scene dataset, or fewer scenes than ``batch_size``.
+        """
+        k = self._need_scenes()
+        n = self.num_scenes
+        if not 1 <= batch_size <= n:
+            raise DatasetError(
+                f"batch_size: expected an integer in [1, {n}] (the scenes of {self.path}), "
+                f"got {batch_size}"
+            )
+        rng = np.random.default_rng(seed)
+        per_run = max(1, buffer_frames // k)
+        runs = np.arange(0, n, per_run)
+        rng.shuffle(runs)
+
+        def load(first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            last = min(first + per_run, n)
+            span = slice(first * k, last * k)
+            views = self.frames(span).reshape(last - first, k, *self.info.frame_shape)
+            cams = self.file["viewpoints"][span].reshape(last - first, k, -1)
+            return views, cams, np.arange(first, last)
+
+        carry: tuple[np.ndarray, ...] | None = None
+        for views, cams, scene in _maybe_prefetch(map(load, runs), prefetch):
+            order = rng.permutation(len(scene))
+            parts = (views[order], cams[order], scene[order])
+            if carry is not None:
+                parts = tuple(np.concatenate([c, p]) for c, p in zip(carry, parts))
+            m = len(parts[2]) // batch_size * batch_size
+            for i in range(0, m, batch_size):
+                views_b, cams_b, scene_b = (a[i : i + batch_size] for a in parts)
+                yield {"views": views_b, "viewpoints": cams_b, "scene": scene_b}
+            carry = tuple(a[m:] for a in parts)
 
 
 def _maybe_prefetch(it: Iterator[Any], enabled: bool) -> Iterator[Any]:

@@ -166,6 +166,28 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
     "negative timesteps": (["run", "train.timesteps=-5", "--dry-run"], ["timesteps", "-5"]),
     "missing config file": (["run", "nope.yaml"], ["nope.yaml", "expected a YAML"]),
     "a directory as config": (["train", "."], [": .:", "expected a YAML"]),
+    "scenes of an env without a camera": (
+        ["collect", "--env", ENV_ID, "--frames", "20", "--out", "s.h5", "--views-per-scene", "4"],
+        ["camera", "reprl/LabCollect-v0", ENV_ID],
+    ),
+    "one view per scene": (
+        [
+            "collect",
+            "--env",
+            "reprl/LabCollect-v0",
+            "--frames",
+            "20",
+            "--out",
+            "s.h5",
+            "--views-per-scene",
+            "1",
+        ],
+        ["--views-per-scene", "K >= 2", "got 1"],
+    ),
+    "scenes in a run of Breakout": (
+        ["run", "collect.views_per_scene=5", "--dry-run"],
+        ["collect.env_ids", "camera", ENV_ID],
+    ),
     "unknown option": (
         ["collect", "--env", ENV_ID, "--frames", "10", "--out", "y.h5", "--frame-rate", "3"],
         ["unrecognized arguments: --frame-rate 3"],
