@@ -197,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--num-envs", type=_positive_int, default=256, help="games per variant")
     d.add_argument("--steps", type=_positive_int, default=2000, help="steps per game")
     d.add_argument("--seed", type=int, default=0, help="seed of game 0 (game i: seed + i)")
+    d.add_argument(
+        "--lab",
+        action="store_true",
+        help="draw the Lab rooms instead: OUT/lab_domains.png (every room look x object set, "
+        "held-out test pairs framed in red) and OUT/lab_scenes.png (multi-view scenes with "
+        "their cameras on a map: GQN's data)",
+    )
     device(d)
     d.set_defaults(func=cmd.demo)
 

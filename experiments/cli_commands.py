@@ -41,9 +41,13 @@ def yaml_problem(e: BaseException) -> str:
 
 def demo(args: argparse.Namespace) -> int:
     """``reprl demo``: every Breakout variant at random; writes the PNG strip and ``demo.json``."""
-    from experiments.demo import run_demo
+    from experiments.demo import lab_pictures, run_demo
 
     t0 = time.perf_counter()
+    if args.lab:
+        written = lab_pictures(args.out, seed=args.seed)
+        stage_line("demo", time.perf_counter() - t0, "wrote " + ", ".join(written.values()))
+        return 0
     summary = run_demo(
         args.out, num_envs=args.num_envs, steps=args.steps, seed=args.seed, device=args.device
     )

@@ -21,6 +21,7 @@ import typing
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -483,6 +484,20 @@ def test_demo_writes_picture_and_summary(tmp_path: Path, capsys) -> None:
     assert (tmp_path / "breakout_variants.png").stat().st_size > 0
     assert json.loads((tmp_path / "demo.json").read_text())["num_envs"] == 4
     assert out.splitlines()[-1].startswith("demo ")
+
+
+def test_demo_lab_draws_domains_and_scenes(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    assert cli.main(["demo", "--lab", "--out", str(tmp_path)]) == 0
+    domains = np.asarray(Image.open(tmp_path / "lab_domains.png"))
+    # 4 object sets x 8 room looks of 64 x 64 views (3 px frames), drawn at twice the size
+    assert domains.shape == (4 * 70 * 2, 8 * 70 * 2, 3)
+    red = (domains[..., 0] > 200) & (domains[..., 1] < 60) & (domains[..., 2] < 60)
+    frames = red.reshape(4, 140, 8, 140)[:, 0, :, 0]  # each cell's top-left frame pixel
+    assert frames.sum() == 8  # the held-out test pairs
+    assert Image.open(tmp_path / "lab_scenes.png").size == (7 * 70 * 2, 3 * 70 * 2)
+    assert capsys.readouterr().out.splitlines()[-1].startswith("demo ")
 
 
 def test_pretrain_probe_pictures(work: Path, tmp_path: Path, capsys) -> None:
