@@ -9,7 +9,8 @@ Every method is a :class:`Representation` (``encode``: ``(B, C, H, W)`` float32 
 >>> same = R.load("vae.safetensors", expected_method="beta_vae")
 
 Built-in methods: ``"beta_vae"``, ``"beta_vae_dae"`` (DARLA), ``"dae"``, ``"cpc"``,
-``"monet"`` (MONet), ``"supervised"`` (the upper bound: trained on the factors).
+``"monet"`` (MONet), ``"gqn"`` (GQN: scenes of several views with their cameras),
+``"supervised"`` (the upper bound: trained on the factors).
 """
 
 from representations.base import InputSpec, Representation, check_frame_shape, to_model_input
@@ -17,6 +18,7 @@ from representations.beta_vae import BetaVAE, BetaVAEDAE, gaussian_kl
 from representations.checkpoint import CheckpointError, file_provenance, load, read_header, save
 from representations.cpc import CPC
 from representations.dae import DenoisingAutoencoder, occlude, occlusion_masks
+from representations.gqn import GQN
 from representations.monet import MONet
 from representations.registry import (
     available,
@@ -29,6 +31,7 @@ from representations.supervised import SupervisedEncoder
 
 __all__ = [
     "CPC",
+    "GQN",
     "BetaVAE",
     "BetaVAEDAE",
     "CheckpointError",

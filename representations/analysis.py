@@ -229,6 +229,87 @@ def sequence_scores(
     return sums
 
 
+def _scene_split(model: Representation, k: int, context: int | None) -> int:
+    """The number of context views M of a scene of ``k`` views (the last view is the query)."""
+    if k < 2:
+        raise ReprlError(f"scenes of {k} view: expected at least 2 (context and query)")
+    m = min(int(getattr(model, "max_context", k - 1)), k - 1) if context is None else context
+    if not 1 <= m <= k - 1:
+        raise ReprlError(f"context: expected 1 to {k - 1} views (scenes of {k}), got {m}")
+    return m
+
+
+@torch.inference_mode()
+def rendering_scores(
+    model: Representation,
+    dataset: str | os.PathLike[str],
+    *,
+    context: int | None = None,
+    batch_size: int = 16,
+    max_scenes: int | None = None,
+) -> dict[str, Any]:
+    """How well a scene method (GQN) renders a view it was not shown, against a baseline.
+
+    Per scene of the dataset: the first M views and their viewpoints are the context, the last
+    view is the query; the model renders the query viewpoint (``model.render``, deterministic)
+    and the mean squared error per pixel against the true view is averaged over scenes. The
+    baseline predicts the pixel-wise mean of the context views (it knows the scene's colours,
+    not where things are). Score it on scenes the model never trained on.
+
+    Args:
+        model: a representation whose ``batch_kind`` is ``"scenes"``, with ``render``.
+        dataset: a scene dataset (:func:`envs.scenes.collect_scenes`).
+        context: M in [1, K - 1]; ``None``: the model's ``max_context`` (at most K - 1).
+        batch_size: scenes per forward pass, >= 1.
+        max_scenes: score at most this many scenes (the first ones); ``None``: all.
+
+    Returns:
+        ``{"mse": float, "baseline_mse": float, "ratio": mse / baseline_mse, "scenes": int,
+        "context_views": M}``; MSEs of images in ``[0, 1]``, over pixels and channels.
+
+    Raises:
+        ReprlError: a model that does not learn from scenes, or a dataset without scenes.
+    """
+    from representations.pretrain import sequences_to_input
+
+    if model.batch_kind != "scenes" or not hasattr(model, "render"):
+        raise ReprlError(
+            f"{model.name} does not render scenes (batch_kind {model.batch_kind!r}): nothing "
+            "to render"
+        )
+    model.eval()
+    device = next(model.parameters()).device
+    ds = FrameDataset(dataset)
+    try:
+        k = ds.views_per_scene
+        if k is None:
+            ds.viewpoints(slice(0, 1))  # raises the dataset's own error
+        assert k is not None
+        m = _scene_split(model, k, context)
+        n = ds.num_scenes if max_scenes is None else min(ds.num_scenes, max_scenes)
+        err = base = 0.0
+        for lo in range(0, n, batch_size):
+            hi = min(lo + batch_size, n)
+            views = ds.frames(slice(lo * k, hi * k)).reshape(hi - lo, k, *ds.info.frame_shape)
+            cams = torch.from_numpy(ds.viewpoints(slice(lo * k, hi * k))).to(device)
+            cams = cams.view(hi - lo, k, -1)
+            x = sequences_to_input(views, device, False)
+            truth = x[:, -1]
+            pred = model.render(x[:, :m], cams[:, :m], cams[:, -1])
+            err += float((pred - truth).pow(2).mean((1, 2, 3)).sum())
+            base += float((x[:, :m].mean(1) - truth).pow(2).mean((1, 2, 3)).sum())
+    finally:
+        ds.close()
+    mse, baseline = err / n, base / n
+    return {
+        "mse": mse,
+        "baseline_mse": baseline,
+        "ratio": mse / baseline if baseline > 0 else float("nan"),
+        "scenes": n,
+        "context_views": m,
+    }
+
+
 def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
     """Writes JSON atomically (temporary name, then rename)."""
     atomic_write_text(path, json.dumps(data, indent=2))
@@ -275,11 +356,18 @@ def pictures(
     model's slot order) its attention mask (white: the slot's pixels) and its reconstruction
     seen through that mask.
 
+    A scene method (GQN, ``batch_kind`` ``"scenes"``) draws ``rendering.png`` instead, on a
+    scene dataset: one row per scene (``num_frames`` scenes), its context views, then the
+    view it renders from the held-back last viewpoint beside the true view (the split of
+    :func:`rendering_scores`).
+
     Returns:
         name -> path of each picture written.
     """
-    from PIL import Image
-
+    if model.batch_kind == "scenes" and hasattr(model, "render"):
+        return _save_pictures(
+            {"rendering": _rendering_grid(model, dataset, num_frames)}, out_dir, scale
+        )
     if not hasattr(model, "decode"):
         raise ReprlError(f"{model.name} has no decoder: nothing to reconstruct or traverse")
     ds = FrameDataset(dataset)
@@ -292,9 +380,6 @@ def pictures(
     x = model.to_model_input(torch.from_numpy(frames).to(device))
     z = model.encode(x)
     recon = model.decode(z)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = {}
     rec = _grid([frames, _to_uint8(recon)])
     # traversals around the first frame's code, latents ranked by spread over the frames
     order = torch.argsort(z.var(0) if len(z) > 1 else z.abs()[0], descending=True)[:num_latents]
@@ -313,6 +398,18 @@ def pictures(
             slots.append(_to_uint8(masks[:, k].expand(-1, 3, -1, -1)))
             slots.append(_to_uint8(recons[:, k] * masks[:, k]))
         images["decomposition"] = _grid([frames, _to_uint8(parts["reconstruction"]), *slots])
+    return _save_pictures(images, out_dir, scale)
+
+
+def _save_pictures(
+    images: dict[str, np.ndarray], out_dir: str | os.PathLike[str], scale: int
+) -> dict[str, str]:
+    """Writes each image as ``<name>.png``, ``scale`` times larger, atomically."""
+    from PIL import Image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
     for name, img in images.items():
         path = out / f"{name}.png"
         big = Image.fromarray(img).resize(
@@ -322,3 +419,35 @@ def pictures(
             big.save(tmp, format="PNG")
         written[name] = str(path)
     return written
+
+
+def _rendering_grid(
+    model: Representation, dataset: str | os.PathLike[str], scenes: int
+) -> np.ndarray:
+    """Rows of context views, then the rendered and the true query view, a gap between."""
+    from representations.pretrain import sequences_to_input
+
+    ds = FrameDataset(dataset)
+    try:
+        k = ds.views_per_scene
+        if k is None:
+            ds.viewpoints(slice(0, 1))  # raises the dataset's own error
+        assert k is not None
+        m = _scene_split(model, k, None)
+        n = min(scenes, ds.num_scenes)
+        views = ds.frames(slice(0, n * k)).reshape(n, k, *ds.info.frame_shape)
+        cams = ds.viewpoints(slice(0, n * k)).reshape(n, k, -1)
+    finally:
+        ds.close()
+    model.eval()
+    device = next(model.parameters()).device
+    x = sequences_to_input(views, device, False)
+    pred = _to_uint8(
+        model.render(
+            x[:, :m],
+            torch.from_numpy(cams[:, :m]).to(device),
+            torch.from_numpy(cams[:, -1]).to(device),
+        )
+    )
+    gap = np.full_like(views[0, 0], 255)
+    return _grid([np.stack([*views[i, :m], gap, pred[i], views[i, -1]]) for i in range(n)])

@@ -110,7 +110,10 @@ def model_rate(method: str, device: str, batch: int, seconds: float) -> dict[str
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     data = {k: v.to(device) for k, v in model.example_batch(batch).items()}
-    frames = batch * (model.sequence_length if model.batch_kind == "sequences" else 1)
+    per_example = {"sequences": getattr(model, "sequence_length", 1)}
+    if model.batch_kind == "scenes":  # images = the views of the scenes, as pretrain counts
+        per_example["scenes"] = int(data["views"].shape[1])
+    frames = batch * per_example.get(model.batch_kind, 1)
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
 
     def one() -> None:

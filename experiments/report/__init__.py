@@ -81,6 +81,9 @@ an absent or ``null`` number is shown as ``—``):
   frames into masks, or ``{"skipped": reason, "env_id"}``.
 - ``prediction``: ``{"acc_k1", ..., "chance", "loss", "frames", "policy"}`` for an encoder that
   learns from sequences (CPC), its own objective on fresh episodes, or ``{"skipped": reason}``.
+- ``rendering``: ``{"mse", "baseline_mse", "ratio", "scenes", "context_views", "env_ids"}``
+  for an encoder that learns from scenes (GQN): the last view of fresh scenes rendered from
+  the others, beside the mean-of-context baseline; or ``{"skipped": reason}``.
 - ``skipped``: why the factor metrics were not computed (a dataset without factors).
 
 The same encoder name in two roots is read once if the files are byte-identical; otherwise
@@ -146,13 +149,13 @@ encoder).
 
 ``encoders.csv`` columns: ``encoder,method,latent_dim,active_latents,frames,episodes,mean_r2,
 mean_f1,mig,dci_disentanglement,dci_completeness,dci_informativeness,factor_vae,ari,fg_ari,
-segmentation_frames,segmentation_env,pred_acc_k1,pred_chance,agents,zero_shot_normalised,
-checkpoint_sha256,note``, then
+segmentation_frames,segmentation_env,pred_acc_k1,pred_chance,render_mse,render_baseline_mse,
+agents,zero_shot_normalised,checkpoint_sha256,note``, then
 one column ``<metric>:<factor>`` per probed factor (``r2:ball_x[0]``, ``macro_f1:lives``), in
 the table's order. One row per encoder whose probe file is not outdated; an empty cell: not
 computed or undefined. ``agents``: ``;``-separated names; ``zero_shot_normalised``:
 ``agent=score`` pairs (``nan``: no aggregate); ``note``: why the factor metrics, the
-segmentation or the prediction scores were not computed.
+segmentation, the prediction or the rendering scores were not computed.
 
 Statistics are those of :mod:`experiments.stats`: 95% percentile bootstrap intervals over
 seeds (stratified by env for aggregates).

@@ -416,8 +416,11 @@ def encoders_section(
             "disentangled. ARI / FG-ARI: how well a decomposing encoder's masks match the true "
             "objects on fresh frames (1: perfectly, 0: chance; FG-ARI leaves out the "
             "background). Top-1 k=1: a sequence method's (CPC's) accuracy at picking the next "
-            "frame's code among all codes of a batch, on fresh episodes, beside chance. `—`: not "
-            "computed or undefined. Every number, every factor included: `encoders.csv`.",
+            "frame's code among all codes of a batch, on fresh episodes, beside chance. Query "
+            "MSE: a scene method's (GQN's) error rendering the last view of fresh scenes from "
+            "their other views, beside the mean-of-context baseline (the context views' "
+            "average image; lower is better). `—`: not computed or undefined. Every number, "
+            "every factor included: `encoders.csv`.",
             "",
         ]
         extra = [
@@ -430,6 +433,8 @@ def encoders_section(
                 ("fg_ari", "FG-ARI"),
                 ("pred_acc_k1", "top-1 k=1"),
                 ("pred_chance", "chance"),
+                ("render_mse", "query MSE"),
+                ("render_baseline_mse", "mean-of-context MSE"),
             )
             if any(r.get(key, "") != "" for r in rows)
         ]

@@ -463,6 +463,8 @@ ENCODER_COLUMNS: tuple[str, ...] = (
     "segmentation_env",
     "pred_acc_k1",
     "pred_chance",
+    "render_mse",
+    "render_baseline_mse",
     "agents",
     "zero_shot_normalised",
     "checkpoint_sha256",
@@ -535,6 +537,7 @@ def encoder_rows(
         fv = d.get("factor_vae")
         seg = d.get("segmentation") if isinstance(d.get("segmentation"), Mapping) else {}
         pred = d.get("prediction") if isinstance(d.get("prediction"), Mapping) else {}
+        rend = d.get("rendering") if isinstance(d.get("rendering"), Mapping) else {}
         ckpt = d.get("checkpoint") if isinstance(d.get("checkpoint"), Mapping) else {}
         used = agents.get(str(ckpt.get("sha256")), [])
         row: dict[str, Any] = {
@@ -557,12 +560,19 @@ def encoder_rows(
             "segmentation_env": str(seg.get("env_id", "")),
             "pred_acc_k1": _value(pred.get("acc_k1")),
             "pred_chance": _value(pred.get("chance")),
+            "render_mse": _value(rend.get("mse")),
+            "render_baseline_mse": _value(rend.get("baseline_mse")),
             "agents": ";".join(a for a, _ in used),
             "zero_shot_normalised": ";".join(f"{a}={v:.6g}" for a, v in used),
             "checkpoint_sha256": str(ckpt.get("sha256", "")),
             "note": "; ".join(
                 str(x)
-                for x in (d.get("skipped"), seg.get("skipped"), pred.get("skipped"))
+                for x in (
+                    d.get("skipped"),
+                    seg.get("skipped"),
+                    pred.get("skipped"),
+                    rend.get("skipped"),
+                )
                 if isinstance(x, str) and x
             ),
         }

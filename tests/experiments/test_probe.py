@@ -120,6 +120,7 @@ def test_disabled_probe_no_files_no_section(tmp_path: Path) -> None:
         (["probe.metrics=[]"], r"probe.metrics: expected a non-empty list"),
         (["probe.segmentation_frames=-1"], r"probe.segmentation_frames: expected an integer >= 0"),
         (["probe.enabled=maybe"], r"probe.enabled"),
+        (["probe.rendering_scenes=-2"], r"probe.rendering_scenes: expected an integer >= 0"),
     ],
 )
 def test_bad_probe_configs_are_refused_before_anything_is_written(
@@ -266,3 +267,43 @@ def test_foreground_ari_on_lab_frames_leaves_floor_and_walls_out(monkeypatch) ->
     s = segmentation_scores(Oracle(), "reprl/LabCollect-v0", 8, seed=2)
     assert s["fg_ari"] == pytest.approx(1.0)
     assert s["ari"] < 1.0
+
+
+def test_a_scene_encoder_is_scored_by_rendering_fresh_scenes(tmp_path: Path) -> None:
+    """GQN pretrains on a scene dataset of the Lab rooms; the probe renders the last view of
+    fresh scenes from their other views, beside the mean-of-context baseline, into the JSON and
+    encoders.csv; the temporary scenes are gone afterwards."""
+    from experiments.report import encoder_rows, read_probe
+
+    cfg = small(tmp_path)
+    cfg.collect.env_ids = ["reprl/LabCollectTrain-v0"]
+    cfg.collect.views_per_scene = 4
+    cfg.collect.frames = 400
+    cfg.probe.frames = 100
+    cfg.probe.rendering_scenes = 6
+    cfg.encoders = [EncoderStage(name="gqn", method="gqn", steps=2, batch_size=4)]
+    cfg.agents = [AgentStage(name="frozen", encoder="gqn", mode="frozen")]
+    run(cfg, until="probe")
+    d = tmp_path / "tiny" / "probe"
+    record = json.loads((d / "gqn.json").read_text())
+    rend = record["rendering"]
+    assert rend["scenes"] == 6 and rend["context_views"] == 3
+    assert 0 < rend["mse"] < 1 and 0 < rend["baseline_mse"] < 1
+    assert rend["ratio"] == pytest.approx(rend["mse"] / rend["baseline_mse"])
+    assert "agent_x" in record["probe"]["per_factor"]  # the views are frames with factors too
+    assert sorted(p.name for p in d.iterdir() if p.is_dir()) == []  # no temporary left
+    (row,) = encoder_rows([read_probe(d / "gqn.json", tmp_path / "tiny")])
+    assert row["render_mse"] == pytest.approx(rend["mse"])
+    assert row["render_baseline_mse"] == pytest.approx(rend["baseline_mse"])
+
+
+def test_a_scene_encoder_needs_a_scene_dataset(tmp_path: Path) -> None:
+    cfg = small(tmp_path)
+    cfg.encoders = [EncoderStage(name="gqn", method="gqn", steps=2, batch_size=4)]
+    cfg.agents = [AgentStage(name="frozen", encoder="gqn", mode="frozen")]
+    with pytest.raises(
+        ConfigError,
+        match=r"encoders.gqn: gqn trains on scenes .*collect.views_per_scene >= 2, got 0",
+    ):
+        run(cfg)
+    assert not list(tmp_path.iterdir())

@@ -389,3 +389,65 @@ def test_a_dataset_of_short_episodes_is_refused_for_cpc(tmp_path: Path) -> None:
     with pytest.raises(ReprlError, match=r"no episode segment of 6 .*longest segment has 4 frames"):
         pretrain(cpc_cfg(path, tmp_path / "out" / "run"), progress=False)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from envs.scenes import collect_scenes
+
+    path = tmp_path_factory.mktemp("scenes") / "scenes.h5"
+    collect_scenes(
+        "reprl/LabCollectTrain-v0", 12, path, views_per_scene=5, num_envs=6, progress=False
+    )
+    return path
+
+
+def test_gqn_pretrains_on_scenes(scenes: Path, tmp_path: Path, monkeypatch) -> None:
+    """Each step gets whole scenes: all K views of a scene (one world) with their viewpoints."""
+    from envs.storage.dataset import FrameDataset
+    from representations.gqn import GQN
+
+    ds = FrameDataset(scenes)
+    by_view = {ds.frames(slice(i, i + 1)).tobytes(): i for i in range(len(ds))}
+    vps = ds.viewpoints()
+    ds.close()
+    seen = []
+    original = GQN.loss
+
+    def loss(self, batch):
+        views, cams = batch["views"], batch["viewpoints"]
+        frames = (views * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).numpy()
+        rows = [[by_view[f[None].tobytes()] for f in scene] for scene in frames]
+        seen.append((sorted(batch), tuple(views.shape), rows, cams.numpy()))
+        return original(self, batch)
+
+    monkeypatch.setattr(GQN, "loss", loss)
+    cfg = PretrainConfig(
+        method="gqn",
+        dataset=str(scenes),
+        out=str(tmp_path / "run"),
+        steps=3,
+        batch_size=4,
+        log_every=1,
+    )
+    path = pretrain(cfg, progress=False)
+    assert R.load(path, expected_method="gqn").step.item() == 3
+    for keys, shape, rows, cams in seen:
+        assert keys == ["viewpoints", "views"] and shape == (4, 5, 3, 64, 64)
+        for row, cam in zip(rows, cams):
+            s = row[0] // 5
+            assert row == list(range(5 * s, 5 * s + 5))  # one scene, its views in order
+            assert (cam == vps[5 * s : 5 * s + 5]).all()
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["perf/images_per_s"] > 0 for r in rows)  # views of the scenes read
+
+
+def test_a_scene_method_refuses_other_data(data: Path, scenes: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cfg = PretrainConfig(method="gqn", dataset=str(data), out=str(out), steps=2, batch_size=2)
+    with pytest.raises(ReprlError, match=r"holds trajectories; gqn trains on scenes of at least 2"):
+        pretrain(cfg, progress=False)
+    cfg.dataset, cfg.batch_size = str(scenes), 13
+    with pytest.raises(ReprlError, match=r"batch_size: expected at most the 12 scenes"):
+        pretrain(cfg, progress=False)
+    assert not out.exists()
