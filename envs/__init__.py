@@ -1,5 +1,5 @@
 """Environments: batched Breakout variants, DMLab-style 3D worlds, the real Atari Breakout,
-procgen, and their adapters.
+procgen, Memory Maze (MuJoCo, the ``dmc`` extra), and their adapters.
 
 ``import envs`` registers the ``reprl/...`` gymnasium ids. :func:`make_vec` returns an SB3
 ``VecEnv`` for any id reprl knows (frame stacking and grayscale on request);
@@ -15,6 +15,7 @@ from envs.lab import LabBatch
 from envs.registry import (
     BREAKOUT_IDS,
     LAB_IDS,
+    MEMORY_MAZE_IDS,
     SCHEMA_TARGETS,
     action_meanings,
     best_return,
@@ -32,6 +33,7 @@ __all__ = [
     "BREAKOUT_IDS",
     "FACTOR_NAMES",
     "LAB_IDS",
+    "MEMORY_MAZE_IDS",
     "SCHEMA_TARGETS",
     "VARIANTS",
     "BreakoutBatch",

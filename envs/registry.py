@@ -60,6 +60,17 @@ LAB_IDS: dict[str, dict[str, Any]] = {
 ``LabNavigate-v0`` take ``split`` (default ``"train"``); the ``Train``/``Test`` ids fix it, so
 the held-out domains (collect) or mazes (navigate) are one more target of an experiment."""
 
+MEMORY_MAZE_IDS: dict[str, dict[str, Any]] = {
+    "reprl/MemoryMaze-v0": {},
+    "reprl/MemoryMaze-9x9-v0": {"size": "9x9"},
+    "reprl/MemoryMaze-11x11-v0": {"size": "11x11"},
+    "reprl/MemoryMaze-13x13-v0": {"size": "13x13"},
+    "reprl/MemoryMaze-15x15-v0": {"size": "15x15"},
+}
+"""Memory Maze, MuJoCo-rendered DMLab-style mazes from the ``memory-maze`` package, through
+:mod:`envs.memory_maze` (the ``dmc`` extra: ``pip install -e ".[dmc]"``), and the kwargs each
+id fixes: ``reprl/MemoryMaze-v0`` takes ``size`` (default ``"9x9"``)."""
+
 SCHEMA_TARGETS: tuple[str, ...] = (
     "reprl/BreakoutStandard-v0",
     "reprl/BreakoutOffsetPaddle-v0",
@@ -91,7 +102,7 @@ between: from y 29 (just below the lowest possible target) down to the paddle at
 
 def known_ids() -> tuple[str, ...]:
     """Every id :func:`make_vec` accepts."""
-    return (*BREAKOUT_IDS, *ATARI_IDS, *PROCGEN_IDS, *LAB_IDS)
+    return (*BREAKOUT_IDS, *ATARI_IDS, *PROCGEN_IDS, *LAB_IDS, *MEMORY_MAZE_IDS)
 
 
 def _check_id(env_id: str) -> None:
@@ -150,6 +161,8 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
     - ``ALE/Breakout-v5``: 864 (:data:`ALE_BREAKOUT_BEST_RETURN`).
     - LabCollect: ``num_good`` (default 3), every good object touched, no bad one (an upper
       bound: the time limit may not allow all). LabNavigate: 1 (the goal, once).
+    - Memory Maze: none (a ReprlError): every ball reached gives +1 and another is asked for,
+      so only the time limit and the agent's speed bound the return.
     - procgen games, easy mode: the Procgen paper's R_max
       (:data:`envs.procgen.EASY_SCORE_RANGE`; CoinRun 10); other modes have no constant here.
 
@@ -187,6 +200,12 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
         if not isinstance(num_good, int) or isinstance(num_good, bool) or num_good < 0:
             raise ReprlError(f"num_good: expected an integer >= 0, got {num_good!r}")
         return float(num_good)
+    if env_id in MEMORY_MAZE_IDS:
+        _memory_maze_kwargs(env_id, dict(env_kwargs))
+        raise ReprlError(
+            f"{env_id} has no best return: each ball reached gives +1 and the next is asked "
+            "for, so only the time limit and the agent's speed bound an episode's return"
+        )
     kw = _breakout_kwargs(env_id, dict(env_kwargs))
     variant = kw.get("variant", "standard")
     if variant not in RULES:
@@ -240,8 +259,8 @@ def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
     Returns:
         ``("NOOP", "LEFT", "RIGHT")`` for reprl's Breakout, ``("NOOP", "FIRE", "RIGHT",
         "LEFT")`` for ``ALE/Breakout-v5``, procgen's 15 (:data:`envs.procgen.PROCGEN_ACTIONS`),
-        the lab's 6 (:data:`envs.lab.lab.ACTIONS`): what the env's ``get_action_meanings()``
-        answers.
+        the lab's 6 (:data:`envs.lab.lab.ACTIONS`), Memory Maze's 6
+        (:data:`envs.memory_maze.ACTIONS`): what the env's ``get_action_meanings()`` answers.
 
     Raises:
         ReprlError: an unknown id.
@@ -253,6 +272,10 @@ def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
         return PROCGEN_ACTIONS
     if env_id in LAB_IDS:
         return LAB_ACTIONS
+    if env_id in MEMORY_MAZE_IDS:
+        from envs.memory_maze import ACTIONS as MEMORY_MAZE_ACTIONS
+
+        return MEMORY_MAZE_ACTIONS
     return ALE_BREAKOUT_ACTIONS if env_id in ATARI_IDS else tuple(ACTIONS)
 
 
@@ -306,10 +329,47 @@ def make_lab_batch(
     return StackedBatch(core, frame_stack, grayscale)
 
 
+def _memory_maze_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    from envs.memory_maze import check_kwargs
+
+    instead = "reprl/MemoryMaze-v0 with size=..."
+    kw = _fixed_kwargs(env_id, MEMORY_MAZE_IDS[env_id], kwargs, instead)
+    check_kwargs(kw, env_id)
+    return kw
+
+
+def make_memory_maze_batch(
+    env_id: str,
+    num_envs: int,
+    *,
+    seed: int | Sequence[int] | None = None,
+    device: str | torch.device = "cpu",
+    frame_stack: int = 1,
+    grayscale: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """The batched Memory Maze worlds behind one of :data:`MEMORY_MAZE_IDS`
+    (:class:`envs.memory_maze.MemoryMazeBatch`), stacked (or grayscale) on request.
+
+    Raises:
+        ReprlError: kwargs the id does not take, bad values, or the ``dmc`` extra missing.
+    """
+    frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
+    from envs.memory_maze import MemoryMazeBatch
+
+    kw = _memory_maze_kwargs(env_id, kwargs)
+    core = MemoryMazeBatch(num_envs, seed=seed, device=device, **kw)
+    if frame_stack == 1 and not grayscale:
+        return core
+    return StackedBatch(core, frame_stack, grayscale)
+
+
 def _make_batch(env_id: str, num_envs: int, **kwargs: Any) -> Any:
-    """The batched core of one of our own ids (Breakout or lab)."""
+    """The batched core of an id served by the torch adapters (Breakout, lab, Memory Maze)."""
     if env_id in LAB_IDS:
         return make_lab_batch(env_id, num_envs, **kwargs)
+    if env_id in MEMORY_MAZE_IDS:
+        return make_memory_maze_batch(env_id, num_envs, **kwargs)
     return make_breakout_batch(env_id, num_envs, **kwargs)
 
 
@@ -327,7 +387,8 @@ def make_vec(
 
     Args:
         env_id: one of :func:`known_ids` (``reprl/Breakout*-v0``, ``ALE/Breakout-v5``,
-            ``reprl/CoinRun-v0``, ``reprl/Procgen-v0``, ``reprl/Lab*-v0``).
+            ``reprl/CoinRun-v0``, ``reprl/Procgen-v0``, ``reprl/Lab*-v0``,
+            ``reprl/MemoryMaze*-v0``).
         num_envs: number of parallel envs, >= 1.
         seed: an int (env i is seeded with ``seed + i``, SB3's convention), a sequence of
             ``num_envs`` ints >= 0 (env i gets ``seed[i]``; use
@@ -341,7 +402,9 @@ def make_vec(
         **kwargs: forwarded to the env (e.g. ``variant``, ``obs_size``, ``max_episode_steps``,
             ``min_object_size`` for Breakout; ``mode``, ``difficulty`` for ALE; ``split``,
             ``distribution_mode``, ``num_levels``, ... for procgen, :mod:`envs.procgen`;
-            ``split``, ``num_good``, ... for the lab, :class:`envs.lab.lab.LabBatch`);
+            ``split``, ``num_good``, ... for the lab, :class:`envs.lab.lab.LabBatch`;
+            ``size``, ``max_episode_steps``, ... for Memory Maze,
+            :class:`envs.memory_maze.MemoryMazeBatch`);
             ``info_factors=False`` leaves the factors out of the info dicts (ignored by envs
             without factors).
 
@@ -356,7 +419,7 @@ def make_vec(
     _check_id(env_id)
     frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
     info_factors = kwargs.pop("info_factors", True)  # only our envs have factors to skip
-    if env_id in BREAKOUT_IDS or env_id in LAB_IDS:
+    if env_id in BREAKOUT_IDS or env_id in LAB_IDS or env_id in MEMORY_MAZE_IDS:
         core = _make_batch(
             env_id,
             num_envs,
@@ -421,7 +484,7 @@ def _procgen_vector_entry(env_id: str, num_envs: int = 1, **kwargs: Any) -> gym.
 
 def register_envs() -> None:
     """Registers the ``reprl/...`` ids with gymnasium (idempotent)."""
-    for env_id in (*BREAKOUT_IDS, *LAB_IDS):
+    for env_id in (*BREAKOUT_IDS, *LAB_IDS, *MEMORY_MAZE_IDS):
         if env_id in gym.registry:
             continue
         gym.register(
