@@ -471,8 +471,19 @@ ENCODER_COLUMNS: tuple[str, ...] = (
     "note",
 )
 #: Factors shown first, in this order (a factor belongs to the first prefix its name starts
-#: with; ``ball_x[1]`` to ``ball_x``): the ball above all, then the paddle.
-FACTOR_PRIORITY: tuple[str, ...] = ("ball_x", "ball_y", "paddle")
+#: with; ``ball_x[1]`` to ``ball_x``): Breakout's ball above all, then its paddle; the Lab's
+#: agent pose, then its domain factors (room look and object set, what the held-out
+#: combinations change), before the per-object columns.
+FACTOR_PRIORITY: tuple[str, ...] = (
+    "ball_x",
+    "ball_y",
+    "paddle",
+    "agent_x",
+    "agent_y",
+    "agent_yaw",
+    "room_look",
+    "object_set",
+)
 
 
 def order_factors(names: Iterable[str]) -> list[str]:

@@ -64,6 +64,18 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def test_lab_pose_then_domain_before_objects() -> None:
+    names = ["obj_x[0]", "obj_visible[0]", "room_look", "agent_yaw", "object_set", "agent_x"]
+    assert order_factors(names) == [
+        "agent_x",
+        "agent_yaw",
+        "room_look",
+        "object_set",
+        "obj_x[0]",
+        "obj_visible[0]",
+    ]
+
+
 def test_ball_first_then_paddle_then_the_rest() -> None:
     assert order_factors(PER_FACTOR) == [
         "ball_x[0]",
