@@ -17,12 +17,16 @@
   and load agents, read a zip's metadata.
 - :class:`ImpalaCNN`: the Procgen paper's IMPALA-CNN as an SB3 features extractor
   (``make_agent(..., mode="pixels", pixel_extractor="impala")``).
-- :class:`PPOHyperparams`, :class:`A2CHyperparams`, :func:`check_ppo_batch`: typed
+- :class:`A3C` (:mod:`agents.a3c`): asynchronous actor-learner processes on the same
+  encoders (``make_agent("a3c", env, ..., env_fn=WorkerEnvs(...))``).
+- :class:`PPOHyperparams`, :class:`A2CHyperparams`, :class:`A3CHyperparams`,
+  :func:`check_ppo_batch`: typed
   hyperparameters (:mod:`agents.hyperparams`); :data:`PROCGEN_PPO`: train-procgen's PPO.
 - :mod:`agents.sb3_compat`: every access to SB3 internals, checked by ``check_internals``.
 """
 
 import envs  # noqa: F401  first: it imports the old gym quietly before SB3 does
+from agents.a3c import A3C, A3CWorkerError, WorkerEnvs
 from agents.export import export_pixel_agent
 from agents.extractor import (
     EXTRACTOR_MODES,
@@ -36,6 +40,7 @@ from agents.factory import ALGOS, MODES, PIXEL_EXTRACTORS, make_agent
 from agents.hyperparams import (
     PROCGEN_PPO,
     A2CHyperparams,
+    A3CHyperparams,
     PolicyHyperparams,
     PPOHyperparams,
     check_ppo_batch,
@@ -45,12 +50,15 @@ from agents.latent import EncodeObservations, LatentPolicy, latent_view
 from agents.saving import agent_algo, agent_info, load_agent, save_agent
 
 __all__ = [
+    "A3C",
     "ALGOS",
     "EXTRACTOR_MODES",
     "MODES",
     "PIXEL_EXTRACTORS",
     "PROCGEN_PPO",
     "A2CHyperparams",
+    "A3CHyperparams",
+    "A3CWorkerError",
     "EncodeObservations",
     "ImpalaCNN",
     "LatentPolicy",
@@ -59,6 +67,7 @@ __all__ = [
     "PPOHyperparams",
     "PolicyHyperparams",
     "PretrainedEncoderExtractor",
+    "WorkerEnvs",
     "agent_algo",
     "agent_info",
     "check_ppo_batch",

@@ -21,6 +21,10 @@ Temporal context: an env stacking ``k`` frames along the channels gives the enco
 :class:`~agents.extractor.PretrainedEncoderExtractor` and
 :class:`~agents.latent.EncodeObservations`); pixel agents run their CNN on the whole stack.
 
+Algorithms: SB3's PPO and A2C, and reprl's :class:`~agents.a3c.A3C` (asynchronous worker
+processes; ``make_agent("a3c", env, ..., env_fn=WorkerEnvs(...))``: the workers build their
+own envs from ``env_fn``), all over the same encoder modes and temporal context.
+
 Saving and loading: :mod:`agents.saving`; a fast-path agent's pixel-space twin:
 :mod:`agents.export`.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, is_vecenv_wrapped
 
+from agents.a3c import A3C
 from agents.extractor import (
     LatentProjectionExtractor,
     MissingFileError,
@@ -49,7 +55,7 @@ from agents.extractor import (
     check_mode,
     extractor_kwargs,
 )
-from agents.hyperparams import A2CHyperparams, PPOHyperparams, check_ppo_batch
+from agents.hyperparams import A2CHyperparams, A3CHyperparams, PPOHyperparams, check_ppo_batch
 from agents.impala import IMPALA_FEATURES_DIM, ImpalaCNN
 from agents.latent import EncodeObservations
 from envs.errors import ReprlError
@@ -57,9 +63,13 @@ from representations.base import InputSpec
 from representations.checkpoint import build_from_header, read_header
 
 #: Algorithms :func:`make_agent` and :func:`load_agent` know, by name.
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "a3c": A3C}
 #: Typed hyperparameters of each algorithm (:mod:`agents.hyperparams`).
-HYPERPARAMS: dict[str, type] = {"ppo": PPOHyperparams, "a2c": A2CHyperparams}
+HYPERPARAMS: dict[str, type] = {
+    "ppo": PPOHyperparams,
+    "a2c": A2CHyperparams,
+    "a3c": A3CHyperparams,
+}
 #: Modes of :func:`make_agent`.
 MODES: tuple[str, ...] = ("frozen", "finetune", "scratch", "pixels")
 #: Features extractors of ``mode="pixels"`` (``pixel_extractor``): SB3's NatureCNN, IMPALA-CNN.
@@ -145,7 +155,8 @@ def make_agent(
     features_dim: int | None = None,
     pixel_extractor: str = "nature",
     frame_stack: int | None = None,
-    hyperparams: PPOHyperparams | A2CHyperparams | None = None,
+    hyperparams: PPOHyperparams | A2CHyperparams | A3CHyperparams | None = None,
+    env_fn: Callable[[int, int | None], VecEnv] | None = None,
     seed: int | None = None,
     device: str = "cpu",
     verbose: int = 0,
@@ -156,7 +167,7 @@ def make_agent(
     """An SB3 agent seeing ``env`` through a pretrained encoder (or pixels).
 
     Args:
-        algo: ``"ppo"`` or ``"a2c"``.
+        algo: ``"ppo"``, ``"a2c"`` or ``"a3c"`` (:class:`~agents.a3c.A3C`).
         env: SB3 ``VecEnv`` of ``uint8`` images in ``[0, 255]``, ``(H, W, C * k)`` (e.g.
             ``envs.make_vec(env_id, n, frame_stack=k)``) or ``(C * k, H, W)``: ``k >= 1``
             frames stacked along the channels, oldest first.
@@ -177,6 +188,11 @@ def make_agent(
             encoders, whose channel count cannot tell 3 frames from 1 RGB frame.
         hyperparams: Typed hyperparameters of ``algo`` (:mod:`agents.hyperparams`); explicit
             ``sb3_kwargs`` override them.
+        env_fn: ``algo="a3c"`` only, and required there: ``env_fn(rank, seed) -> VecEnv``,
+            each worker's envs, the same kind as ``env`` (e.g.
+            :class:`agents.a3c.WorkerEnvs`); picklable. Its envs are built once here (worker
+            0's) and checked against the model's spaces, so a mismatch fails before any worker
+            process starts.
         seed: Seed of SB3's RNGs and of the env.
         device: Torch device of the policy (and of the wrapper's encoder).
         verbose: SB3 verbosity.
@@ -195,7 +211,9 @@ def make_agent(
             than ``"nature"`` with another mode; env observations that do not match the
             encoder's input (shape, channels, frame stack, dtype/range); unknown or reserved
             SB3 kwargs; hyperparameters of another algorithm; a PPO ``batch_size`` that does
-            not divide ``n_steps * n_envs``; ``policy_kwargs`` that clash with the mode.
+            not divide ``n_steps * n_envs``; ``policy_kwargs`` that clash with the mode;
+            A3C: no ``env_fn`` (or one for another algo), ``n_workers`` outside ``[1,
+            cores]``, ``env_fn`` envs whose spaces differ from the model's.
         TypeError: ``env`` is not a ``VecEnv``.
         CheckpointError: ``encoder`` is not a representation checkpoint.
         MissingFileError: ``encoder`` does not exist.
@@ -219,6 +237,14 @@ def make_agent(
         raise ReprlError(f"encoder: mode 'pixels' uses no encoder, got encoder={encoder!r}")
     if mode != "pixels" and encoder is None:
         raise ReprlError(f"encoder: mode {mode!r} needs an encoder checkpoint, got None")
+    if issubclass(algo_cls, A3C) and env_fn is None:
+        raise ReprlError(
+            "env_fn: algo 'a3c' runs worker processes that build their own envs; expected "
+            "env_fn(rank, seed) -> VecEnv (agents.a3c.WorkerEnvs(env_id, num_envs, "
+            "env_kwargs)), got None"
+        )
+    if not issubclass(algo_cls, A3C) and env_fn is not None:
+        raise ReprlError(f"env_fn: only algo 'a3c' uses it; expected None for {algo!r}")
     features_dim = check_features_dim(features_dim)
     frame_stack = check_frame_stack(frame_stack)
     if frame_stack is None:
@@ -317,6 +343,7 @@ def make_agent(
         verbose=verbose,
         tensorboard_log=tensorboard_log,
         policy_kwargs=policy_kwargs,
+        **({"env_fn": env_fn} if env_fn is not None else {}),
         **sb3_kwargs,
     )
     setattr(
@@ -332,6 +359,8 @@ def make_agent(
             "exported": False,
         },
     )
+    if isinstance(model, A3C):
+        model.check_worker_envs()
     return model
 
 

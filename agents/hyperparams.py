@@ -1,4 +1,4 @@
-"""Typed PPO and A2C hyperparameters, and the PPO minibatch check.
+"""Typed PPO, A2C and A3C hyperparameters, and the PPO minibatch check.
 
 Plain dataclasses with SB3's field names and defaults (stable-baselines3 2.x), so they embed in
 an OmegaConf structured config (plain types, ``Literal``, ``Optional``, nested dataclasses,
@@ -187,6 +187,44 @@ class A2CHyperparams:
 
     def to_sb3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``stable_baselines3.A2C`` (and :func:`agents.make_agent`)."""
+        return _sb3_kwargs(self)
+
+
+@dataclass
+class A3CHyperparams:
+    """A3C's hyperparameters (:class:`agents.a3c.A3C`; SB3 A2C's names where they exist).
+
+    Defaults follow SB3's A2C except ``ent_coef`` (0.01, the A3C paper's entropy weight) and
+    two worker processes (a 2-core machine).
+    """
+
+    n_workers: int = 2
+    """Actor-learner processes, in [1, CPU cores]; each runs its own batched envs."""
+    learning_rate: float = 7e-4
+    """Shared RMSProp step size (constant)."""
+    n_steps: int = 5
+    """Steps per env of a worker between its updates (the paper's t_max)."""
+    gamma: float = 0.99
+    """Discount factor, in [0, 1]."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient clipping norm, per worker update."""
+    rms_prop_alpha: float = 0.99
+    """Decay of the shared RMSProp's squared-gradient average, in [0, 1)."""
+    rms_prop_eps: float = 1e-5
+    """RMSProp epsilon, > 0."""
+    worker_threads: int = 1
+    """Torch threads per worker, >= 1."""
+    stats_window_size: int = 100
+    """Episodes averaged in the logged rollout statistics."""
+    policy: PolicyHyperparams = field(default_factory=PolicyHyperparams)
+    """Policy network settings (``policy_kwargs``)."""
+
+    def to_sb3_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`agents.a3c.A3C` (and :func:`agents.make_agent`)."""
         return _sb3_kwargs(self)
 
 

@@ -10,8 +10,9 @@ model; SB3's ``load`` reads only ``data``, ``*.pth`` and its version file, so it
 
 Algorithm detection in :func:`load_agent`: :func:`save_agent` and :func:`~agents.make_agent`
 record ``{"algo": "ppo", ...}`` as the model attribute ``reprl_info``, which SB3 stores as plain
-JSON in the zip's ``data``; for zips written by plain SB3, a ``clip_range`` entry means PPO, its
-absence (with ``n_steps``) A2C.
+JSON in the zip's ``data``; for zips written by plain SB3, a ``clip_range`` entry means PPO, an
+``n_workers`` entry A3C (:class:`agents.a3c.A3C` saved with its own ``save``), and ``n_steps``
+without either A2C.
 """
 
 from __future__ import annotations
@@ -232,7 +233,8 @@ def agent_algo(path: str | os.PathLike[str]) -> str:
     """The algorithm name (a key of :data:`ALGOS`) of an SB3 zip.
 
     Reads ``reprl_info["algo"]`` from the zip's ``data`` (written by :func:`save_agent`); for
-    other SB3 zips, ``clip_range`` in ``data`` means PPO, ``n_steps`` without it A2C.
+    other SB3 zips, ``clip_range`` in ``data`` means PPO, ``n_workers`` A3C, ``n_steps``
+    without them A2C.
 
     Raises:
         ReprlError: Not an SB3 zip, or an algorithm that cannot be told.
@@ -247,6 +249,8 @@ def agent_algo(path: str | os.PathLike[str]) -> str:
         return algo
     if "clip_range" in data:
         return "ppo"
+    if "n_workers" in data and "n_steps" in data:
+        return "a3c"
     if "n_steps" in data:
         return "a2c"
     raise ReprlError(
@@ -262,7 +266,11 @@ def load_agent(
     *,
     monitor: bool = True,
 ) -> BaseAlgorithm:
-    """Load an SB3 zip written by :func:`save_agent` (or by plain SB3, PPO or A2C).
+    """Load an SB3 zip written by :func:`save_agent` (or by plain SB3, PPO or A2C, or an A3C).
+
+    An A3C loads as :class:`agents.a3c.A3C`: it predicts without its workers; to train it
+    further, give it an ``env_fn`` (``model.env_fn = ...``) or rebuild it with
+    :func:`agents.make_agent` and :meth:`~agents.a3c.A3C.load_checkpoint`.
 
     Args:
         path: The zip (``.zip`` is tried when ``path`` has no suffix and does not exist).

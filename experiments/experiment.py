@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agents.hyperparams import A2CHyperparams, PPOHyperparams, check_ppo_batch
+from agents.hyperparams import A2CHyperparams, A3CHyperparams, PPOHyperparams, check_ppo_batch
 from envs.registry import SCHEMA_TARGETS
 from experiments.config import ConfigError, build, load_config, read_yaml
 
@@ -104,8 +104,12 @@ class ProbeStage:
             own objective on this many frames of fresh episodes of the collect envs (never
             seen in pretraining): the top-1 accuracy of each prediction step k beside chance;
             0 disables it.
+        rendering_scenes: encoders that learn from scenes (GQN) are also scored by rendering
+            the last view of this many fresh scenes of the collect envs from their other
+            views, beside the baseline that predicts the mean of those views (mean squared
+            error per pixel); 0 disables it.
         seed: seed of the held-out-episode split, the metrics' sampling, the segmentation
-            games and the fresh episodes (env streams of purposes of their own).
+            games, the fresh episodes and scenes (env streams of purposes of their own).
     """
 
     enabled: bool = True
@@ -113,6 +117,7 @@ class ProbeStage:
     metrics: list[str] = field(default_factory=lambda: ["probe", "mig", "dci"])
     segmentation_frames: int = 256
     sequence_frames: int = 4096
+    rendering_scenes: int = 256
     seed: int = 0
 
 
@@ -131,6 +136,8 @@ class AgentStage:
             always see what their encoder was trained on (RGB).
         pixel_extractor: mode ``pixels`` only: ``nature`` (SB3's NatureCNN) or ``impala``
             (the IMPALA-CNN of the Procgen paper, :class:`agents.impala.ImpalaCNN`).
+        algo: this agent's algorithm, ``ppo``, ``a2c`` or ``a3c``; none: ``train.algo``
+            (so one experiment can hold a PPO and an A3C row on the same encoder).
     """
 
     name: str = "pixels"
@@ -139,6 +146,7 @@ class AgentStage:
     fast: bool = True
     grayscale: bool = True
     pixel_extractor: Literal["nature", "impala"] = "nature"
+    algo: Literal["ppo", "a2c", "a3c"] | None = None
 
 
 @dataclass
@@ -146,7 +154,8 @@ class TrainStage:
     """How every agent is trained.
 
     Attributes:
-        algo: ``ppo`` or ``a2c``.
+        algo: ``ppo``, ``a2c`` or ``a3c`` (asynchronous worker processes,
+            :class:`agents.a3c.A3C`), for every agent that does not name its own.
         env_id: the source env.
         env_kwargs: kwargs of the source env (and, unless evaluate.env_kwargs overrides
             them, of the targets: ``min_object_size`` and the like must match).
@@ -155,14 +164,16 @@ class TrainStage:
             steps).
         timesteps: env steps per agent and seed with budget ``steps``, >= 1.
         seconds: wall-clock seconds per agent and seed with budget ``seconds``, > 0.
-        num_envs: parallel envs, >= 1.
+        num_envs: parallel envs, >= 1; A3C splits them evenly among its workers (a
+            multiple of ``a3c.n_workers``).
         frame_stack: frames (pixels) or latents (encoders) the policy sees, >= 1; the encoder
             itself always sees single frames.
         ppo: PPO's hyperparameters (SB3 names).
         a2c: A2C's hyperparameters (SB3 names).
+        a3c: A3C's hyperparameters (:class:`agents.hyperparams.A3CHyperparams`).
     """
 
-    algo: Literal["ppo", "a2c"] = "ppo"
+    algo: Literal["ppo", "a2c", "a3c"] = "ppo"
     env_id: str = SCHEMA_TARGETS[0]
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     budget: Literal["steps", "seconds"] = "steps"
@@ -176,6 +187,7 @@ class TrainStage:
         )
     )
     a2c: A2CHyperparams = field(default_factory=A2CHyperparams)
+    a3c: A3CHyperparams = field(default_factory=A3CHyperparams)
 
 
 @dataclass
@@ -323,14 +335,49 @@ class ExperimentConfig:
                         f"encoders.{e.name}.model.{k}: expected '@' + an earlier encoder, one "
                         f"of {names[:i]}, got {v!r}"
                     )
-        if self.train.algo == "ppo":
+        used = {self.agent_algo(a) for a in self.agents}
+        if "ppo" in used:
             try:
                 check_ppo_batch(
                     self.train.ppo.n_steps, self.train.num_envs, self.train.ppo.batch_size
                 )
             except ValueError as e:
                 raise ConfigError(f"train.ppo: {e}") from None
+        if "a3c" in used:
+            self._validate_a3c()
         self._validate_envs()
+
+    def _validate_a3c(self) -> None:
+        """``train.a3c``: workers this machine can start, envs split evenly among them, and
+        the optimiser's settings."""
+        from agents.a3c import check_n_workers
+
+        h = self.train.a3c
+        try:
+            check_n_workers(h.n_workers)
+        except ValueError as e:
+            raise ConfigError(f"train.a3c.{e}") from None
+        _positive({"train.a3c.n_steps": h.n_steps, "train.a3c.worker_threads": h.worker_threads})
+        if self.train.num_envs % h.n_workers:
+            raise ConfigError(
+                f"train.num_envs: A3C splits the envs evenly among train.a3c.n_workers = "
+                f"{h.n_workers} workers; expected a multiple of {h.n_workers}, got "
+                f"{self.train.num_envs}"
+            )
+        if not h.learning_rate > 0:
+            raise ConfigError(f"train.a3c.learning_rate: expected > 0, got {h.learning_rate}")
+        if not 0 <= h.gamma <= 1:
+            raise ConfigError(f"train.a3c.gamma: expected a value in [0, 1], got {h.gamma}")
+        if not 0 <= h.rms_prop_alpha < 1:
+            raise ConfigError(
+                f"train.a3c.rms_prop_alpha: expected a value in [0, 1), got {h.rms_prop_alpha}"
+            )
+        if not h.rms_prop_eps > 0:
+            raise ConfigError(f"train.a3c.rms_prop_eps: expected > 0, got {h.rms_prop_eps}")
+
+    def agent_algo(self, agent: AgentStage) -> str:
+        """The algorithm that trains ``agent``: its own ``algo``, else ``train.algo``."""
+        return agent.algo or self.train.algo
 
     def _validate_scenes(self) -> None:
         """``collect.views_per_scene`` and ``max_pitch``, and encoders that train on scenes."""
@@ -375,7 +422,11 @@ class ExperimentConfig:
         p = self.probe
         if isinstance(p.frames, bool) or not isinstance(p.frames, int) or p.frames < 100:
             raise ConfigError(f"probe.frames: expected an integer >= 100, got {p.frames!r}")
-        for name, what in (("segmentation_frames", "segmentation"), ("sequence_frames", "CPC")):
+        for name, what in (
+            ("segmentation_frames", "segmentation"),
+            ("sequence_frames", "CPC"),
+            ("rendering_scenes", "GQN rendering"),
+        ):
             n = getattr(p, name)
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
                 raise ConfigError(
@@ -423,9 +474,10 @@ class ExperimentConfig:
             "grayscale": agent.mode == "pixels" and agent.grayscale,
         }
 
-    def sb3_kwargs(self) -> dict[str, Any]:
-        """The training algorithm's hyperparameters as SB3 keyword arguments."""
-        block = self.train.ppo if self.train.algo == "ppo" else self.train.a2c
+    def sb3_kwargs(self, algo: str | None = None) -> dict[str, Any]:
+        """An algorithm's hyperparameters as SB3 keyword arguments (``algo`` None:
+        ``train.algo``'s)."""
+        block = getattr(self.train, algo or self.train.algo)
         return block.to_sb3_kwargs()
 
 

@@ -59,16 +59,22 @@ def _file_ref(path: Path | None, base: Path) -> dict[str, str] | None:
 
 
 # --- collect ---------------------------------------------------------------------------------
+def _collect_key(c: Any) -> dict[str, Any]:
+    """The collect config as stage keys see it: trajectories keep the keys they had before
+    scenes existed (no ``views_per_scene``, ``max_pitch``), so their artefacts stay valid."""
+    plain = to_dict(c)
+    if not c.views_per_scene:
+        del plain["views_per_scene"], plain["max_pitch"]
+    return plain
+
+
 def stage_collect(cfg: ExperimentConfig, base: Path) -> tuple[Path, bool]:
     """Writes (or reuses) the exploration dataset; returns its path and whether it was reused."""
     from envs.exploration import collect
 
     c = cfg.collect
     out = base / "collect" / "explore.h5"
-    plain = to_dict(c)
-    if not c.views_per_scene:  # trajectories keep the key they had before scenes existed
-        del plain["views_per_scene"], plain["max_pitch"]
-    stage = StageDir(out.parent, stage_key({**plain, "device": cfg.device}), [out.name])
+    stage = StageDir(out.parent, stage_key({**_collect_key(c), "device": cfg.device}), [out.name])
     if stage.done():
         return out, True
     stage.begin(resume=False)
@@ -263,6 +269,54 @@ def prediction_scores(cfg: ExperimentConfig, model: Any, base: Path) -> dict[str
     return {"frames": p.sequence_frames, "policy": policy, **scores}
 
 
+RENDERING_PURPOSE = "probe_rendering"
+"""Seed purpose of the fresh scenes a scene method's renderings are scored on."""
+
+
+def _renders_scenes(encoder: Path) -> bool:
+    from representations import get_class, read_header
+
+    return get_class(read_header(encoder)["method"]).batch_kind == "scenes"
+
+
+def fresh_rendering_scores(cfg: ExperimentConfig, model: Any, base: Path) -> dict[str, Any]:
+    """A scene method's (GQN's) rendering of held-back views of fresh scenes, and the baseline.
+
+    ``probe.rendering_scenes`` scenes of the collect envs with the collect stage's views per
+    scene, env kwargs and pitch, but worlds and cameras of their own
+    (:data:`RENDERING_PURPOSE`): scenes the encoder never trained on. Each scene's last view is
+    rendered from the others (:func:`representations.analysis.rendering_scores`). The scenes
+    are written to a temporary file beside the probe files and deleted after.
+    """
+    import tempfile
+
+    from envs.rng import spawn_seeds
+    from envs.scenes import collect_scenes
+    from representations.analysis import rendering_scores
+
+    c, p = cfg.collect, cfg.probe
+    seed = spawn_seeds(p.seed, 1, purpose=RENDERING_PURPOSE)[0]
+    with tempfile.TemporaryDirectory(dir=base / "probe") as tmp:
+        data = Path(tmp) / "fresh_scenes.h5"
+        collect_scenes(
+            c.env_ids,
+            p.rendering_scenes,
+            data,
+            views_per_scene=c.views_per_scene,
+            num_envs=min(c.num_envs, p.rendering_scenes),
+            seed=seed,
+            env_kwargs=c.env_kwargs,
+            max_pitch=c.max_pitch,
+            device=cfg.device,
+            progress=False,
+        )
+        try:
+            scores = rendering_scores(model, data)
+        except ReprlError as e:
+            return {"skipped": str(e)}
+    return {"env_ids": list(c.env_ids), **scores}
+
+
 def stage_probe(
     cfg: ExperimentConfig, base: Path, dataset: Path, encoders: dict[str, Path]
 ) -> dict[str, Path]:
@@ -310,7 +364,16 @@ def stage_probe(
             }
         seq = p.sequence_frames > 0 and _learns_from_sequences(enc)
         if seq:  # only sequence methods depend on the fresh episodes' settings
-            plain["prediction"] = {"frames": p.sequence_frames, "collect": to_dict(cfg.collect)}
+            plain["prediction"] = {
+                "frames": p.sequence_frames,
+                "collect": _collect_key(cfg.collect),
+            }
+        scenes = p.rendering_scenes > 0 and _renders_scenes(enc)
+        if scenes:  # only scene methods depend on the fresh scenes' settings
+            plain["rendering"] = {
+                "scenes": p.rendering_scenes,
+                "collect": _collect_key(cfg.collect),
+            }
         path = d / f"{name}.json"
         stage = StageDir(
             d, stage_key(plain, {"encoder": enc, "dataset": dataset}), [path.name], name=name
@@ -353,6 +416,8 @@ def stage_probe(
             }
         if seq:
             record["prediction"] = prediction_scores(cfg, model, base)
+        if scenes:
+            record["rendering"] = fresh_rendering_scores(cfg, model, base)
         record["seconds"] = round(time.perf_counter() - t0, 1)
         record["reprl_version"] = library_version()
         atomic_write_json(path, record)
@@ -367,20 +432,33 @@ class EpisodeLog(BaseCallback):
 
     Needs a ``VecMonitor`` below the agent so ``info["episode"]`` exists.
 
+    The bar follows the model's ``num_timesteps`` (an A3C's main process calls ``on_step``
+    about ten times a second, not once per vector step).
+
     Args:
-        path: the metrics file (created; the stage directory is fresh).
+        path: the metrics file (created, or appended to with ``append``).
         total: env steps of the run (budget ``steps``), or None.
         seconds: wall-clock seconds of the run (budget ``seconds``), or None.
         desc: the bar's label.
+        append: continue the file of a resumed run instead of starting it afresh.
     """
 
-    def __init__(self, path: Path, total: int | None, seconds: float | None, desc: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        total: int | None,
+        seconds: float | None,
+        desc: str,
+        *,
+        append: bool = False,
+    ) -> None:
         super().__init__()
         self.path, self.total, self.seconds, self.desc = path, total, seconds, desc
+        self.append = append
 
     def _on_training_start(self) -> None:
         self.start = time.perf_counter()
-        self.file = self.path.open("w")
+        self.file = self.path.open("a" if self.append else "w")
         self.bar = tqdm(total=self.total, desc=self.desc, unit="step", mininterval=1.0)
 
     def _on_step(self) -> bool:
@@ -393,7 +471,7 @@ class EpisodeLog(BaseCallback):
                     "charts/episodic_length": int(ep["l"]),
                 }
                 self.file.write(json.dumps(row) + "\n")
-        self.bar.update(self.training_env.num_envs)
+        self.bar.update(max(0, int(self.num_timesteps) - self.bar.n))
         return self.seconds is None or time.perf_counter() - self.start < self.seconds
 
     def _on_training_end(self) -> None:
@@ -424,10 +502,36 @@ def _active_latents(encoder: Path) -> dict[str, Any] | None:
     return {k: activity[k] for k in ("active", "latent_dim", "variational")}
 
 
+A3C_CHECKPOINT = "checkpoint.zip"
+"""An A3C run's checkpoint in its train directory (saved every :data:`A3C_CHECKPOINT_EVERY`
+seconds, atomically); an unfinished run with the same key resumes from it."""
+
+A3C_CHECKPOINT_EVERY = 60.0
+"""Seconds between an A3C run's checkpoints."""
+
+
+def _train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]:
+    """The resolved config a training run is keyed on. Fields a run does not depend on are
+    left out so the runs of older configs keep their keys: the agent's ``algo`` when it is
+    none (``train.algo``), and ``train.a3c`` unless the run is an A3C."""
+    agent, train = to_dict(a), to_dict(cfg.train)
+    if a.algo is None:
+        del agent["algo"]
+    if cfg.agent_algo(a) != "a3c":
+        del train["a3c"]
+    return {"agent": agent, "train": train, "seed": seed, "device": cfg.device}
+
+
 def stage_train(
     cfg: ExperimentConfig, base: Path, encoders: dict[str, Path], dataset: Path | None
 ) -> tuple[dict[str, Path], int]:
     """Trains (or reuses) every agent x seed on the source env.
+
+    Each agent is trained by its own ``algo`` or ``train.algo``. An A3C run splits
+    ``train.num_envs`` among ``train.a3c.n_workers`` worker processes (each builds its own
+    envs, :class:`agents.a3c.WorkerEnvs`), checkpoints to :data:`A3C_CHECKPOINT` and, when an
+    unfinished run with the same key left one (a kill, Ctrl-C), resumes from it: the
+    remaining steps or seconds, ``metrics.jsonl`` continued.
 
     Returns:
         run name -> agent zip, and how many runs were reused.
@@ -446,30 +550,43 @@ def stage_train(
     for a in cfg.agents:
         enc = None if a.encoder is None else encoders[a.encoder]
         env_kwargs = {**t.env_kwargs, **cfg.agent_env_kwargs(a)}
+        algo = cfg.agent_algo(a)
+        a3c = algo == "a3c"
+        # an A3C's main process only holds one worker's worth of envs, for the spaces
+        num_envs = t.num_envs // t.a3c.n_workers if a3c else t.num_envs
         for seed in cfg.seeds:
             run = f"{a.name}__{seed}"
             d = base / "train" / run
-            plain = {"agent": to_dict(a), "train": to_dict(t), "seed": seed, "device": cfg.device}
+            plain = _train_key(cfg, a, seed)
             stage = StageDir(d, stage_key(plain, {"encoder": enc}), ["agent.zip"])
             if stage.done():
                 out[run], reused = d / "agent.zip", reused + 1
                 continue
-            stage.begin(resume=False)  # an unfinished or outdated run restarts cleanly
+            ckpt = d / A3C_CHECKPOINT
+            # an unfinished or outdated run restarts cleanly; an A3C with a checkpoint resumes
+            resuming = stage.begin(resume=a3c)
+            if resuming and not ckpt.is_file():  # killed before its first checkpoint
+                resuming = stage.begin(resume=False)
             write_yaml(d / "config.yaml", plain)
             torch.manual_seed(seed)
-            env_seeds = spawn_seeds(seed, t.num_envs, purpose="train")
+            env_seeds = spawn_seeds(seed, num_envs, purpose="train")
             venv = VecMonitor(
                 envs.make_vec(
                     t.env_id,
-                    t.num_envs,
+                    num_envs,
                     seed=env_seeds,
                     device=cfg.device,
                     info_factors=False,
                     **env_kwargs,
                 )
             )
+            env_fn = None
+            if a3c:
+                env_fn = agents.WorkerEnvs(
+                    t.env_id, num_envs, {"info_factors": False, **env_kwargs}, device=cfg.device
+                )
             model = agents.make_agent(
-                t.algo,
+                algo,
                 venv,
                 encoder=None if enc is None else str(enc),
                 mode=a.mode,
@@ -479,15 +596,35 @@ def stage_train(
                 seed=seed,
                 device=cfg.device,
                 tensorboard_log=str(d / "tb"),
-                **cfg.sb3_kwargs(),
+                env_fn=env_fn,
+                **cfg.sb3_kwargs(algo),
             )
             steps = t.timesteps if t.budget == "steps" else 10**12
             seconds = t.seconds if t.budget == "seconds" else None
-            log = EpisodeLog(d / "metrics.jsonl", steps if seconds is None else None, seconds, run)
+            learn_kwargs: dict[str, Any] = {}
+            if a3c:
+                learn_kwargs = {"checkpoint": ckpt, "checkpoint_every": A3C_CHECKPOINT_EVERY}
+            if resuming:
+                model.load_checkpoint(ckpt)
+                learn_kwargs["reset_num_timesteps"] = False
+                if seconds is None:
+                    steps = t.timesteps - model.num_timesteps
+                else:
+                    seconds = max(0.0, seconds - model.a3c_seconds)
+            log = EpisodeLog(
+                d / "metrics.jsonl",
+                t.timesteps if seconds is None else None,
+                seconds,
+                run,
+                append=resuming,
+            )
             start = time.perf_counter()
-            model.learn(steps, callback=log, tb_log_name="sb3")
+            if steps > 0 and (seconds is None or seconds > 0):
+                model.learn(steps, callback=log, tb_log_name="sb3", **learn_kwargs)
             took = time.perf_counter() - start
             venv.close()
+            if a3c:  # every session of a resumed run
+                took = model.a3c_seconds
             provenance = {
                 "run": run,
                 "agent": to_dict(a),
@@ -500,14 +637,22 @@ def stage_train(
                 "encoder_active_latents": None if enc is None else _active_latents(enc),
                 "budget": {
                     "kind": t.budget,
-                    "value": t.timesteps if seconds is None else seconds,
+                    "value": t.timesteps if t.budget == "steps" else t.seconds,
                     "env_steps": int(model.num_timesteps),
                     "seconds": round(took, 1),
                 },
                 "train_seconds": round(took, 1),
-                "env_steps_per_s": round(model.num_timesteps / took),
+                "env_steps_per_s": round(model.num_timesteps / max(took, 1e-9)),
                 "reprl_version": library_version(),
             }
+            if a3c:
+                provenance["a3c"] = {
+                    "n_workers": model.n_workers,
+                    "envs_per_worker": num_envs,
+                    "updates_per_worker": model.a3c_stats["updates"],
+                    "env_steps_per_worker": model.a3c_stats["env_steps"],
+                    "resumed": resuming,
+                }
             atomic_write_json(d / "provenance.json", provenance)
             info = {
                 "env_id": t.env_id,
@@ -517,6 +662,7 @@ def stage_train(
             }
             agents.save_agent(model, d / "agent.zip", info=info)  # atomic
             stage.finish()
+            ckpt.unlink(missing_ok=True)  # the agent zip holds what the checkpoint did
             out[run] = d / "agent.zip"
     return out, reused
 

@@ -85,7 +85,7 @@ def _junk(tmp_path: Path) -> Path:
 _CASES = [
     (
         lambda c, t: make_agent("dqn", _env(), encoder=c),
-        r"algo: expected one of \['ppo', 'a2c'\], got 'dqn'",
+        r"algo: expected one of \['ppo', 'a2c', 'a3c'\], got 'dqn'",
     ),
     (
         lambda c, t: make_agent("ppo", _env(), encoder=c, mode="frozn"),

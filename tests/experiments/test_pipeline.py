@@ -284,7 +284,7 @@ def test_default_config_is_valid_and_small() -> None:
     ("overrides", "match"),
     [
         (["train.ppo.batch_size=100"], "batch_size"),
-        (["train.algo=dqn"], r"train.algo: expected one of \['ppo', 'a2c'\], got 'dqn'"),
+        (["train.algo=dqn"], r"train.algo: expected one of \['ppo', 'a2c', 'a3c'\], got 'dqn'"),
         (["seeds=[]"], "seeds: expected at least one seed"),
         (["train.timesteps=lots"], "train.timesteps: expected an integer, got 'lots'"),
         (["train.timesteps=-5"], "train.timesteps: expected an integer >= 1, got -5"),
