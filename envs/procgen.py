@@ -725,4 +725,6 @@ class ProcgenVectorEnv(gym.vector.VectorEnv):
         return np.stack(self.venv.get_images())
 
     def close_extras(self, **kwargs: Any) -> None:
-        self.venv.close()
+        venv = getattr(self, "venv", None)  # absent when __init__ refused its arguments
+        if venv is not None:
+            venv.close()
