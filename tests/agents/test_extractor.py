@@ -277,3 +277,31 @@ def test_kwargs_without_frame_stack_still_build(ckpt: Path) -> None:
     del kw["frame_stack"]
     ext = PretrainedEncoderExtractor(SPACE, **kw)
     assert ext.frame_stack == 1 and ext.features_dim == TINY["latent_dim"]
+
+
+# ---------------------------------------------------------------- every registered method
+
+
+@pytest.mark.parametrize("method", R.available())
+def test_every_registered_method_plugs_in_frozen_and_finetuned(method: str, tmp_path: Path) -> None:
+    """Any method of the registry, GQN and CPC included, is an extractor with no special case:
+    its checkpoint's weights arrive intact, ``finetune`` trains its encoding path, ``frozen``
+    gets no gradient and stays in eval mode."""
+    torch.manual_seed(0)
+    model = R.make_representation(method)
+    path = tmp_path / f"{method}.safetensors"
+    model.save(path)
+    x = torch.rand(2, 3, 64, 64)  # SB3 hands extractors images scaled to [0, 1]
+    for mode in ("frozen", "finetune"):
+        ext = PretrainedEncoderExtractor(SPACE, **extractor_kwargs(path, mode))
+        assert _equal_state(ext.encoder, model.state_dict())
+        ext.train()
+        out = ext(x)
+        assert out.shape == (2, model.latent_dim) and torch.isfinite(out).all()
+        if mode == "frozen":
+            assert not out.requires_grad and not ext.encoder.training
+            assert not any(p.requires_grad for p in ext.encoder.parameters())
+        else:
+            out.pow(2).sum().backward()
+            grads = [p.grad for p in ext.encoder.parameters() if p.grad is not None]
+            assert any(bool(g.abs().sum() > 0) for g in grads)
