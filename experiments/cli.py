@@ -458,6 +458,57 @@ def build_parser() -> argparse.ArgumentParser:
         "--confidence", type=float, default=0.95, help="coverage of the confidence intervals"
     )
     rp.set_defaults(func=cmd.report)
+
+    # sweep
+    sw = command(
+        "sweep",
+        "many experiments (seeds x encoders x domains) as Ray Tune trials; one merged report",
+        "Runs a sweep config: a grid (and optional random draws) over dotted keys of an "
+        "experiment config, each trial one `reprl run` flow in its own run directory "
+        "(ROOT/NAME/trials/TRIAL/). Every trial's config is validated before anything starts; "
+        "the collect, pretrain and probe stages trials have in common run once, in this "
+        "process, and are shared; the trials run on Ray (this machine's cores, or the cluster "
+        "at --address). Finished trials are skipped when a sweep is started again. Ends with "
+        "the merged report ROOT/NAME/report/sweep.md. Needs the ray extra: "
+        'pip install -e ".[ray]".',
+        epilog="sweep config (YAML):\n"
+        "  name: beta_sweep          # ROOT/NAME/\n"
+        "  root: runs\n"
+        "  base: default             # or an experiment YAML\n"
+        "  overrides: [train.timesteps=50000]\n"
+        "  grid: {seeds: [[0], [1], [2]], encoders.1.model.beta: [1, 4]}\n"
+        "  random: {num_samples: 0, seed: 0, space: {}}  # {KEY: {uniform|loguniform|randint|"
+        "choice: [...]}}\n"
+        "  resources: {cpu: 1, gpu: 0}   # per trial; gpu may be a fraction\n"
+        "  max_concurrent: 0         # 0: as the resources allow\n"
+        "example:\n"
+        "  reprl sweep experiments/configs/sweep_breakout_seeds.yaml\n"
+        "  ray start --head --port 6379 && reprl sweep SWEEP.yaml --address 127.0.0.1:6379",
+    )
+    sw.add_argument("config", metavar="CONFIG", help="sweep YAML")
+    sw.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides of the sweep's own fields, e.g. name=s2 resources.cpu=2",
+    )
+    sw.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="an existing Ray cluster, HOST:PORT (as `ray start --head` prints) or auto; "
+        "default: start Ray on this machine",
+    )
+    sw.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate every trial's config and list the trials; run and write nothing",
+    )
+    sw.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only (re)write the merged report of the trials finished so far",
+    )
+    sw.set_defaults(func=cmd.sweep)
     return p
 
 

@@ -307,10 +307,19 @@ def _evaluate_zip(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    """``reprl report``: :func:`experiments.report.build_report`, tables printed."""
+    """``reprl report``: :func:`experiments.report.build_report`, tables printed; a sweep's
+    directory (``runs/<sweep>``, alone) is merged over its trials
+    (:func:`experiments.sweep.merge_report`)."""
     from experiments.report import build_report
 
     t0 = time.perf_counter()
+    if len(args.roots) == 1 and (Path(args.roots[0]) / "sweep.json").is_file():
+        from experiments.sweep import merge_report
+
+        summary = merge_report(args.roots[0], args.out)
+        print(Path(summary["sweep_report"]).read_text())
+        stage_line("report", time.perf_counter() - t0, f"wrote {summary['sweep_report']}")
+        return 0
     summary = build_report(
         args.roots,
         args.out,
@@ -323,6 +332,40 @@ def report(args: argparse.Namespace) -> int:
     print(summary["markdown"])
     stage_line("report", time.perf_counter() - t0, f"wrote {summary['report']}")
     return 0
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """``reprl sweep CONFIG``: :func:`experiments.sweep.run_sweep` (or, with ``--dry-run``, the
+    validated trials; with ``--report-only``, the merged report)."""
+    from experiments.sweep import load_sweep, merge_report, plan, run_sweep
+
+    t0 = time.perf_counter()
+    cfg = load_sweep(args.config, args.overrides)
+    if args.report_only:
+        p = plan(cfg, args.config)
+        summary = merge_report(p.directory)
+        stage_line("report", time.perf_counter() - t0, f"wrote {summary['sweep_report']}")
+        return 0
+    if args.dry_run:
+        p = plan(cfg, args.config)
+        for t in p.trials:
+            shared = f"shared {t.group}" if t.group else "nothing shared"
+            print(f"{t.id}: {' '.join(t.overrides[len(cfg.overrides) : -2])} ({shared})")
+        print(
+            f"# dry run: {len(p.trials)} valid trials, {len(p.groups)} shared upstream "
+            f"group(s); `reprl sweep` would write {p.directory}/"
+        )
+        return 0
+    summary = run_sweep(cfg, address=args.address, sweep_file=args.config)
+    what = f"{summary['ran']} ran, {summary['skipped']} skipped (finished)"
+    if summary["failed"]:
+        what += f", {len(summary['failed'])} failed"
+    stage_line("sweep", time.perf_counter() - t0, what)
+    for tid, why in summary["failed"].items():
+        print(f"failed: {tid}: {why}")
+    if summary.get("report"):
+        print(f"report: {summary['report']}")
+    return 1 if summary["failed"] else 0
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -320,6 +320,7 @@ COMMANDS = [
     "train",
     "evaluate",
     "report",
+    "sweep",
 ]
 
 
