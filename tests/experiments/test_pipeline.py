@@ -340,7 +340,12 @@ def test_shipped_configs_load_and_validate(path: Path) -> None:
     from representations.pretrain import PretrainConfig
 
     experiment_keys = {"base", "agents", "encoders", "train", "evaluate", "collect"}
-    if experiment_keys & set(yaml.safe_load(path.read_text())):  # an experiment, not a pretrain
+    data = yaml.safe_load(path.read_text())
+    if "grid" in data:  # a sweep: every trial's experiment config is built and validated
+        from experiments.sweep import load_sweep, plan
+
+        assert plan(load_sweep(str(path), []), str(path)).trials
+    elif experiment_keys & set(data):  # an experiment, not a pretrain
         load_experiment(str(path), []).validate()
     else:
         load_config(PretrainConfig, path)
