@@ -27,6 +27,7 @@ import os
 import pickle
 import queue as queue_mod
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,9 @@ from envs.storage.files import atomic_path
 
 #: Seconds the main process waits for workers to stop on their own before terminating them.
 STOP_GRACE_S = 10.0
+#: The same after a Ctrl-C, when the queue is no longer read (a worker blocked writing a
+#: report would wait forever): they are terminated sooner.
+INTERRUPT_GRACE_S = 2.0
 
 
 class _StepsProgressBar(ProgressBarCallback):
@@ -527,7 +531,9 @@ class A3C(A2C):
             )  # fmt: skip
         finally:
             stop.value = 1
-            self._stop_workers(procs, reports)
+            # a Ctrl-C may have cut a report in half: reading on could block on a bogus length
+            interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+            self._stop_workers(procs, reports, drain=not interrupted)
             self.a3c_workers = []
             counters()
             self.a3c_seconds = seconds_before + time.perf_counter() - started
@@ -607,17 +613,31 @@ class A3C(A2C):
             if worker_stats:
                 stats[rank] = worker_stats
 
-    def _stop_workers(self, procs: list[Any], reports: Any) -> None:
+    def _stop_workers(self, procs: list[Any], reports: Any, drain: bool = True) -> None:
         """Join every started worker (they were asked to stop); terminate, then kill, those
-        that do not stop within :data:`STOP_GRACE_S`. Reports still queued are discarded."""
-        deadline = time.monotonic() + STOP_GRACE_S
+        that do not stop within :data:`STOP_GRACE_S` (:data:`INTERRUPT_GRACE_S` without
+        ``drain``). Reports still queued are discarded.
+
+        Args:
+            procs: the worker processes.
+            reports: their report queue.
+            drain: keep reading the queue meanwhile, so workers blocked writing a report can
+                finish; ``False`` after a Ctrl-C, which may have interrupted a read mid-message
+                (the queue's stream is then out of step: never read it again).
+        """
+        deadline = time.monotonic() + (STOP_GRACE_S if drain else INTERRUPT_GRACE_S)
         alive = [p for p in procs if p.pid is not None]
         while alive and time.monotonic() < deadline:
-            try:  # keep the pipe flowing: a worker exits only once its reports are written
-                while True:
-                    reports.get(timeout=0.05)
-            except (queue_mod.Empty, OSError, EOFError, ValueError):
-                pass
+            if drain:
+                try:  # keep the pipe flowing: a worker exits only once its reports are written
+                    while True:
+                        reports.get(timeout=0.05)
+                except queue_mod.Empty:
+                    pass
+                except Exception:  # a broken stream: stop reading, terminate below
+                    drain = False
+            else:
+                time.sleep(0.05)
             alive = [p for p in alive if p.is_alive()]
         for p in alive:
             p.terminate()
