@@ -305,6 +305,13 @@ def make_breakout_batch(
     return core if frame_stack == 1 else StackedBatch(core, frame_stack)
 
 
+def _stacked(core: Any, frame_stack: int, grayscale: bool) -> Any:
+    """``core`` itself, or a :class:`StackedBatch` over it when frames are stacked or gray."""
+    if frame_stack == 1 and not grayscale:
+        return core
+    return StackedBatch(core, frame_stack, grayscale)
+
+
 def _lab_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     fixed = LAB_IDS[env_id]
     instead = f"reprl/Lab{fixed['task'].capitalize()}-v0 with split=..."
@@ -324,9 +331,7 @@ def make_lab_batch(
     """The batched lab core behind one of :data:`LAB_IDS`, stacked (or grayscale) on request."""
     frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
     core = LabBatch(num_envs, seed=seed, device=device, **_lab_kwargs(env_id, kwargs))
-    if frame_stack == 1 and not grayscale:
-        return core
-    return StackedBatch(core, frame_stack, grayscale)
+    return _stacked(core, frame_stack, grayscale)
 
 
 def _memory_maze_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -359,9 +364,7 @@ def make_memory_maze_batch(
 
     kw = _memory_maze_kwargs(env_id, kwargs)
     core = MemoryMazeBatch(num_envs, seed=seed, device=device, **kw)
-    if frame_stack == 1 and not grayscale:
-        return core
-    return StackedBatch(core, frame_stack, grayscale)
+    return _stacked(core, frame_stack, grayscale)
 
 
 def _make_batch(env_id: str, num_envs: int, **kwargs: Any) -> Any:

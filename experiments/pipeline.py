@@ -225,10 +225,11 @@ PREDICTION_PURPOSE = "probe_prediction"
 """Seed purpose of the fresh episodes a sequence method's predictions are scored on."""
 
 
-def _learns_from_sequences(encoder: Path) -> bool:
+def _batch_kind(encoder: Path) -> str:
+    """What the checkpoint's method trains on (``Representation.batch_kind``)."""
     from representations import get_class, read_header
 
-    return get_class(read_header(encoder)["method"]).batch_kind == "sequences"
+    return get_class(read_header(encoder)["method"]).batch_kind
 
 
 def prediction_scores(cfg: ExperimentConfig, model: Any, base: Path) -> dict[str, Any]:
@@ -271,12 +272,6 @@ def prediction_scores(cfg: ExperimentConfig, model: Any, base: Path) -> dict[str
 
 RENDERING_PURPOSE = "probe_rendering"
 """Seed purpose of the fresh scenes a scene method's renderings are scored on."""
-
-
-def _renders_scenes(encoder: Path) -> bool:
-    from representations import get_class, read_header
-
-    return get_class(read_header(encoder)["method"]).batch_kind == "scenes"
 
 
 def fresh_rendering_scores(cfg: ExperimentConfig, model: Any, base: Path) -> dict[str, Any]:
@@ -362,13 +357,13 @@ def stage_probe(
                 "env_id": env_id,
                 "env_kwargs": cfg.collect.env_kwargs,
             }
-        seq = p.sequence_frames > 0 and _learns_from_sequences(enc)
+        seq = p.sequence_frames > 0 and _batch_kind(enc) == "sequences"
         if seq:  # only sequence methods depend on the fresh episodes' settings
             plain["prediction"] = {
                 "frames": p.sequence_frames,
                 "collect": _collect_key(cfg.collect),
             }
-        scenes = p.rendering_scenes > 0 and _renders_scenes(enc)
+        scenes = p.rendering_scenes > 0 and _batch_kind(enc) == "scenes"
         if scenes:  # only scene methods depend on the fresh scenes' settings
             plain["rendering"] = {
                 "scenes": p.rendering_scenes,
