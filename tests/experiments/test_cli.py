@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from experiments import cli
+from tests.processes import terminal_sigint
 
 LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy"
 CHECKPOINT = LEGACY / "beta_vae_v0.1.0.safetensors"
@@ -260,11 +261,6 @@ def test_keyboard_interrupt_in_process(monkeypatch: pytest.MonkeyPatch, capsys) 
     assert capsys.readouterr().err == "reprl pictures: interrupted\n"
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
 def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
     out = work / "sigint"
     out.mkdir()
@@ -286,10 +282,7 @@ def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # a shell runs background jobs with SIGINT ignored (and native libraries may block it
-        # in the test process), and children inherit both: give the command the default
-        # disposition and an unblocked SIGINT, as a terminal's Ctrl-C would meet
-        preexec_fn=_default_sigint,
+        preexec_fn=terminal_sigint,
     )
     try:
         deadline = time.monotonic() + 60
