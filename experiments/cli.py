@@ -6,7 +6,9 @@ summary line per stage and its time (on stdout).
 
 Exit codes: 0 success; 2 for an expected failure (bad input: an invalid config or option, an
 unknown env id, a missing or corrupt file), printed as ONE line on stderr,
-``reprl <command>: <message>``; 130 for Ctrl-C (``reprl <command>: interrupted``); 1 with the
+``reprl <command>: <message>``; 130 for Ctrl-C (``reprl <command>: interrupted``); 143 for
+SIGTERM (``kill``, a batch scheduler's stop: ``reprl <command>: terminated``), which stops the
+command as cleanly as Ctrl-C (temporary files removed, A3C workers stopped); 1 with the
 Python traceback for anything else, which is a bug. ``reprl --debug <command> ...`` (or
 ``--debug`` after the command) shows the traceback of every failure.
 """
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import textwrap
+import threading
 import typing
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,6 +33,39 @@ from experiments.cli_commands import experiment_help, yaml_problem
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises ``KeyboardInterrupt``: every ``finally`` and every
+    ``except KeyboardInterrupt`` on the way out (atomic writes, A3C's workers) runs as for
+    Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_stops_cleanly() -> typing.Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` in the main thread.
+
+    Only where SIGTERM has its default action (which would end the process on the spot,
+    leaving temporary files and, for an A3C, workers that exit only when they notice) and this
+    is the main thread; a host that handles SIGTERM itself (Ray, a test runner) keeps its
+    handler.
+    """
+    ours = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    )
+    if ours:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        if ours:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # --- argparse plumbing -----------------------------------------------------------------------
@@ -152,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=_fill(
             "Exit codes: 0 ok; 2 bad input (one line on stderr: reprl COMMAND: message); "
-            "130 interrupted (Ctrl-C); 1 a bug (a traceback)."
+            "130 interrupted (Ctrl-C); 143 terminated (SIGTERM, stopped as cleanly as Ctrl-C); "
+            "1 a bug (a traceback)."
         ),
         formatter_class=_Formatter,
     )
@@ -536,11 +574,15 @@ def main(argv: list[str] | None = None) -> int:
     if not debug:  # a warning is one line too, on stderr
         warnings.showwarning = lambda message, *_args, **_kwargs: _say(f"warning: {message}")
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+        with _sigterm_stops_cleanly():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as e:
         if debug:
             raise
         _close_progress_bars()
+        if isinstance(e, Terminated):
+            _say(f"{command}: terminated")
+            return EXIT_TERMINATED
         _say(f"{command}: interrupted")
         return EXIT_INTERRUPTED
     except Exception as e:

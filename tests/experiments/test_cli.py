@@ -261,8 +261,45 @@ def test_keyboard_interrupt_in_process(monkeypatch: pytest.MonkeyPatch, capsys) 
     assert capsys.readouterr().err == "reprl pictures: interrupted\n"
 
 
-def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
-    out = work / "sigint"
+def test_sigterm_in_process_is_terminated_and_the_handler_restored(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    def terminated(args):
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # ours, while it runs
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(cli.cmd, "pictures", terminated)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        assert cli.main(["pictures", "e.safetensors", "d.h5"]) == 143
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert capsys.readouterr().err == "reprl pictures: terminated\n"
+
+        # a host with a SIGTERM handler of its own (Ray, a test runner) keeps it
+        def own(signum, frame):
+            pass
+
+        signal.signal(signal.SIGTERM, own)
+        monkeypatch.setattr(
+            cli.cmd, "pictures", lambda args: 0 if signal.getsignal(signal.SIGTERM) is own else 1
+        )
+        assert cli.main(["pictures", "e.safetensors", "d.h5"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "line"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_signal_is_one_line_its_exit_code_and_no_partial_file(
+    work: Path, sig: int, code: int, line: str
+) -> None:
+    out = work / f"signal{int(sig)}"
     out.mkdir()
     argv = [
         "collect",
@@ -290,13 +327,13 @@ def test_ctrl_c_is_one_line_and_exit_130(work: Path) -> None:
             time.sleep(0.2)
         time.sleep(0.5)
         assert p.poll() is None, p.communicate()
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         _, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 130, err
-    assert said(err) == ["reprl collect: interrupted"], err
+    assert p.returncode == code, err
+    assert said(err) == [f"reprl collect: {line}"], err
     assert "Traceback" not in err
     assert not (out / "big.h5").exists()
 
