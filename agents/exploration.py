@@ -33,10 +33,14 @@ class SB3EpsilonPolicy:
             raise ReprlError(f"epsilon: expected a probability in [0, 1], got {epsilon}")
         self.model, self.num_actions, self.epsilon = model, num_actions, epsilon
         self.rng = np.random.default_rng(seed)
+        self.state: Any = None  # a recurrent agent's state, carried from step to step
 
     def __call__(self, obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        """obs: (N, H, W, C) uint8; dones: (N,) bool -> (N,) int64 actions."""
-        actions, _ = self.model.predict(obs, deterministic=False)
+        """obs: (N, H, W, C) uint8; dones: (N,) bool, the episodes that ``obs`` begins
+        -> (N,) int64 actions."""
+        actions, self.state = self.model.predict(
+            obs, state=self.state, episode_start=np.asarray(dones, bool), deterministic=False
+        )
         explore = self.rng.random(len(obs)) < self.epsilon
         actions = np.asarray(actions, dtype=np.int64).copy()
         actions[explore] = self.rng.integers(0, self.num_actions, int(explore.sum()))

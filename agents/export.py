@@ -22,7 +22,7 @@ from agents.extractor import (
     check_image_space,
 )
 from agents.factory import INFO_ATTR, _info
-from agents.sb3_compat import build_policy, unbuilt_copy
+from agents.sb3_compat import build_policy, pixel_policy_class, unbuilt_copy
 from envs.errors import ReprlError
 from envs.storage.files import json_plain
 from representations.base import Representation
@@ -115,7 +115,7 @@ def export_pixel_agent(
         net_arch=model.policy.net_arch,
         normalize_images=True,
     )
-    export = unbuilt_copy(model, "CnnPolicy")
+    export = unbuilt_copy(model, pixel_policy_class(model.policy))
     export.observation_space = _pixel_space(pixel_space)
     export.policy_kwargs = pk
     with torch.random.fork_rng(devices=[]):  # building the policy draws random init weights

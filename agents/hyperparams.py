@@ -218,6 +218,9 @@ class A3CHyperparams:
     """RMSProp epsilon, > 0."""
     worker_threads: int = 1
     """Torch threads per worker, >= 1."""
+    lstm_hidden_size: int = 0
+    """0: a feedforward actor-critic; > 0: an LSTM core of that many units (the paper's A3C
+    LSTM has 256), trained by truncated back-propagation through each ``n_steps`` rollout."""
     stats_window_size: int = 100
     """Episodes averaged in the logged rollout statistics."""
     policy: PolicyHyperparams = field(default_factory=PolicyHyperparams)

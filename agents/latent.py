@@ -36,7 +36,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from agents.extractor import PretrainedEncoderExtractor, check_image_space
-from agents.sb3_compat import actions_from_features
+from agents.sb3_compat import actions_from_features, is_recurrent
 from envs.errors import ReprlError
 from representations.base import Representation
 from representations.checkpoint import load
@@ -263,7 +263,8 @@ def latent_view(
 
     Returns:
         ``(wrapped venv, policy)``, or ``None`` for any other agent (pixels, fine-tuned or
-        scratch encoders, separate actor and critic extractors, non-discrete actions).
+        scratch encoders, separate actor and critic extractors, non-discrete actions, an LSTM
+        core).
     """
     policy = getattr(model, "policy", None)
     extractor = getattr(policy, "features_extractor", None)
@@ -272,6 +273,7 @@ def latent_view(
         or extractor.mode != "frozen"
         or not getattr(policy, "share_features_extractor", False)
         or not isinstance(model.action_space, gym.spaces.Discrete)
+        or is_recurrent(policy)
     ):
         return None
     wrapped = EncodeObservations(

@@ -19,11 +19,37 @@ import gymnasium as gym
 import numpy as np
 import stable_baselines3
 import torch
+from sb3_contrib.common.recurrent.policies import (
+    RecurrentActorCriticCnnPolicy,
+    RecurrentActorCriticPolicy,
+    RecurrentMultiInputActorCriticPolicy,
+)
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy
 
 #: SB3 versions this module was checked against.
 TESTED_VERSIONS: tuple[str, ...] = ("2.9.2",)
+
+#: SB3's policy names and their LSTM-core forms (sb3-contrib's, as ``RecurrentPPO`` uses them).
+RECURRENT_POLICIES: dict[str, type[ActorCriticPolicy]] = {
+    "MlpPolicy": RecurrentActorCriticPolicy,
+    "CnnPolicy": RecurrentActorCriticCnnPolicy,
+    "MultiInputPolicy": RecurrentMultiInputActorCriticPolicy,
+}
+
+
+def is_recurrent(policy: Any) -> bool:
+    """Whether ``policy`` (an instance or a class) is an LSTM-core actor-critic (sb3-contrib's
+    ``RecurrentActorCriticPolicy``): its ``predict`` takes and returns a state."""
+    cls = policy if isinstance(policy, type) else type(policy)
+    return issubclass(cls, RecurrentActorCriticPolicy)
+
+
+def pixel_policy_class(policy: Any) -> type[ActorCriticPolicy]:
+    """The CNN policy class of the same kind (feedforward or LSTM core) as ``policy``: what a
+    latent agent's pixel-space export is built from."""
+    return RecurrentActorCriticCnnPolicy if is_recurrent(policy) else ActorCriticCnnPolicy
+
 
 #: Attributes of a trained model that its pixel-space export must not inherit: the env-side
 #: state, the policy and its class and spaces, the logger, and the last observations (latents).
@@ -62,12 +88,12 @@ class SB3InternalsChanged(RuntimeError):
     """The installed stable-baselines3 lacks an internal that reprl's agent export relies on."""
 
 
-def unbuilt_copy(model: BaseAlgorithm, policy: str) -> BaseAlgorithm:
+def unbuilt_copy(model: BaseAlgorithm, policy: str | type[BasePolicy]) -> BaseAlgorithm:
     """A model of ``model``'s class and state, with no env, policy or rollout buffer.
 
     Args:
         model: A set-up SB3 algorithm.
-        policy: The policy name of the copy (e.g. ``"CnnPolicy"``).
+        policy: The policy name or class of the copy (e.g. ``"CnnPolicy"``).
 
     Returns:
         A model built with ``_init_setup_model=False`` holding every attribute of ``model`` but

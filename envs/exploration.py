@@ -56,9 +56,16 @@ class RandomPolicy:
         self.action = np.zeros(num_envs, dtype=np.int64)
         self.left = np.zeros(num_envs, dtype=np.int64)
 
-    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
+    def predict(
+        self,
+        obs: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, None]:
         """SB3's interface (for evaluation as a reference agent): (N, ...) -> ((N,) actions,
-        None); N must be ``num_envs``; ``deterministic`` is ignored."""
+        None); N must be ``num_envs``; ``state``, ``episode_start`` and ``deterministic`` are
+        ignored (a repeat already running goes on into the next episode, as before)."""
         return self(obs, np.zeros(len(obs), dtype=bool)), None
 
     def __call__(self, obs: np.ndarray, dones: np.ndarray) -> np.ndarray:

@@ -34,8 +34,8 @@ def relative(path: str | os.PathLike[str], base: Path) -> str:
 
 
 class _Predictor:
-    """SB3's ``predict`` signature over any ``predict(obs, deterministic)``; loads lazily, so a
-    reused evaluation never loads its agent."""
+    """An agent with SB3's ``predict`` signature (a recurrent one's state passed through),
+    loaded lazily, so a reused evaluation never loads its agent."""
 
     def __init__(self, load: Callable[[], Any]) -> None:
         self._load, self._model = load, None
@@ -47,7 +47,9 @@ class _Predictor:
         return self._model
 
     def predict(self, obs: np.ndarray, state=None, episode_start=None, deterministic=True):
-        return self.loaded().predict(obs, deterministic=deterministic)
+        return self.loaded().predict(
+            obs, state=state, episode_start=episode_start, deterministic=deterministic
+        )
 
 
 def evaluate_agent(

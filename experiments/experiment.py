@@ -138,6 +138,8 @@ class AgentStage:
             (the IMPALA-CNN of the Procgen paper, :class:`agents.impala.ImpalaCNN`).
         algo: this agent's algorithm, ``ppo``, ``a2c`` or ``a3c``; none: ``train.algo``
             (so one experiment can hold a PPO and an A3C row on the same encoder).
+        lstm_hidden_size: A3C agents only: this agent's LSTM core (0: feedforward); none:
+            ``train.a3c.lstm_hidden_size`` (so a feedforward and an LSTM A3C can share a run).
     """
 
     name: str = "pixels"
@@ -147,6 +149,7 @@ class AgentStage:
     grayscale: bool = True
     pixel_extractor: Literal["nature", "impala"] = "nature"
     algo: Literal["ppo", "a2c", "a3c"] | None = None
+    lstm_hidden_size: int | None = None
 
 
 @dataclass
@@ -328,6 +331,13 @@ class ExperimentConfig:
                     f"agents.{a.name}.encoder: expected one of the encoders {names}, "
                     f"got {a.encoder!r}"
                 )
+            if a.lstm_hidden_size is not None:
+                if self.agent_algo(a) != "a3c":
+                    raise ConfigError(
+                        f"agents.{a.name}.lstm_hidden_size: only A3C agents have an LSTM core; "
+                        f"expected none for algo {self.agent_algo(a)!r}, got {a.lstm_hidden_size}"
+                    )
+                _lstm_size(f"agents.{a.name}.lstm_hidden_size", a.lstm_hidden_size)
         for i, e in enumerate(self.encoders):
             for k, v in e.model.items():
                 if isinstance(v, str) and v.startswith("@") and v[1:] not in names[:i]:
@@ -374,6 +384,7 @@ class ExperimentConfig:
             )
         if not h.rms_prop_eps > 0:
             raise ConfigError(f"train.a3c.rms_prop_eps: expected > 0, got {h.rms_prop_eps}")
+        _lstm_size("train.a3c.lstm_hidden_size", h.lstm_hidden_size)
 
     def agent_algo(self, agent: AgentStage) -> str:
         """The algorithm that trains ``agent``: its own ``algo``, else ``train.algo``."""
@@ -479,6 +490,19 @@ class ExperimentConfig:
         ``train.algo``'s)."""
         block = getattr(self.train, algo or self.train.algo)
         return block.to_sb3_kwargs()
+
+    def agent_sb3_kwargs(self, agent: AgentStage) -> dict[str, Any]:
+        """The hyperparameters that train ``agent``: its algorithm's, with its own LSTM core
+        where it names one."""
+        out = self.sb3_kwargs(self.agent_algo(agent))
+        if agent.lstm_hidden_size is not None:
+            out["lstm_hidden_size"] = agent.lstm_hidden_size
+        return out
+
+
+def _lstm_size(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key}: expected an integer >= 0 (0: no LSTM core), got {value!r}")
 
 
 def _positive(values: dict[str, int]) -> None:

@@ -507,13 +507,17 @@ A3C_CHECKPOINT_EVERY = 60.0
 
 def _train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]:
     """The resolved config a training run is keyed on. Fields a run does not depend on are
-    left out so the runs of older configs keep their keys: the agent's ``algo`` when it is
-    none (``train.algo``), and ``train.a3c`` unless the run is an A3C."""
+    left out so the runs of older configs keep their keys: the agent's ``algo`` and
+    ``lstm_hidden_size`` when they are none, ``train.a3c`` unless the run is an A3C, and its
+    ``lstm_hidden_size`` when it is 0 (no LSTM core)."""
     agent, train = to_dict(a), to_dict(cfg.train)
-    if a.algo is None:
-        del agent["algo"]
+    for key in ("algo", "lstm_hidden_size"):
+        if agent[key] is None:
+            del agent[key]
     if cfg.agent_algo(a) != "a3c":
         del train["a3c"]
+    elif not train["a3c"]["lstm_hidden_size"]:
+        del train["a3c"]["lstm_hidden_size"]
     return {"agent": agent, "train": train, "seed": seed, "device": cfg.device}
 
 
@@ -592,7 +596,7 @@ def stage_train(
                 device=cfg.device,
                 tensorboard_log=str(d / "tb"),
                 env_fn=env_fn,
-                **cfg.sb3_kwargs(algo),
+                **cfg.agent_sb3_kwargs(a),
             )
             steps = t.timesteps if t.budget == "steps" else 10**12
             seconds = t.seconds if t.budget == "seconds" else None

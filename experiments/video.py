@@ -98,9 +98,13 @@ def record_gif(
     try:
         obs = venv.reset()
         frames = [_frame(venv, obs)]
+        state, starts = None, np.ones(1, bool)  # a recurrent policy's state (else None)
         while len(frames) < max_frames:
-            actions, _ = model.predict(obs, deterministic=deterministic)
+            actions, state = model.predict(
+                obs, state=state, episode_start=starts, deterministic=deterministic
+            )
             obs, _, dones, infos = venv.step(actions)
+            starts = dones
             if dones[0]:  # the env has reset: its last frame is the terminal observation
                 last = infos[0].get("terminal_observation")
                 if last is not None and _rgb(last).shape == frames[0].shape:

@@ -6,7 +6,9 @@ they apply n-step gradients, without locks, to a global model in shared memory t
 shared RMSProp. The actor-critic is SB3's, built from the same ``policy_kwargs`` as the PPO and
 A2C agents: the pretrained encoder in the same modes (``frozen`` in the policy or in the
 ``EncodeObservations`` wrapper, ``finetune``, ``scratch``, ``pixels``) and the same stacked
-frames or latents. A saved A3C loads and predicts like any SB3 agent::
+frames or latents, or an LSTM core as in the paper (``lstm_hidden_size``; sb3-contrib's
+recurrent actor-critic, whose ``predict`` carries the state). A saved A3C loads and predicts
+like any SB3 agent::
 
     import envs
     from agents import make_agent, save_agent
@@ -22,22 +24,34 @@ frames or latents. A saved A3C loads and predicts like any SB3 agent::
 
 - :class:`A3C`, :class:`A3CWorkerError`, :func:`max_workers`: the algorithm
   (:mod:`agents.a3c.algorithm`);
-- :class:`WorkerEnvs`, :func:`n_step_returns`: a worker's envs and returns
-  (:mod:`agents.a3c.worker`);
+- :class:`WorkerEnvs`, :func:`n_step_returns`, :class:`Actor`, :func:`evaluate_rollout`,
+  :func:`rollout_losses`: a worker's envs, rollouts and losses (:mod:`agents.a3c.worker`);
 - :class:`SharedRMSprop`: the shared optimiser (:mod:`agents.a3c.optim`).
 """
 
 from agents.a3c.algorithm import A3C, A3CWorkerError, check_n_workers, max_workers
 from agents.a3c.optim import SharedRMSprop
-from agents.a3c.worker import WorkerEnvs, build_worker_env, n_step_returns
+from agents.a3c.worker import (
+    Actor,
+    Rollout,
+    WorkerEnvs,
+    build_worker_env,
+    evaluate_rollout,
+    n_step_returns,
+    rollout_losses,
+)
 
 __all__ = [
     "A3C",
     "A3CWorkerError",
+    "Actor",
+    "Rollout",
     "SharedRMSprop",
     "WorkerEnvs",
     "build_worker_env",
     "check_n_workers",
+    "evaluate_rollout",
     "max_workers",
     "n_step_returns",
+    "rollout_losses",
 ]

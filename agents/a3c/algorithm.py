@@ -46,6 +46,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.a3c.optim import SharedRMSprop
 from agents.a3c.worker import WorkerSpec, build_worker_env, worker_main
+from agents.sb3_compat import RECURRENT_POLICIES, is_recurrent
 from envs.errors import ReprlError
 from envs.rng import spawn_seeds
 from envs.storage.files import atomic_path
@@ -156,6 +157,17 @@ class A3C(A2C):
         rms_prop_eps: RMSProp's epsilon, > 0.
         n_workers: Worker processes, in ``[1, max_workers()]``.
         worker_threads: Torch threads per worker, >= 1.
+        lstm_hidden_size: 0: a feedforward actor-critic (stack frames or latents for
+            context). ``> 0``: an LSTM core of that many units between the features and the
+            heads, as in the paper's A3C LSTM (256 there): sb3-contrib's
+            ``RecurrentActorCriticPolicy`` (``"MlpPolicy"``/``"CnnPolicy"`` become its MLP/CNN
+            forms; ``policy_kwargs`` may set ``n_lstm_layers``, ``shared_lstm``,
+            ``enable_critic_lstm``). Its default gives the critic an LSTM of its own: the
+            paper shares one core between both heads, which sb3-contrib offers only with the
+            critic's gradient cut from it (``shared_lstm=True``). Workers carry the LSTM state
+            across rollouts and back-propagate through each rollout's ``n_steps`` (truncated
+            BPTT, the paper's ``t_max``); ``predict`` takes and returns the state as
+            sb3-contrib's ``RecurrentPPO`` does.
         env_fn: ``env_fn(rank, seed) -> VecEnv``: each worker's envs (pixels, as ``env``
             before reprl's wrappers). Picklable (:class:`~agents.a3c.worker.WorkerEnvs`, a
             module-level function, ``functools.partial``). Needed by :meth:`learn`, not by
@@ -174,8 +186,9 @@ class A3C(A2C):
         a3c_workers: While :meth:`learn` runs: the worker processes (``[]`` otherwise).
 
     Raises:
-        ReprlError: ``n_workers``, ``n_steps`` or ``worker_threads`` out of range, or an
-            ``optimizer_class`` in ``policy_kwargs``.
+        ReprlError: ``n_workers``, ``n_steps``, ``worker_threads`` or ``lstm_hidden_size``
+            out of range, an ``optimizer_class`` in ``policy_kwargs``, a policy class that
+            does not match ``lstm_hidden_size``.
     """
 
     def __init__(
@@ -192,6 +205,7 @@ class A3C(A2C):
         rms_prop_eps: float = 1e-5,
         n_workers: int = 2,
         worker_threads: int = 1,
+        lstm_hidden_size: int = 0,
         env_fn: Callable[[int, int | None], VecEnv] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -211,7 +225,26 @@ class A3C(A2C):
                 )
             if not rms_prop_eps > 0:
                 raise ReprlError(f"rms_prop_eps: expected > 0, got {rms_prop_eps}")
+            if (
+                isinstance(lstm_hidden_size, bool)
+                or not isinstance(lstm_hidden_size, (int, np.integer))
+                or lstm_hidden_size < 0
+            ):
+                raise ReprlError(
+                    "lstm_hidden_size: expected an integer >= 0 (0: no LSTM core), got "
+                    f"{lstm_hidden_size!r}"
+                )
         policy_kwargs = dict(policy_kwargs or {})
+        if "lstm_hidden_size" in policy_kwargs:
+            raise ReprlError(
+                "policy_kwargs: expected no lstm_hidden_size (A3C's own lstm_hidden_size "
+                f"sets the LSTM core), got {policy_kwargs['lstm_hidden_size']!r}"
+            )
+        self.lstm_hidden_size = int(lstm_hidden_size)
+        if _init_setup_model:
+            policy = self._policy_for_core(policy)
+            if self.lstm_hidden_size:
+                policy_kwargs["lstm_hidden_size"] = self.lstm_hidden_size
         if "optimizer_class" in policy_kwargs or "optimizer_kwargs" in policy_kwargs:
             raise ReprlError(
                 "policy_kwargs: A3C's optimiser is the shared RMSProp; expected no "
@@ -254,6 +287,28 @@ class A3C(A2C):
             device=device,
             _init_setup_model=_init_setup_model,
         )
+
+    def _policy_for_core(
+        self, policy: str | type[ActorCriticPolicy]
+    ) -> str | type[ActorCriticPolicy]:
+        """``policy`` for this core: a recurrent class for a name when ``lstm_hidden_size``
+        is set; a class given must agree with ``lstm_hidden_size``."""
+        if isinstance(policy, str):
+            if self.lstm_hidden_size and policy in RECURRENT_POLICIES:
+                return RECURRENT_POLICIES[policy]
+            return policy
+        if is_recurrent(policy) != bool(self.lstm_hidden_size):
+            raise ReprlError(
+                f"policy: lstm_hidden_size {self.lstm_hidden_size} expects "
+                f"{'a recurrent' if self.lstm_hidden_size else 'a feedforward'} policy class, "
+                f"got {policy.__name__}"
+            )
+        return policy
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the policy has an LSTM core (its ``predict`` takes and returns a state)."""
+        return is_recurrent(self.policy)
 
     def _excluded_save_params(self) -> list[str]:
         """SB3's, plus the env factory and the running workers (never saved)."""

@@ -24,6 +24,7 @@ goes there as its traceback text before the worker exits with code 1.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import signal
 import time
@@ -35,12 +36,14 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from stable_baselines3.common.utils import obs_as_tensor, set_random_seed
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecTransposeImage
 from torch import Tensor
 from torch.nn import functional as F
 
+from agents.sb3_compat import is_recurrent
 from envs.errors import ReprlError
 
 #: Seconds between a worker's reports to the main process (episodes, losses).
@@ -257,7 +260,6 @@ def _train(spec: WorkerSpec) -> None:
         local = copy.deepcopy(shared)
     finally:
         shared.optimizer = saved
-    device = local.device
     trainable = [
         (lp, gp)
         for lp, gp in zip(local.parameters(), shared.parameters(), strict=True)
@@ -265,10 +267,9 @@ def _train(spec: WorkerSpec) -> None:
     ]
     synced = [lp for lp, _ in trainable] + list(local.buffers())
     sources = [gp for _, gp in trainable] + list(shared.buffers())
-    discrete = isinstance(local.action_space, spaces.Discrete)
     n, n_envs, rank = spec.n_steps, venv.num_envs, spec.rank
 
-    obs = venv.reset()
+    actor = Actor(venv, local, spec.gamma)
     episodes: list[tuple[float, int]] = []
     sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy_loss": 0.0, "grad_norm": 0.0}
     count, last_report = 0, time.monotonic()
@@ -278,49 +279,10 @@ def _train(spec: WorkerSpec) -> None:
             with torch.no_grad():
                 for dst, src in zip(synced, sources, strict=True):
                     dst.copy_(src)
-            local.set_training_mode(False)
-            obs_buf, act_buf = [], []
-            rewards = np.zeros((n, n_envs), np.float32)
-            dones = np.zeros((n, n_envs), bool)
-            for t in range(n):
-                obs_t = obs_as_tensor(obs, device)
-                with torch.no_grad():
-                    actions, _, _ = local(obs_t)
-                acts = actions.cpu().numpy()
-                obs, reward, done, infos = venv.step(_env_actions(local, acts, venv.action_space))
-                reward = np.asarray(reward, np.float32).copy()
-                for i in np.flatnonzero(done):
-                    info = infos[i]
-                    ep = info.get("episode")
-                    if ep is not None:
-                        episodes.append((float(ep["r"]), int(ep["l"])))
-                    terminal = info.get("terminal_observation")
-                    if terminal is not None and info.get("TimeLimit.truncated", False):
-                        term_t = local.obs_to_tensor(terminal)[0]
-                        with torch.no_grad():
-                            reward[i] += spec.gamma * float(local.predict_values(term_t)[0, 0])
-                obs_buf.append(obs_t)
-                act_buf.append(actions)
-                rewards[t], dones[t] = reward, done
+            rollout = actor.rollout(n, episodes)
             spec.env_steps[rank] += n * n_envs
-            with torch.no_grad():
-                last_values = local.predict_values(obs_as_tensor(obs, device)).flatten()
-            returns = n_step_returns(
-                torch.as_tensor(rewards), torch.as_tensor(dones), last_values.cpu(), spec.gamma
-            ).flatten()
-            returns = returns.to(device)
-
             local.set_training_mode(True)
-            obs_b = torch.cat(obs_buf) if isinstance(obs_buf[0], Tensor) else _cat_dict(obs_buf)
-            act_b = torch.cat(act_buf)
-            if discrete:
-                act_b = act_b.long().flatten()
-            values, log_prob, entropy = local.evaluate_actions(obs_b, act_b)
-            values = values.flatten()
-            advantages = returns - values.detach()
-            policy_loss = -(advantages * log_prob).mean()
-            value_loss = F.mse_loss(returns, values)
-            entropy_loss = -torch.mean(entropy) if entropy is not None else -torch.mean(-log_prob)
+            policy_loss, value_loss, entropy_loss = rollout_losses(local, rollout, spec.gamma)
             loss = policy_loss + spec.ent_coef * entropy_loss + spec.vf_coef * value_loss
             for lp, _ in trainable:
                 lp.grad = None
@@ -350,6 +312,190 @@ def _train(spec: WorkerSpec) -> None:
         _report(spec, episodes, sums, count, lr)
     finally:
         venv.close()
+
+
+@dataclass
+class Rollout:
+    """``T`` steps of ``N`` envs, as one worker update uses them (time-major: row ``t * N +
+    i`` is env ``i`` at step ``t``)."""
+
+    obs: Tensor | dict[str, Tensor]
+    """``(T * N, ...)`` observations the policy acted on."""
+    actions: Tensor
+    """``(T * N, ...)`` the actions taken (the policy's, before clipping)."""
+    log_probs: Tensor
+    """``(T * N,)`` their log-probabilities when taken (for checks; the loss recomputes them)."""
+    rewards: Tensor
+    """``(T, N)`` float32 rewards (a truncation's ``gamma * V(terminal obs)`` added)."""
+    dones: Tensor
+    """``(T, N)`` bool: the episode ended after step ``t``."""
+    last_values: Tensor
+    """``(N,)`` ``V`` of the observations after the last step."""
+    starts: Tensor | None = None
+    """LSTM core: ``(T, N)`` float32, 1 where step ``t`` began an episode (the state reset)."""
+    state: Any = None
+    """LSTM core: sb3-contrib's ``RNNStates`` before step 0 (no gradient flows into it)."""
+
+
+def _critic_state(policy: Any, state: Any) -> tuple[Tensor, Tensor]:
+    """The (h, c) that ``predict_values`` takes: the actor's LSTM when the critic shares it."""
+    return state.pi if policy.shared_lstm else state.vf
+
+
+def _env_state(state: Any, i: int) -> tuple[Tensor, Tensor]:
+    return state[0][:, i : i + 1], state[1][:, i : i + 1]
+
+
+class Actor:
+    """A worker's envs and where they are: the last observations and, for an LSTM core, the
+    state and episode starts, carried from one rollout to the next.
+
+    Args:
+        venv: The worker's env (:func:`build_worker_env`).
+        policy: The worker's local actor-critic (feedforward or LSTM core).
+        gamma: Discount of the truncation bootstrap, in [0, 1].
+    """
+
+    def __init__(self, venv: VecEnv, policy: Any, gamma: float) -> None:
+        self.venv, self.policy, self.gamma = venv, policy, gamma
+        self.recurrent = is_recurrent(policy)
+        self.obs = venv.reset()
+        n_envs, device = venv.num_envs, policy.device
+        self.starts = torch.ones(n_envs, device=device)
+        self.state: Any = None
+        if self.recurrent:
+            layers, _, hidden = policy.lstm_hidden_state_shape
+            zeros = torch.zeros(layers, n_envs, hidden, device=device)
+            self.state = RNNStates((zeros, zeros.clone()), (zeros.clone(), zeros.clone()))
+
+    def rollout(self, n_steps: int, episodes: list[tuple[float, int]]) -> Rollout:
+        """Act ``n_steps`` steps in every env with the policy (sampled actions, no gradient).
+
+        Args:
+            n_steps: ``T``, >= 1.
+            episodes: Finished episodes' ``(return, length)`` are appended to it.
+
+        Returns:
+            The rollout, with ``V`` of where it stopped.
+        """
+        policy, venv, device = self.policy, self.venv, self.policy.device
+        policy.set_training_mode(False)
+        n_envs = venv.num_envs
+        rewards = np.zeros((n_steps, n_envs), np.float32)
+        dones = np.zeros((n_steps, n_envs), bool)
+        obs_buf, act_buf, logp_buf, starts_buf = [], [], [], []
+        state0 = self.state
+        for t in range(n_steps):
+            obs_t = obs_as_tensor(self.obs, device)
+            with torch.no_grad():
+                if self.recurrent:
+                    actions, _, log_prob, self.state = policy(obs_t, self.state, self.starts)
+                else:
+                    actions, _, log_prob = policy(obs_t)
+            acts = actions.cpu().numpy()
+            self.obs, reward, done, infos = venv.step(_env_actions(policy, acts, venv.action_space))
+            reward = np.asarray(reward, np.float32).copy()
+            for i in np.flatnonzero(done):
+                info = infos[i]
+                ep = info.get("episode")
+                if ep is not None:
+                    episodes.append((float(ep["r"]), int(ep["l"])))
+                terminal = info.get("terminal_observation")
+                if terminal is not None and info.get("TimeLimit.truncated", False):
+                    reward[i] += self.gamma * self._value(policy.obs_to_tensor(terminal)[0], i)
+            obs_buf.append(obs_t)
+            act_buf.append(actions)
+            logp_buf.append(log_prob)
+            starts_buf.append(self.starts)
+            rewards[t], dones[t] = reward, done
+            self.starts = torch.as_tensor(done, dtype=torch.float32, device=device)
+        with torch.no_grad():
+            obs_t = obs_as_tensor(self.obs, device)
+            if self.recurrent:
+                state = _critic_state(policy, self.state)
+                last_values = policy.predict_values(obs_t, state, self.starts)
+            else:
+                last_values = policy.predict_values(obs_t)
+        return Rollout(
+            obs=torch.cat(obs_buf) if isinstance(obs_buf[0], Tensor) else _cat_dict(obs_buf),
+            actions=torch.cat(act_buf),
+            log_probs=torch.cat(logp_buf),
+            rewards=torch.as_tensor(rewards),
+            dones=torch.as_tensor(dones),
+            last_values=last_values.flatten().cpu(),
+            starts=torch.stack(starts_buf) if self.recurrent else None,
+            state=state0,
+        )
+
+    def _value(self, obs: Tensor, i: int) -> float:
+        """``V`` of env ``i``'s terminal observation ``obs`` (batch of 1), after its last step."""
+        with torch.no_grad():
+            if not self.recurrent:
+                return float(self.policy.predict_values(obs)[0, 0])
+            state = _env_state(_critic_state(self.policy, self.state), i)
+            start = torch.zeros(1, device=obs.device)
+            return float(self.policy.predict_values(obs, state, start)[0, 0])
+
+
+def _regroup(x: Tensor, rows: int) -> Tensor:
+    """Rows of ``rows`` blocks reordered block-minor: time-major ``(T * N, ...)`` rows become
+    env-major ``(N * T, ...)`` ones with ``rows = T`` (each env's steps together, the sequence
+    layout sb3-contrib's LSTM policies read), and back with ``rows = N``."""
+    return x.reshape(rows, -1, *x.shape[1:]).transpose(0, 1).reshape(x.shape)
+
+
+def evaluate_rollout(policy: Any, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``V(s_t)``, ``log pi(a_t|s_t)`` and the entropy at every step of ``rollout``, with
+    gradients, time-major ``(T * N,)`` as the rollout's rows.
+
+    An LSTM core re-runs each env's ``T`` steps from the rollout's first state, resetting it
+    where an episode began, exactly as it acted: gradients flow back through the rollout and
+    no further (truncated back-propagation through time).
+    """
+    actions = rollout.actions
+    if isinstance(policy.action_space, spaces.Discrete):
+        actions = actions.long().flatten()
+    if rollout.state is None:
+        values, log_prob, entropy = policy.evaluate_actions(rollout.obs, actions)
+        return values.flatten(), log_prob, entropy
+    n_steps, n_envs = rollout.rewards.shape
+    obs = rollout.obs
+    obs = (
+        {k: _regroup(v, n_steps) for k, v in obs.items()}
+        if isinstance(obs, dict)
+        else (_regroup(obs, n_steps))
+    )
+    starts = rollout.starts.transpose(0, 1).flatten()
+    values, log_prob, entropy = policy.evaluate_actions(
+        obs, _regroup(actions, n_steps), rollout.state, starts
+    )
+    back = functools.partial(_regroup, rows=n_envs)
+    return back(values.flatten()), back(log_prob), None if entropy is None else back(entropy)
+
+
+def rollout_losses(policy: Any, rollout: Rollout, gamma: float) -> tuple[Tensor, Tensor, Tensor]:
+    """A2C's three losses of a rollout, with n-step returns (:func:`n_step_returns`).
+
+    Policy loss ``-mean(A_t * log pi(a_t|s_t))`` (``A_t = R_t - V(s_t)``, no gradient through
+    ``A``), value loss ``mean((R_t - V(s_t))^2)``, entropy loss ``-mean(entropy)``
+    (:func:`evaluate_rollout` gives the terms).
+
+    Args:
+        policy: The actor-critic that collected ``rollout`` (gradients are taken).
+        rollout: ``T`` steps of ``N`` envs.
+        gamma: Discount, in [0, 1].
+
+    Returns:
+        ``(policy_loss, value_loss, entropy_loss)``, scalars.
+    """
+    values, log_prob, entropy = evaluate_rollout(policy, rollout)
+    returns = n_step_returns(rollout.rewards, rollout.dones, rollout.last_values, gamma)
+    returns = returns.flatten().to(values.device)
+    advantages = returns - values.detach()
+    policy_loss = -(advantages * log_prob).mean()
+    value_loss = F.mse_loss(returns, values)
+    entropy_loss = -torch.mean(entropy) if entropy is not None else -torch.mean(-log_prob)
+    return policy_loss, value_loss, entropy_loss
 
 
 def _cat_dict(parts: list[dict[str, Tensor]]) -> dict[str, Tensor]:

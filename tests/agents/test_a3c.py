@@ -490,3 +490,102 @@ def test_ctrl_c_stops_every_worker_and_keeps_the_checkpoint(ckpt: Path, tmp_path
     model.load_checkpoint(checkpoint)
     assert model.num_timesteps > 0 and all(u > 0 for u in model.a3c_stats["updates"])
     assert model.num_timesteps == sum(model.a3c_stats["env_steps"])
+
+
+# ---------------------------------------------------------------- the LSTM core
+
+
+def _probs_of(policy: Any, obs: Any, state: tuple[torch.Tensor, torch.Tensor], starts: Any):
+    with torch.no_grad():
+        dist, new = policy.get_distribution(
+            policy.obs_to_tensor(obs)[0],
+            tuple(torch.as_tensor(s, dtype=torch.float32) for s in state),
+            torch.as_tensor(starts, dtype=torch.float32),
+        )
+    return dist.distribution.probs, new
+
+
+@pytest.mark.parametrize("lstm", [0, 16], ids=["feedforward", "lstm"])
+def test_a_rollout_is_re_evaluated_as_it_was_acted(ckpt: Path, lstm: int) -> None:
+    """The loss's log-probabilities are the acting ones (same parameters), an LSTM's state
+    resets where an episode began (checked against a fresh zero state), and gradients reach
+    the core."""
+    from agents.a3c import Actor, evaluate_rollout, rollout_losses
+
+    env = _env(2, seed=1, max_episode_steps=7)  # truncations inside the rollouts
+    model = make_agent(
+        "a3c", env, encoder=ckpt, env_fn=RECIPE, n_workers=1, lstm_hidden_size=lstm, seed=0
+    )
+    assert model.recurrent == bool(lstm)
+    policy = model.policy
+    actor = Actor(model.env, policy, gamma=0.99)
+    episodes: list[tuple[float, int]] = []
+    first = actor.rollout(5, episodes)
+    second = actor.rollout(5, episodes)  # steps 5..9: episodes end after step 6
+    assert second.dones[1].all() and not second.dones[0].any()
+    for rollout in (first, second):
+        _, log_prob, _ = evaluate_rollout(policy, rollout)
+        assert torch.allclose(log_prob, rollout.log_probs, atol=1e-5)
+    if lstm:
+        assert second.starts[2].all() and not second.starts[:2].any()
+        assert first.starts[0].all()  # the first step of all
+        assert second.state.pi[0].abs().sum() > 0  # carried over from the first rollout
+        # step 2 of the second rollout (rows 4, 5) began episodes: as from a zero state
+        zeros = np.zeros((1, 2, lstm), np.float32)
+        obs = second.obs[4:6].cpu().numpy()
+        fresh, _ = _probs_of(policy, obs, (zeros, zeros), np.ones(2))
+        acts = second.actions[4:6].long()
+        expected = torch.log(fresh.gather(1, acts.reshape(-1, 1)).flatten())
+        assert torch.allclose(second.log_probs[4:6], expected, atol=1e-5)
+    policy.set_training_mode(True)
+    losses = rollout_losses(policy, second, gamma=0.99)
+    assert all(torch.isfinite(x) for x in losses)
+    sum(losses).backward()
+    core = policy.lstm_actor.weight_hh_l0 if lstm else policy.action_net.weight
+    assert core.grad is not None and core.grad.abs().sum() > 0
+
+
+def test_lstm_a3c_learns_saves_and_predicts_with_its_state(ckpt: Path, tmp_path: Path) -> None:
+    hp = A3CHyperparams(n_workers=2, n_steps=5, learning_rate=1e-3, lstm_hidden_size=16)
+    model = make_agent("a3c", _env(), encoder=ckpt, env_fn=RECIPE, hyperparams=hp, seed=0)
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    model.learn(600)
+    assert all(u > 0 for u in model.a3c_stats["updates"])
+    moved = [k for k, v in model.policy.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("lstm_actor.") for k in moved), moved
+
+    # the fast-path (latent) agent and its saved pixel-space export act alike, state carried
+    path = save_agent(model, tmp_path / "lstm.zip", info={"env_id": ENV_ID})
+    loaded = load_agent(path)
+    assert type(loaded) is A3C and loaded.recurrent and loaded.lstm_hidden_size == 16
+    env = _env(2, seed=5)
+    encode = EncodeObservations(_env(2), ckpt, frame_stack=2)
+    pixels, starts = env.reset(), np.ones(2, bool)
+    s_model = s_loaded = None
+    for _ in range(12):
+        want, s_model = model.predict(
+            encode.encode(pixels), state=s_model, episode_start=starts, deterministic=True
+        )
+        got, s_loaded = loaded.predict(
+            pixels, state=s_loaded, episode_start=starts, deterministic=True
+        )
+        np.testing.assert_array_equal(got, want)
+        for a, b in zip(s_model, s_loaded):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+        pixels, _, starts, _ = env.step(want)
+    assert np.abs(s_model[0]).sum() > 0
+
+
+def test_lstm_settings_are_checked(ckpt: Path) -> None:
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ReprlError, match=r"lstm_hidden_size: expected an integer >= 0"):
+            make_agent("a3c", _env(), encoder=ckpt, env_fn=RECIPE, lstm_hidden_size=bad)
+    with pytest.raises(ReprlError, match=r"policy_kwargs: expected no lstm_hidden_size"):
+        make_agent(
+            "a3c", _env(), encoder=ckpt, env_fn=RECIPE, policy_kwargs={"lstm_hidden_size": 8}
+        )
+    from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+
+    with pytest.raises(ReprlError, match=r"lstm_hidden_size 0 expects a feedforward policy"):
+        A3C(RecurrentActorCriticPolicy, _env(), env_fn=RECIPE)
+    assert multiprocessing.active_children() == []

@@ -52,6 +52,19 @@ SOURCE = "reprl/BreakoutStandard-v0"
             ["train.algo=a3c", "train.a3c.rms_prop_alpha=1.0"],
             r"rms_prop_alpha: expected .*\[0, 1\)",
         ),
+        (
+            ["train.algo=a3c", "train.a3c.lstm_hidden_size=-1"],
+            r"train.a3c.lstm_hidden_size: expected an integer >= 0 \(0: no LSTM core\), got -1",
+        ),
+        (
+            ["agents.0.lstm_hidden_size=16"],
+            r"agents.\w+.lstm_hidden_size: only A3C agents have an LSTM core; expected none for "
+            r"algo 'ppo', got 16",
+        ),
+        (
+            ["agents.0.algo=a3c", "agents.0.lstm_hidden_size=-4"],
+            r"agents.\w+.lstm_hidden_size: expected an integer >= 0",
+        ),
     ],
 )
 def test_bad_a3c_configs_are_refused(tmp_path: Path, overrides: list[str], match: str) -> None:
@@ -87,6 +100,14 @@ def test_runs_of_other_algos_keep_their_keys() -> None:
     cfg.agents[0].algo = "a3c"
     key = pipeline._train_key(cfg, cfg.agents[0], 0)
     assert key["agent"]["algo"] == "a3c" and "a3c" in key["train"]
+    # the LSTM core (added later) enters only the keys of the runs that have one
+    assert "lstm_hidden_size" not in key["agent"] and "lstm_hidden_size" not in key["train"]["a3c"]
+    cfg.agents[0].lstm_hidden_size = 256
+    assert pipeline._train_key(cfg, cfg.agents[0], 0)["agent"]["lstm_hidden_size"] == 256
+    assert cfg.agent_sb3_kwargs(cfg.agents[0])["lstm_hidden_size"] == 256
+    cfg.agents[0].lstm_hidden_size = None
+    cfg.train.a3c.lstm_hidden_size = 64
+    assert pipeline._train_key(cfg, cfg.agents[0], 0)["train"]["a3c"]["lstm_hidden_size"] == 64
 
 
 class _KilledAfterCheckpoint(pipeline.EpisodeLog):
@@ -156,3 +177,54 @@ def test_a_killed_a3c_run_resumes_and_its_agent_evaluates(
     assert main([*argv, "--num-envs", "2", "--max-episode-steps", "25", "--out", str(out)]) == 0
     assert json.loads(out.read_text())[SOURCE]["episodes"] == 2
     capsys.readouterr()
+
+
+class _StateSpy:
+    """An agent's ``predict`` that records the states it is handed."""
+
+    def __init__(self, model: A3C) -> None:
+        self.model, self.states = model, []
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        self.states.append(state)
+        return self.model.predict(
+            obs, state=state, episode_start=episode_start, deterministic=deterministic
+        )
+
+
+def test_an_lstm_a3c_trains_in_a_run_and_evaluates_with_its_state(tmp_path: Path) -> None:
+    from experiments.evaluation import evaluate_agent
+
+    cfg = ExperimentConfig(
+        name="lstm",
+        root=str(tmp_path),
+        seeds=[0],
+        agents=[AgentStage(name="pixels_a3c", mode="pixels", algo="a3c")],
+        train=TrainStage(timesteps=1000, num_envs=4, frame_stack=1),
+        evaluate=EvalStage(
+            env_ids=[SOURCE],
+            episodes=2,
+            num_envs=2,
+            deterministic=[True],
+            env_kwargs={"max_episode_steps": 25},
+        ),
+    )
+    cfg.train.a3c.n_workers = 2
+    cfg.train.a3c.lstm_hidden_size = 16
+    summary = run(cfg, until="evaluate")
+    assert summary["stages"]["evaluate"]["status"] == "ran"
+    model = load_agent(tmp_path / "lstm" / "train" / "pixels_a3c__0" / "agent.zip")
+    assert type(model) is A3C and model.recurrent and model.lstm_hidden_size == 16
+
+    spy = _StateSpy(model)
+    episodes = evaluate_agent(
+        spy,
+        SOURCE,
+        episodes=2,
+        num_envs=2,
+        deterministic=True,
+        seed=0,
+        env_kwargs={"frame_stack": 1, "grayscale": True, "max_episode_steps": 25},
+    )
+    assert [length for _, length in episodes] == [25, 25]
+    assert spy.states[0] is None and all(s is not None for s in spy.states[1:])
