@@ -248,6 +248,38 @@ def test_readme_block_runs(block: Block, session) -> None:
         )
 
 
+def documented_commands(blocks: list[Block]) -> list[str]:
+    """The ``reprl run`` / ``reprl sweep`` command lines shown (not run) in ``text`` blocks,
+    each cut at its trailing description (two or more spaces, or ``#``); lines with a
+    placeholder (an upper-case file name or address) are left out."""
+    out = []
+    for b in blocks:
+        if b.lang != "text":
+            continue
+        for ln in b.code.splitlines():
+            if not re.match(r"reprl (run|sweep)\b", ln):
+                continue
+            cmd = re.split(r"\s{2,}|\s#", ln.strip(), maxsplit=1)[0]
+            if not re.search(r"[A-Z_]{4,}\.yaml|HEAD_IP", cmd):
+                out.append(cmd)
+    return out
+
+
+@pytest.mark.parametrize("command", documented_commands(BLOCKS))
+def test_readme_documented_commands_are_valid(command: str, monkeypatch, capsys) -> None:
+    """Every measurement command the README names still parses and validates (``--dry-run``:
+    the whole config checked, nothing written), so its figures can be reproduced."""
+    import shlex
+
+    from experiments.cli import main
+
+    monkeypatch.chdir(ROOT)
+    argv = shlex.split(command)[1:]
+    if "--dry-run" not in argv:
+        argv.append("--dry-run")
+    assert main(argv) == 0, capsys.readouterr().err
+
+
 # --- the marker machinery itself ---------------------------------------------------------------
 def test_markers_are_parsed_as_documented() -> None:
     text = "\n".join(

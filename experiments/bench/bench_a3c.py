@@ -8,7 +8,8 @@ weights), ``n_steps`` 5, learning rate 7e-4, entropy 0.01, ``--envs`` envs in al
   ``--a2c-threads`` (default 1 and ``--workers``: one core, and as many cores as A3C's
   workers use);
 - ``a3c``: :class:`agents.a3c.A3C`, ``--workers`` processes of ``--envs / --workers`` envs,
-  one torch thread each.
+  one torch thread each;
+- ``a3c_lstm``: the same with an LSTM core of ``--lstm`` units (256, the paper's; 0 skips it).
 
 Modes (``--modes``): ``wrapper`` (the frozen encoder in ``EncodeObservations``, an MLP policy on
 latents) and ``finetune`` (the encoder inside the policy, trained). Each agent learns for
@@ -17,7 +18,7 @@ moment every worker has made its first update (its process start-up, reported ap
 ``startup_s``, is not in the rate; ``with_startup`` is the rate over the whole call).
 
 Usage: ``python -m experiments.bench.bench_a3c [--seconds 20] [--envs 16] [--workers 2]
-[--modes wrapper finetune]``; prints one JSON object.
+[--modes wrapper finetune] [--lstm 256]``; prints one JSON object.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ def bench_a2c(encoder: Path, mode: str, args: argparse.Namespace, threads: int) 
     }
 
 
-def bench_a3c(encoder: Path, mode: str, args: argparse.Namespace) -> dict[str, Any]:
-    """A3C with ``args.workers`` processes: steady env-steps/s once every worker updated."""
+def bench_a3c(encoder: Path, mode: str, args: argparse.Namespace, lstm: int = 0) -> dict[str, Any]:
+    """A3C with ``args.workers`` processes (an LSTM core of ``lstm`` units, 0: none): steady
+    env-steps/s once every worker updated."""
     agent_mode, fast = MODES[mode]
     per_worker = args.envs // args.workers
     env = envs.make_vec(ENV_ID, per_worker, seed=0, **_env_kwargs())
@@ -113,6 +115,7 @@ def bench_a3c(encoder: Path, mode: str, args: argparse.Namespace) -> dict[str, A
         env_fn=WorkerEnvs(ENV_ID, per_worker, _env_kwargs()),
         n_workers=args.workers,
         worker_threads=1,
+        lstm_hidden_size=lstm,
         **COMMON,
     )
     clock = _Clock(args.seconds, lambda m: all(m.a3c_stats["updates"]))
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="A2C's torch thread counts, one measurement each (default: 1 and --workers)",
     )
     p.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    p.add_argument("--lstm", type=int, default=256, help="A3C LSTM core units (0: skip it)")
     args = p.parse_args(argv)
     args.a2c_threads = args.a2c_threads or sorted({1, args.workers})
     if args.envs % args.workers:
@@ -181,6 +185,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     for k, v in a2c.items()
                 },
             }
+            if args.lstm:
+                lstm = bench_a3c(encoder, mode, args, lstm=args.lstm)
+                results["modes"][mode]["a3c_lstm"] = {"lstm_hidden_size": args.lstm, **lstm}
+                results["modes"][mode]["a3c_lstm_over_a3c"] = round(
+                    lstm["env_steps_per_s"] / a3c["env_steps_per_s"], 2
+                )
     results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(results, indent=2))
     return results
