@@ -22,6 +22,8 @@
 - :class:`PPOHyperparams`, :class:`A2CHyperparams`, :class:`A3CHyperparams`,
   :func:`check_ppo_batch`: typed
   hyperparameters (:mod:`agents.hyperparams`); :data:`PROCGEN_PPO`: train-procgen's PPO.
+- :mod:`agents.recurrent`: LSTM-core actor-critics (the A3C paper's shared core on
+  sb3-contrib's recurrent policies).
 - :mod:`agents.sb3_compat`: every access to SB3 internals, checked by ``check_internals``.
 """
 

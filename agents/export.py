@@ -22,7 +22,8 @@ from agents.extractor import (
     check_image_space,
 )
 from agents.factory import INFO_ATTR, _info
-from agents.sb3_compat import build_policy, pixel_policy_class, unbuilt_copy
+from agents.recurrent import pixel_policy_class
+from agents.sb3_compat import build_policy, unbuilt_copy
 from envs.errors import ReprlError
 from envs.storage.files import json_plain
 from representations.base import Representation

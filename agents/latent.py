@@ -36,7 +36,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from agents.extractor import PretrainedEncoderExtractor, check_image_space
-from agents.sb3_compat import actions_from_features, is_recurrent
+from agents.recurrent import is_recurrent
+from agents.sb3_compat import actions_from_features
 from envs.errors import ReprlError
 from representations.base import Representation
 from representations.checkpoint import load

@@ -19,37 +19,11 @@ import gymnasium as gym
 import numpy as np
 import stable_baselines3
 import torch
-from sb3_contrib.common.recurrent.policies import (
-    RecurrentActorCriticCnnPolicy,
-    RecurrentActorCriticPolicy,
-    RecurrentMultiInputActorCriticPolicy,
-)
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.policies import BasePolicy
 
 #: SB3 versions this module was checked against.
 TESTED_VERSIONS: tuple[str, ...] = ("2.9.2",)
-
-#: SB3's policy names and their LSTM-core forms (sb3-contrib's, as ``RecurrentPPO`` uses them).
-RECURRENT_POLICIES: dict[str, type[ActorCriticPolicy]] = {
-    "MlpPolicy": RecurrentActorCriticPolicy,
-    "CnnPolicy": RecurrentActorCriticCnnPolicy,
-    "MultiInputPolicy": RecurrentMultiInputActorCriticPolicy,
-}
-
-
-def is_recurrent(policy: Any) -> bool:
-    """Whether ``policy`` (an instance or a class) is an LSTM-core actor-critic (sb3-contrib's
-    ``RecurrentActorCriticPolicy``): its ``predict`` takes and returns a state."""
-    cls = policy if isinstance(policy, type) else type(policy)
-    return issubclass(cls, RecurrentActorCriticPolicy)
-
-
-def pixel_policy_class(policy: Any) -> type[ActorCriticPolicy]:
-    """The CNN policy class of the same kind (feedforward or LSTM core) as ``policy``: what a
-    latent agent's pixel-space export is built from."""
-    return RecurrentActorCriticCnnPolicy if is_recurrent(policy) else ActorCriticCnnPolicy
-
 
 #: Attributes of a trained model that its pixel-space export must not inherit: the env-side
 #: state, the policy and its class and spaces, the logger, and the last observations (latents).

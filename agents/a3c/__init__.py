@@ -6,9 +6,9 @@ they apply n-step gradients, without locks, to a global model in shared memory t
 shared RMSProp. The actor-critic is SB3's, built from the same ``policy_kwargs`` as the PPO and
 A2C agents: the pretrained encoder in the same modes (``frozen`` in the policy or in the
 ``EncodeObservations`` wrapper, ``finetune``, ``scratch``, ``pixels``) and the same stacked
-frames or latents, or an LSTM core as in the paper (``lstm_hidden_size``; sb3-contrib's
-recurrent actor-critic, whose ``predict`` carries the state). A saved A3C loads and predicts
-like any SB3 agent::
+frames or latents, or an LSTM core shared by both heads as in the paper
+(``lstm_hidden_size``; :mod:`agents.recurrent`, whose ``predict`` carries the state). A saved
+A3C loads and predicts like any SB3 agent::
 
     import envs
     from agents import make_agent, save_agent

@@ -46,7 +46,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.a3c.optim import SharedRMSprop
 from agents.a3c.worker import WorkerSpec, build_worker_env, worker_main
-from agents.sb3_compat import RECURRENT_POLICIES, is_recurrent
+from agents.recurrent import RECURRENT_POLICIES, is_recurrent
 from envs.errors import ReprlError
 from envs.rng import spawn_seeds
 from envs.storage.files import atomic_path
@@ -159,12 +159,11 @@ class A3C(A2C):
         worker_threads: Torch threads per worker, >= 1.
         lstm_hidden_size: 0: a feedforward actor-critic (stack frames or latents for
             context). ``> 0``: an LSTM core of that many units between the features and the
-            heads, as in the paper's A3C LSTM (256 there): sb3-contrib's
-            ``RecurrentActorCriticPolicy`` (``"MlpPolicy"``/``"CnnPolicy"`` become its MLP/CNN
-            forms; ``policy_kwargs`` may set ``n_lstm_layers``, ``shared_lstm``,
-            ``enable_critic_lstm``). Its default gives the critic an LSTM of its own: the
-            paper shares one core between both heads, which sb3-contrib offers only with the
-            critic's gradient cut from it (``shared_lstm=True``). Workers carry the LSTM state
+            heads, as in the paper's A3C LSTM (256 there): one LSTM for both heads, trained by
+            both losses (:class:`agents.recurrent.SharedLstmPolicy` and its CNN form, which
+            ``"MlpPolicy"``/``"CnnPolicy"`` become; ``policy_kwargs`` may set
+            ``n_lstm_layers``). Pass sb3-contrib's ``RecurrentActorCriticPolicy`` as
+            ``policy`` for its separate critic LSTM instead. Workers carry the LSTM state
             across rollouts and back-propagate through each rollout's ``n_steps`` (truncated
             BPTT, the paper's ``t_max``); ``predict`` takes and returns the state as
             sb3-contrib's ``RecurrentPPO`` does.

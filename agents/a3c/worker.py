@@ -43,7 +43,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecTransposeIma
 from torch import Tensor
 from torch.nn import functional as F
 
-from agents.sb3_compat import is_recurrent
+from agents.recurrent import is_recurrent
 from envs.errors import ReprlError
 
 #: Seconds between a worker's reports to the main process (episodes, losses).

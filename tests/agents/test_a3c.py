@@ -39,6 +39,7 @@ from agents import (
     save_agent,
 )
 from agents.a3c import SharedRMSprop, check_n_workers, max_workers, n_step_returns
+from agents.recurrent import SharedLstmCnnPolicy, SharedLstmPolicy
 from envs.errors import ReprlError
 from tests.processes import terminal_sigint
 
@@ -558,6 +559,8 @@ def test_lstm_a3c_learns_saves_and_predicts_with_its_state(ckpt: Path, tmp_path:
     path = save_agent(model, tmp_path / "lstm.zip", info={"env_id": ENV_ID})
     loaded = load_agent(path)
     assert type(loaded) is A3C and loaded.recurrent and loaded.lstm_hidden_size == 16
+    assert type(model.policy) is SharedLstmPolicy  # the paper's core, one LSTM for both heads
+    assert type(loaded.policy) is SharedLstmCnnPolicy
     env = _env(2, seed=5)
     encode = EncodeObservations(_env(2), ckpt, frame_stack=2)
     pixels, starts = env.reset(), np.ones(2, bool)
