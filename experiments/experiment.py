@@ -337,7 +337,7 @@ class ExperimentConfig:
                         f"agents.{a.name}.lstm_hidden_size: only A3C agents have an LSTM core; "
                         f"expected none for algo {self.agent_algo(a)!r}, got {a.lstm_hidden_size}"
                     )
-                _lstm_size(f"agents.{a.name}.lstm_hidden_size", a.lstm_hidden_size)
+                _lstm_size(f"agents.{a.name}.", a.lstm_hidden_size)
         for i, e in enumerate(self.encoders):
             for k, v in e.model.items():
                 if isinstance(v, str) and v.startswith("@") and v[1:] not in names[:i]:
@@ -384,7 +384,7 @@ class ExperimentConfig:
             )
         if not h.rms_prop_eps > 0:
             raise ConfigError(f"train.a3c.rms_prop_eps: expected > 0, got {h.rms_prop_eps}")
-        _lstm_size("train.a3c.lstm_hidden_size", h.lstm_hidden_size)
+        _lstm_size("train.a3c.", h.lstm_hidden_size)
 
     def agent_algo(self, agent: AgentStage) -> str:
         """The algorithm that trains ``agent``: its own ``algo``, else ``train.algo``."""
@@ -500,9 +500,14 @@ class ExperimentConfig:
         return out
 
 
-def _lstm_size(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{key}: expected an integer >= 0 (0: no LSTM core), got {value!r}")
+def _lstm_size(prefix: str, value: Any) -> None:
+    """``agents.a3c.check_lstm_hidden_size`` with the config key's ``prefix``."""
+    from agents.a3c import check_lstm_hidden_size
+
+    try:
+        check_lstm_hidden_size(value)
+    except ValueError as e:
+        raise ConfigError(f"{prefix}{e}") from None
 
 
 def _positive(values: dict[str, int]) -> None:

@@ -29,7 +29,13 @@ A3C loads and predicts like any SB3 agent::
 - :class:`SharedRMSprop`: the shared optimiser (:mod:`agents.a3c.optim`).
 """
 
-from agents.a3c.algorithm import A3C, A3CWorkerError, check_n_workers, max_workers
+from agents.a3c.algorithm import (
+    A3C,
+    A3CWorkerError,
+    check_lstm_hidden_size,
+    check_n_workers,
+    max_workers,
+)
 from agents.a3c.optim import SharedRMSprop
 from agents.a3c.worker import (
     Actor,
@@ -49,6 +55,7 @@ __all__ = [
     "SharedRMSprop",
     "WorkerEnvs",
     "build_worker_env",
+    "check_lstm_hidden_size",
     "check_n_workers",
     "evaluate_rollout",
     "max_workers",

@@ -100,6 +100,19 @@ def check_n_workers(n_workers: Any) -> int:
     return int(n_workers)
 
 
+def check_lstm_hidden_size(value: Any) -> int:
+    """``lstm_hidden_size`` as an int if it is >= 0 (0: no LSTM core).
+
+    Raises:
+        ReprlError: Naming the valid range and the value given.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ReprlError(
+            f"lstm_hidden_size: expected an integer >= 0 (0: no LSTM core), got {value!r}"
+        )
+    return int(value)
+
+
 def _check_positive(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ReprlError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -224,15 +237,7 @@ class A3C(A2C):
                 )
             if not rms_prop_eps > 0:
                 raise ReprlError(f"rms_prop_eps: expected > 0, got {rms_prop_eps}")
-            if (
-                isinstance(lstm_hidden_size, bool)
-                or not isinstance(lstm_hidden_size, (int, np.integer))
-                or lstm_hidden_size < 0
-            ):
-                raise ReprlError(
-                    "lstm_hidden_size: expected an integer >= 0 (0: no LSTM core), got "
-                    f"{lstm_hidden_size!r}"
-                )
+            check_lstm_hidden_size(lstm_hidden_size)
         policy_kwargs = dict(policy_kwargs or {})
         if "lstm_hidden_size" in policy_kwargs:
             raise ReprlError(

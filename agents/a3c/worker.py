@@ -361,9 +361,10 @@ class Actor:
         self.recurrent = is_recurrent(policy)
         self.obs = venv.reset()
         n_envs, device = venv.num_envs, policy.device
-        self.starts = torch.ones(n_envs, device=device)
+        self.starts: Tensor | None = None
         self.state: Any = None
         if self.recurrent:
+            self.starts = torch.ones(n_envs, device=device)
             layers, _, hidden = policy.lstm_hidden_state_shape
             zeros = torch.zeros(layers, n_envs, hidden, device=device)
             self.state = RNNStates((zeros, zeros.clone()), (zeros.clone(), zeros.clone()))
@@ -406,9 +407,10 @@ class Actor:
             obs_buf.append(obs_t)
             act_buf.append(actions)
             logp_buf.append(log_prob)
-            starts_buf.append(self.starts)
             rewards[t], dones[t] = reward, done
-            self.starts = torch.as_tensor(done, dtype=torch.float32, device=device)
+            if self.recurrent:
+                starts_buf.append(self.starts)
+                self.starts = torch.as_tensor(done, dtype=torch.float32, device=device)
         with torch.no_grad():
             obs_t = obs_as_tensor(self.obs, device)
             if self.recurrent:

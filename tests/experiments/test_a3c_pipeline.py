@@ -124,15 +124,14 @@ class _KilledAfterCheckpoint(pipeline.EpisodeLog):
         return super()._on_step()
 
 
-def test_a_killed_a3c_run_resumes_and_its_agent_evaluates(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
+def _pixel_a3c_run(tmp_path: Path, name: str, timesteps: int, frame_stack: int) -> ExperimentConfig:
+    """One pixel A3C (2 workers x 2 envs, seed 0), evaluated greedily on 2 short episodes."""
     cfg = ExperimentConfig(
-        name="a3c",
+        name=name,
         root=str(tmp_path),
         seeds=[0],
         agents=[AgentStage(name="pixels_a3c", mode="pixels", algo="a3c")],
-        train=TrainStage(timesteps=3000, num_envs=4, frame_stack=2),
+        train=TrainStage(timesteps=timesteps, num_envs=4, frame_stack=frame_stack),
         evaluate=EvalStage(
             env_ids=[SOURCE],
             episodes=2,
@@ -142,6 +141,13 @@ def test_a_killed_a3c_run_resumes_and_its_agent_evaluates(
         ),
     )
     cfg.train.a3c.n_workers = 2
+    return cfg
+
+
+def test_a_killed_a3c_run_resumes_and_its_agent_evaluates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    cfg = _pixel_a3c_run(tmp_path, "a3c", timesteps=3000, frame_stack=2)
     d = tmp_path / "a3c" / "train" / "pixels_a3c__0"
     ckpt = d / pipeline.A3C_CHECKPOINT
     with monkeypatch.context() as m:
@@ -195,21 +201,7 @@ class _StateSpy:
 def test_an_lstm_a3c_trains_in_a_run_and_evaluates_with_its_state(tmp_path: Path) -> None:
     from experiments.evaluation import evaluate_agent
 
-    cfg = ExperimentConfig(
-        name="lstm",
-        root=str(tmp_path),
-        seeds=[0],
-        agents=[AgentStage(name="pixels_a3c", mode="pixels", algo="a3c")],
-        train=TrainStage(timesteps=1000, num_envs=4, frame_stack=1),
-        evaluate=EvalStage(
-            env_ids=[SOURCE],
-            episodes=2,
-            num_envs=2,
-            deterministic=[True],
-            env_kwargs={"max_episode_steps": 25},
-        ),
-    )
-    cfg.train.a3c.n_workers = 2
+    cfg = _pixel_a3c_run(tmp_path, "lstm", timesteps=1000, frame_stack=1)
     cfg.train.a3c.lstm_hidden_size = 16
     summary = run(cfg, until="evaluate")
     assert summary["stages"]["evaluate"]["status"] == "ran"
