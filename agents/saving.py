@@ -8,6 +8,12 @@ acts as the latent agent did on the env's (stacked) pixel observations. The zip 
 ``reprl.json`` (:data:`INFO_MEMBER`): metadata that :func:`agent_info` reads without loading the
 model; SB3's ``load`` reads only ``data``, ``*.pth`` and its version file, so it ignores it.
 
+Safe by default: :func:`save_agent` writes the safe form of :mod:`agents.safe_zip` (the SB3
+zip plus a JSON description of everything SB3 pickles), and :func:`load_agent` opens it with no
+pickle at all. A zip that only unpickling can open (a plain SB3 zip, a reprl zip before 0.3) is
+refused (:class:`~agents.safe_zip.PickleRefused`) unless ``trust_pickle=True``;
+:func:`convert_agent` rewrites such a trusted zip in the safe form once.
+
 Algorithm detection in :func:`load_agent`: :func:`save_agent` and :func:`~agents.make_agent`
 record ``{"algo": "ppo", ...}`` as the model attribute ``reprl_info``, which SB3 stores as plain
 JSON in the zip's ``data``; for zips written by plain SB3, a ``clip_range`` entry means PPO, an
@@ -32,6 +38,7 @@ from agents.export import export_pixel_agent
 from agents.extractor import MissingFileError, PretrainedEncoderExtractor
 from agents.factory import ALGOS, INFO_ATTR, INFO_FORMAT, _info, _is_monitored
 from agents.latent import find_encode_wrapper
+from agents.safe_zip import convert_zip, load_model, write_safe
 from envs.errors import ReprlError
 from envs.storage.files import atomic_path, file_sha256, json_plain, library_version
 from representations.checkpoint import load
@@ -117,7 +124,9 @@ def save_agent(
     """Save an agent as a self-contained SB3 zip, atomically, with JSON metadata.
 
     The zip is written under a temporary name in the same directory and renamed, so a kill
-    never leaves a half-written file at ``path``. Extractor kwargs are stored with
+    never leaves a half-written file at ``path``. It is in the safe form
+    (:func:`agents.safe_zip.write_safe`): :func:`load_agent` opens it without pickle, SB3's
+    ``load`` as any SB3 zip. Extractor kwargs are stored with
     ``checkpoint=None`` and the encoder's header, so loading never reads the encoder file.
 
     A fast-path agent (trained on :class:`EncodeObservations`) is saved as its pixel-space
@@ -142,7 +151,9 @@ def save_agent(
         The path written.
 
     Raises:
-        ReprlError: ``info`` is not a JSON-plain dict, uses the key ``"reprl"`` or names a
+        ReprlError: An attribute with no safe (JSON) description (a custom class not
+            registered with :func:`agents.safe_zip.register_safe_class`); ``info`` is not a
+            JSON-plain dict, uses the key ``"reprl"`` or names a
             ``frame_stack`` other than the agent's; a fast-path agent whose
             :class:`EncodeObservations` env is gone (e.g. loaded without env) and whose encoder
             checkpoint cannot be found, or whose latents are normalised by
@@ -176,7 +187,7 @@ def save_agent(
         setattr(target, INFO_ATTR, _info(target))
         with atomic_path(path, durable=True) as tmp:
             with open(tmp, "xb") as f:
-                target.save(f)
+                write_safe(target, f)
             with zipfile.ZipFile(tmp, "a") as archive:
                 archive.writestr(INFO_MEMBER, json.dumps(metadata, indent=2, sort_keys=True))
     finally:
@@ -265,8 +276,13 @@ def load_agent(
     device: str = "cpu",
     *,
     monitor: bool = True,
+    trust_pickle: bool = False,
 ) -> BaseAlgorithm:
     """Load an SB3 zip written by :func:`save_agent` (or by plain SB3, PPO or A2C, or an A3C).
+
+    Nothing is unpickled unless ``trust_pickle``: a zip of :func:`save_agent` is rebuilt from
+    JSON and weights-only tensors (:func:`agents.safe_zip.load_model`); a zip that only
+    unpickling can open is refused, in one line naming the risk and the opt-in.
 
     An A3C loads as :class:`agents.a3c.A3C`: it predicts without its workers; to train it
     further, give it an ``env_fn`` (``model.env_fn = ...``) or rebuild it with
@@ -278,11 +294,15 @@ def load_agent(
             (also for exported fast-path agents: their policy takes the stacked pixels).
         device: Torch device.
         monitor: Wrap ``env`` in a ``VecMonitor`` unless it is (as :func:`make_agent` does).
+        trust_pickle: Let SB3 unpickle a zip that is not in the safe form (plain SB3 zips,
+            reprl's before 0.3): only for zips from a source you trust.
 
     Returns:
         The model, with ``reprl_info`` when reprl saved it.
 
     Raises:
+        PickleRefused: A zip that needs unpickling, without ``trust_pickle`` (a
+            :class:`ReprlError`; nothing of it was unpickled).
         MissingFileError: No such file.
         ReprlError: Not an SB3 agent zip (``"expected an SB3 agent zip, got ..."``) of a known
             algorithm.
@@ -296,4 +316,34 @@ def load_agent(
     cls = ALGOS[agent_algo(p)]
     if env is not None and monitor and isinstance(env, VecEnv) and not _is_monitored(env):
         env = VecMonitor(env)
-    return cls.load(p, env=env, device=device)
+    return load_model(cls, p, env=env, device=device, trust_pickle=trust_pickle)
+
+
+def convert_agent(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, trust_pickle: bool = False
+) -> Path:
+    """Rewrite an agent zip in the safe form, so it opens without pickle from then on.
+
+    ``src`` is loaded once (unpickled, hence ``trust_pickle``: only a zip you trust) and saved
+    to ``dst`` as :func:`save_agent` saves (the SB3 zip plus the safe record); its reprl
+    metadata (:data:`INFO_MEMBER`) is kept. A zip already in the safe form converts without
+    the opt-in.
+
+    Args:
+        src: An SB3 agent zip (PPO, A2C, A3C).
+        dst: The safe zip to write (atomically); ``.zip`` is appended when it has no suffix.
+        trust_pickle: Must be True for a zip that needs unpickling.
+
+    Returns:
+        The path written.
+
+    Raises:
+        PickleRefused: ``src`` needs unpickling and ``trust_pickle`` is False.
+        MissingFileError: No such file.
+        ReprlError: Not an SB3 agent zip, or the output is the input.
+    """
+    p = Path(src)
+    if not p.is_file():
+        raise MissingFileError(f"agent zip {src} not found")
+    cls = ALGOS[agent_algo(p)]
+    return convert_zip(p, _zip_path(dst), algo_class=cls, trust_pickle=trust_pickle)

@@ -5,7 +5,8 @@ each option with its default. Long commands show a progress bar (on stderr) and 
 summary line per stage and its time (on stdout).
 
 Exit codes: 0 success; 2 for an expected failure (bad input: an invalid config or option, an
-unknown env id, a missing or corrupt file), printed as ONE line on stderr,
+unknown env id, a missing or corrupt file; a full disk, naming the file and the disk), printed
+as ONE line on stderr,
 ``reprl <command>: <message>``; 130 for Ctrl-C (``reprl <command>: interrupted``); 143 for
 SIGTERM (``kill``, a batch scheduler's stop: ``reprl <command>: terminated``), which stops the
 command as cleanly as Ctrl-C (temporary files removed, A3C workers stopped); 1 with the
@@ -149,11 +150,21 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def error_message(e: BaseException) -> str:
-    """The one-line message of an expected failure (``str(e)`` with its whitespace folded)."""
+    """The one-line message of an expected failure (``str(e)`` with its whitespace folded); a
+    full disk names the file and the disk."""
     import yaml
 
     from envs.errors import ReprlError
+    from envs.storage.files import disk_usage_line, is_no_space
 
+    if is_no_space(e) and not isinstance(e, ReprlError):
+        where = getattr(e, "filename", None)
+        disk = disk_usage_line(where or ".")
+        return (
+            f"{where or 'writing'}: no space left on device{f' ({disk})' if disk else ''}; free "
+            "some space and rerun: finished stages are reused, the file before this write is "
+            "intact"
+        )
     if isinstance(e, OSError) and not isinstance(e, ReprlError) and e.filename is not None:
         where = str(e.filename) + (f" -> {e.filename2}" if e.filename2 else "")
         return f"{where}: {e.strerror or type(e).__name__}"
@@ -220,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def device(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+
+    def trust_pickle(sp: argparse.ArgumentParser, what: str) -> None:
+        sp.add_argument(
+            "--trust-pickle",
+            action="store_true",
+            help=f"{what}: open an agent zip that only unpickling can open (a plain SB3 zip, "
+            "a reprl zip before 0.3); unpickling can run arbitrary code: only for a zip from a "
+            "source you trust (default: refuse it; reprl's own zips open without pickle)",
+        )
 
     # demo
     d = command(
@@ -304,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--model", help="sb3: path of the SB3 agent (.zip)")
     c.add_argument("--epsilon", type=float, default=0.1, help="sb3: random-action probability")
+    trust_pickle(c, "sb3")
     c.add_argument(
         "--views-per-scene",
         type=int,
@@ -467,8 +488,25 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--video-frames", type=_positive_int, default=1000, help="--video: most frames per GIF"
     )
+    trust_pickle(v, "--agent")
     device(v)
     v.set_defaults(func=cmd.evaluate)
+
+    # convert-agent
+    ca = command(
+        "convert-agent",
+        "rewrite a trusted SB3 agent zip in reprl's safe form (opens without pickle)",
+        "Loads the agent zip IN (a plain SB3 zip of PPO, A2C or A3C, or a reprl zip before "
+        "0.3: its pickles run, hence --trust-pickle, only for a zip you trust) and writes OUT: "
+        "the same SB3 zip (PPO.load still opens it) plus a JSON description of its spaces, "
+        "policy class and schedules, so that reprl (evaluate, collect, load_agent) opens it "
+        "without unpickling anything. reprl's metadata (reprl.json) is kept. Prints what it "
+        "wrote.",
+    )
+    ca.add_argument("src", metavar="IN", help="the agent zip to convert")
+    ca.add_argument("dst", metavar="OUT", help="the safe agent zip to write (not IN)")
+    trust_pickle(ca, "IN")
+    ca.set_defaults(func=cmd.convert_agent)
 
     # report
     rp = command(
@@ -586,7 +624,9 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"{command}: interrupted")
         return EXIT_INTERRUPTED
     except Exception as e:
-        if debug or not isinstance(e, _expected_errors()):
+        from envs.storage.files import is_no_space
+
+        if debug or not (isinstance(e, _expected_errors()) or is_no_space(e)):
             raise
         _close_progress_bars()
         _say(f"{command}: {error_message(e)}")

@@ -101,7 +101,10 @@ def collect(args: argparse.Namespace) -> int:
 
         if not args.model:
             raise ReprlError("--policy sb3: expected --model AGENT.zip, got none")
-        policy, policy_kwargs = sb3_policy(args.model, epsilon=args.epsilon, device=args.device), {}
+        policy = sb3_policy(
+            args.model, epsilon=args.epsilon, device=args.device, trust_pickle=args.trust_pickle
+        )
+        policy_kwargs = {}
     else:
         policy = args.policy
         policy_kwargs = {"repeat": args.repeat} if args.policy == "random_repeat" else {}
@@ -253,7 +256,7 @@ def _evaluate_zip(args: argparse.Namespace) -> int:
         env_kwargs.pop("max_episode_steps", None)
     meanings = info.get("action_meanings")
     t0 = time.perf_counter()
-    model = agents.load_agent(args.agent, device=args.device)
+    model = agents.load_agent(args.agent, device=args.device, trust_pickle=args.trust_pickle)
     results: dict[str, Any] = {}
     for env_id in tqdm(args.env, desc="evaluate", unit="env", disable=len(args.env) < 2):
         t1 = time.perf_counter()
@@ -303,6 +306,20 @@ def _evaluate_zip(args: argparse.Namespace) -> int:
 
         atomic_write_text(args.out, json.dumps(results, indent=2))
     stage_line("evaluate", time.perf_counter() - t0, f"wrote {args.out}" if args.out else "")
+    return 0
+
+
+def convert_agent(args: argparse.Namespace) -> int:
+    """``reprl convert-agent IN OUT``: :func:`agents.saving.convert_agent` (the safe form)."""
+    from agents.safe_zip import pickled_entries
+    from agents.saving import convert_agent
+
+    t0 = time.perf_counter()
+    out = convert_agent(args.src, args.dst, trust_pickle=args.trust_pickle)
+    what = f"{args.src} -> {out} (opens without pickle"
+    if pickled_entries(out):
+        what += "; SB3's own load still reads its pickled copies"
+    stage_line("convert-agent", time.perf_counter() - t0, what + ")")
     return 0
 
 

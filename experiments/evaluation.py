@@ -89,14 +89,17 @@ def evaluate_agent(
         (return, length) per episode.
 
     Raises:
-        ReprlError: the agent's actions do not mean the target's and no mapping is allowed.
+        ReprlError: before the first step: the agent's observation or action space does not
+            fit the target's (:func:`agents.space_check.check_agent_spaces`, for plain SB3
+            zips too), or its actions do not mean the target's and no mapping is allowed.
     """
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecMonitor
 
     import envs
     from agents import latent_view
-    from envs.actions import MappedActions, check_action_mapping
+    from agents.space_check import check_agent_spaces
+    from envs.actions import MappedActions
     from envs.rng import spawn_seeds
 
     n = min(num_envs, episodes)
@@ -109,14 +112,25 @@ def evaluate_agent(
         info_factors=False,
         **kwargs,
     )
-    if agent_meanings is not None:
-        target = list(envs.action_meanings(env_id, **kwargs))
-        if check_action_mapping(agent_meanings, target, action_mapping) is not None:
+    try:  # the agent's spaces (and meanings) against the target's, before the first step
+        agent = model.loaded() if isinstance(model, _Predictor) else model
+        mapped = check_agent_spaces(
+            agent,
+            venv,
+            env_id,
+            env_kwargs=kwargs,
+            agent_meanings=agent_meanings,
+            action_mapping=action_mapping,
+        )
+        if mapped:
             venv = MappedActions(venv, agent_meanings)
-    view = latent_view(model.loaded() if isinstance(model, _Predictor) else model, venv)
-    if view is not None:
-        venv, model = view
-    venv = VecMonitor(venv)
+        view = latent_view(agent, venv)
+        if view is not None:
+            venv, model = view
+        venv = VecMonitor(venv)
+    except BaseException:
+        venv.close()
+        raise
     try:
         rewards, lengths = evaluate_policy(
             model,

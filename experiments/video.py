@@ -77,7 +77,9 @@ def record_gif(
         last.
 
     Raises:
-        envs.errors.ReprlError: ``max_frames``, ``fps`` or ``scale`` below 1, or a bad env id.
+        envs.errors.ReprlError: ``max_frames``, ``fps`` or ``scale`` below 1, a bad env id, or
+            (before the first step) an agent whose observation or action space does not fit
+            the target's (:func:`agents.space_check.check_agent_spaces`).
     """
     import envs
     from envs.errors import ReprlError
@@ -87,14 +89,25 @@ def record_gif(
             raise ReprlError(f"record_gif {name}: expected an integer >= 1, got {value!r}")
     from PIL import Image
 
+    from agents.space_check import check_agent_spaces
+    from envs.actions import MappedActions
+
     kwargs = dict(env_kwargs or {})
     venv = envs.make_vec(env_id, 1, seed=seed, device=device, info_factors=False, **kwargs)
-    if agent_meanings is not None:
-        from envs.actions import MappedActions, check_action_mapping
-
-        target = list(envs.action_meanings(env_id, **kwargs))
-        if check_action_mapping(agent_meanings, target, action_mapping) is not None:
+    try:  # the agent's spaces (and meanings) against the target's, before the first step
+        agent = model.loaded() if hasattr(model, "loaded") else model
+        if check_agent_spaces(
+            agent,
+            venv,
+            env_id,
+            env_kwargs=kwargs,
+            agent_meanings=agent_meanings,
+            action_mapping=action_mapping,
+        ):
             venv = MappedActions(venv, agent_meanings)
+    except BaseException:
+        venv.close()
+        raise
     try:
         obs = venv.reset()
         frames = [_frame(venv, obs)]
