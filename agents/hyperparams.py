@@ -15,6 +15,8 @@ to :func:`agents.make_agent` directly when you need one.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +24,63 @@ from envs.errors import ReprlError
 
 #: Activation functions :class:`PolicyHyperparams` accepts, by name.
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "elu", "leaky_relu")
+
+
+def in_range(value: Any, spec: str) -> bool:
+    """Whether ``value`` lies in the range ``spec`` names.
+
+    Args:
+        value: a number (or ``None``).
+        spec: ``"> 0"``, ``">= 0"``, ``">= 1"`` (an integer), ``"[0, 1]"``, ``"[0, 1)"``, or
+            any of them after ``"none or "`` (``None`` accepted too).
+
+    Returns:
+        True for a finite number (an integer for ``">= 1"``) in the range; bools are not
+        numbers here.
+    """
+    if spec.startswith("none or "):
+        if value is None:
+            return True
+        spec = spec[len("none or ") :]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if not math.isfinite(value):
+        return False
+    if spec == ">= 1":
+        return isinstance(value, int) and value >= 1
+    checks = {
+        "> 0": lambda v: v > 0,
+        ">= 0": lambda v: v >= 0,
+        "[0, 1]": lambda v: 0 <= v <= 1,
+        "[0, 1)": lambda v: 0 <= v < 1,
+    }
+    return checks[spec](value)
+
+
+def check_ranges(hp: Any, ranges: Mapping[str, str], prefix: str = "") -> None:
+    """Refuse a field of ``hp`` outside its range (see :func:`in_range`).
+
+    Args:
+        hp: a hyperparameter dataclass.
+        ranges: field name -> range spec.
+        prefix: put before the field name in the message (a config key such as
+            ``"train.ppo."``).
+
+    Raises:
+        ReprlError: ``"<prefix><field>: expected <range>, got <value>"`` for the first field out
+            of range.
+    """
+    for name, spec in ranges.items():
+        value = getattr(hp, name)
+        if not in_range(value, spec):
+            what = spec.replace("none or ", "null or ")
+            if spec.endswith(">= 1"):
+                what = what.replace(">= 1", "an integer >= 1")
+            elif spec.endswith("]") or spec.endswith(")"):
+                what = what.replace("[", "a value in [")
+            else:
+                what = what.replace(">", "a finite number >")
+            raise ReprlError(f"{prefix}{name}: expected {what}, got {value!r}")
 
 
 def check_ppo_batch(n_steps: int, num_envs: int, batch_size: int) -> None:
@@ -73,6 +132,30 @@ class PolicyHyperparams:
     share_features_extractor: bool = True
     """One features extractor for actor and critic (``False``: one each)."""
 
+    def validate(self, prefix: str = "") -> None:
+        """Checks the layer sizes and the activation without building anything.
+
+        Args:
+            prefix: put before field names in messages (``"train.ppo.policy."``).
+
+        Raises:
+            ReprlError: a layer size that is not an integer >= 1, only one of the two heads
+                given, or an unknown activation.
+        """
+        for name in ("net_arch_pi", "net_arch_vf"):
+            sizes = getattr(self, name)
+            if sizes is None:
+                continue
+            bad = [n for n in sizes if isinstance(n, bool) or not isinstance(n, int) or n < 1]
+            if bad:
+                raise ReprlError(
+                    f"{prefix}{name}: expected layer sizes, integers >= 1, got {list(sizes)}"
+                )
+        try:
+            self.to_policy_kwargs()
+        except ReprlError as e:  # "policy net_arch: ..." -> "<prefix>net_arch: ..."
+            raise ReprlError(f"{prefix}{str(e).removeprefix('policy ')}") from None
+
     def to_policy_kwargs(self) -> dict[str, Any]:
         """SB3 ``policy_kwargs``: only what differs from SB3's defaults.
 
@@ -106,6 +189,61 @@ class PolicyHyperparams:
         if not self.share_features_extractor:
             out["share_features_extractor"] = False
         return out
+
+
+PPO_RANGES: dict[str, str] = {
+    "learning_rate": "> 0",
+    "n_steps": ">= 1",
+    "batch_size": ">= 1",
+    "n_epochs": ">= 1",
+    "gamma": "[0, 1]",
+    "gae_lambda": "[0, 1]",
+    "clip_range": "> 0",
+    "clip_range_vf": "none or > 0",
+    "ent_coef": ">= 0",
+    "vf_coef": ">= 0",
+    "max_grad_norm": "> 0",
+    "target_kl": "none or > 0",
+    "stats_window_size": ">= 1",
+}
+"""The range of every numeric :class:`PPOHyperparams` field (:func:`in_range`'s specs): what
+SB3 needs to train at all (a learning rate > 0, at least one epoch, a clip range > 0, a
+discount in [0, 1]) and what makes the objective the one its name says (no negative entropy
+bonus or value weight)."""
+
+A2C_RANGES: dict[str, str] = {
+    "learning_rate": "> 0",
+    "n_steps": ">= 1",
+    "gamma": "[0, 1]",
+    "gae_lambda": "[0, 1]",
+    "ent_coef": ">= 0",
+    "vf_coef": ">= 0",
+    "max_grad_norm": "> 0",
+    "rms_prop_eps": "> 0",
+    "stats_window_size": ">= 1",
+}
+"""The range of every numeric :class:`A2CHyperparams` field."""
+
+A3C_RANGES: dict[str, str] = {
+    "n_workers": ">= 1",
+    "learning_rate": "> 0",
+    "n_steps": ">= 1",
+    "gamma": "[0, 1]",
+    "ent_coef": ">= 0",
+    "vf_coef": ">= 0",
+    "max_grad_norm": "> 0",
+    "rms_prop_alpha": "[0, 1)",
+    "rms_prop_eps": "> 0",
+    "worker_threads": ">= 1",
+    "stats_window_size": ">= 1",
+}
+"""The range of every numeric :class:`A3CHyperparams` field (``n_workers`` is also bounded by
+the machine's cores, ``agents.a3c.check_n_workers``; ``lstm_hidden_size`` is >= 0)."""
+
+
+def _validate(hp: Any, ranges: Mapping[str, str], prefix: str) -> None:
+    check_ranges(hp, ranges, prefix)
+    hp.policy.validate(f"{prefix}policy.")
 
 
 def _sb3_kwargs(hp: Any) -> dict[str, Any]:
@@ -151,6 +289,17 @@ class PPOHyperparams:
     policy: PolicyHyperparams = field(default_factory=PolicyHyperparams)
     """Policy network settings (``policy_kwargs``)."""
 
+    def validate(self, prefix: str = "") -> None:
+        """Checks every numeric field's range (:data:`PPO_RANGES`) and the policy's settings.
+
+        Args:
+            prefix: put before field names in messages (a config key such as ``"train.ppo."``).
+
+        Raises:
+            ReprlError: ``"<prefix><field>: expected <range>, got <value>"``.
+        """
+        _validate(self, PPO_RANGES, prefix)
+
     def to_sb3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``stable_baselines3.PPO`` (and :func:`agents.make_agent`)."""
         return _sb3_kwargs(self)
@@ -184,6 +333,17 @@ class A2CHyperparams:
     """Episodes averaged in the logged rollout statistics."""
     policy: PolicyHyperparams = field(default_factory=PolicyHyperparams)
     """Policy network settings (``policy_kwargs``)."""
+
+    def validate(self, prefix: str = "") -> None:
+        """Checks every numeric field's range (:data:`A2C_RANGES`) and the policy's settings.
+
+        Args:
+            prefix: put before field names in messages (a config key such as ``"train.a2c."``).
+
+        Raises:
+            ReprlError: ``"<prefix><field>: expected <range>, got <value>"``.
+        """
+        _validate(self, A2C_RANGES, prefix)
 
     def to_sb3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``stable_baselines3.A2C`` (and :func:`agents.make_agent`)."""
@@ -225,6 +385,23 @@ class A3CHyperparams:
     """Episodes averaged in the logged rollout statistics."""
     policy: PolicyHyperparams = field(default_factory=PolicyHyperparams)
     """Policy network settings (``policy_kwargs``)."""
+
+    def validate(self, prefix: str = "") -> None:
+        """Checks every numeric field's range (:data:`A3C_RANGES`) and the policy's settings.
+
+        Args:
+            prefix: put before field names in messages (a config key such as ``"train.a3c."``).
+
+        Raises:
+            ReprlError: ``"<prefix><field>: expected <range>, got <value>"``.
+        """
+        _validate(self, A3C_RANGES, prefix)
+        size = self.lstm_hidden_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ReprlError(
+                f"{prefix}lstm_hidden_size: expected an integer >= 0 (0: no LSTM core), got "
+                f"{size!r}"
+            )
 
     def to_sb3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :class:`agents.a3c.A3C` (and :func:`agents.make_agent`)."""

@@ -13,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agents.hyperparams import A2CHyperparams, A3CHyperparams, PPOHyperparams, check_ppo_batch
+from agents.hyperparams import (
+    A2CHyperparams,
+    A3CHyperparams,
+    PPOHyperparams,
+    check_ppo_batch,
+    in_range,
+)
+from envs.errors import ReprlError
 from envs.registry import SCHEMA_TARGETS
 from experiments.config import ConfigError, build, load_config, read_yaml
 
@@ -275,8 +282,20 @@ class ExperimentConfig:
                 "evaluate.num_envs": self.evaluate.num_envs,
             }
         )
-        if not self.train.seconds > 0:
-            raise ConfigError(f"train.seconds: expected > 0, got {self.train.seconds}")
+        if not in_range(self.train.seconds, "> 0"):
+            raise ConfigError(
+                f"train.seconds: expected a finite number > 0, got {self.train.seconds}"
+            )
+        check_device("device", self.device)
+        _non_negative(
+            {
+                **{f"seeds[{i}]": s for i, s in enumerate(self.seeds)},
+                "collect.seed": self.collect.seed,
+                "evaluate.seed": self.evaluate.seed,
+                "probe.seed": self.probe.seed,
+                **{f"encoders.{e.name}.seed": e.seed for e in self.encoders},
+            }
+        )
         if not 0.0 <= self.collect.epsilon <= 1.0:
             raise ConfigError(f"collect.epsilon: expected in [0, 1], got {self.collect.epsilon}")
         if self.collect.policy == "sb3" and not self.collect.model_path:
@@ -308,8 +327,8 @@ class ExperimentConfig:
                     f"encoders.{e.name}.steps: expected an integer >= 0 (0: the randomly "
                     f"initialised baseline), got {e.steps!r}"
                 )
-            if not e.lr > 0:
-                raise ConfigError(f"encoders.{e.name}.lr: expected > 0, got {e.lr}")
+            if not in_range(e.lr, "> 0"):
+                raise ConfigError(f"encoders.{e.name}.lr: expected a finite number > 0, got {e.lr}")
         self._validate_probe()
         if self.evaluate.baseline is not None and self.evaluate.baseline not in agent_names:
             raise ConfigError(
@@ -346,6 +365,11 @@ class ExperimentConfig:
                         f"of {names[:i]}, got {v!r}"
                     )
         used = {self.agent_algo(a) for a in self.agents}
+        for algo in sorted(used):
+            try:
+                getattr(self.train, algo).validate(f"train.{algo}.")
+            except ReprlError as e:
+                raise ConfigError(str(e)) from None
         if "ppo" in used:
             try:
                 check_ppo_batch(
@@ -356,6 +380,7 @@ class ExperimentConfig:
         if "a3c" in used:
             self._validate_a3c()
         self._validate_envs()
+        self._validate_inputs(self._validate_models())
 
     def _validate_a3c(self) -> None:
         """``train.a3c``: workers this machine can start, envs split evenly among them, and
@@ -477,6 +502,92 @@ class ExperimentConfig:
             except ValueError as e:
                 raise ConfigError(f"evaluate.action_mapping, target {target}: {e}") from None
 
+    def _validate_models(self) -> dict[str, tuple[int, int, int]]:
+        """Builds every encoder's model, on the CPU and untrained, and encodes one blank frame.
+
+        A ``"@other"`` kwarg stands for the fresh model of encoder ``other`` (its checkpoint
+        does not exist yet); a model is built once per (method, kwargs) in this process.
+
+        Returns:
+            encoder name -> its input shape ``(C, H, W)``.
+
+        Raises:
+            ConfigError: an unknown method, an unknown kwarg, or a model that does not build
+                (a kwarg of the wrong type or out of its range), naming the encoder.
+        """
+        import json
+
+        from representations.registry import available, check_config
+
+        built: dict[str, Any] = {}
+        memos: dict[str, str] = {}
+        shapes: dict[str, tuple[int, int, int]] = {}
+        for e in self.encoders:
+            key = f"encoders.{e.name}"
+            if e.method not in available():
+                raise ConfigError(f"{key}.method: expected one of {available()}, got {e.method!r}")
+            try:
+                check_config(e.method, e.model)
+            except ReprlError as err:
+                raise ConfigError(f"{key}.model: {err}") from None
+            refs = {k: v[1:] for k, v in e.model.items() if isinstance(v, str) and v[:1] == "@"}
+            kwargs = {**e.model, **{k: built[r] for k, r in refs.items()}}
+            spec = {**e.model, **{k: {"@": memos[r]} for k, r in refs.items()}}
+            memos[e.name] = json.dumps([e.method, spec], sort_keys=True, default=repr)
+            built[e.name] = model = _fresh_model(key, e.method, kwargs, e.model, memos[e.name])
+            shapes[e.name] = tuple(int(n) for n in model.input_spec.shape)  # type: ignore[assignment]
+        return shapes
+
+    def _validate_inputs(self, shapes: dict[str, tuple[int, int, int]]) -> None:
+        """Every env an encoder or agent meets gives observations of the shape it takes.
+
+        Encoders see single RGB frames of the collect envs (pretraining) and of the source and
+        target envs (agents on them); every agent, pixel agents too, sees frames of the shape
+        it was trained on in every target. Frame stacking and grayscale are the agents' and do
+        not enter here.
+
+        Raises:
+            ConfigError: an env that does not build with its kwargs, collect envs of
+                different frame shapes, or a shape that differs from what its consumer takes,
+                naming the envs, the encoder and both shapes.
+        """
+        collect = {
+            env_id: _obs_shape("collect.env_kwargs", env_id, self.collect.env_kwargs)
+            for env_id in self.collect.env_ids
+        }
+        if len(set(collect.values())) > 1:
+            raise ConfigError(
+                f"collect.env_ids: expected envs of one frame shape (one dataset), got "
+                f"{_shapes(collect)}"
+            )
+        t = self.train
+        source = _obs_shape("train.env_kwargs", t.env_id, t.env_kwargs)
+        eval_kwargs = {**t.env_kwargs, **self.evaluate.env_kwargs}
+        where = "evaluate.env_kwargs (on top of train.env_kwargs)"
+        targets = {
+            env_id: _obs_shape(where, env_id, eval_kwargs) for env_id in self.evaluate.env_ids
+        }
+        for e in self.encoders:
+            need = _hwc(shapes[e.name])
+            met = [("collect.env_ids", collect), ("train.env_id", {t.env_id: source})]
+            if any(a.encoder == e.name for a in self.agents):
+                met.append(("evaluate.env_ids", targets))
+            for key, got in met:
+                bad = {k: v for k, v in got.items() if v != need}
+                if bad:
+                    raise ConfigError(
+                        f"{key}: encoder {e.name!r} takes frames (H, W, C) = {need} (its "
+                        f"input_spec {shapes[e.name]}), got {_shapes(bad)}; set obs_size in "
+                        f"the env kwargs or the encoder's model.input_shape to match"
+                    )
+        bad = {k: v for k, v in targets.items() if v != source}
+        if bad:
+            raise ConfigError(
+                f"evaluate.env_ids: the agents are trained on {t.env_id} frames (H, W, C) = "
+                f"{source}; expected targets of that shape, got {_shapes(bad)} (evaluate."
+                f"env_kwargs on top of train.env_kwargs)"
+            )
+
     def agent_env_kwargs(self, agent: AgentStage) -> dict[str, Any]:
         """What an agent's envs need besides the env's own kwargs: the temporal context and
         the colour of its observations (grayscale only for pixel agents that ask for it)."""
@@ -514,6 +625,134 @@ def _positive(values: dict[str, int]) -> None:
     for key, v in values.items():
         if v < 1:
             raise ConfigError(f"{key}: expected an integer >= 1, got {v}")
+
+
+def _non_negative(values: dict[str, int]) -> None:
+    for key, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(f"{key}: expected an integer >= 0, got {v!r}")
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+"""Torch device types an experiment runs on (batched envs, pretraining, SB3)."""
+
+
+def check_device(key: str, device: Any) -> None:
+    """Refuse a device string torch does not parse, of another type than
+    :data:`DEVICE_TYPES`, or that this machine does not have.
+
+    Args:
+        key: the config key, for the message.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ...
+
+    Raises:
+        ConfigError: ``"device: expected ..., got ..."`` naming what is missing.
+    """
+    import torch
+
+    expected = "cpu, cuda, cuda:N or mps"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{key}: expected a torch device, {expected}, got {device!r}") from None
+    if dev.type not in DEVICE_TYPES:
+        raise ConfigError(f"{key}: expected a torch device, {expected}, got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"{key}: expected an available device, got {device!r}: this machine has no "
+                f"CUDA device (torch {torch.__version__}, torch.cuda.is_available() is False); "
+                "use device=cpu"
+            )
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(
+                f"{key}: expected one of cuda:0 .. cuda:{count - 1} (this machine's CUDA "
+                f"devices), got {device!r}"
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(
+            f"{key}: expected an available device, got {device!r}: this machine has no MPS "
+            "device; use device=cpu"
+        )
+
+
+_MODELS: dict[str, Any] = {}
+_SHAPES: dict[str, tuple[int, int, int]] = {}
+
+
+def _fresh_model(
+    key: str, method: str, kwargs: dict[str, Any], given: dict[str, Any], memo: str
+) -> Any:
+    """``make_representation(method, **kwargs)`` on the CPU, after encoding one blank frame;
+    memoised by ``memo`` (sweeps validate many trials with the same encoders).
+
+    Raises:
+        ConfigError: ``"<key>.model: ..."`` with the constructor's (or the forward pass's)
+            error.
+    """
+    import torch
+
+    from representations.registry import make_representation
+
+    if memo in _MODELS:
+        return _MODELS[memo]
+    try:
+        model = make_representation(method, **kwargs)
+        model.eval()
+        with torch.no_grad():
+            model.encode(torch.zeros(1, *model.input_spec.shape))
+    except Exception as e:  # any failure here is a failure of this config
+        why = " ".join(str(e).split()) or type(e).__name__
+        raise ConfigError(f"{key}.model: {method} does not build with {given}: {why}") from None
+    _MODELS[memo] = model
+    return model
+
+
+def _obs_shape(key: str, env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, int, int]:
+    """The single-frame RGB observation shape ``(H, W, C)`` of ``env_id`` with ``env_kwargs``.
+
+    reprl's batched envs (Breakout, the lab) are built with one env (milliseconds), which also
+    checks their kwargs; procgen gives 64 x 64, ALE and Memory Maze ``obs_size`` (64 x 64 by
+    default), read from the kwargs without starting an emulator or MuJoCo. Memoised.
+
+    Raises:
+        ConfigError: the env refuses its kwargs.
+    """
+    import json
+
+    import envs
+    from envs.registry import BREAKOUT_IDS, LAB_IDS, PROCGEN_IDS
+
+    memo = json.dumps([env_id, env_kwargs], sort_keys=True, default=repr)
+    if memo in _SHAPES:
+        return _SHAPES[memo]
+    if env_id in BREAKOUT_IDS or env_id in LAB_IDS:
+        try:
+            venv = envs.make_vec(env_id, 1, seed=0, info_factors=False, **env_kwargs)
+        except (ReprlError, TypeError, ValueError) as e:
+            why = " ".join(str(e).split())
+            raise ConfigError(f"{key}: {env_id} does not build with {env_kwargs}: {why}") from None
+        shape = tuple(int(n) for n in venv.observation_space.shape)
+        venv.close()
+    elif env_id in PROCGEN_IDS:
+        shape = (64, 64, 3)
+    else:
+        size = env_kwargs.get("obs_size", (64, 64))
+        try:
+            shape = (int(size[0]), int(size[1]), 3)
+        except (TypeError, ValueError, IndexError):
+            raise ConfigError(f"{key}: obs_size: expected (height, width), got {size!r}") from None
+    _SHAPES[memo] = shape  # type: ignore[assignment]
+    return shape  # type: ignore[return-value]
+
+
+def _hwc(chw: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (chw[1], chw[2], chw[0])
+
+
+def _shapes(by_env: dict[str, tuple[int, int, int]]) -> str:
+    return ", ".join(f"{env_id} {shape}" for env_id, shape in by_env.items())
 
 
 def default_config() -> ExperimentConfig:

@@ -123,7 +123,11 @@ class PretrainConfig:
     num_threads: int = 0
 
     def validate(self) -> None:
-        """Checks every field on its own (nothing is read or built).
+        """Checks every field, the device's availability, and that the model builds.
+
+        The model is built once, untrained on the CPU (milliseconds; a checkpoint named in
+        ``model``, a beta-VAE_DAE's ``dae``, is read), so bad kwargs are refused before the
+        dataset is opened or anything is written.
 
         Raises:
             ReprlError: naming the field, what it expects and what came.
@@ -153,11 +157,36 @@ class PretrainConfig:
             raise ReprlError("dataset: expected the path of an exploration dataset (.h5), got ''")
         if not self.out:
             raise ReprlError("out: expected the path of a run directory, got ''")
+        for name in ("lr", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not np.isfinite(value):
+                raise ReprlError(f"{name}: expected a finite number, got {value!r}")
         try:
-            torch.device(self.device)
-        except RuntimeError:
+            dev = torch.device(self.device)
+        except (RuntimeError, TypeError):
+            dev = None
+        if dev is None or dev.type not in ("cpu", "cuda", "mps"):
             raise ReprlError(
-                f"device: expected a torch device (cpu, cuda, cuda:1, ...), got {self.device!r}"
+                f"device: expected a torch device (cpu, cuda, cuda:1, mps), got {self.device!r}"
+            )
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ReprlError(
+                f"device: expected an available device, got {self.device!r}: this machine has "
+                "no CUDA device (torch.cuda.is_available() is False); use device=cpu"
+            )
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ReprlError(
+                f"device: expected one of cuda:0 .. cuda:{torch.cuda.device_count() - 1}, got "
+                f"{self.device!r}"
+            )
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise ReprlError(f"device: expected an available device, got {self.device!r}")
+        try:
+            make_representation(self.method, **self.model)
+        except Exception as e:  # any failure here is a failure of this config
+            why = " ".join(str(e).split()) or type(e).__name__
+            raise ReprlError(
+                f"model: {self.method} does not build with {dict(self.model)}: {why}"
             ) from None
 
 

@@ -26,7 +26,14 @@ Frames are written in blocks, environment-major (each block holds, per parallel 
 consecutive frames), so an episode's frames are contiguous within a block and sequence
 sampling (CPC) reads contiguous slices. The file is written under a temporary name and renamed
 when complete (``attrs["complete"] = True``); a killed collection never leaves a file that
-looks finished.
+looks finished, and a full disk leaves the file already at the destination as it was.
+
+Every array carries HDF5's Fletcher-32 checksum per chunk (``attrs["checksums"] =
+"fletcher32"``, files written since format version 1 gained it): a flipped byte in a frame
+chunk is refused when the chunk is read, as a :class:`DatasetError` naming the file and the
+rows, instead of training on wrong pixels (LZF alone does not notice every change). Opening
+checks the structure (HDF5 refuses a truncated file; every array has one row per frame);
+:meth:`FrameDataset.verify` (or ``FrameDataset(path, verify=True)``) reads every chunk once.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ import h5py
 import numpy as np
 
 from envs.errors import ReprlError
-from envs.storage.files import library_version
+from envs.storage.files import is_no_space, library_version, no_space
 
 FORMAT_VERSION = 1
 CHUNK = 128
@@ -120,6 +127,7 @@ class DatasetWriter:
                 maxshape=(None, *shape),
                 dtype=dtype,
                 chunks=(CHUNK, *shape),
+                fletcher32=True,
                 **kw,
             )
 
@@ -139,6 +147,7 @@ class DatasetWriter:
         f.attrs["complete"] = False
         f.attrs["reprl_version"] = library_version()
         f.attrs["factor_names"] = json.dumps(list(factor_shapes))
+        f.attrs["checksums"] = "fletcher32"
         for k, v in attrs.items():
             f.attrs[k] = json.dumps(v)
 
@@ -157,21 +166,43 @@ class DatasetWriter:
         lo, hi = self._n, self._n + m
         items = [(k, block[k]) for k in (*ARRAYS, *self._arrays)]
         items += [(f"factors/{k}", v) for k, v in block["factors"].items()]
-        for name, value in items:
-            d = self._f[name]
-            d.resize(hi, axis=0)
-            d[lo:hi] = value
+        try:
+            for name, value in items:
+                d = self._f[name]
+                d.resize(hi, axis=0)
+                d[lo:hi] = value
+        except OSError as e:
+            if is_no_space(e):
+                raise no_space(self.path, e) from e
+            raise
         self._n = hi
 
     def close(self, complete: bool) -> None:
         """Closes the file; renames it into place if ``complete``, else deletes it (a writer
-        killed outright leaves a ``.partial`` file that readers refuse as unfinished)."""
-        if self._f.id.valid:
-            self._f.attrs["complete"] = bool(complete)
-            self._f.close()
-        if complete:
-            os.replace(self.tmp, self.path)
-        else:
+        killed outright leaves a ``.partial`` file that readers refuse as unfinished).
+
+        Raises:
+            OSError: a full disk while finishing (:func:`envs.storage.files.no_space` of the
+                destination): the temporary file is deleted and the file at ``path``, if any,
+                left as it was.
+        """
+        try:
+            if self._f.id.valid:
+                self._f.attrs["complete"] = bool(complete)
+                self._f.close()
+            if complete:
+                os.replace(self.tmp, self.path)
+        except BaseException as e:
+            try:
+                if self._f.id.valid:
+                    self._f.close()
+            except Exception:  # already failing: the file is deleted below either way
+                pass
+            self.tmp.unlink(missing_ok=True)
+            if is_no_space(e):
+                raise no_space(self.path, e) from e  # type: ignore[arg-type]
+            raise
+        if not complete:
             self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> DatasetWriter:
@@ -209,55 +240,89 @@ class FrameDataset:
 
     Args:
         path: a ``.h5`` file written by :class:`DatasetWriter`.
+        verify: also read every chunk of every array once (:meth:`verify`), so that a damaged
+            chunk is refused now rather than when it is first read.
 
     Raises:
-        DatasetError: not an HDF5 file, truncated, unfinished, of a future format version, or
-            missing a required array.
+        DatasetError: not an HDF5 file, truncated, damaged, unfinished, of a future format
+            version, missing a required array, or arrays of other lengths than the frames';
+            each names the file and what is wrong.
     """
 
     REQUIRED = ARRAYS
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, verify: bool = False) -> None:
         self.path = str(path)
         if not os.path.exists(self.path):
             raise DatasetError(f"no dataset at {self.path}")
         try:
             f = h5py.File(self.path, "r")
         except OSError as e:
+            raise DatasetError(_open_problem(self.path, e)) from None
+        try:
+            self._open(f)
+        except DatasetError:
+            raise
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as e:
             raise DatasetError(
-                f"{self.path} is not a readable HDF5 dataset (truncated or another kind of file):"
-                f" {e}"
+                f"{self.path} is a damaged dataset: its HDF5 structure cannot be read "
+                f"({' '.join(str(e).split())}); collect it again"
             ) from None
-        with f:
-            attrs = _decode_attrs(f)
-            version = attrs.get("format_version")
-            if version is None:
-                raise DatasetError(f"{self.path} is an HDF5 file but not a reprl dataset")
-            if int(version) > FORMAT_VERSION:
-                raise DatasetError(
-                    f"{self.path} has dataset format version {version}; this reprl reads up to "
-                    f"{FORMAT_VERSION}: upgrade reprl"
-                )
-            if not attrs.get("complete", False):
-                raise DatasetError(f"{self.path} is an unfinished dataset (its writer was killed)")
-            missing = [k for k in self.REQUIRED if k not in f]
-            if missing:
-                raise DatasetError(f"{self.path} lacks the arrays {missing}")
-            names = tuple(attrs.get("factor_names", ()))
-            self.info = DatasetInfo(
-                path=self.path,
-                num_frames=int(f["frames"].shape[0]),
-                frame_shape=tuple(f["frames"].shape[1:]),
-                factor_names=names,
-                discrete_factors=tuple(attrs.get("discrete_factors", ())),
-                domains=tuple(attrs.get("domains", ())),
-                attrs=attrs,
-            )
-            # small per-frame arrays are read once; frames stay on disk
-            self.episode = f["episode"][:]
-            self.step = f["step"][:]
-            self.domain = f["domain"][:]
+        finally:
+            f.close()
         self._f: h5py.File | None = None
+        if verify:
+            self.verify()
+
+    def _open(self, f: h5py.File) -> None:
+        """Reads the attrs and the small per-frame arrays, checking the structure."""
+        attrs = _decode_attrs(f)
+        version = attrs.get("format_version")
+        if version is None:
+            raise DatasetError(f"{self.path} is an HDF5 file but not a reprl dataset")
+        if int(version) > FORMAT_VERSION:
+            raise DatasetError(
+                f"{self.path} has dataset format version {version}; this reprl reads up to "
+                f"{FORMAT_VERSION}: upgrade reprl"
+            )
+        if not attrs.get("complete", False):
+            raise DatasetError(f"{self.path} is an unfinished dataset (its writer was killed)")
+        missing = [k for k in self.REQUIRED if k not in f]
+        if missing:
+            raise DatasetError(f"{self.path} lacks the arrays {missing}")
+        names = tuple(attrs.get("factor_names", ()))
+        missing = [n for n in names if f"factors/{n}" not in f]
+        if missing:
+            raise DatasetError(f"{self.path} lacks the factor arrays {missing}")
+        frames = f["frames"]
+        if frames.ndim != 4 or frames.dtype != np.uint8:
+            raise DatasetError(
+                f"{self.path}: frames: expected (T, H, W, C) uint8, got {frames.shape} "
+                f"{frames.dtype}"
+            )
+        n = int(frames.shape[0])
+        arrays = [*self.REQUIRED, *(f"factors/{k}" for k in names)]
+        arrays += [k for k in ("viewpoints",) if k in f]
+        short = {k: int(f[k].shape[0]) for k in arrays if int(f[k].shape[0]) != n}
+        if short:
+            raise DatasetError(
+                f"{self.path} is damaged: expected {n} rows (one per frame) in every array, "
+                f"got {short}"
+            )
+        self.info = DatasetInfo(
+            path=self.path,
+            num_frames=int(f["frames"].shape[0]),
+            frame_shape=tuple(f["frames"].shape[1:]),
+            factor_names=names,
+            discrete_factors=tuple(attrs.get("discrete_factors", ())),
+            domains=tuple(attrs.get("domains", ())),
+            attrs=attrs,
+        )
+        # small per-frame arrays are read once (their checksums with them); frames stay
+        # on disk
+        self.episode = _read(self.path, f, "episode", slice(None))
+        self.step = _read(self.path, f, "step", slice(None))
+        self.domain = _read(self.path, f, "domain", slice(None))
 
     def __len__(self) -> int:
         return self.info.num_frames
@@ -275,8 +340,27 @@ class FrameDataset:
             self._f = None
 
     def frames(self, index: np.ndarray | slice) -> np.ndarray:
-        """Frames at ``index`` (sorted int array or slice): (K, H, W, 3) uint8."""
-        return self.file["frames"][index]
+        """Frames at ``index`` (sorted int array or slice): (K, H, W, 3) uint8.
+
+        Raises:
+            DatasetError: a chunk of them is damaged (checksum or decompression fails).
+        """
+        return _read(self.path, self.file, "frames", index)
+
+    def verify(self) -> None:
+        """Reads every chunk of every array once: a damaged chunk (its Fletcher-32 checksum,
+        or its LZF compression in files written before checksums) is refused now.
+
+        Raises:
+            DatasetError: naming the file, the array and the rows of the first damaged chunk.
+        """
+        f = self.file
+        names: list[str] = []
+        f.visit(lambda name: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
+        step = CHUNK * 16
+        for name in names:
+            for lo in range(0, int(f[name].shape[0]), step):
+                _read(self.path, f, name, slice(lo, lo + step))
 
     def factors(
         self, names: Sequence[str] | None = None, index=slice(None)
@@ -296,7 +380,7 @@ class FrameDataset:
 
     def array(self, name: str, index=slice(None)) -> np.ndarray:
         """Any per-frame array (``actions``, ``rewards``, ``dones``, ...) at ``index``."""
-        return self.file[name][index]
+        return _read(self.path, self.file, name, index)
 
     # --- batches ---------------------------------------------------------------------------
     def iter_batches(
@@ -493,6 +577,35 @@ class FrameDataset:
                 views_b, cams_b, scene_b = (a[i : i + batch_size] for a in parts)
                 yield {"views": views_b, "viewpoints": cams_b, "scene": scene_b}
             carry = tuple(a[m:] for a in parts)
+
+
+def _open_problem(path: str, e: OSError) -> str:
+    """What is wrong with a file HDF5 does not open, in words."""
+    text = " ".join(str(e).split())
+    if "truncated file" in text:
+        return (
+            f"{path} is not a readable HDF5 dataset: it is truncated ({text}): the write or the "
+            "copy was cut short; collect it again (or copy it again)"
+        )
+    return (
+        f"{path} is not a readable HDF5 dataset (truncated, damaged or another kind of file): "
+        f"{text}"
+    )
+
+
+def _read(path: str, f: h5py.File, name: str, index: Any) -> np.ndarray:
+    """``f[name][index]``, a damaged chunk refused as a :class:`DatasetError`."""
+    try:
+        return f[name][index]
+    except OSError as e:
+        rows = f"rows {index.start or 0}..{index.stop}" if isinstance(index, slice) else "rows"
+        if isinstance(index, slice) and index.stop is None:
+            rows = "rows"
+        raise DatasetError(
+            f"{path} is damaged: {name} ({rows}) cannot be read back ({' '.join(str(e).split())}"
+            "; a checksum or the compression no longer matches what was written): collect it "
+            "again"
+        ) from None
 
 
 def _maybe_prefetch(it: Iterator[Any], enabled: bool) -> Iterator[Any]:

@@ -3,16 +3,21 @@
 Every artefact reprl writes (checkpoints, agent zips, datasets, configs, reports, pictures)
 goes to a temporary name in the destination's directory and is renamed onto the destination
 only once complete; a killed writer leaves at most a hidden ``.NAME.PID.HEX.tmp`` file, never a
-file that looks finished.
+file that looks finished. A full disk (``ENOSPC``, ``EDQUOT``) while writing or renaming leaves
+the previous file at the destination untouched, removes the temporary one, and is raised as an
+``OSError`` naming the destination (:func:`no_space`), so a caller can say which file and which
+disk (:func:`disk_usage_line`).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
 import secrets
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from importlib import metadata
@@ -43,6 +48,56 @@ def temporary_name(path: str | os.PathLike[str]) -> Path:
     return p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
+NO_SPACE_ERRNOS: tuple[int, ...] = tuple(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT") if hasattr(errno, name)
+)
+"""``errno`` values of a full disk (no space left, disk quota exceeded)."""
+
+
+def is_no_space(e: BaseException) -> bool:
+    """Whether ``e`` is a full disk: an ``OSError`` with a :data:`NO_SPACE_ERRNOS` errno, or
+    one whose message carries it (HDF5 reports ``errno = 28`` inside its own message)."""
+    if not isinstance(e, OSError):
+        return False
+    if e.errno in NO_SPACE_ERRNOS:
+        return True
+    text = str(e)
+    return "No space left on device" in text or any(
+        f"errno = {n}," in text for n in NO_SPACE_ERRNOS
+    )
+
+
+def no_space(path: str | os.PathLike[str], cause: OSError | None = None) -> OSError:
+    """The ``OSError`` of a full disk while writing ``path`` (``filename`` = ``path``), with
+    the errno of ``cause`` where it has one of :data:`NO_SPACE_ERRNOS`."""
+    code = cause.errno if cause is not None and cause.errno in NO_SPACE_ERRNOS else errno.ENOSPC
+    return OSError(code, os.strerror(code), os.fspath(path))
+
+
+def disk_usage_line(path: str | os.PathLike[str]) -> str:
+    """``"disk /mnt/x: 1.2 MiB free of 50.0 GiB"`` for the filesystem holding ``path`` (its
+    nearest existing ancestor); ``""`` when even that cannot be asked."""
+    p = Path(os.path.abspath(os.fspath(path)))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    mount = p
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    try:
+        usage = shutil.disk_usage(p)
+    except OSError:
+        return ""
+    return f"disk {mount}: {_size(usage.free)} free of {_size(usage.total)}"
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Iterator[Path]:
     """Yields a temporary path to write; renames it onto ``path`` when the block succeeds.
@@ -53,6 +108,10 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Itera
 
     Yields:
         The temporary path (deleted if the block raises).
+
+    Raises:
+        OSError: a full disk (:func:`is_no_space`) as :func:`no_space` of ``path``; the file
+            already at ``path``, if any, is left as it was.
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -63,8 +122,10 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Itera
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if is_no_space(e) and getattr(e, "filename", None) != os.fspath(dest):
+            raise no_space(dest, e) from e  # type: ignore[arg-type]
         raise
     if durable:
         try:  # not every platform can open a directory
