@@ -13,6 +13,7 @@ from torch import nn
 
 import envs
 from agents import A2CHyperparams, PolicyHyperparams, PPOHyperparams, check_ppo_batch, make_agent
+from agents.hyperparams import PROCGEN_PPO, A3CHyperparams
 from envs.errors import ReprlError
 
 
@@ -95,3 +96,65 @@ def test_check_ppo_batch_refuses(n_steps: int, num_envs: int, batch_size: int, m
 def test_check_ppo_batch_accepts_divisors() -> None:
     for batch_size in (2, 4, 16, 256, 2048):
         check_ppo_batch(128, 16, batch_size)
+
+
+RANGED = [
+    (PPOHyperparams, "PPO_RANGES"),
+    (A2CHyperparams, "A2C_RANGES"),
+    (A3CHyperparams, "A3C_RANGES"),
+]
+
+
+@pytest.mark.parametrize(("cls", "table"), RANGED)
+def test_every_numeric_field_has_a_range_and_the_defaults_are_in_it(cls, table) -> None:
+    from agents import hyperparams as H
+
+    ranges = getattr(H, table)
+    numeric = {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.type in ("int", "float", "float | None", "int | None")
+    }
+    assert numeric - {"lstm_hidden_size"} == set(ranges)
+    cls().validate("train.x.")
+    assert PROCGEN_PPO.validate() is None
+
+
+@pytest.mark.parametrize(
+    ("cls", "field", "bad", "good"),
+    [
+        (PPOHyperparams, "learning_rate", [-1.0, 0.0, float("nan"), float("inf")], [1e-9]),
+        (PPOHyperparams, "gamma", [1.5, -0.01], [0.0, 1.0]),
+        (PPOHyperparams, "gae_lambda", [2.0, -1.0], [0.0, 1.0]),
+        (PPOHyperparams, "clip_range", [0.0, -0.2], [0.01]),
+        (PPOHyperparams, "clip_range_vf", [0.0], [None, 0.1]),
+        (PPOHyperparams, "n_epochs", [0, -1], [1]),
+        (PPOHyperparams, "ent_coef", [-1.0, -1e-9], [0.0]),
+        (PPOHyperparams, "vf_coef", [-0.5], [0.0]),
+        (PPOHyperparams, "max_grad_norm", [0.0], [10.0]),
+        (PPOHyperparams, "target_kl", [0.0, -1.0], [None, 0.01]),
+        (PPOHyperparams, "n_steps", [0, True], [1]),
+        (A2CHyperparams, "rms_prop_eps", [0.0], [1e-8]),
+        (A2CHyperparams, "n_steps", [0], [1]),
+        (A3CHyperparams, "rms_prop_alpha", [1.0, -0.1], [0.0, 0.99]),
+        (A3CHyperparams, "worker_threads", [0], [1]),
+        (A3CHyperparams, "lstm_hidden_size", [-1], [0, 256]),
+    ],
+)
+def test_values_out_of_range_are_refused_with_the_key(cls, field, bad, good) -> None:
+    for value in bad:
+        with pytest.raises(ReprlError, match=rf"^train\.x\.{field}: expected .*, got "):
+            dataclasses.replace(cls(), **{field: value}).validate("train.x.")
+    for value in good:
+        dataclasses.replace(cls(), **{field: value}).validate("train.x.")
+
+
+def test_policy_sizes_and_heads_are_checked_with_the_key() -> None:
+    def policy(**kw):
+        return PPOHyperparams(policy=PolicyHyperparams(**kw))
+
+    with pytest.raises(ReprlError, match=r"^train\.ppo\.policy\.net_arch_pi: expected layer"):
+        policy(net_arch_pi=[0], net_arch_vf=[8]).validate("train.ppo.")
+    with pytest.raises(ReprlError, match=r"^train\.ppo\.policy\.net_arch: expected both"):
+        policy(net_arch_pi=[8]).validate("train.ppo.")
+    policy(net_arch_pi=[8], net_arch_vf=[]).validate("train.ppo.")

@@ -1,0 +1,190 @@
+"""Configs that cannot work are refused before any stage writes anything: one line, exit 2.
+
+Every case goes through the command line (``experiments.cli.main`` in process, a subprocess for
+two), asserts the one line and its config key, and that the run directory was never created.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from experiments.cli import main
+from experiments.experiment import check_device, load_experiment
+
+NO_CUDA = not torch.cuda.is_available()
+PIXELS_ONLY = ["agents=[{name: pixels, mode: pixels}]", "encoders=[]"]
+
+# (overrides, what the one line must contain)
+BAD = [
+    # the four measured on main (issue 23)
+    (["train.ppo.learning_rate=-1"], "train.ppo.learning_rate: expected a finite number > 0, got"),
+    (["encoders.1.model.latent_dim=0"], "encoders.beta_vae_dae.model: beta_vae_dae does not build"),
+    (
+        ["train.env_kwargs.obs_size=[84,84]"],
+        "train.env_id: encoder 'dae' takes frames (H, W, C) = (64, 64, 3)",
+    ),
+    # SB3's ranges
+    (["train.ppo.gamma=1.5"], "train.ppo.gamma: expected a value in [0, 1], got 1.5"),
+    (["train.ppo.clip_range=0"], "train.ppo.clip_range: expected a finite number > 0, got 0"),
+    (["train.ppo.n_epochs=0"], "train.ppo.n_epochs: expected an integer >= 1, got 0"),
+    (["train.ppo.ent_coef=-1"], "train.ppo.ent_coef: expected a finite number >= 0, got -1"),
+    (["train.ppo.gae_lambda=2"], "train.ppo.gae_lambda: expected a value in [0, 1], got 2"),
+    (["train.ppo.vf_coef=-0.5"], "train.ppo.vf_coef: expected a finite number >= 0"),
+    (["train.ppo.max_grad_norm=0"], "train.ppo.max_grad_norm: expected a finite number > 0"),
+    (["train.ppo.target_kl=0"], "train.ppo.target_kl: expected null or a finite number > 0"),
+    (["train.ppo.learning_rate=.nan"], "train.ppo.learning_rate: expected a finite number > 0"),
+    (["train.ppo.stats_window_size=0"], "train.ppo.stats_window_size: expected an integer >= 1"),
+    (["train.ppo.policy.net_arch_pi=[0]"], "train.ppo.policy.net_arch_pi: expected layer sizes"),
+    (["train.ppo.policy.net_arch_vf=[64]"], "train.ppo.policy.net_arch: expected both"),
+    (["train.algo=a2c", "train.a2c.rms_prop_eps=0"], "train.a2c.rms_prop_eps: expected a finite"),
+    (["train.algo=a2c", "train.a2c.gae_lambda=-0.1"], "train.a2c.gae_lambda: expected a value in"),
+    (["train.algo=a3c", "train.a3c.vf_coef=-1"], "train.a3c.vf_coef: expected a finite number >="),
+    # reprl's own numbers
+    (["encoders.0.lr=.inf"], "encoders.dae.lr: expected a finite number > 0, got inf"),
+    (["seeds=[-1]"], "seeds[0]: expected an integer >= 0, got -1"),
+    (["evaluate.seed=-5"], "evaluate.seed: expected an integer >= 0, got -5"),
+    (["train.seconds=.inf", "train.budget=seconds"], "train.seconds: expected a finite number"),
+    # the device
+    (["device=tpu"], "device: expected a torch device, cpu, cuda, cuda:N or mps, got 'tpu'"),
+    (["device=cuda:x"], "device: expected a torch device"),
+    # model kwargs: built, not only their names checked
+    (["encoders.0.model.latent_dim=abc"], "encoders.dae.model: dae does not build with"),
+    (["encoders.1.model.beta=-1"], "beta: expected >= 0, got -1"),
+    (["encoders.0.model.bogus=1"], "encoders.dae.model: dae: unknown config keys ['bogus']"),
+    (["encoders.0.method=nope"], "encoders.dae.method: expected one of"),
+    # encoders and agents against every env they meet
+    (["collect.env_kwargs.obs_size=[32,32]"], "collect.env_ids: encoder 'dae' takes frames"),
+    (["evaluate.env_kwargs.obs_size=[48,48]"], "evaluate.env_ids: encoder 'beta_vae_dae' takes"),
+    (
+        [*PIXELS_ONLY, "evaluate.env_kwargs.obs_size=[48,48]"],
+        "evaluate.env_ids: the agents are trained on reprl/BreakoutStandard-v0 frames",
+    ),
+    (["train.env_kwargs.bogus=1"], "train.env_kwargs: reprl/BreakoutStandard-v0 does not build"),
+    (
+        ["collect.env_ids=[reprl/BreakoutStandard-v0, reprl/LabCollect-v0]"],
+        "collect.env_kwargs: reprl/LabCollect-v0 does not build",
+    ),
+]
+if NO_CUDA:
+    BAD.append((["device=cuda"], "device: expected an available device, got 'cuda'"))
+else:
+    BAD.append((["device=cuda:99"], "device: expected one of cuda:0 .."))
+
+
+def _one_line(capsys: pytest.CaptureFixture[str], command: str = "run") -> str:
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1, err
+    assert err[0].startswith(f"reprl {command}: "), err[0]
+    return err[0]
+
+
+def _nothing_in(root: Path) -> None:
+    written = [str(p) for p in root.rglob("*")] if root.exists() else []
+    assert written == [], written
+
+
+@pytest.mark.parametrize(("overrides", "expected"), BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_a_bad_config_is_one_line_exit_2_and_writes_nothing(
+    overrides: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "runs"
+    assert main(["run", f"root={root}", *overrides]) == 2
+    line = _one_line(capsys)
+    assert expected in line, line
+    _nothing_in(root)
+
+
+def test_the_default_and_a_consistent_32_pixel_config_pass(tmp_path: Path) -> None:
+    load_experiment(None, [f"root={tmp_path}"]).validate()
+    small = [
+        "collect.env_kwargs.obs_size=[32,32]",
+        "train.env_kwargs.obs_size=[32,32]",
+        "encoders.0.model.input_shape=[3,32,32]",  # "@dae" resolves to this 32x32 DAE
+        "encoders.1.model.input_shape=[3,32,32]",
+    ]
+    load_experiment(None, small).validate()
+    # the same beta-VAE_DAE on a 64x64 DAE does not build: "@dae" is that encoder's config
+    with pytest.raises(ValueError, match=r"encoders\.beta_vae_dae\.model"):
+        load_experiment(None, small[:2] + small[3:])
+
+
+def test_validation_is_fast() -> None:
+    load_experiment(None, [])  # imports and the memo of models and env shapes
+    t0 = time.perf_counter()
+    load_experiment(None, ["name=other", "train.timesteps=1000"])
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_check_device() -> None:
+    check_device("device", "cpu")
+    with pytest.raises(ValueError, match=r"x\.device: expected a torch device"):
+        check_device("x.device", "gpu")
+
+
+def test_pretrain_config_is_validated_before_anything_is_read_or_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "enc"
+    common = [f"dataset={tmp_path / 'missing.h5'}", f"out={out}", "method=beta_vae"]
+    cases = [
+        (["model.latent_dim=0"], "model: beta_vae does not build with {'latent_dim': 0}"),
+        (["model.input_shape=[3,0,64]"], "model: beta_vae does not build"),
+        (["device=tpu"], "device: expected a torch device"),
+        (["lr=.inf"], "lr: expected"),
+    ]
+    if NO_CUDA:
+        cases.append((["device=cuda"], "device: expected an available device, got 'cuda'"))
+    for overrides, expected in cases:
+        assert main(["pretrain", *common, *overrides]) == 2
+        line = _one_line(capsys, "pretrain")
+        assert expected in line, (overrides, line)
+        assert not out.exists()
+
+
+def test_every_sweep_trial_is_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    root = tmp_path / "runs"
+    sweep.write_text(
+        yaml.safe_dump(
+            {"name": "sw", "root": str(root), "grid": {"train.ppo.gamma": [0.9, 1.5]}},
+            sort_keys=False,
+        )
+    )
+    assert main(["sweep", str(sweep), "--dry-run"]) == 2
+    line = _one_line(capsys, "sweep")
+    assert "train.ppo.gamma" in line and "expected a value in [0, 1], got 1.5" in line, line
+    _nothing_in(root)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["train.ppo.learning_rate=-1"], "train.ppo.learning_rate: expected"),
+        (["encoders.1.model.latent_dim=0"], "encoders.beta_vae_dae.model"),
+    ],
+)
+def test_the_installed_command_says_one_line_and_writes_nothing(
+    overrides: list[str], expected: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "runs"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "run", f"root={root}", *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("reprl run: ") and expected in lines[0], lines
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    _nothing_in(root)
