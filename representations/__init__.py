@@ -10,9 +10,12 @@ Every method is a :class:`Representation` (``encode``: ``(B, C, H, W)`` float32 
 
 Built-in methods: ``"beta_vae"``, ``"beta_vae_dae"`` (DARLA), ``"dae"``, ``"cpc"``,
 ``"monet"`` (MONet), ``"gqn"`` (GQN: scenes of several views with their cameras),
-``"supervised"`` (the upper bound: trained on the factors).
+``"supervised"`` (the upper bound: trained on the factors), and the contrastive methods for
+small objects, ``"st_dim"`` (ST-DIM) and ``"atc"`` (ATC), which train on pairs of frames of
+one episode.
 """
 
+from representations.atc import ATC
 from representations.base import InputSpec, Representation, check_frame_shape, to_model_input
 from representations.beta_vae import BetaVAE, BetaVAEDAE, gaussian_kl
 from representations.checkpoint import CheckpointError, file_provenance, load, read_header, save
@@ -27,11 +30,14 @@ from representations.registry import (
     make_representation,
     register,
 )
+from representations.st_dim import STDIM
 from representations.supervised import SupervisedEncoder
 
 __all__ = [
+    "ATC",
     "CPC",
     "GQN",
+    "STDIM",
     "BetaVAE",
     "BetaVAEDAE",
     "CheckpointError",

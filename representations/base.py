@@ -274,7 +274,11 @@ class Representation(nn.Module, abc.ABC):
             supervised baseline); or ``"scenes"`` (``batch["views"]``: ``(B, K, C, H, W)``, K
             views of one scene per row, and ``batch["viewpoints"]``: ``(B, K, 7)`` float32 their
             cameras, :data:`envs.scenes.VIEWPOINT_NAMES`; GQN), where the class may set an int
-            ``views_per_scene_min`` (default 2) that the data's K must reach.
+            ``views_per_scene_min`` (default 2) that the data's K must reach; or ``"pairs"``
+            (``batch["obs"]`` and ``batch["next_obs"]``: ``(B, C, H, W)`` frame t and frame
+            t + k of the same episode per row, never across an episode end; ST-DIM, ATC), where
+            the model has an int attribute ``pair_offset`` (the k that
+            :func:`representations.pretrain.pretrain` draws).
         input_spec: What :meth:`encode` accepts.
         latent_dim: Size of the code :meth:`encode` returns.
         config: JSON-plain constructor keyword arguments.
@@ -291,7 +295,8 @@ class Representation(nn.Module, abc.ABC):
     #: What ``loss`` trains on: ``"frames"`` (``batch["obs"]``), ``"sequences"``
     #: (``batch["seq"]``, with an int attribute ``sequence_length``) or ``"factors"``
     #: (``"obs"``, ``"targets"``, ``"mask"``, with a list attribute ``targets``) or
-    #: ``"scenes"`` (``"views"``, ``"viewpoints"``).
+    #: ``"scenes"`` (``"views"``, ``"viewpoints"``) or ``"pairs"`` (``"obs"``, ``"next_obs"``,
+    #: with an int attribute ``pair_offset``).
     batch_kind: ClassVar[str] = "frames"
 
     def __init__(self, *, input_spec: InputSpec, latent_dim: int, config: Mapping[str, Any]):
@@ -338,6 +343,13 @@ class Representation(nn.Module, abc.ABC):
         Returns:
             ``(total, logs)``: a scalar tensor to minimise (averaged per example) and plain
             floats to log, including ``"loss"``.
+        """
+
+    def after_step(self) -> None:
+        """Called by the pretraining loop after every optimiser step; nothing by default.
+
+        Methods with state that follows the trained weights outside the gradient (ATC's
+        momentum target encoder) update it here.
         """
 
     def example_batch(

@@ -29,8 +29,12 @@ supervised baseline) draws frames as ``"frames"`` does, with their factor column
 over the dataset and a mask of where each is defined (``{"obs", "targets": (B, T), "mask":
 (B, T)}``, :func:`factor_targets`); ``"scenes"`` (GQN) draws ``batch_size`` scenes of a scene
 dataset (:func:`envs.scenes.collect_scenes`), all K views of each with their 7-d viewpoints
-(``{"views": (B, K, C, H, W), "viewpoints": (B, K, 7)}``, :meth:`FrameDataset.iter_scenes`).
-Images are float32 in ``[0, 1]`` on ``cfg.device``.
+(``{"views": (B, K, C, H, W), "viewpoints": (B, K, 7)}``, :meth:`FrameDataset.iter_scenes`);
+``"pairs"`` (ST-DIM, ATC) draws ``batch_size`` pairs of frame t and frame t + k of one episode,
+k the model's ``pair_offset``, every pair start once per epoch (``{"obs", "next_obs": (B, C, H,
+W)}``, :meth:`FrameDataset.iter_pairs`). Images are float32 in ``[0, 1]`` on ``cfg.device``.
+After every optimiser step the loop calls :meth:`Representation.after_step` (ATC's momentum
+target follows the online weights there).
 """
 
 from __future__ import annotations
@@ -92,7 +96,9 @@ class PretrainConfig:
             method whose ``batch_kind`` is ``"sequences"`` (CPC), sequences of
             ``model.sequence_length`` frames (a step then sees ``batch_size * L`` frames), at
             most the dataset's sequence starts (windows of L consecutive frames of one episode);
-            for a ``"scenes"`` method (GQN), scenes of K views, at most the dataset's scenes.
+            for a ``"scenes"`` method (GQN), scenes of K views, at most the dataset's scenes;
+            for a ``"pairs"`` method (ST-DIM, ATC), pairs of frames ``model.offset`` steps
+            apart, at most the dataset's pairs.
         lr: AdamW learning rate, > 0.
         weight_decay: AdamW weight decay, >= 0.
         grad_clip: max gradient norm, 0 to disable.
@@ -379,6 +385,42 @@ def _check_scenes(ds: FrameDataset, cfg: PretrainConfig, cls: type[Representatio
         )
 
 
+def _pair_batches(
+    ds: FrameDataset, cfg: PretrainConfig, offset: int, epoch: int
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Pair batches (:meth:`FrameDataset.iter_pairs`), epoch after epoch."""
+    while True:
+        for b in ds.iter_pairs(cfg.batch_size, offset, seed=cfg.seed * 100_003 + epoch):
+            yield epoch, b
+        epoch += 1
+
+
+def _check_pairs(ds: FrameDataset, cfg: PretrainConfig, offset: int) -> None:
+    """Refuses a dataset without ``batch_size`` pairs of frames ``offset`` steps apart in one
+    episode (a scene dataset has no episodes: its views are of random cameras)."""
+    need = (
+        f"{cfg.method} trains on pairs of frames {offset} step(s) apart in one episode "
+        f"(model.offset {offset})"
+    )
+    if ds.views_per_scene is not None:
+        raise ReprlError(
+            f"dataset {cfg.dataset} holds scenes of {ds.views_per_scene} views from random "
+            f"cameras, not episodes; {need}: collect trajectories (views_per_scene 0)"
+        )
+    pairs = len(ds.sequence_starts(offset + 1)) if offset < len(ds) else 0
+    if pairs == 0:
+        raise ReprlError(
+            f"dataset {cfg.dataset} has no episode segment of {offset + 1} consecutive frames "
+            f"(its longest has {_longest_segment(ds)}); {need}: lower model.offset or collect "
+            "longer episodes"
+        )
+    if cfg.batch_size > pairs:
+        raise ReprlError(
+            f"batch_size: expected at most the {pairs} pairs of dataset {cfg.dataset} ({need}), "
+            f"got {cfg.batch_size}"
+        )
+
+
 def _longest_segment(ds: FrameDataset) -> int:
     """Length of the longest run of consecutive steps of one episode in the file."""
     if len(ds) == 0:
@@ -516,7 +558,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
         sequences = cls.batch_kind == "sequences"
         if cls.batch_kind == "scenes":
             _check_scenes(ds, cfg, cls)
-        elif not sequences and len(ds) < cfg.batch_size:
+        elif cls.batch_kind in ("frames", "factors") and len(ds) < cfg.batch_size:
             raise ReprlError(
                 f"batch_size: expected at most the {len(ds)} frames of dataset {cfg.dataset}, "
                 f"got {cfg.batch_size}"
@@ -531,6 +573,8 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
         check_frame_shape(model.input_spec, ds.info.frame_shape, f"dataset {cfg.dataset}")
         if sequences:
             _check_sequences(ds, cfg, _sequence_length(model))
+        if cls.batch_kind == "pairs":
+            _check_pairs(ds, cfg, _pair_offset(model))
         _check_out(out)
         key = _stage_key(cfg, cls)
         stage = StageDir(out, key, artefacts=[ENCODER_FILE])
@@ -569,6 +613,17 @@ def _sequence_length(model: Representation) -> int:
     return length
 
 
+def _pair_offset(model: Representation) -> int:
+    """``model.pair_offset`` of a ``"pairs"`` method."""
+    offset = getattr(model, "pair_offset", None)
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise TypeError(
+            f"{type(model).__name__} has batch_kind 'pairs' but no int attribute pair_offset "
+            f"(got {offset!r})"
+        )
+    return offset
+
+
 def _model_batches(
     model: Representation,
     ds: FrameDataset,
@@ -587,6 +642,11 @@ def _model_batches(
             views = sequences_to_input(b["views"], device, cfg.channels_last)
             cams = torch.from_numpy(b["viewpoints"]).to(device)
             yield ep, {"views": views, "viewpoints": cams}, views.shape[0] * views.shape[1]
+    elif model.batch_kind == "pairs":
+        for ep, b in _pair_batches(ds, cfg, _pair_offset(model), epoch):
+            obs = frames_to_input(b["obs"], device, cfg.channels_last)
+            nxt = frames_to_input(b["next_obs"], device, cfg.channels_last)
+            yield ep, {"obs": obs, "next_obs": nxt}, 2 * len(obs)
     elif model.batch_kind == "factors":
         assert targets is not None
         for ep, (frames, index) in _factor_batches(ds, cfg, epoch):
@@ -656,6 +716,7 @@ def _train(
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
+            model.after_step()
             step += 1
             n_last += seen
             bar.update(1)

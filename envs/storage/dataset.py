@@ -470,6 +470,74 @@ class FrameDataset:
             actions = np.stack([self.array("actions", slice(i, i + length)) for i in pick])
             yield {"frames": frames, "actions": actions, "episode": self.episode[pick]}
 
+    def iter_pairs(
+        self,
+        batch_size: int,
+        offset: int,
+        *,
+        seed: int = 0,
+        buffer_chunks: int = 16,
+        prefetch: bool = True,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """One epoch of frame pairs ``(t, t + offset)`` of one episode each (ST-DIM, ATC).
+
+        Every pair start (:meth:`sequence_starts` of ``offset + 1``: never across an episode
+        end) is drawn once per epoch, in random order; a final partial batch is dropped. Reads
+        stay chunk-sequential as in :meth:`iter_batches`: chunks holding pair starts are
+        visited in random order, ``buffer_chunks`` at a time (each read up to its last start's
+        partner), and the pairs of a buffer are shuffled together.
+
+        Args:
+            batch_size: pairs per batch, >= 1.
+            offset: ``k >= 1``, steps between the two frames of a pair.
+            seed: seed of the order.
+            buffer_chunks: chunks held in memory at once.
+            prefetch: read the next buffer in a background thread while the caller trains.
+
+        Yields:
+            ``obs`` (B, H, W, C) uint8 (frame t), ``next_obs`` (B, H, W, C) uint8 (frame
+            t + offset of the same episode) and ``index`` (B,) int64, the rows of ``obs``.
+
+        Raises:
+            ReprlError: ``batch_size`` or ``offset`` below 1, or no pair in the file.
+        """
+        if batch_size < 1:
+            raise ReprlError(f"batch_size: expected an integer >= 1, got {batch_size}")
+        if offset < 1 or offset >= len(self):
+            raise ReprlError(f"offset: expected an integer in [1, {len(self) - 1}], got {offset}")
+        starts = self.sequence_starts(offset + 1)
+        if len(starts) == 0:
+            raise DatasetError(f"{self.path} has no pair of frames {offset} steps apart")
+        rng = np.random.default_rng(seed)
+        chunks = np.unique(starts // CHUNK)
+        rng.shuffle(chunks)
+        groups = [
+            np.sort(chunks[i : i + buffer_chunks]) for i in range(0, len(chunks), buffer_chunks)
+        ]
+
+        def load(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            obs, nxt, index = [], [], []
+            for c in group:
+                lo = int(c) * CHUNK
+                s = starts[(starts >= lo) & (starts < lo + CHUNK)]
+                block = self.frames(slice(lo, int(s[-1]) + offset + 1))
+                obs.append(block[s - lo])
+                nxt.append(block[s - lo + offset])
+                index.append(s)
+            return np.concatenate(obs), np.concatenate(nxt), np.concatenate(index)
+
+        shape = self.info.frame_shape
+        empty = np.zeros((0, *shape), np.uint8)
+        carry = (empty, empty, np.zeros(0, np.int64))
+        for buf in _maybe_prefetch(map(load, groups), prefetch):
+            order = rng.permutation(len(buf[2]))
+            buf = tuple(np.concatenate([c, b[order]]) for c, b in zip(carry, buf))
+            k = len(buf[2]) // batch_size * batch_size
+            for i in range(0, k, batch_size):
+                obs, nxt, index = (b[i : i + batch_size] for b in buf)
+                yield {"obs": obs, "next_obs": nxt, "index": index}
+            carry = tuple(b[k:] for b in buf)
+
     def iter_episodes(
         self, episodes_per_batch: int, *, seed: int = 0
     ) -> Iterator[dict[str, np.ndarray]]:

@@ -1,0 +1,190 @@
+"""ATC, Augmented Temporal Contrast (Stooke, Lee, Abbeel and Laskin, ICML 2021).
+
+"Decoupling Representation Learning from Reinforcement Learning": an encoder trained with
+this loss alone, then frozen, matches or beats end-to-end RL in most of their environments.
+For a pair of frames ``o_t`` and ``o_{t+k}`` of one episode (``offset`` k, default 3):
+
+- both are augmented by a random shift (``shift_pad`` pixels, default 4;
+  :func:`representations.contrastive.random_shift`);
+- anchor: the online encoder's code of ``o_t``, through a residual MLP predictor
+  ``p(z) = z + MLP(z)`` (``projector_hidden`` units);
+- positive: the code of ``o_{t+k}`` under a *momentum* (EMA) copy of the encoder, which gets no
+  gradient and follows the online weights, ``target <- (1 - tau) target + tau online`` after
+  every optimiser step (``momentum_tau`` 0.01, :meth:`ATC.after_step`);
+- a bilinear head scores every anchor against every positive, ``logits = p(z_t) W z_{t+k}^T``,
+  ``(B, B)``, and a cross-entropy picks the diagonal (InfoNCE, the other pairs of the batch as
+  negatives; :func:`representations.contrastive.info_nce`).
+
+As in rlpyt's ``rlpyt/ul/algos/ul_for_rl/augmented_temporal_contrast.py``. The pretraining loop
+never draws a pair across an episode end (their code masks such samples instead).
+
+Architecture: the DARLA / beta-VAE conv stack (:class:`~representations.blocks.ConvEncoder`)
+and a linear map to the ``latent_dim`` code, as every encoder of reprl's family;
+:meth:`encode` is the online encoder, without augmentation.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from envs.errors import ReprlError
+from representations.base import InputSpec, Representation
+from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.contrastive import (
+    check_offset,
+    check_pairs,
+    check_shift_pad,
+    example_pairs,
+    info_nce,
+    random_shift,
+)
+from representations.registry import register
+
+#: The paper's Atari settings (Stooke et al. 2021, appendix; rlpyt ``configs/atari``): k = 3,
+#: random shift of 4 pixels, momentum 0.01, a 256-d code, a residual predictor of 512 units.
+#: Their Atari encoder sees 84 x 84 frames and trains 20k updates of batch 32 x 16 with Adam
+#: 1e-3 (cosine decay, 1k warm-up steps; reprl's loop keeps a constant learning rate).
+PAPER_CONFIG: dict[str, Any] = {
+    "input_shape": [3, 84, 84],
+    "latent_dim": 256,
+    "channels": [32, 32, 64, 64],
+    "hidden_dim": 256,
+    "offset": 3,
+    "shift_pad": 4,
+    "momentum_tau": 0.01,
+    "projector_hidden": 512,
+}
+
+
+class _ResidualPredictor(nn.Module):
+    """``z + MLP(z)``: a one-hidden-layer MLP added to its input (ATC's anchor predictor)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+
+    def forward(self, z: Tensor) -> Tensor:
+        return z + self.mlp(z)
+
+
+@register
+class ATC(Representation):
+    """Augmented Temporal Contrast over pairs of frames (see the module docstring).
+
+    Trains on ``batch["obs"]`` (frame t) and ``batch["next_obs"]`` (frame t + ``offset`` of the
+    same episode), :attr:`batch_kind` ``"pairs"``.
+
+    Args:
+        input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
+        latent_dim: Size of the code :meth:`encode` returns (default 32, the beta-VAE's;
+            :data:`PAPER_CONFIG`: 256).
+        channels: Convolution channels of the encoder.
+        hidden_dim: Units of the encoder's FC layer.
+        offset: ``k``, how many steps after the anchor its positive is, >= 1 (default 3).
+        shift_pad: Largest random shift in pixels, in ``[0, min(H, W))`` (default 4; 0: no
+            augmentation).
+        momentum_tau: EMA rate of the target encoder per optimiser step, in ``(0, 1]``
+            (default 0.01; 1 copies the online weights every step).
+        projector_hidden: Units of the residual predictor's hidden layer, >= 1 (default 512).
+
+    Attributes:
+        pair_offset: ``offset``, read by the pretraining loop.
+        online: The encoder trained by gradients (conv stack, FC, linear code).
+        target: Its momentum copy (no gradients).
+    """
+
+    name = "atc"
+    batch_kind = "pairs"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (3, 64, 64),
+        latent_dim: int = 32,
+        channels: Sequence[int] = DEFAULT_CHANNELS,
+        hidden_dim: int = DEFAULT_HIDDEN_DIM,
+        offset: int = 3,
+        shift_pad: int = 4,
+        momentum_tau: float = 0.01,
+        projector_hidden: int = 512,
+    ) -> None:
+        spec = InputSpec.for_shape(input_shape)
+        offset = check_offset(offset)
+        shift_pad = check_shift_pad(shift_pad, spec)
+        if isinstance(momentum_tau, bool) or not 0.0 < float(momentum_tau) <= 1.0:
+            raise ReprlError(
+                f"momentum_tau: expected an EMA rate in (0, 1] per step, got {momentum_tau!r}"
+            )
+        hidden = projector_hidden
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+            raise ReprlError(f"projector_hidden: expected an integer >= 1, got {hidden!r}")
+        super().__init__(
+            input_spec=spec,
+            latent_dim=latent_dim,
+            config={
+                "input_shape": list(spec.shape),
+                "latent_dim": int(latent_dim),
+                "channels": [int(c) for c in channels],
+                "hidden_dim": int(hidden_dim),
+                "offset": offset,
+                "shift_pad": shift_pad,
+                "momentum_tau": float(momentum_tau),
+                "projector_hidden": int(projector_hidden),
+            },
+        )
+        self.pair_offset = offset
+        self.shift_pad = shift_pad
+        self.momentum_tau = float(momentum_tau)
+        encoder = ConvEncoder(spec.shape, channels, hidden_dim)
+        self.online = nn.Sequential(encoder, nn.Linear(encoder.out_dim, self.latent_dim))
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.predictor = _ResidualPredictor(self.latent_dim, int(projector_hidden))
+        self.bilinear = nn.Linear(self.latent_dim, self.latent_dim, bias=False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> ATC:
+        """Toggle gradients of the online weights; the momentum target never has any."""
+        super().requires_grad_(requires_grad)
+        self.target.requires_grad_(False)
+        return self
+
+    def _encode(self, obs: Tensor) -> Tensor:
+        return self.online(obs)
+
+    def loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """Bilinear InfoNCE between the predicted code of frame t and the target code of t + k.
+
+        Args:
+            batch: ``"obs"`` and ``"next_obs"``, each ``(B, C, H, W)`` float32 in ``[0, 1]``,
+                frame t and frame t + :attr:`pair_offset` of one episode per row, ``B >= 2``.
+
+        Returns:
+            ``(total, logs)``: the cross-entropy (nats, ``log B`` at chance); ``logs``:
+            ``"loss"``, ``"acc"`` (top-1 accuracy of picking the positive) and ``"chance"``
+            (1 / B).
+
+        Raises:
+            ReprlError: A batch that is not pairs of frames matching :attr:`input_spec`.
+        """
+        obs, nxt = check_pairs(batch, self.input_spec, "atc", self.pair_offset)
+        anchor = self.predictor(self.online(random_shift(obs, self.shift_pad)))
+        with torch.no_grad():
+            positive = self.target(random_shift(nxt, self.shift_pad))
+        logits = self.bilinear(anchor) @ positive.T
+        loss, acc = info_nce(logits)
+        return loss, {"loss": float(loss.detach()), "acc": float(acc), "chance": 1.0 / len(obs)}
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Moves the target towards the online weights: ``target += tau (online - target)``."""
+        for t, o in zip(self.target.parameters(), self.online.parameters()):
+            t.lerp_(o, self.momentum_tau)
+
+    def example_batch(
+        self, batch_size: int = 4, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """Random pairs (:func:`representations.contrastive.example_pairs`)."""
+        return example_pairs(self.input_spec, max(batch_size, 2), generator)
