@@ -2,10 +2,13 @@
 
 Every case goes through the command line (``experiments.cli.main`` in process, a subprocess for
 two), asserts the one line and its config key, and that the run directory was never created.
+Then a full disk in the middle of a run: one line naming the file and the disk, what was
+written before intact, and the rerun completes.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -188,3 +191,89 @@ def test_the_installed_command_says_one_line_and_writes_nothing(
     assert len(lines) == 1 and lines[0].startswith("reprl run: ") and expected in lines[0], lines
     assert "Traceback" not in r.stderr and r.stdout == ""
     _nothing_in(root)
+
+
+# --- a full disk in the middle of a run ------------------------------------------------------
+TINY = [
+    "seeds=[0]",
+    "collect.frames=256",
+    "collect.num_envs=4",
+    "encoders.0.steps=4",
+    "encoders.0.batch_size=8",
+    "encoders.0.model.latent_dim=8",
+    "encoders.1.steps=4",
+    "encoders.1.batch_size=8",
+    "encoders.1.model.latent_dim=4",
+    "probe.enabled=false",
+    "train.timesteps=64",
+    "train.num_envs=2",
+    "train.frame_stack=2",
+    "train.ppo.n_steps=32",
+    "train.ppo.batch_size=32",
+    "train.ppo.n_epochs=1",
+    "evaluate.episodes=1",
+    "evaluate.num_envs=1",
+    "evaluate.env_kwargs.max_episode_steps=20",
+    "evaluate.deterministic=[true]",
+    "evaluate.env_ids=[reprl/BreakoutStandard-v0]",
+]
+
+
+def _disk_full_at(monkeypatch: pytest.MonkeyPatch, suffix: str) -> list[str]:
+    """``os.replace`` onto a path ending in ``suffix`` fails as on a full disk (every atomic
+    write of reprl, the dataset's included, ends in that rename)."""
+    hits: list[str] = []
+    real = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith(suffix):
+            hits.append(str(dst))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return hits
+
+
+def _stage_lines(out: str) -> dict[str, str]:
+    return {ln.split(" ", 1)[0]: ln for ln in out.splitlines() if " s" in ln}
+
+
+def test_a_full_disk_is_one_line_keeps_what_was_there_and_the_rerun_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "runs"
+    base = root / "x"
+    argv = ["run", f"root={root}", "name=x", *TINY]
+
+    def failing_run(suffix: str, extra: tuple[str, ...] = ()) -> str:
+        hits = _disk_full_at(monkeypatch, suffix)
+        code = main([*argv, *extra])
+        monkeypatch.undo()
+        err = capsys.readouterr().err  # progress bars, then the one line
+        said = [ln for ln in err.splitlines() if ln.startswith("reprl ")]
+        assert len(said) == 1 and "Traceback" not in err, err
+        line = said[0]
+        assert code == 2 and hits, (code, line)
+        assert f"reprl run: {hits[0]}: no space left on device (disk /" in line, line
+        assert " free of " in line and "Traceback" not in line
+        assert not list(base.rglob("*.tmp")) and not list(base.rglob("*.partial"))
+        return line
+
+    failing_run("explore.h5")  # the dataset
+    assert not (base / "collect" / "explore.h5").exists()
+    failing_run("beta_vae_dae/encoder.safetensors")  # a checkpoint
+    assert (base / "pretrain" / "beta_vae_dae" / "state.safetensors").is_file()  # resumable
+    dataset = (base / "collect" / "explore.h5").read_bytes()
+    dae = (base / "pretrain" / "dae" / "encoder.safetensors").read_bytes()
+    failing_run("agent.zip")  # an agent
+    assert (base / "collect" / "explore.h5").read_bytes() == dataset
+    assert (base / "pretrain" / "dae" / "encoder.safetensors").read_bytes() == dae
+    assert main(argv) == 0  # space again: the finished stages are reused
+    lines = _stage_lines(capsys.readouterr().out)
+    assert "reused" in lines["collect"] and "reused" in lines["pretrain"], lines
+    report = (base / "report" / "report.md").read_bytes()
+    failing_run("report.md", ("evaluate.episodes=2",))  # a report
+    assert (base / "report" / "report.md").read_bytes() == report
+    assert main([*argv, "evaluate.episodes=2"]) == 0
+    assert (base / "report" / "report.md").read_bytes() != report
