@@ -14,7 +14,11 @@
 - :class:`EncodeObservations`: the fast path for frozen encoders (encode once per env step);
   :func:`latent_view` runs a loaded frozen-encoder agent that way (evaluation).
 - :func:`make_agent`, :func:`save_agent`, :func:`load_agent`, :func:`agent_info`: build, save
-  and load agents, read a zip's metadata.
+  and load agents, read a zip's metadata. Loading is safe by default (:mod:`agents.safe_zip`:
+  no pickle; a zip that needs it is refused with :class:`PickleRefused` unless
+  ``trust_pickle=True``); :func:`convert_agent` rewrites a trusted SB3 zip in the safe form.
+- :func:`check_agent_spaces` (:mod:`agents.space_check`): an agent's observation and action
+  spaces (and meanings) against a target env's, before the first step.
 - :class:`ImpalaCNN`: the Procgen paper's IMPALA-CNN as an SB3 features extractor
   (``make_agent(..., mode="pixels", pixel_extractor="impala")``).
 - :class:`A3C` (:mod:`agents.a3c`): asynchronous actor-learner processes on the same
@@ -49,7 +53,9 @@ from agents.hyperparams import (
 )
 from agents.impala import ImpalaCNN
 from agents.latent import EncodeObservations, LatentPolicy, latent_view
-from agents.saving import agent_algo, agent_info, load_agent, save_agent
+from agents.safe_zip import PickleRefused, register_safe_class
+from agents.saving import agent_algo, agent_info, convert_agent, load_agent, save_agent
+from agents.space_check import check_agent_spaces
 
 __all__ = [
     "A3C",
@@ -67,17 +73,21 @@ __all__ = [
     "LatentProjectionExtractor",
     "MissingFileError",
     "PPOHyperparams",
+    "PickleRefused",
     "PolicyHyperparams",
     "PretrainedEncoderExtractor",
     "WorkerEnvs",
     "agent_algo",
     "agent_info",
+    "check_agent_spaces",
     "check_ppo_batch",
+    "convert_agent",
     "export_pixel_agent",
     "extractor_kwargs",
     "latent_view",
     "load_agent",
     "make_agent",
+    "register_safe_class",
     "representation_from_header",
     "save_agent",
 ]

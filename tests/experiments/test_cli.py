@@ -349,6 +349,7 @@ COMMANDS = [
     "run",
     "train",
     "evaluate",
+    "convert-agent",
     "report",
     "sweep",
 ]
@@ -482,6 +483,7 @@ def test_evaluate_agent_with_time_limit_json_and_video(work: Path) -> None:
             "vids",
             "--video-frames",
             "30",
+            "--trust-pickle",  # a 0.1.0 zip: its spaces are pickles
         ],
         d,
     )
@@ -587,3 +589,152 @@ def test_error_message_of_files_and_yaml() -> None:
         msg = cli.error_message(e)
     assert msg.startswith("not valid YAML: expected ',' or ']'") and "line 2" in msg
     assert cli.error_message(ValueError("two\n  lines")) == "two lines"
+
+
+# --- issue 23: agents opened safely, spaces checked before the first step ----------------------
+def _payload_zip(d: Path, mark: Path) -> Path:
+    """A plain SB3 zip whose pickled observation space, unpickled, creates ``mark``."""
+    from tests.agents.test_saving import payload_zip
+
+    return payload_zip(d, mark)
+
+
+@pytest.fixture(scope="module")
+def agents_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A payload zip, a plain SB3 zip of a 3-action agent, one of a 4-frame-stack agent."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    import envs
+
+    d = tmp_path_factory.mktemp("agents")
+    _payload_zip(d, d / "PWNED")  # also leaves d / "plain.zip"
+    env = VecFrameStack(envs.make_vec(ENV_ID, 2, seed=0), 4)
+    PPO("CnnPolicy", env, n_steps=8, batch_size=8, device="cpu").save(d / "stack4.zip")
+    return d
+
+
+_ONE = ["--episodes", "1", "--num-envs", "1"]
+_PLAIN = ["evaluate", "--agent", "plain.zip", "--trust-pickle", "--env"]
+_COLLECT = ["collect", "--frames", "8", "--num-envs", "1", "--policy", "sb3", "--env"]
+# name -> (argv, words of the one line)
+SAFETY: dict[str, tuple[list[str], list[str]]] = {
+    "payload zip to evaluate": (
+        ["evaluate", "--agent", "payload.zip", "--env", ENV_ID, *_ONE],
+        ["payload.zip", "refusing to unpickle", "arbitrary code", "--trust-pickle"],
+    ),
+    "payload zip to collect": (
+        [*_COLLECT, ENV_ID, "--out", "c.h5", "--model", "payload.zip"],
+        ["payload.zip", "refusing to unpickle", "trust_pickle=True"],
+    ),
+    "payload zip to convert without the opt-in": (
+        ["convert-agent", "payload.zip", "safe.zip"],
+        ["refusing to unpickle", "--trust-pickle"],
+    ),
+    "legacy zip to evaluate": (
+        ["evaluate", "--agent", str(AGENT), "--env", ENV_ID, *_ONE],
+        ["refusing to unpickle", "convert-agent"],
+    ),
+    "3-action plain zip on ALE (4)": (
+        ["evaluate", "--agent", "plain.zip", "--env", "ALE/Breakout-v5", "--trust-pickle", *_ONE],
+        ["Discrete(3)", "ALE/Breakout-v5", "Discrete(4)", "expected the same"],
+    ),
+    "3-action plain zip on CoinRun (15), video": (
+        [*_PLAIN, "reprl/CoinRun-v0", *_ONE, "--max-episode-steps", "0", "--video", "vids"],
+        ["Discrete(3)", "reprl/CoinRun-v0", "Discrete(15)"],
+    ),
+    "plain zip mapped by_meaning": (
+        [*_PLAIN, "ALE/Breakout-v5", *_ONE, "--action-mapping", "by_meaning"],
+        ["Discrete(3)", "no action meanings"],
+    ),
+    "4-frame agent on single frames": (
+        ["evaluate", "--agent", "stack4.zip", "--env", ENV_ID, "--trust-pickle", *_ONE],
+        ["(12, 64, 64) uint8", "(64, 64, 3) uint8", "frame_stack"],
+    ),
+    "3-action plain zip exploring CoinRun": (
+        [*_COLLECT, "reprl/CoinRun-v0", "--out", "c2.h5", "--model", "plain.zip", "--trust-pickle"],
+        ["Discrete(3)", "Discrete(15)"],
+    ),
+    "convert a zip onto itself": (
+        ["convert-agent", "plain.zip", "plain.zip", "--trust-pickle"],
+        ["other than the input"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def safety(agents_dir: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    return run_all({k: argv for k, (argv, _) in SAFETY.items()}, agents_dir)
+
+
+@pytest.mark.parametrize("case", list(SAFETY))
+def test_unsafe_or_mismatched_agents_are_one_line_and_exit_2(
+    case: str, safety, agents_dir: Path
+) -> None:
+    argv, words = SAFETY[case]
+    res = safety[case]
+    lines = said(res.stderr)
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"reprl {argv[0]}: ") and "Traceback" not in res.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    assert not (agents_dir / "PWNED").exists()  # no payload ran
+    assert not any((agents_dir / n).exists() for n in ("c.h5", "c2.h5", "safe.zip", "vids"))
+
+
+def test_the_payload_runs_only_with_the_opt_in_and_convert_makes_zips_safe(
+    agents_dir: Path, safety, tmp_path: Path
+) -> None:
+    """After the refusals above: ``--trust-pickle`` opens the payload zip (and its payload does
+    run: it is real); a converted legacy zip evaluates without the opt-in."""
+    d = tmp_path
+    for name in ("payload.zip", "plain.zip"):
+        shutil.copy(agents_dir / name, d / name)
+    res = reprl(["evaluate", "--agent", "payload.zip", "--env", ENV_ID, "--trust-pickle", *_ONE], d)
+    assert res.returncode == 0, res.stderr
+    assert (agents_dir / "PWNED").exists()  # where the payload was told to write
+    (agents_dir / "PWNED").unlink()
+
+    res = reprl(["convert-agent", str(AGENT), "safe.zip", "--trust-pickle"], d)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("convert-agent ") and "safe.zip" in res.stdout
+    res = reprl(["evaluate", "--agent", "safe.zip", "--env", ENV_ID, *_ONE, "--out", "r.json"], d)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((d / "r.json").read_text())[ENV_ID]["episodes"] == 1
+
+
+def test_evaluation_and_video_check_spaces_before_the_first_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    import envs
+    from envs.errors import ReprlError
+    from experiments.evaluation import evaluate_agent
+    from experiments.video import record_gif
+
+    env = envs.make_vec(ENV_ID, 2, seed=0)
+    model = PPO("CnnPolicy", env, n_steps=8, batch_size=8, device="cpu")
+    steps: list = []
+    monkeypatch.setattr(DummyVecEnv, "step_async", lambda self, a: steps.append(a))
+    kw = {"episodes": 1, "num_envs": 1, "deterministic": True, "seed": 0}
+    with pytest.raises(ReprlError, match=r"Discrete\(3\), the target reprl/CoinRun-v0"):
+        evaluate_agent(model, "reprl/CoinRun-v0", **kw)
+    with pytest.raises(ReprlError, match=r"Discrete\(3\), the target ALE/Breakout-v5"):
+        record_gif(model, "ALE/Breakout-v5", tmp_path / "v.gif")
+    with pytest.raises(ReprlError, match=r"takes \(3, 64, 64\) uint8, .* \(64, 64, 6\)"):
+        evaluate_agent(model, ENV_ID, env_kwargs={"frame_stack": 2}, **kw)
+    assert steps == [] and not (tmp_path / "v.gif").exists()
+    monkeypatch.undo()
+    # meanings recorded: mapped by meaning onto ALE's 4 actions, the episode runs
+    meanings = list(envs.action_meanings(ENV_ID))
+    res = evaluate_agent(
+        model,
+        "ALE/Breakout-v5",
+        env_kwargs={"max_episode_steps": 20},
+        agent_meanings=meanings,
+        action_mapping="by_meaning",
+        **kw,
+    )
+    assert len(res) == 1 and res[0][1] <= 20
