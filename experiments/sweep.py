@@ -330,12 +330,32 @@ def _sha(data: Any) -> str:
 def plan(cfg: SweepConfig, sweep_file: str | None = None) -> Plan:
     """Expands the sweep into trials and validates every trial's full experiment config.
 
-    Nothing is written and nothing started.
+    Nothing is written and nothing started. With ``resources.gpu > 0`` a trial's device is
+    checked on the node that runs it (the driver may have no GPU), the shared stages' here,
+    where they run.
 
     Raises:
         ConfigError: the first invalid trial, naming the swept key and value where one is at
             fault (a key not in the experiment config, a value of the wrong type, ...).
     """
+
+    from experiments.experiment import devices_checked_where_they_run, load_experiment
+
+    if cfg.resources.gpu <= 0:
+        return _plan(cfg, sweep_file)
+    with devices_checked_where_they_run():  # trials run on GPU nodes, which check theirs
+        p = _plan(cfg, sweep_file)
+    base = None if cfg.base == "default" else cfg.base
+    for group, overrides in p.groups.items():  # shared stages run here, on this machine
+        try:
+            load_experiment(base, overrides)
+        except ConfigError as e:
+            where = sweep_file or "sweep"
+            raise ConfigError(f"{where}: shared stages {group} (run here): {_why(e)}") from None
+    return p
+
+
+def _plan(cfg: SweepConfig, sweep_file: str | None) -> Plan:
     import numpy as np
 
     from experiments.experiment import load_experiment

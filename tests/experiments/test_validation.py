@@ -277,3 +277,24 @@ def test_a_full_disk_is_one_line_keeps_what_was_there_and_the_rerun_resumes(
     assert (base / "report" / "report.md").read_bytes() == report
     assert main([*argv, "evaluate.episodes=2"]) == 0
     assert (base / "report" / "report.md").read_bytes() != report
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="needs a machine without CUDA")
+def test_a_gpu_sweep_leaves_the_trials_device_to_their_nodes(tmp_path: Path) -> None:
+    from experiments.sweep import load_sweep, plan
+
+    sweep = tmp_path / "sweep.yaml"
+    data = {
+        "name": "sw",
+        "root": str(tmp_path / "runs"),
+        "overrides": ["device=cuda", "agents=[{name: pixels, mode: pixels}]", "encoders=[]"],
+        "grid": {"train.ppo.gamma": [0.9, 0.99]},
+    }
+    sweep.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ValueError, match="device: expected an available device"):
+        plan(load_sweep(sweep), str(sweep))  # on this machine's CPU: refused
+    data["resources"] = {"gpu": 1}
+    sweep.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert len(plan(load_sweep(sweep), str(sweep)).trials) == 2  # on GPU nodes: theirs
+    with pytest.raises(ValueError, match="device: expected a torch device"):
+        plan(load_sweep(sweep, ["overrides=[device=tpu]"]), str(sweep))
