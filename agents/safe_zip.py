@@ -486,6 +486,32 @@ def _read_weights(path: str | os.PathLike[str], device: str | torch.device) -> t
     return params, variables
 
 
+def read_zip(
+    path: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    *,
+    trust_pickle: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """``(data, params, pytorch_variables)`` of an agent zip, as SB3's ``load_from_zip_file``
+    gives them, without pickle for a safe zip (a drop-in for checkpoint readers such as
+    :meth:`agents.a3c.A3C.load_checkpoint`).
+
+    Raises:
+        PickleRefused: A zip that needs unpickling, without ``trust_pickle``.
+        ReprlError: As :func:`load_model`.
+    """
+    _, safe = read_data(path)
+    if safe is None:
+        keys = pickled_entries(path)
+        if keys and not trust_pickle:
+            raise refusal(path, keys)
+        from stable_baselines3.common.save_util import load_from_zip_file
+
+        return load_from_zip_file(path, device=device)
+    params, variables = _read_weights(path, device)
+    return _safe_data(path), params, variables
+
+
 def load_model(
     cls: type[BaseAlgorithm],
     path: str | os.PathLike[str],

@@ -304,3 +304,25 @@ def test_exploration_refuses_before_the_first_step() -> None:
     obs = _obs(2)
     actions = policy(obs, np.ones(2, bool))
     assert actions.shape == (2,) and set(actions.tolist()) <= {0, 1, 2}
+
+
+def test_read_zip_gives_what_sb3_reads_without_pickle(tmp_path: Path) -> None:
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    from agents.safe_zip import read_zip
+
+    model = make_agent("ppo", envs.make_vec(ENV_ID, 2, seed=0), mode="pixels", **PPO_TINY)
+    path = save_agent(model, tmp_path / "a.zip")
+    theirs, their_params, _ = load_from_zip_file(path, device="cpu")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cloudpickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+        data, params, _ = read_zip(path)
+    assert set(data) == set(theirs) and data["policy_class"] is theirs["policy_class"]
+    for key in ("observation_space", "action_space", "num_timesteps", "policy_kwargs"):
+        assert data[key] == theirs[key], key
+    for k, v in their_params["policy"].items():
+        assert torch.equal(params["policy"][k], v), k
+    model.save(tmp_path / "plain.zip")
+    with pytest.raises(PickleRefused):
+        read_zip(tmp_path / "plain.zip")
+    assert read_zip(tmp_path / "plain.zip", trust_pickle=True)[0]["n_steps"] == 8
