@@ -727,7 +727,8 @@ def _fresh_model(
     if memo in _MODELS:
         return _MODELS[memo]
     try:
-        model = make_representation(method, **kwargs)
+        with torch.random.fork_rng(devices=[]):  # the caller's random state is kept
+            model = make_representation(method, **kwargs)
         model.eval()
         with torch.no_grad():
             model.encode(torch.zeros(1, *model.input_spec.shape))
