@@ -137,3 +137,20 @@ def test_a_full_disk_keeps_the_previous_dataset_and_a_rerun_completes(
     monkeypatch.undo()
     after = _write(path, seed=1)
     assert after != before and len(FrameDataset(path, verify=True)) == N
+
+
+def test_a_dataset_written_before_checksums_still_opens(
+    original: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    path, _ = original
+    old = tmp_path / "old.h5"
+    with h5py.File(path) as src, h5py.File(old, "w") as dst:
+        for k, v in src.attrs.items():
+            if k != "checksums":
+                dst.attrs[k] = v
+        for name in (*D.ARRAYS, "factors/ball_x"):
+            d = src[name]
+            dst.create_dataset(name, data=d[:], chunks=d.chunks, compression=d.compression)
+    ds = FrameDataset(old, verify=True)
+    assert len(ds) == N and not ds.file["frames"].fletcher32
+    np.testing.assert_array_equal(ds.frames(slice(0, 10)), FrameDataset(path).frames(slice(0, 10)))
