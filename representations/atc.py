@@ -19,8 +19,9 @@ As in rlpyt's ``rlpyt/ul/algos/ul_for_rl/augmented_temporal_contrast.py``. The p
 never draws a pair across an episode end (their code masks such samples instead).
 
 Architecture: the DARLA / beta-VAE conv stack (:class:`~representations.blocks.ConvEncoder`)
-and a linear map to the ``latent_dim`` code, as every encoder of reprl's family;
-:meth:`encode` is the online encoder, without augmentation.
+and a linear map to the ``latent_dim`` code, as every encoder of reprl's family, initialised
+as rlpyt's (Kaiming normal: :func:`~representations.contrastive.relu_init_`); :meth:`encode`
+is the online encoder, without augmentation.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from representations.contrastive import (
     example_pairs,
     info_nce,
     random_shift,
+    relu_init_,
 )
 from representations.registry import register
 
@@ -140,7 +142,9 @@ class ATC(Representation):
         self.shift_pad = shift_pad
         self.momentum_tau = float(momentum_tau)
         encoder = ConvEncoder(spec.shape, channels, hidden_dim)
-        self.online = nn.Sequential(encoder, nn.Linear(encoder.out_dim, self.latent_dim))
+        self.online = relu_init_(
+            nn.Sequential(encoder, nn.Linear(encoder.out_dim, self.latent_dim)), "kaiming"
+        )
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         self.predictor = _ResidualPredictor(self.latent_dim, int(projector_hidden))
         self.bilinear = nn.Linear(self.latent_dim, self.latent_dim, bias=False)

@@ -18,8 +18,9 @@ in a VAE's.
 
 Architecture: the DARLA / beta-VAE conv stack (:class:`~representations.blocks.ConvEncoder`,
 4x4 stride-2 convolutions, an FC layer) and a linear map to the ``latent_dim`` code, as every
-encoder of reprl's family; "local" is the output of convolution ``local_layer`` (default 3:
-64 x 8 x 8 at 64 x 64, the paper's "third conv layer").
+encoder of reprl's family, initialised as AtariARI's (orthogonal, ReLU gain:
+:func:`~representations.contrastive.relu_init_`); "local" is the output of convolution
+``local_layer`` (default 3: 64 x 8 x 8 at 64 x 64, the paper's "third conv layer").
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
-from representations.contrastive import check_offset, check_pairs, example_pairs, info_nce
+from representations.contrastive import (
+    check_offset,
+    check_pairs,
+    example_pairs,
+    info_nce,
+    relu_init_,
+)
 from representations.registry import register
 
 #: The sizes of the AtariARI encoder in reprl's conv family: single grayscale frames at the
@@ -110,8 +117,8 @@ class STDIM(Representation):
         )
         self.pair_offset = offset
         self.local_layer = int(local_layer)
-        self.encoder = ConvEncoder(spec.shape, channels, hidden_dim)
-        self.to_latent = nn.Linear(self.encoder.out_dim, self.latent_dim)
+        self.encoder = relu_init_(ConvEncoder(spec.shape, channels, hidden_dim), "orthogonal")
+        self.to_latent = relu_init_(nn.Linear(self.encoder.out_dim, self.latent_dim), "orthogonal")
         self.local_shape = self.encoder.feature_shapes[self.local_layer - 1]
         local_channels = self.local_shape[0]
         self.global_local = nn.Linear(self.latent_dim, local_channels)

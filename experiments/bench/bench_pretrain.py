@@ -8,8 +8,12 @@ Pretraining: one optimiser step of a representation at batch 64, 64 x 64 RGB, on
 - ``reprl``: what :func:`representations.pretrain.pretrain` does: channels-last weights,
   chunk-shuffled batches read ahead in a background thread.
 
+Pair methods (ST-DIM, ATC) train on frame t and frame t + k of one episode: ``reprl`` reads
+them with :meth:`FrameDataset.iter_pairs`, the plain loops by random pair starts; their
+images/s count both frames of a pair.
+
 Data: frames/s of :meth:`FrameDataset.iter_batches` (shuffled, prefetching), of random-index
-reads, and of CPC-style sequence batches.
+reads, of CPC-style sequence batches and of pair batches (k = 3).
 
 Usage: ``python -m experiments.bench.bench_pretrain --dataset D.h5 [--steps 40]``
 (without ``--dataset`` a 20k-frame Breakout dataset is collected to a temporary file first).
@@ -58,6 +62,29 @@ def _memory_batches(frames: np.ndarray, batch: int, seed: int = 0) -> Iterator[n
         yield frames[rng.choice(len(frames), batch, replace=False)]
 
 
+def _pair_batches(
+    ds: FrameDataset, batch: int, offset: int, mode: str, in_memory: np.ndarray | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Pairs (frame t, frame t + offset) of one episode: reprl's :meth:`FrameDataset.iter_pairs`,
+    or random pair starts read by index from RAM (``plain_memory``) or the file."""
+    if mode == "reprl":
+        epoch = 0
+        while True:
+            for b in ds.iter_pairs(batch, offset, seed=epoch):
+                yield b["obs"], b["next_obs"]
+            epoch += 1
+    starts = ds.sequence_starts(offset + 1)
+    if in_memory is not None:
+        starts = starts[starts + offset < len(in_memory)]
+    rng = np.random.default_rng(0)
+    while True:
+        i = np.sort(rng.choice(starts, batch, replace=False))
+        if in_memory is not None:
+            yield in_memory[i], in_memory[i + offset]
+        else:
+            yield ds.frames(i), ds.frames(i + offset)
+
+
 def train_rate(
     method: str,
     ds: FrameDataset,
@@ -66,7 +93,8 @@ def train_rate(
     batch: int = 64,
     in_memory: np.ndarray | None = None,
 ) -> float:
-    """Images/s of ``steps`` optimiser steps (after 3 warm-up steps)."""
+    """Images/s of ``steps`` optimiser steps (after 3 warm-up steps); a pair method's step
+    counts both frames of each pair."""
     torch.manual_seed(0)
     model = make_representation(method)
     fmt = torch.channels_last if mode == "reprl" else torch.contiguous_format
@@ -75,7 +103,11 @@ def train_rate(
         if p.ndim == 4:
             p.data = p.data.contiguous(memory_format=fmt)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    if mode == "reprl":
+    pairs = model.batch_kind == "pairs"
+    if pairs:
+        memory = in_memory if mode == "plain_memory" else None
+        batches = _pair_batches(ds, batch, model.pair_offset, mode, memory)
+    elif mode == "reprl":
         batches = _chunked_batches(ds, batch)
     elif mode == "plain_memory":
         batches = _memory_batches(in_memory, batch)
@@ -83,23 +115,26 @@ def train_rate(
         batches = _random_batches(ds, batch)
     model.train()
 
-    def one() -> None:
-        frames = next(batches)
+    def tensor(frames: np.ndarray) -> torch.Tensor:
         if mode == "reprl":
-            x = frames_to_input(frames, torch.device("cpu"), channels_last=True)
-        else:
-            x = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous().float() / 255.0
-        loss, _ = model.loss({"obs": x})
+            return frames_to_input(frames, torch.device("cpu"), channels_last=True)
+        return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous().float() / 255.0
+
+    def one() -> None:
+        b = next(batches)
+        data = {"obs": tensor(b[0]), "next_obs": tensor(b[1])} if pairs else {"obs": tensor(b)}
+        loss, _ = model.loss(data)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        model.after_step()
 
     for _ in range(3):
         one()
     t0 = time.perf_counter()
     for _ in range(steps):
         one()
-    return steps * batch / (time.perf_counter() - t0)
+    return steps * batch * (2 if pairs else 1) / (time.perf_counter() - t0)
 
 
 def model_rate(method: str, device: str, batch: int, seconds: float) -> dict[str, Any]:
@@ -110,7 +145,7 @@ def model_rate(method: str, device: str, batch: int, seconds: float) -> dict[str
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     data = {k: v.to(device) for k, v in model.example_batch(batch).items()}
-    per_example = {"sequences": getattr(model, "sequence_length", 1)}
+    per_example = {"sequences": getattr(model, "sequence_length", 1), "pairs": 2}
     if model.batch_kind == "scenes":  # images = the views of the scenes, as pretrain counts
         per_example["scenes"] = int(data["views"].shape[1])
     frames = batch * per_example.get(model.batch_kind, 1)
@@ -121,6 +156,7 @@ def model_rate(method: str, device: str, batch: int, seconds: float) -> dict[str
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        model.after_step()
 
     for _ in range(3):
         one()
@@ -147,6 +183,7 @@ def read_rates(ds: FrameDataset, seconds: float = 2.0) -> dict[str, float]:
         ("iter_batches_shuffled_prefetch", _chunked_batches(ds, 256), 256),
         ("random_index_batches", _random_batches(ds, 256), 256),
         ("sequences_8x16", (b["frames"] for b in ds.iter_sequences(8, 16, num_batches=10**9)), 128),
+        ("pairs_k3_64", _pair_batches(ds, 64, 3, "reprl", None), 128),
     ):
         n, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
@@ -184,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         return 0
-    args.methods = args.methods or ["beta_vae", "beta_vae_dae", "dae"]
+    args.methods = args.methods or ["beta_vae", "beta_vae_dae", "dae", "st_dim", "atc"]
     tmp = None
     path = args.dataset
     if path is None:

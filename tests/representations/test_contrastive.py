@@ -89,3 +89,22 @@ def test_pair_batches_are_checked() -> None:
         check_pairs({"obs": batch["obs"], "next_obs": batch["obs"] * 255}, SPEC, "atc", 3)
     with pytest.raises(ReprlError, match=r"B >= 2; got B = 1"):
         check_pairs({k: v[:1] for k, v in batch.items()}, SPEC, "atc", 3)
+
+
+@pytest.mark.parametrize("scheme", ["orthogonal", "kaiming"])
+def test_relu_init_sets_the_papers_scales(scheme: str) -> None:
+    from torch import nn
+
+    from representations.blocks import ConvEncoder
+    from representations.contrastive import relu_init_
+
+    torch.manual_seed(0)
+    enc = relu_init_(ConvEncoder((3, 64, 64)), scheme)
+    fc = enc.fc.weight  # 256 x 1024
+    if scheme == "orthogonal":  # rows orthogonal, each of norm sqrt(2)
+        gram = fc @ fc.T
+        torch.testing.assert_close(gram, 2.0 * torch.eye(256), atol=1e-4, rtol=0)
+    else:  # N(0, 2 / fan_in)
+        assert float(fc.std()) == pytest.approx((2 / 1024) ** 0.5, rel=0.02)
+    assert all(float(m.bias.abs().max()) == 0 for m in enc.modules() if isinstance(m, nn.Conv2d))
+    assert enc.convs[0].weight.is_contiguous(memory_format=torch.channels_last)  # kept
