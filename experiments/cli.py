@@ -453,7 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=experiment_help,
     )
     experiment_args(v)
-    v.add_argument("--agent", help="an agent zip saved by reprl (or any SB3 zip on our obs)")
+    v.add_argument(
+        "--agent",
+        help="an agent zip saved by reprl (opens without pickle), or a plain SB3 zip with "
+        "--trust-pickle (or converted once by `reprl convert-agent`); its observation and "
+        "action spaces are checked against each --env before the first step",
+    )
     v.add_argument("--env", nargs="+", default=[], metavar="ID", help="--agent: target env ids")
     v.add_argument("--episodes", type=_positive_int, default=32, help="--agent: episodes per env")
     v.add_argument(
