@@ -11,9 +11,9 @@ allow-list (:func:`resolve_class`), builds the model as SB3's ``load`` does and 
 weights with ``torch.load(weights_only=True)``.
 
 A zip without :data:`SAFE_MEMBER` whose ``data`` holds pickles (any plain SB3 zip, reprl's
-agents before 0.3) is refused by :func:`load_model` with :class:`PickleRefused`, unless the
-caller opts in (``trust_pickle=True``); :func:`convert_zip` turns such a trusted zip into the
-safe form once.
+agents saved before the safe form, such as the 0.1.0 fixtures) is refused by
+:func:`load_model` with :class:`PickleRefused`, unless the caller opts in
+(``trust_pickle=True``); :func:`convert_zip` turns such a trusted zip into the safe form once.
 
 >>> from agents.safe_zip import load_model, convert_zip
 >>> convert_zip("downloaded.zip", "safe.zip", trust_pickle=True)   # you trust its source

@@ -10,9 +10,9 @@ model; SB3's ``load`` reads only ``data``, ``*.pth`` and its version file, so it
 
 Safe by default: :func:`save_agent` writes the safe form of :mod:`agents.safe_zip` (the SB3
 zip plus a JSON description of everything SB3 pickles), and :func:`load_agent` opens it with no
-pickle at all. A zip that only unpickling can open (a plain SB3 zip, a reprl zip before 0.3) is
-refused (:class:`~agents.safe_zip.PickleRefused`) unless ``trust_pickle=True``;
-:func:`convert_agent` rewrites such a trusted zip in the safe form once.
+pickle at all. A zip that only unpickling can open (a plain SB3 zip, an older reprl zip
+without the safe record) is refused (:class:`~agents.safe_zip.PickleRefused`) unless
+``trust_pickle=True``; :func:`convert_agent` rewrites such a trusted zip in the safe form once.
 
 Algorithm detection in :func:`load_agent`: :func:`save_agent` and :func:`~agents.make_agent`
 record ``{"algo": "ppo", ...}`` as the model attribute ``reprl_info``, which SB3 stores as plain
@@ -295,7 +295,7 @@ def load_agent(
         device: Torch device.
         monitor: Wrap ``env`` in a ``VecMonitor`` unless it is (as :func:`make_agent` does).
         trust_pickle: Let SB3 unpickle a zip that is not in the safe form (plain SB3 zips,
-            reprl's before 0.3): only for zips from a source you trust.
+            older reprl zips without the safe record): only for zips from a source you trust.
 
     Returns:
         The model, with ``reprl_info`` when reprl saved it.

@@ -237,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--trust-pickle",
             action="store_true",
             help=f"{what}: open an agent zip that only unpickling can open (a plain SB3 zip, "
-            "a reprl zip before 0.3); unpickling can run arbitrary code: only for a zip from a "
-            "source you trust (default: refuse it; reprl's own zips open without pickle)",
+            "an older reprl zip without the safe record); unpickling can run arbitrary code: "
+            "only for a zip from a source you trust (default: refuse it; reprl's own zips "
+            "open without pickle)",
         )
 
     # demo
@@ -501,8 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     ca = command(
         "convert-agent",
         "rewrite a trusted SB3 agent zip in reprl's safe form (opens without pickle)",
-        "Loads the agent zip IN (a plain SB3 zip of PPO, A2C or A3C, or a reprl zip before "
-        "0.3: its pickles run, hence --trust-pickle, only for a zip you trust) and writes OUT: "
+        "Loads the agent zip IN (a plain SB3 zip of PPO, A2C or A3C, or an older reprl zip "
+        "without the safe record: its pickles run, hence --trust-pickle, only for a zip you "
+        "trust) and writes OUT: "
         "the same SB3 zip (PPO.load still opens it) plus a JSON description of its spaces, "
         "policy class and schedules, so that reprl (evaluate, collect, load_agent) opens it "
         "without unpickling anything. reprl's metadata (reprl.json) is kept. Prints what it "
