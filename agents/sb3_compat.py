@@ -1,5 +1,9 @@
 """Every access reprl makes to stable-baselines3 internals, in one place.
 
+(:mod:`agents.safe_zip` rebuilds a model as SB3's ``load`` does: ``_init_setup_model=False``,
+``_wrap_env``, ``_setup_model``, ``set_parameters``, ``save_util.recursive_setattr``;
+:func:`check_internals` checks those too.)
+
 Exporting a fast-path agent as a pixel-space agent (:func:`agents.factory.export_pixel_agent`)
 builds an algorithm object without setting it up and copies the trained one's state into it;
 that touches names SB3 does not document as public. They are all here, and
@@ -144,9 +148,16 @@ def check_internals() -> None:
         def step(self, action: Any):
             return np.zeros(2, np.float32), 0.0, False, False, {}
 
+    from stable_baselines3.common import save_util
+
+    if not callable(getattr(save_util, "recursive_setattr", None)):  # agents.safe_zip
+        raise fail("stable_baselines3.common.save_util.recursive_setattr")
     for cls, kw in ((PPO, {"n_steps": 4, "batch_size": 4}), (A2C, {"n_steps": 4})):
         if "_init_setup_model" not in inspect.signature(cls.__init__).parameters:
             raise fail(f"{cls.__name__}.__init__ to take _init_setup_model")
+        for name in ("_wrap_env", "_setup_model", "set_parameters"):  # agents.safe_zip's load
+            if not callable(getattr(cls, name, None)):
+                raise fail(f"{cls.__name__}.{name}")
         model = cls("MlpPolicy", DummyVecEnv([_Const]), device="cpu", **kw)
         for name in _REQUIRED_ATTRS:
             if name not in model.__dict__:
