@@ -304,3 +304,12 @@ def test_a_gpu_sweep_leaves_the_trials_device_to_their_nodes(tmp_path: Path) -> 
     assert len(plan(load_sweep(sweep), str(sweep)).trials) == 2  # on GPU nodes: theirs
     with pytest.raises(ValueError, match="device: expected a torch device"):
         plan(load_sweep(sweep, ["overrides=[device=tpu]"]), str(sweep))
+
+
+def test_a_full_disk_message_without_a_file_still_names_the_disk() -> None:
+    from experiments.cli import error_message
+
+    line = error_message(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+    assert line.startswith("writing: no space left on device (disk /") and " free of " in line
+    line = error_message(OSError(errno.EDQUOT, "Disk quota exceeded", "/tmp/x/agent.zip"))
+    assert line.startswith("/tmp/x/agent.zip: no space left on device (disk /")
