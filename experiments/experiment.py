@@ -708,6 +708,9 @@ def check_device(key: str, device: Any) -> None:
 
 _MODELS: dict[str, Any] = {}
 _SHAPES: dict[str, tuple[int, int, int]] = {}
+_MODELS_KEPT = 16
+"""Fresh models memoised by validation at most (the oldest goes first): a sweep's trials
+share a few encoder configs, and a long random search must not hold every one it drew."""
 
 
 def _fresh_model(
@@ -735,6 +738,8 @@ def _fresh_model(
     except Exception as e:  # any failure here is a failure of this config
         why = " ".join(str(e).split()) or type(e).__name__
         raise ConfigError(f"{key}.model: {method} does not build with {given}: {why}") from None
+    while len(_MODELS) >= _MODELS_KEPT:
+        del _MODELS[next(iter(_MODELS))]
     _MODELS[memo] = model
     return model
 
