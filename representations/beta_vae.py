@@ -11,7 +11,26 @@ Loss per example, averaged over the batch::
 - ``reconstruction="dae"`` (beta-VAE_DAE): ``recon = sum((J(x) - J(x_hat)) ** 2)`` where ``J`` is
   :meth:`DenoisingAutoencoder.features` of a frozen, pretrained denoising autoencoder. The DAE is a
   sub-module (``self.dae``): its weights live in the same checkpoint under the ``dae.`` prefix
-  and its config in ``config["dae"]``, so the checkpoint stays one file.
+  and its config in ``config["dae"]``, so the checkpoint stays one file. With
+  ``normalize_features=True`` the sum is divided by ``v``, the features' variance over frames
+  (mean over feature elements, a running average over the training batches): the
+  reconstruction then counts in units of the DAE's own variation, whatever the scale of its
+  ReLU features, and ``beta`` weighs the KL against that.
+
+Anti-collapse remedies (all off by default, as in every checkpoint written before them):
+
+- ``kl_warmup_steps`` (Bowman et al. 2016): the KL weight rises linearly from 0 to ``beta`` over
+  the first ``kl_warmup_steps`` training steps (``beta * min(1, t / kl_warmup_steps)`` at step
+  ``t``, counted from 0 by the model itself, in the ``kl_step`` buffer).
+- ``free_bits`` (Kingma et al. 2016): each latent's KL, averaged over the batch, enters the
+  objective as ``max(KL_j, free_bits)``: below the floor a latent pays nothing, so the KL
+  gradient cannot push it all the way back to the prior. The logged ``kl`` stays the true KL.
+
+Why the DARLA beta-VAE_DAE needed them on Breakout (measured on the default experiment's 20k
+frames): the DAE's last-conv features (64x4x4, ReLU) vary over frames by a total variance of
+about 1.6 (a per-element variance of 0.0016), so even a perfect reconstruction gained less
+than 2 units of squared error per frame, less than the KL of encoding anything: the
+beta-VAE_DAE's optimum was the prior (0 of 32 latents active, KL 5e-5 nats).
 
 A real beta-VAE_DAE run pretrains the DAE first (``make_representation("dae")`` trained on the
 same frames), then passes it in: ``BetaVAE(reconstruction="dae", dae=trained_dae)`` or
@@ -121,6 +140,15 @@ class BetaVAE(Representation):
         dae_layer: Only with ``reconstruction="dae"``: which DAE convolution (1-based) spans
             the perceptual space; ``None`` = the last (64x4x4 at 64x64). Earlier layers keep
             finer spatial detail (``2``: 32x16x16), so small objects weigh more in the loss.
+        normalize_features: Only with ``reconstruction="dae"``: divide the feature-space
+            squared error by the features' variance over frames (module doc), kept in the
+            ``feature_var`` buffer. Default False (the raw sum, as before).
+        feature_var_momentum: Weight of the running variance's old value at each training
+            step (the first step sets it), in ``[0, 1)``.
+        kl_warmup_steps: Training steps over which the KL weight rises linearly from 0 to
+            ``beta``; 0 (default): ``beta`` from the first step.
+        free_bits: Nats per latent below which its batch-mean KL costs nothing (the objective
+            uses ``max(KL_j, free_bits)``); 0 (default): the plain KL.
     """
 
     name = "beta_vae"
@@ -141,6 +169,10 @@ class BetaVAE(Representation):
         channels: Sequence[int] = DEFAULT_CHANNELS,
         hidden_dim: int = DEFAULT_HIDDEN_DIM,
         dae_layer: int | None = None,
+        normalize_features: bool = False,
+        feature_var_momentum: float = 0.99,
+        kl_warmup_steps: int = 0,
+        free_bits: float = 0.0,
     ) -> None:
         fixed = type(self).fixed_reconstruction
         if reconstruction is None:
@@ -162,6 +194,20 @@ class BetaVAE(Representation):
             raise ReprlError(f"beta: expected >= 0, got {beta}")
         if reconstruction == "pixel" and dae is not None:
             raise ReprlError("dae: only used with reconstruction='dae', got reconstruction='pixel'")
+        if normalize_features and reconstruction != "dae":
+            raise ReprlError("normalize_features: only used with reconstruction='dae'")
+        if not 0.0 <= float(feature_var_momentum) < 1.0:
+            raise ReprlError(
+                f"feature_var_momentum: expected in [0, 1), got {feature_var_momentum}"
+            )
+        if (
+            isinstance(kl_warmup_steps, bool)
+            or int(kl_warmup_steps) != kl_warmup_steps
+            or (kl_warmup_steps < 0)
+        ):
+            raise ReprlError(f"kl_warmup_steps: expected an integer >= 0, got {kl_warmup_steps!r}")
+        if not float(free_bits) >= 0.0:
+            raise ReprlError(f"free_bits: expected >= 0 nats per latent, got {free_bits}")
         spec = InputSpec.for_shape(input_shape)
         dae_module = _resolve_dae(dae, spec.shape) if reconstruction == "dae" else None
         if dae_layer is not None:
@@ -188,8 +234,22 @@ class BetaVAE(Representation):
                 "channels": [int(c) for c in channels],
                 "hidden_dim": int(hidden_dim),
                 "dae_layer": None if dae_layer is None else int(dae_layer),
+                "normalize_features": bool(normalize_features),
+                "feature_var_momentum": float(feature_var_momentum),
+                "kl_warmup_steps": int(kl_warmup_steps),
+                "free_bits": float(free_bits),
             },
         )
+        self.normalize_features = bool(normalize_features)
+        self.feature_var_momentum = float(feature_var_momentum)
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.free_bits = float(free_bits)
+        # Buffers only where a remedy needs them: checkpoints without it keep their tensors.
+        if self.kl_warmup_steps > 0:
+            self.register_buffer("kl_step", torch.zeros((), dtype=torch.int64))
+        if self.normalize_features:
+            # 0 = not measured yet: the first training batch sets it.
+            self.register_buffer("feature_var", torch.zeros(()))
         self.dae_layer = None if dae_layer is None else int(dae_layer)
         self.beta = float(beta)
         self.likelihood = likelihood
@@ -260,10 +320,65 @@ class BetaVAE(Representation):
         """Deterministic reconstruction ``decode(encode(obs))``, ``(B, C, H, W)`` in ``[0, 1]``."""
         return self.decode(self.encode(obs))
 
+    def kl_weight(self, step: int | None = None) -> float:
+        """The KL's weight at training step ``step`` (0-based): ``beta * min(1, step / W)``.
+
+        Args:
+            step: Steps already taken; ``None``: the model's own counter (``kl_step``).
+
+        Returns:
+            ``beta`` without warm-up (``kl_warmup_steps=0``).
+        """
+        if self.kl_warmup_steps <= 0:
+            return self.beta
+        if step is None:
+            step = int(self.kl_step)
+        return self.beta * min(1.0, step / self.kl_warmup_steps)
+
+    def kl_objective(self, mu: Tensor, logvar: Tensor) -> Tensor:
+        """The KL term the loss minimises: per-latent batch means floored at ``free_bits``.
+
+        ``sum_j max(mean_b KL_bj, free_bits)`` (Kingma et al. 2016); the plain
+        ``mean_b sum_j KL_bj`` when ``free_bits`` is 0.
+
+        Args:
+            mu: ``(B, D)`` posterior means.
+            logvar: ``(B, D)`` posterior log-variances.
+
+        Returns:
+            Scalar, nats.
+        """
+        per_latent = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
+        if self.free_bits > 0.0:
+            per_latent = per_latent.clamp(min=self.free_bits)
+        return per_latent.sum()
+
+    def _feature_recon(self, x: Tensor, logits: Tensor) -> Tensor:
+        """Squared error in the frozen DAE's feature space, per example (module doc)."""
+        assert self.dae is not None
+        with torch.no_grad():
+            target = self.dae.features(x, self.dae_layer)
+        sq = (self.dae.features(torch.sigmoid(logits), self.dae_layer) - target).pow(2)
+        recon = sq.sum() / x.shape[0]
+        if not self.normalize_features:
+            return recon
+        if self.training and torch.is_grad_enabled() and x.shape[0] > 1:
+            with torch.no_grad():
+                v = target.var(dim=0).mean().clamp(min=1e-12)
+                m = self.feature_var_momentum if float(self.feature_var) > 0 else 0.0
+                self.feature_var.copy_(m * self.feature_var + (1.0 - m) * v)
+        var = self.feature_var
+        if float(var) <= 0:  # never trained: measure on this batch, keep nothing
+            var = target.var(dim=0).mean().clamp(min=1e-12) if x.shape[0] > 1 else var + 1.0
+        return recon / var
+
     def loss(
         self, batch: dict[str, Tensor], *, generator: torch.Generator | None = None
     ) -> tuple[Tensor, dict[str, float]]:
         """Negative beta-ELBO, averaged over examples.
+
+        In training mode with gradients on, a call is one training step: it advances the KL
+        warm-up counter and the running feature variance (when those are on).
 
         Args:
             batch: ``"obs"``: ``(B, C, H, W)`` float32 in ``[0, 1]``.
@@ -271,8 +386,10 @@ class BetaVAE(Representation):
                 ``None`` uses the global RNG.
 
         Returns:
-            ``(total, {"recon", "kl", "loss"})`` with ``total = recon + beta * kl``; ``recon``
-            and ``kl`` (nats, summed over latents) are per-example means.
+            ``(total, {"recon", "kl", "loss", ...})`` with
+            ``total = recon + kl_weight * kl_objective``; ``recon`` and ``kl`` (the true KL,
+            nats, summed over latents) are per-example means. With a warm-up ``kl_weight`` is
+            logged, with free bits ``kl_objective``, with normalised features ``feature_var``.
         """
         x = batch["obs"]
         self.input_spec.check(x)
@@ -282,22 +399,30 @@ class BetaVAE(Representation):
         logits = self.decoder(z)
         n = x.shape[0]
         if self.dae is not None:
-            with torch.no_grad():
-                target = self.dae.features(x, self.dae_layer)
-            recon = (self.dae.features(torch.sigmoid(logits), self.dae_layer) - target).pow(2)
-            recon = recon.sum() / n
+            recon = self._feature_recon(x, logits)
         elif self.likelihood == "bernoulli":
             recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / n
         else:
             sq = (torch.sigmoid(logits) - x).pow(2).sum() / n
             recon = 0.5 * sq / self.gaussian_sigma**2
         kl = gaussian_kl(mu, logvar).mean()
-        total = recon + self.beta * kl
-        return total, {
+        weight = self.kl_weight()
+        objective = self.kl_objective(mu, logvar) if self.free_bits > 0.0 else kl
+        total = recon + weight * objective
+        if self.kl_warmup_steps > 0 and self.training and torch.is_grad_enabled():
+            self.kl_step.add_(1)
+        logs = {
             "recon": float(recon.detach()),
             "kl": float(kl.detach()),
             "loss": float(total.detach()),
         }
+        if self.kl_warmup_steps > 0:
+            logs["kl_weight"] = weight
+        if self.free_bits > 0.0:
+            logs["kl_objective"] = float(objective.detach())
+        if self.normalize_features:
+            logs["feature_var"] = float(self.feature_var)
+        return total, logs
 
 
 @register

@@ -9,7 +9,10 @@ sees a constant.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,3 +75,90 @@ def collapse_warning(activity: Mapping[str, Any] | None, what: str = "the encode
         f"{activity['frames']} frames (variance <= {activity['threshold']:g}): its posterior "
         "fell back to the prior and an agent on it sees a near-constant input"
     )
+
+
+def pretrain_curves(
+    metrics_path: str | os.PathLike[str], keys: Sequence[str] = ("loss/kl", "loss/recon")
+) -> dict[str, np.ndarray]:
+    """Loss terms of a pretraining run over its steps, read from its ``metrics.jsonl``.
+
+    Args:
+        metrics_path: a run's ``metrics.jsonl`` (:mod:`representations.pretrain`), or its
+            directory.
+        keys: metric names to read (rows without one are skipped for that key).
+
+    Returns:
+        ``{"step": (N,) int, key: (N,) float}``, with NaN where a row lacks ``key``.
+
+    Raises:
+        ReprlError: the file is missing or has no row with a ``"step"``.
+    """
+    path = Path(metrics_path)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    if not path.is_file():
+        raise ReprlError(f"metrics: expected a pretraining metrics.jsonl, got {str(path)!r}")
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a half-written last line
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+    if not rows:
+        raise ReprlError(f"metrics: no rows with a step in {str(path)!r}")
+    out = {"step": np.array([r["step"] for r in rows], dtype=np.int64)}
+    for k in keys:
+        out[k] = np.array([float(r.get(k, np.nan)) for r in rows], dtype=np.float64)
+    return out
+
+
+def plot_pretrain_curves(
+    runs: Mapping[str, str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    keys: Sequence[str] = ("loss/kl", "loss/recon"),
+    title: str | None = None,
+) -> Path:
+    """One small PNG of pretraining curves: a panel per key, a line per run (log y-axis).
+
+    The KL panel is where a collapse shows: a KL that falls to ~0 nats while the
+    reconstruction plateaus.
+
+    Args:
+        runs: legend label -> run directory or ``metrics.jsonl``.
+        out: PNG path (parent folders are made).
+        keys: metric names, one panel each (e.g. ``"loss/kl"``, ``"loss/recon"``).
+        title: figure title.
+
+    Returns:
+        ``out`` as a Path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 2.6), dpi=80, squeeze=False)
+    for label, run in runs.items():
+        curves = pretrain_curves(run, keys)
+        for ax, k in zip(axes[0], keys, strict=True):
+            y = curves[k]
+            ok = np.isfinite(y) & (y > 0)
+            ax.plot(curves["step"][ok], y[ok], label=label, lw=1.2)
+    for ax, k in zip(axes[0], keys, strict=True):
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(k.removeprefix("loss/"), fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -286,3 +286,114 @@ def test_a_beta_vae_dae_checkpoint_of_0_1_0_loads_and_encodes_the_same() -> None
     with torch.no_grad():
         z = model.encode(torch.as_tensor(expected["obs"]))
     np.testing.assert_allclose(z.numpy(), expected["latents"], rtol=1e-5, atol=1e-6)
+
+
+# -- anti-collapse remedies: KL warm-up, free bits, normalised DAE features --------------------
+
+
+def test_kl_warmup_weight_by_hand_and_counter() -> None:
+    vae = BetaVAE(latent_dim=4, beta=2.0, kl_warmup_steps=4, **SMALL)
+    # beta * min(1, t / 4): 0, 0.5, 1.0, 1.5, 2.0, then 2.0
+    assert [vae.kl_weight(t) for t in (0, 1, 2, 3, 4, 10)] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
+    x = _shapes_batch(4)
+    weights = []
+    for _ in range(3):
+        _, logs = vae.loss({"obs": x}, generator=torch.Generator().manual_seed(0))
+        weights.append(logs["kl_weight"])
+        assert logs["loss"] == pytest.approx(logs["recon"] + logs["kl_weight"] * logs["kl"])
+    assert weights == [0.0, 0.5, 1.0]
+    assert int(vae.kl_step) == 3
+    vae.eval()  # evaluation calls are not training steps
+    _, logs = vae.loss({"obs": x})
+    with torch.no_grad():
+        vae.train()
+        vae.loss({"obs": x})
+    assert logs["kl_weight"] == 1.5 and int(vae.kl_step) == 3
+    assert BetaVAE(latent_dim=4, beta=2.0, **SMALL).kl_weight(0) == 2.0  # no warm-up
+
+
+def test_free_bits_gradient_is_zero_below_the_floor() -> None:
+    vae = BetaVAE(latent_dim=2, free_bits=0.5, **SMALL)
+    # latent 0: KL 0.5 * 0.1^2 = 0.005 < 0.5 (free); latent 1: 0.5 * 2^2 = 2 > 0.5
+    mu = torch.tensor([[0.1, 2.0], [0.1, 2.0]], requires_grad=True)
+    logvar = torch.zeros(2, 2, requires_grad=True)
+    objective = vae.kl_objective(mu, logvar)
+    assert objective.item() == pytest.approx(0.5 + 2.0)
+    objective.backward()
+    assert torch.equal(mu.grad[:, 0], torch.zeros(2)) and torch.equal(
+        logvar.grad[:, 0], torch.zeros(2)
+    )
+    torch.testing.assert_close(mu.grad[:, 1], torch.tensor([1.0, 1.0]))  # d(mean mu^2 / 2)
+    plain = BetaVAE(latent_dim=2, **SMALL).kl_objective(mu, logvar)
+    assert plain.item() == pytest.approx(gaussian_kl(mu, logvar).mean().item())
+    x = _shapes_batch(4)
+    _, logs = vae.loss({"obs": x})
+    assert logs["kl_objective"] >= 2 * 0.5 and logs["kl"] < logs["kl_objective"]
+
+
+def _scaled_dae(scale: float) -> DenoisingAutoencoder:
+    """A fresh DAE whose last convolution's output is multiplied by ``scale`` (ReLU: exact)."""
+    torch.manual_seed(3)
+    dae = DenoisingAutoencoder(latent_dim=8, **SMALL)
+    last = [m for m in dae.encoder.convs if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight.mul_(scale)
+        last.bias.mul_(scale)
+    return dae
+
+
+def test_normalized_features_count_in_units_of_their_variance() -> None:
+    x = _shapes_batch(8)
+    recons = []
+    for scale in (1.0, 1e-2):
+        torch.manual_seed(0)
+        vae = BetaVAE(reconstruction="dae", dae=_scaled_dae(scale), latent_dim=4, **SMALL)
+        vae.normalize_features = False
+        _, raw = vae.loss({"obs": x}, generator=torch.Generator().manual_seed(1))
+        torch.manual_seed(0)
+        vae = BetaVAE(
+            reconstruction="dae",
+            dae=_scaled_dae(scale),
+            latent_dim=4,
+            normalize_features=True,
+            **SMALL,
+        )
+        _, logs = vae.loss({"obs": x}, generator=torch.Generator().manual_seed(1))
+        var = vae.dae.features(x).var(dim=0).mean().item()
+        assert logs["feature_var"] == pytest.approx(var, rel=1e-5)  # the first batch sets it
+        assert logs["recon"] == pytest.approx(raw["recon"] / var, rel=1e-4)
+        recons.append(logs["recon"])
+    # the raw error scales with scale ** 2, the normalised one does not
+    assert recons[0] == pytest.approx(recons[1], rel=1e-3)
+    vae.loss({"obs": _shapes_batch(8, seed=5)})  # a running average afterwards
+    assert float(vae.feature_var) != pytest.approx(var, rel=1e-6, abs=0.0)
+    with pytest.raises(ValueError, match="only used with reconstruction='dae'"):
+        BetaVAE(normalize_features=True, **SMALL)
+
+
+def test_remedy_defaults_keep_the_old_state_dict_and_config_round_trip(tmp_path) -> None:
+    old = BetaVAE(latent_dim=4, **SMALL)
+    assert "kl_step" not in old.state_dict() and "feature_var" not in old.state_dict()
+    vae = BetaVAE(
+        reconstruction="dae",
+        latent_dim=4,
+        normalize_features=True,
+        kl_warmup_steps=5,
+        free_bits=0.1,
+        **SMALL,
+    )
+    vae.loss({"obs": _shapes_batch(4)})
+    vae.save(tmp_path / "v.safetensors")
+    back = load(tmp_path / "v.safetensors")
+    assert int(back.kl_step) == 1 and float(back.feature_var) == float(vae.feature_var)
+    assert back.config == vae.config
+    for bad, match in (
+        ({"kl_warmup_steps": -1}, "kl_warmup_steps"),
+        ({"free_bits": -0.1}, "free_bits"),
+        (
+            {"reconstruction": "dae", "normalize_features": True, "feature_var_momentum": 1.0},
+            "feature_var_momentum",
+        ),
+    ):
+        with pytest.raises(ValueError, match=match):
+            BetaVAE(**bad, **SMALL)
