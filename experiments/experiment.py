@@ -376,6 +376,8 @@ class ExperimentConfig:
                         f"of {names[:i]}, got {v!r}"
                     )
         used = {self.agent_algo(a) for a in self.agents}
+        if "a3c" in used:  # first: n_workers is bounded by this machine's cores, said so
+            self._validate_a3c()
         for algo in sorted(used):
             try:
                 getattr(self.train, algo).validate(f"train.{algo}.")
@@ -388,8 +390,6 @@ class ExperimentConfig:
                 )
             except ValueError as e:
                 raise ConfigError(f"train.ppo: {e}") from None
-        if "a3c" in used:
-            self._validate_a3c()
         self._validate_envs()
         self._validate_inputs(self._validate_models())
 
@@ -644,10 +644,6 @@ def _non_negative(values: dict[str, int]) -> None:
             raise ConfigError(f"{key}: expected an integer >= 0, got {v!r}")
 
 
-DEVICE_TYPES = ("cpu", "cuda", "mps")
-"""Torch device types an experiment runs on (batched envs, pretraining, SB3)."""
-
-
 _DEVICE_HERE = contextvars.ContextVar("reprl_device_here", default=True)
 
 
@@ -664,46 +660,18 @@ def devices_checked_where_they_run() -> Iterator[None]:
 
 
 def check_device(key: str, device: Any) -> None:
-    """Refuse a device string torch does not parse, of another type than
-    :data:`DEVICE_TYPES`, or that this machine does not have (unless within
-    :func:`devices_checked_where_they_run`).
-
-    Args:
-        key: the config key, for the message.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ...
+    """:func:`envs.devices.check_device` as a config check: that this machine has the device
+    too, unless within :func:`devices_checked_where_they_run`.
 
     Raises:
-        ConfigError: ``"device: expected ..., got ..."`` naming what is missing.
+        ConfigError: ``"<key>: expected ..., got ..."`` naming what is missing.
     """
-    import torch
+    from envs.devices import check_device as check
 
-    expected = "cpu, cuda, cuda:N or mps"
     try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"{key}: expected a torch device, {expected}, got {device!r}") from None
-    if dev.type not in DEVICE_TYPES:
-        raise ConfigError(f"{key}: expected a torch device, {expected}, got {device!r}")
-    if not _DEVICE_HERE.get():
-        return
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"{key}: expected an available device, got {device!r}: this machine has no "
-                f"CUDA device (torch {torch.__version__}, torch.cuda.is_available() is False); "
-                "use device=cpu"
-            )
-        count = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= count:
-            raise ConfigError(
-                f"{key}: expected one of cuda:0 .. cuda:{count - 1} (this machine's CUDA "
-                f"devices), got {device!r}"
-            )
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(
-            f"{key}: expected an available device, got {device!r}: this machine has no MPS "
-            "device; use device=cpu"
-        )
+        check(device, key, here=_DEVICE_HERE.get())
+    except ReprlError as e:
+        raise ConfigError(str(e)) from None
 
 
 _MODELS: dict[str, Any] = {}
@@ -791,12 +759,15 @@ def _shapes(by_env: dict[str, tuple[int, int, int]]) -> str:
 
 
 def default_config() -> ExperimentConfig:
-    """The embedded default: DARLA on Breakout, about 10 minutes on 2 CPU cores.
+    """The embedded default: does a learned representation help on Breakout? About 10 minutes
+    on 2 CPU cores.
 
-    A denoising autoencoder, then a beta-VAE_DAE on its features, pretrained on source frames
-    only; pixel PPO (grayscale x 4) against PPO on the frozen beta-VAE_DAE (latents x 4),
-    trained on Standard Breakout (2 seeds), zero-shot on the four Schema-Networks variants.
-    Objects are drawn at least 2 x 2 pixels so the ball is visible at 64 x 64.
+    Three encoders pretrained on source frames only (random exploration of Standard Breakout):
+    DARLA's denoising autoencoder and its beta-VAE_DAE, and ST-DIM (contrastive, the family
+    that finds small objects). Three agents trained on Standard Breakout with equal wall-clock
+    budgets (2 seeds): pixel PPO (grayscale x 4) and PPO on each frozen encoder (latents x 4),
+    zero-shot on the four Schema-Networks variants beside a uniform-random reference. Objects
+    are drawn at least 2 x 2 pixels so the ball is visible at 64 x 64.
     """
     visible = {"min_object_size": 2}
     return ExperimentConfig(
@@ -809,13 +780,18 @@ def default_config() -> ExperimentConfig:
                 steps=1500,
                 model={"dae": "@dae", "beta": 1.0, "latent_dim": 32},
             ),
+            EncoderStage(name="st_dim", method="st_dim", steps=1500, model={"latent_dim": 32}),
         ],
         agents=[
             AgentStage(name="pixels", mode="pixels"),
             AgentStage(name="darla_frozen", encoder="beta_vae_dae", mode="frozen"),
+            AgentStage(name="st_dim_frozen", encoder="st_dim", mode="frozen"),
         ],
         train=TrainStage(
-            env_kwargs={"max_episode_steps": 2000, **visible}, timesteps=150_000, frame_stack=4
+            env_kwargs={"max_episode_steps": 2000, **visible},
+            budget="seconds",
+            seconds=40.0,
+            frame_stack=4,
         ),
     )
 

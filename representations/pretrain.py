@@ -58,6 +58,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 
+from envs.devices import check_device
 from envs.errors import ReprlError
 from envs.storage.artefacts import STAGE_FILE, StageDir, stage_key
 from envs.storage.dataset import FrameDataset
@@ -134,8 +135,8 @@ class PretrainConfig:
         The model is built once, untrained on the CPU (milliseconds; a checkpoint named in
         ``model``, a beta-VAE_DAE's ``dae``, is read if it exists), so bad kwargs are refused
         before the dataset is opened or anything is written. Whether this machine has the
-        device is not checked here: a shipped config may name ``cuda`` and still load on a
-        CPU machine.
+        device is checked by :func:`pretrain`, before it opens or writes anything (a shipped
+        config may name ``cuda`` and still load on a CPU machine).
 
         Raises:
             ReprlError: naming the field, what it expects and what came.
@@ -169,14 +170,7 @@ class PretrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not np.isfinite(value):
                 raise ReprlError(f"{name}: expected a finite number, got {value!r}")
-        try:
-            dev = torch.device(self.device)
-        except (RuntimeError, TypeError):
-            dev = None
-        if dev is None or dev.type not in ("cpu", "cuda", "mps"):
-            raise ReprlError(
-                f"device: expected a torch device (cpu, cuda, cuda:1, mps), got {self.device!r}"
-            )
+        check_device(self.device, here=False)  # pretrain() checks this machine has it
         # a checkpoint that does not exist yet (a DAE still to be trained) is refused where it
         # is read; the model is built without it so that every other kwarg is checked now
         cls = check_config(self.method, self.model)
@@ -553,6 +547,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
         FloatingPointError: the loss became NaN or infinite.
     """
     cfg.validate()
+    check_device(cfg.device)
     cls = check_config(cfg.method, cfg.model)
     out = Path(cfg.out)
     final = out / ENCODER_FILE

@@ -43,7 +43,7 @@ SOURCE = "reprl/BreakoutStandard-v0"
             r"train.a3c.n_steps: expected an integer >= 1, got 0",
         ),
         (
-            ["agents.0.algo=a3c", "agents.1.algo=a3c", "train.num_envs=15"],
+            ["agents.0.algo=a3c", "agents.1.algo=a3c", "agents.2.algo=a3c", "train.num_envs=15"],
             r"train.num_envs: A3C splits the envs evenly among train.a3c.n_workers = 2 workers; "
             r"expected a multiple of 2, got 15",
         ),

@@ -186,7 +186,7 @@ def test_seeds_give_disjoint_env_streams(tmp_path: Path) -> None:
     cfg.agents = [AgentStage(name="pixels", mode="pixels")]
     cfg.train.num_envs = 16
     cfg.train.ppo = PPOHyperparams(n_steps=8, batch_size=64, n_epochs=1)
-    cfg.train.timesteps = 128
+    cfg.train.budget, cfg.train.timesteps = "steps", 128
     run(cfg, until="train")
     base = Path(cfg.root) / cfg.name / "train"
     s0, s1 = (
@@ -274,7 +274,9 @@ def test_a_mapped_agent_plays_left_as_left_on_atari(monkeypatch) -> None:
 def test_default_config_is_valid_and_small() -> None:
     cfg = default_config()
     cfg.validate()
-    assert [a.mode for a in cfg.agents] == ["pixels", "frozen"] and cfg.seeds == [0, 1]
+    assert [a.mode for a in cfg.agents] == ["pixels", "frozen", "frozen"] and cfg.seeds == [0, 1]
+    assert [e.method for e in cfg.encoders] == ["dae", "beta_vae_dae", "st_dim"]
+    assert cfg.train.budget == "seconds"  # equal wall-clock: the fair budget on a CPU
     assert cfg.train.env_id == "reprl/BreakoutStandard-v0" and len(cfg.evaluate.env_ids) == 5
     assert cfg.collect.env_ids == [cfg.train.env_id]  # zero-shot: targets never seen
     assert cfg.train.frame_stack == 4 and cfg.train.env_kwargs["min_object_size"] == 2
@@ -329,7 +331,7 @@ def test_experiment_yaml_file(tmp_path: Path) -> None:
     cfg = load_experiment(str(f), ["evaluate.episodes=4"])
     assert cfg.name == "from_yaml" and cfg.seeds == [3] and cfg.train.timesteps == 64
     assert cfg.train.ppo.n_steps == 64 and cfg.train.ppo.batch_size == 256  # merged
-    assert cfg.evaluate.episodes == 4 and len(cfg.agents) == 2  # default agents kept
+    assert cfg.evaluate.episodes == 4 and len(cfg.agents) == 3  # default agents kept
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
@@ -362,6 +364,9 @@ def test_default_experiment_on_a_reduced_budget(tmp_path: Path) -> None:
                 "collect.frames=1024",
                 "encoders.0.steps=4",
                 "encoders.1.steps=4",
+                "encoders.2.steps=4",
+                "encoders.2.batch_size=16",
+                "train.budget=steps",
                 "train.timesteps=2048",
                 "evaluate.episodes=2",
                 "evaluate.env_kwargs.max_episode_steps=50",
@@ -370,6 +375,7 @@ def test_default_experiment_on_a_reduced_budget(tmp_path: Path) -> None:
     )
     report = Path(summary["report"]).read_text()
     assert "darla_frozen" in report and "pixels" in report and "random" in report
+    assert "st_dim_frozen" in report
 
 
 @pytest.mark.slow
@@ -521,7 +527,8 @@ def test_coinrun_end_to_end_train_levels_and_unseen_levels(tmp_path: Path) -> No
 
 def test_encoders_comparison_end_to_end(tmp_path: Path) -> None:
     """encoders.yaml on a tiny budget: every method (random init, beta-VAE, beta-VAE_DAE, MONet,
-    CPC, supervised) pretrains, is probed and drives a frozen agent; one report has them all."""
+    CPC, supervised, ST-DIM, ATC) pretrains, is probed and drives a frozen agent; one report has
+    them all."""
     cfg = load_experiment(
         str(CONFIGS / "encoders.yaml"),
         [
@@ -529,8 +536,8 @@ def test_encoders_comparison_end_to_end(tmp_path: Path) -> None:
             "seeds=[0]",
             "collect.frames=384",
             "collect.num_envs=8",
-            *[f"encoders.{i}.steps=2" for i in range(1, 7)],
-            *[f"encoders.{i}.batch_size=4" for i in range(7)],
+            *[f"encoders.{i}.steps=2" for i in range(1, 9)],
+            *[f"encoders.{i}.batch_size=4" for i in range(9)],
             "probe.frames=200",
             "probe.segmentation_frames=8",
             "train.timesteps=32",
@@ -548,6 +555,7 @@ def test_encoders_comparison_end_to_end(tmp_path: Path) -> None:
     summary = run(cfg)
     base = tmp_path / "encoders_breakout"
     names = ["random_init", "beta_vae", "dae", "beta_vae_dae", "monet", "cpc", "supervised"]
+    names += ["st_dim", "atc"]
     assert set(summary["encoders"]) == set(names)
     for name in names:
         probe = json.loads((base / "probe" / f"{name}.json").read_text())
@@ -556,5 +564,6 @@ def test_encoders_comparison_end_to_end(tmp_path: Path) -> None:
     md = (base / "report" / "report.md").read_text()
     for name in names:
         assert f"| {name} |" in md
-    for agent in ("monet_frozen", "cpc_frozen", "supervised_frozen", "random_init_frozen"):
+    agents = ("monet_frozen", "cpc_frozen", "supervised_frozen", "random_init_frozen")
+    for agent in (*agents, "st_dim_frozen", "atc_frozen"):
         assert (base / "eval" / f"{agent}__0.csv").exists()

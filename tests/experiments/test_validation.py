@@ -112,11 +112,12 @@ def test_the_default_and_a_consistent_32_pixel_config_pass(tmp_path: Path) -> No
         "train.env_kwargs.obs_size=[32,32]",
         "encoders.0.model.input_shape=[3,32,32]",  # "@dae" resolves to this 32x32 DAE
         "encoders.1.model.input_shape=[3,32,32]",
+        "encoders.2.model.input_shape=[3,32,32]",
     ]
     load_experiment(None, small).validate()
     # the same beta-VAE_DAE on a 64x64 DAE does not build: "@dae" is that encoder's config
     with pytest.raises(ValueError, match=r"encoders\.beta_vae_dae\.model"):
-        load_experiment(None, small[:2] + small[3:])
+        load_experiment(None, [*small[:2], *small[3:]])
 
 
 def test_validation_is_fast() -> None:
@@ -210,7 +211,11 @@ TINY = [
     "encoders.1.steps=4",
     "encoders.1.batch_size=8",
     "encoders.1.model.latent_dim=4",
+    "encoders.2.steps=4",
+    "encoders.2.batch_size=8",
+    "encoders.2.model.latent_dim=4",
     "probe.enabled=false",
+    "train.budget=steps",
     "train.timesteps=64",
     "train.num_envs=2",
     "train.frame_stack=2",

@@ -148,3 +148,12 @@ def test_a_scene_dataset_has_no_episodes_for_pairs(tmp_path: Path) -> None:
     with pytest.raises(ReprlError, match=r"holds scenes of 4 views .*not episodes; st_dim trains"):
         pretrain(cfg(scenes, tmp_path / "out", "st_dim", batch_size=4), progress=False)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_device_this_machine_lacks_is_refused_before_anything_is_written(
+    data: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ReprlError, match=r"device: expected an available device, got 'cuda'"):
+        pretrain(cfg(data, tmp_path / "out", "st_dim", device="cuda"), progress=False)
+    assert not (tmp_path / "out").exists()
