@@ -49,6 +49,9 @@ class CollectStage:
         repeat: ``random_repeat``: longest hold of an action, >= 1.
         model_path: ``sb3``: the agent zip.
         epsilon: ``sb3``: probability of a random action, in [0, 1].
+        trust_pickle: ``sb3``: open an agent zip that only unpickling can open (a plain SB3
+            save, a zip from elsewhere: pickles can run code). reprl's own zips never need it;
+            ``reprl convert-agent`` converts a trusted zip once.
         env_kwargs: kwargs of every env (e.g. ``obs_size``, ``min_object_size``).
         seed: seed of the env streams and of the policy.
         views_per_scene: 0 (trajectories of the policy) or K >= 2: a scene dataset instead,
@@ -65,6 +68,7 @@ class CollectStage:
     repeat: int = 4
     model_path: str | None = None
     epsilon: float = 0.1
+    trust_pickle: bool = False
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     views_per_scene: int = 0
@@ -311,6 +315,8 @@ class ExperimentConfig:
             raise ConfigError(f"collect.epsilon: expected in [0, 1], got {self.collect.epsilon}")
         if self.collect.policy == "sb3" and not self.collect.model_path:
             raise ConfigError("collect.model_path: expected an agent zip for policy sb3, got none")
+        if self.collect.policy == "sb3" and not self.collect.trust_pickle:
+            self._validate_collect_agent()
         self._validate_scenes()
         if not self.seeds:
             raise ConfigError("seeds: expected at least one seed, got []")
@@ -421,6 +427,23 @@ class ExperimentConfig:
         if not h.rms_prop_eps > 0:
             raise ConfigError(f"train.a3c.rms_prop_eps: expected > 0, got {h.rms_prop_eps}")
         _lstm_size("train.a3c.", h.lstm_hidden_size)
+
+    def _validate_collect_agent(self) -> None:
+        """``collect.model_path`` opens without pickle (checked before anything is written)."""
+        from agents.safe_zip import is_safe
+
+        path = str(self.collect.model_path)
+        try:
+            safe = is_safe(path)
+        except ReprlError as e:
+            raise ConfigError(f"collect.model_path: {e}") from None
+        if not safe:
+            raise ConfigError(
+                f"collect.model_path: expected an agent zip that opens without pickle, got "
+                f"{path}, which only unpickling opens (pickles can run code); set "
+                "collect.trust_pickle=true if you trust its source, or convert it once: reprl "
+                f"convert-agent {path} SAFE.zip --trust-pickle"
+            )
 
     def agent_algo(self, agent: AgentStage) -> str:
         """The algorithm that trains ``agent``: its own ``algo``, else ``train.algo``."""
@@ -773,12 +796,18 @@ def default_config() -> ExperimentConfig:
     return ExperimentConfig(
         collect=CollectStage(env_kwargs=dict(visible)),
         encoders=[
-            EncoderStage(name="dae", method="dae", steps=1000),
+            EncoderStage(name="dae", method="dae", steps=1000, model={"bottleneck_norm": True}),
             EncoderStage(
                 name="beta_vae_dae",
                 method="beta_vae_dae",
                 steps=1500,
-                model={"dae": "@dae", "beta": 1.0, "latent_dim": 32},
+                model={
+                    "dae": "@dae",
+                    "beta": 1.0,
+                    "latent_dim": 32,
+                    "normalize_features": True,
+                    "dae_layer": 2,
+                },
             ),
             EncoderStage(name="st_dim", method="st_dim", steps=1500, model={"latent_dim": 32}),
         ],

@@ -63,6 +63,7 @@ def _collect_key(c: Any) -> dict[str, Any]:
     """The collect config as stage keys see it: trajectories keep the keys they had before
     scenes existed (no ``views_per_scene``, ``max_pitch``), so their artefacts stay valid."""
     plain = to_dict(c)
+    del plain["trust_pickle"]  # how a zip may be opened, not what is collected
     if not c.views_per_scene:
         del plain["views_per_scene"], plain["max_pitch"]
     return plain
@@ -98,7 +99,9 @@ def stage_collect(cfg: ExperimentConfig, base: Path) -> tuple[Path, bool]:
     if c.policy == "sb3":
         from agents.exploration import sb3_policy
 
-        policy: Any = sb3_policy(str(c.model_path), epsilon=c.epsilon, device=cfg.device)
+        policy: Any = sb3_policy(
+            str(c.model_path), epsilon=c.epsilon, device=cfg.device, trust_pickle=c.trust_pickle
+        )
         policy_kwargs: dict[str, Any] = {}
     else:
         policy = c.policy

@@ -39,7 +39,6 @@ import torch.multiprocessing as mp
 from stable_baselines3 import A2C
 from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback, ProgressBarCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import safe_mean
 from stable_baselines3.common.vec_env import VecEnv
@@ -47,6 +46,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from agents.a3c.optim import SharedRMSprop
 from agents.a3c.worker import WorkerSpec, build_worker_env, worker_main
 from agents.recurrent import RECURRENT_POLICIES, is_recurrent
+from agents.safe_zip import read_zip, write_safe
 from envs.errors import ReprlError
 from envs.rng import spawn_seeds
 from envs.storage.files import atomic_path
@@ -398,8 +398,8 @@ class A3C(A2C):
         if not path.suffix:
             path = path.with_name(path.name + ".zip")
         with atomic_path(path, durable=True) as tmp:
-            with open(tmp, "xb") as f:
-                self.save(f)
+            with open(tmp, "xb+") as f:
+                write_safe(self, f)  # opens without pickle (agents.safe_zip)
         return path
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
@@ -418,7 +418,7 @@ class A3C(A2C):
 
         if not Path(path).is_file():
             raise MissingFileError(f"A3C checkpoint {path} not found")
-        data, params, _ = load_from_zip_file(path, device=self.device)
+        data, params, _ = read_zip(path, device=self.device)
         for key in ("observation_space", "action_space"):
             if data.get(key) != getattr(self, key):
                 raise ReprlError(

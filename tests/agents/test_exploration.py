@@ -10,6 +10,7 @@ import torch
 from stable_baselines3 import PPO
 
 import envs
+from agents import save_agent
 from agents.exploration import sb3_policy
 from envs.errors import ReprlError
 from envs.exploration import collect
@@ -35,7 +36,7 @@ def always_right(tmp_path: Path) -> Path:
         net.weight.zero_()
         net.bias.copy_(torch.tensor([-50.0, -50.0, 50.0]))
     path = tmp_path / "right.zip"
-    model.save(path)
+    save_agent(model, path)  # reprl's safe form: opens without pickle
     return path
 
 

@@ -380,7 +380,7 @@ def test_load_agent_detects_the_algorithm(ckpt: Path, tmp_path: Path) -> None:
     a2c.save(tmp_path / "plain_a2c.zip")
     assert agent_algo(tmp_path / "plain_ppo.zip") == "ppo"
     assert agent_algo(tmp_path / "plain_a2c.zip") == "a2c"
-    assert isinstance(load_agent(tmp_path / "plain_ppo.zip"), PPO)
+    assert isinstance(load_agent(tmp_path / "plain_ppo.zip", trust_pickle=True), PPO)
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     with pytest.raises(ReprlError, match=r"expected an SB3 agent zip, got .*bad\.zip"):
         load_agent(tmp_path / "bad.zip")

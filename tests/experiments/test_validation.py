@@ -318,3 +318,24 @@ def test_a_full_disk_message_without_a_file_still_names_the_disk() -> None:
     assert line.startswith("writing: no space left on device (disk /") and " free of " in line
     line = error_message(OSError(errno.EDQUOT, "Disk quota exceeded", "/tmp/x/agent.zip"))
     assert line.startswith("/tmp/x/agent.zip: no space left on device (disk /")
+
+
+def test_a_collect_agent_that_only_pickle_opens_is_refused_unless_trusted(tmp_path: Path) -> None:
+    from stable_baselines3 import PPO
+
+    import envs
+    from agents import save_agent
+
+    model = PPO("MlpPolicy", envs.make_vec("reprl/BreakoutStandard-v0", 1, obs_size=(16, 16)))
+    model.save(tmp_path / "plain.zip")  # SB3's own save: spaces and classes as pickles
+    save_agent(model, tmp_path / "safe.zip")
+    sb3 = ["collect.policy=sb3", f"root={tmp_path / 'runs'}"]
+    with pytest.raises(ValueError, match=r"collect.model_path: expected an agent zip that opens"):
+        load_experiment(None, [*sb3, f"collect.model_path={tmp_path / 'plain.zip'}"])
+    load_experiment(
+        None, [*sb3, f"collect.model_path={tmp_path / 'plain.zip'}", "collect.trust_pickle=true"]
+    )
+    load_experiment(None, [*sb3, f"collect.model_path={tmp_path / 'safe.zip'}"])
+    with pytest.raises(ValueError, match=r"collect.model_path: .*missing.zip"):
+        load_experiment(None, [*sb3, f"collect.model_path={tmp_path / 'missing.zip'}"])
+    assert not (tmp_path / "runs").exists()
