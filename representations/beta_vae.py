@@ -26,11 +26,14 @@ Anti-collapse remedies (all off by default, as in every checkpoint written befor
   objective as ``max(KL_j, free_bits)``: below the floor a latent pays nothing, so the KL
   gradient cannot push it all the way back to the prior. The logged ``kl`` stays the true KL.
 
-Why the DARLA beta-VAE_DAE needed them on Breakout (measured on the default experiment's 20k
-frames): the DAE's last-conv features (64x4x4, ReLU) vary over frames by a total variance of
-about 1.6 (a per-element variance of 0.0016), so even a perfect reconstruction gained less
-than 2 units of squared error per frame, less than the KL of encoding anything: the
-beta-VAE_DAE's optimum was the prior (0 of 32 latents active, KL 5e-5 nats).
+Why the DARLA beta-VAE_DAE collapsed on Breakout (the default experiment's 20k frames, 1,500
+steps): its DAE sat at the mean frame (:mod:`representations.dae`), and the raw squared error of
+that DAE's last-conv features (64x4x4, ReLU) varies over frames by a total variance of 1.6 (per
+element 0.0016; with the DAE fixed by ``bottleneck_norm`` even 0.42): a perfect reconstruction
+gains under 2 units of squared error per frame, less than the KL of encoding anything, so the
+optimum is the prior (0 of 32 latents active, KL 5e-5 nats). ``normalize_features=True`` on the
+fixed DAE's second convolution (``dae_layer=2``, 32x16x16) keeps 32 of 32 latents (KL 61
+nats), on its last convolution 10 of 32 (KL 15 nats).
 
 A real beta-VAE_DAE run pretrains the DAE first (``make_representation("dae")`` trained on the
 same frames), then passes it in: ``BetaVAE(reconstruction="dae", dae=trained_dae)`` or
@@ -149,6 +152,10 @@ class BetaVAE(Representation):
             ``beta``; 0 (default): ``beta`` from the first step.
         free_bits: Nats per latent below which its batch-mean KL costs nothing (the objective
             uses ``max(KL_j, free_bits)``); 0 (default): the plain KL.
+        hidden_norm: Batch-normalise the encoder's hidden layer before the ``(mu, logvar)``
+            head (``BatchNorm1d``, affine; batch statistics in training steps, the running
+            ones in :meth:`encode`). Default False. The prior and the KL are untouched: the
+            head still decides how much of the frame reaches ``mu``.
     """
 
     name = "beta_vae"
@@ -173,6 +180,7 @@ class BetaVAE(Representation):
         feature_var_momentum: float = 0.99,
         kl_warmup_steps: int = 0,
         free_bits: float = 0.0,
+        hidden_norm: bool = False,
     ) -> None:
         fixed = type(self).fixed_reconstruction
         if reconstruction is None:
@@ -238,8 +246,10 @@ class BetaVAE(Representation):
                 "feature_var_momentum": float(feature_var_momentum),
                 "kl_warmup_steps": int(kl_warmup_steps),
                 "free_bits": float(free_bits),
+                "hidden_norm": bool(hidden_norm),
             },
         )
+        self.use_hidden_norm = bool(hidden_norm)
         self.normalize_features = bool(normalize_features)
         self.feature_var_momentum = float(feature_var_momentum)
         self.kl_warmup_steps = int(kl_warmup_steps)
@@ -257,6 +267,8 @@ class BetaVAE(Representation):
         self.reconstruction = reconstruction
         self.encoder = ConvEncoder(spec.shape, channels, hidden_dim)
         self.head = nn.Linear(self.encoder.out_dim, 2 * self.latent_dim)
+        if self.use_hidden_norm:
+            self.hidden_norm = nn.BatchNorm1d(self.encoder.out_dim)
         self.decoder = ConvDecoder(spec.shape, self.latent_dim, channels, hidden_dim)
         self.dae: DenoisingAutoencoder | None = dae_module
         if self.dae is not None:
@@ -276,17 +288,29 @@ class BetaVAE(Representation):
             self.dae.requires_grad_(False)
         return self
 
-    def posterior(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+    def posterior(self, obs: Tensor, *, batch_stats: bool = False) -> tuple[Tensor, Tensor]:
         """Parameters of ``q(z | obs)``.
 
         Args:
             obs: ``(B, C, H, W)`` float32 in ``[0, 1]``.
+            batch_stats: With ``hidden_norm``: normalise with this batch's statistics (and
+                update the running ones), as :meth:`loss` does in training mode; otherwise
+                the running statistics, so a code never depends on the rest of its batch.
 
         Returns:
             ``(mu, logvar)``, each ``(B, latent_dim)``; ``logvar`` in
             ``(-LOGVAR_BOUND, LOGVAR_BOUND)``.
         """
-        mu, raw = self.head(self.encoder(obs)).chunk(2, dim=1)
+        h = self.encoder(obs)
+        if self.use_hidden_norm:
+            norm = self.hidden_norm
+            if batch_stats:
+                h = norm(h)
+            else:
+                h = F.batch_norm(
+                    h, norm.running_mean, norm.running_var, norm.weight, norm.bias, eps=norm.eps
+                )
+        mu, raw = self.head(h).chunk(2, dim=1)
         return mu, bound_logvar(raw)
 
     def _encode(self, obs: Tensor) -> Tensor:
@@ -393,7 +417,8 @@ class BetaVAE(Representation):
         """
         x = batch["obs"]
         self.input_spec.check(x)
-        mu, logvar = self.posterior(x)
+        batch_stats = self.training and torch.is_grad_enabled() and x.shape[0] > 1
+        mu, logvar = self.posterior(x, batch_stats=batch_stats)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + eps * torch.exp(0.5 * logvar)
         logits = self.decoder(z)

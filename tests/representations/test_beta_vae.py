@@ -397,3 +397,53 @@ def test_remedy_defaults_keep_the_old_state_dict_and_config_round_trip(tmp_path)
     ):
         with pytest.raises(ValueError, match=match):
             BetaVAE(**bad, **SMALL)
+
+
+def _wall_scenes(n: int, seed: int) -> torch.Tensor:
+    """``(n, 1, 16, 16)`` frames like Breakout's: a static wall and one moving 4x4 square."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 1, 16, 16)
+    x[:, :, :4] = 0.6
+    rows = torch.randint(5, 12, (n,), generator=g)
+    cols = torch.randint(0, 12, (n,), generator=g)
+    for i in range(n):
+        x[i, 0, rows[i] : rows[i] + 4, cols[i] : cols[i] + 4] = 1.0
+    return x
+
+
+def _active_after_training(**kwargs) -> int:
+    from representations.metrics.activity import latent_activity
+
+    torch.manual_seed(0)
+    vae = BetaVAE(latent_dim=6, beta=1.0, **kwargs, **SMALL)
+    opt = torch.optim.Adam(vae.parameters(), lr=2e-3)
+    for step in range(300):
+        total, _ = vae.loss({"obs": _wall_scenes(32, step)})
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    vae.eval()
+    with torch.no_grad():
+        z = vae.encode(_wall_scenes(256, 999)).numpy()
+    return latent_activity(z)["active"]
+
+
+def test_hidden_norm_keeps_latents_where_the_plain_encoder_collapses() -> None:
+    # The frames differ in a few pixels: the plain encoder's mu barely depends on them and the
+    # KL takes it to the prior; normalised hidden units bring the difference to unit scale.
+    assert _active_after_training() == 0
+    assert _active_after_training(hidden_norm=True) >= 4
+
+
+def test_hidden_norm_codes_use_running_statistics() -> None:
+    assert not any("hidden_norm" in k for k in BetaVAE(latent_dim=4, **SMALL).state_dict())
+    torch.manual_seed(0)
+    vae = BetaVAE(latent_dim=4, hidden_norm=True, **SMALL)
+    before = vae.hidden_norm.running_mean.clone()
+    vae.loss({"obs": _wall_scenes(8, 0)})  # a training step: batch statistics, running update
+    assert not torch.equal(vae.hidden_norm.running_mean, before)
+    x = _wall_scenes(6, 1)
+    z = vae.encode(x)  # training mode, but the running statistics: batch-independent
+    torch.testing.assert_close(vae.encode(x[:1]), z[:1])
+    vae.eval()
+    torch.testing.assert_close(vae.encode(x), z)
