@@ -75,6 +75,7 @@ PAPER_CONFIG: dict[str, Any] = {
     "encoder_channels": [32, 32, 64, 64],
     "encoder_hidden_dim": 256,
     "decoder_channels": [32, 32, 32, 32],
+    "hidden_norm": False,
 }
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -220,10 +221,18 @@ class SlotEncoder(nn.Module):
         channels: Output channels of the 3x3 stride-2 convolutions (padding 1).
         hidden_dim: Hidden units of the MLP head.
         slot_dim: Latents per slot ``D``.
+        hidden_norm: Batch-normalise the MLP's hidden units (before their ReLU) over the
+            ``N`` slot rows: batch statistics when ``forward`` is told so (training steps),
+            the running ones otherwise.
     """
 
     def __init__(
-        self, input_shape: Sequence[int], channels: Sequence[int], hidden_dim: int, slot_dim: int
+        self,
+        input_shape: Sequence[int],
+        channels: Sequence[int],
+        hidden_dim: int,
+        slot_dim: int,
+        hidden_norm: bool = False,
     ) -> None:
         super().__init__()
         c, h, w = (int(s) for s in input_shape)
@@ -241,18 +250,33 @@ class SlotEncoder(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(hidden_dim, 2 * slot_dim),
         )
+        self.hidden_norm = nn.BatchNorm1d(hidden_dim) if hidden_norm else None
 
-    def forward(self, x: Tensor, log_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, log_mask: Tensor, *, batch_stats: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """Posterior of one slot per row.
 
         Args:
             x: ``(N, C, H, W)`` images.
             log_mask: ``(N, 1, H, W)`` log attention masks, ``<= 0``.
+            batch_stats: With ``hidden_norm``: this batch's statistics (updating the running
+                ones) instead of the running statistics.
 
         Returns:
             ``(mu, logvar)``, each ``(N, D)``; ``logvar`` bounded as in the beta-VAE.
         """
-        mu, raw = self.mlp(self.convs(torch.cat([x, log_mask], dim=1))).chunk(2, dim=1)
+        flat, hidden, relu, head = self.mlp
+        h = hidden(flat(self.convs(torch.cat([x, log_mask], dim=1))))
+        norm = self.hidden_norm
+        if norm is not None:
+            if batch_stats:
+                h = norm(h)
+            else:
+                h = F.batch_norm(
+                    h, norm.running_mean, norm.running_var, norm.weight, norm.bias, eps=norm.eps
+                )
+        mu, raw = head(relu(h)).chunk(2, dim=1)
         return mu, bound_logvar(raw)
 
 
@@ -355,6 +379,10 @@ class MONet(Representation):
         encoder_channels: Channels of the component encoder's 3x3 stride-2 convolutions.
         encoder_hidden_dim: Hidden units of the component encoder's MLP.
         decoder_channels: Channels of the broadcast decoder's unpadded 3x3 convolutions.
+        hidden_norm: Batch-normalise the component encoder's hidden units (as the beta-VAE's
+            ``hidden_norm``): Breakout frames differ in a few pixels, so without it a slot's
+            posterior mean barely depends on the frame and the KL takes it to the prior.
+            Default False (as every checkpoint written before it).
 
     Raises:
         ReprlError: For fewer than 2 slots, non-positive sizes, negative weights, non-positive
@@ -379,6 +407,7 @@ class MONet(Representation):
         encoder_channels: Sequence[int] = (16, 16, 32, 32),
         encoder_hidden_dim: int = 64,
         decoder_channels: Sequence[int] = (16, 16, 16, 16),
+        hidden_norm: bool = False,
     ) -> None:
         try:
             num_slots = _positive_int(num_slots, "num_slots", minimum=2)
@@ -416,6 +445,7 @@ class MONet(Representation):
                 "encoder_channels": enc_channels,
                 "encoder_hidden_dim": encoder_hidden_dim,
                 "decoder_channels": dec_channels,
+                "hidden_norm": bool(hidden_norm),
             },
         )
         self.num_slots = num_slots
@@ -425,7 +455,9 @@ class MONet(Representation):
         self.sigma_bg = sigma_bg
         self.sigma_fg = sigma_fg
         self.attention = AttentionUNet(spec.shape, unet_blocks, unet_channels, unet_mlp_dim)
-        self.encoder = SlotEncoder(spec.shape, enc_channels, encoder_hidden_dim, slot_dim)
+        self.encoder = SlotEncoder(
+            spec.shape, enc_channels, encoder_hidden_dim, slot_dim, hidden_norm=bool(hidden_norm)
+        )
         self.decoder = BroadcastDecoder(spec.shape, slot_dim, dec_channels)
         # Channels-last convolution weights: the broadcast decoder's full-resolution convolutions
         # over B * K slots dominate a training step and ran about twice as fast so on 2 CPU
@@ -454,19 +486,23 @@ class MONet(Representation):
         logs.append(log_scope)
         return torch.cat(logs, dim=1)
 
-    def slot_posteriors(self, obs: Tensor, log_masks: Tensor) -> tuple[Tensor, Tensor]:
+    def slot_posteriors(
+        self, obs: Tensor, log_masks: Tensor, *, batch_stats: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """Component VAE posteriors of every slot.
 
         Args:
             obs: ``(B, C, H, W)`` float32 in ``[0, 1]``.
             log_masks: ``(B, K, H, W)`` from :meth:`log_masks`.
+            batch_stats: With ``hidden_norm``: normalise with this batch's statistics, as
+                :meth:`loss` does in training mode.
 
         Returns:
             ``(mu, logvar)``, each ``(B, K, D)``.
         """
         b, k = log_masks.shape[:2]
         x = obs.unsqueeze(1).expand(b, k, *obs.shape[1:]).flatten(0, 1)
-        mu, logvar = self.encoder(x, log_masks.flatten(0, 1).unsqueeze(1))
+        mu, logvar = self.encoder(x, log_masks.flatten(0, 1).unsqueeze(1), batch_stats=batch_stats)
         return mu.unflatten(0, (b, k)), logvar.unflatten(0, (b, k))
 
     def decode_slots(self, z: Tensor) -> tuple[Tensor, Tensor]:
@@ -559,7 +595,8 @@ class MONet(Representation):
         self.input_spec.check(x)
         n = x.shape[0]
         log_m = self.log_masks(x)  # (B, K, H, W)
-        mu, logvar = self.slot_posteriors(x, log_m)  # (B, K, D)
+        batch_stats = self.training and torch.is_grad_enabled()
+        mu, logvar = self.slot_posteriors(x, log_m, batch_stats=batch_stats)  # (B, K, D)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + eps * torch.exp(0.5 * logvar)
         recons, mask_logits = self.decode_slots(z)

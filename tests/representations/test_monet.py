@@ -262,3 +262,18 @@ def test_pictures_show_masks_and_slot_reconstructions(tmp_path) -> None:
     with Image.open(written["decomposition"]) as im:
         rows = 2 + 2 * 3  # input, reconstruction, (mask, slot) per slot
         assert im.size == (4 * 65 + 1, rows * 65 + 1)
+
+
+def test_hidden_norm_is_off_by_default_and_encodes_with_running_statistics() -> None:
+    assert not any("hidden_norm" in k for k in _tiny().state_dict())
+    torch.manual_seed(0)
+    model = _tiny(hidden_norm=True)
+    norm = model.encoder.hidden_norm
+    before = norm.running_mean.clone()
+    model.loss({"obs": _rand(4)})  # a training step: batch statistics, running update
+    assert not torch.equal(norm.running_mean, before)
+    x = _rand(3, seed=1)
+    z = model.encode(x)  # the running statistics: a code does not depend on its batch
+    torch.testing.assert_close(model.encode(x[:1]), z[:1])
+    model.eval()
+    torch.testing.assert_close(model.encode(x), z)
