@@ -34,13 +34,12 @@ import torch
 from torch import Tensor, nn
 
 from envs.errors import ReprlError
-from representations.base import InputSpec, Representation
+from representations.base import InputSpec
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
 from representations.contrastive import (
+    PairMethod,
     check_offset,
-    check_pairs,
     check_shift_pad,
-    example_pairs,
     info_nce,
     random_shift,
     relu_init_,
@@ -75,7 +74,7 @@ class _ResidualPredictor(nn.Module):
 
 
 @register
-class ATC(Representation):
+class ATC(PairMethod):
     """Augmented Temporal Contrast over pairs of frames (see the module docstring).
 
     Trains on ``batch["obs"]`` (frame t) and ``batch["next_obs"]`` (frame t + ``offset`` of the
@@ -101,7 +100,6 @@ class ATC(Representation):
     """
 
     name = "atc"
-    batch_kind = "pairs"
 
     def __init__(
         self,
@@ -173,7 +171,7 @@ class ATC(Representation):
         Raises:
             ReprlError: A batch that is not pairs of frames matching :attr:`input_spec`.
         """
-        obs, nxt = check_pairs(batch, self.input_spec, "atc", self.pair_offset)
+        obs, nxt = self.pairs(batch)
         anchor = self.predictor(self.online(random_shift(obs, self.shift_pad)))
         with torch.no_grad():
             positive = self.target(random_shift(nxt, self.shift_pad))
@@ -186,9 +184,3 @@ class ATC(Representation):
         """Moves the target towards the online weights: ``target += tau (online - target)``."""
         for t, o in zip(self.target.parameters(), self.online.parameters()):
             t.lerp_(o, self.momentum_tau)
-
-    def example_batch(
-        self, batch_size: int = 4, generator: torch.Generator | None = None
-    ) -> dict[str, Tensor]:
-        """Random pairs (:func:`representations.contrastive.example_pairs`)."""
-        return example_pairs(self.input_spec, max(batch_size, 2), generator)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from envs.errors import ReprlError
-from representations.base import InputSpec
+from representations.base import InputSpec, Representation
 
 
 @torch.no_grad()
@@ -194,3 +194,27 @@ def example_pairs(
     x = torch.rand((2, batch_size, *spec.shape), generator=generator)
     x = (lo + (hi - lo) * x).to(spec.torch_dtype)
     return {"obs": x[0], "next_obs": x[1]}
+
+
+class PairMethod(Representation):
+    """Base of the methods that train on pairs of frames t and t + k of one episode.
+
+    Subclasses set :attr:`pair_offset` (k, read by the pretraining loop) in their constructor
+    and read their batches with :meth:`pairs`.
+
+    Attributes:
+        pair_offset: ``k >= 1``.
+    """
+
+    batch_kind = "pairs"
+    pair_offset: int
+
+    def pairs(self, batch: Any) -> tuple[Tensor, Tensor]:
+        """``(obs, next_obs)`` of a batch, checked (:func:`check_pairs`)."""
+        return check_pairs(batch, self.input_spec, self.name, self.pair_offset)
+
+    def example_batch(
+        self, batch_size: int = 4, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """Random pairs (:func:`example_pairs`), at least 2 (in-batch negatives need one)."""
+        return example_pairs(self.input_spec, max(batch_size, 2), generator)

@@ -32,12 +32,11 @@ import torch
 from torch import Tensor, nn
 
 from envs.errors import ReprlError
-from representations.base import InputSpec, Representation
+from representations.base import InputSpec
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
 from representations.contrastive import (
+    PairMethod,
     check_offset,
-    check_pairs,
-    example_pairs,
     info_nce,
     relu_init_,
 )
@@ -60,7 +59,7 @@ PAPER_CONFIG: dict[str, Any] = {
 
 
 @register
-class STDIM(Representation):
+class STDIM(PairMethod):
     """Spatiotemporal Deep InfoMax over pairs of frames (see the module docstring).
 
     Trains on ``batch["obs"]`` (frame t) and ``batch["next_obs"]`` (frame t + ``offset`` of the
@@ -83,7 +82,6 @@ class STDIM(Representation):
     """
 
     name = "st_dim"
-    batch_kind = "pairs"
 
     def __init__(
         self,
@@ -150,7 +148,7 @@ class STDIM(Representation):
         Raises:
             ReprlError: A batch that is not pairs of frames matching :attr:`input_spec`.
         """
-        obs, nxt = check_pairs(batch, self.input_spec, "st_dim", self.pair_offset)
+        obs, nxt = self.pairs(batch)
         b = obs.shape[0]
         both_z, both_local = self._features(torch.cat([obs, nxt]))
         z_t = both_z[:b]
@@ -172,9 +170,3 @@ class STDIM(Representation):
             "acc_local_local": float(ll_acc),
             "chance": 1.0 / b,
         }
-
-    def example_batch(
-        self, batch_size: int = 4, generator: torch.Generator | None = None
-    ) -> dict[str, Tensor]:
-        """Random pairs (:func:`representations.contrastive.example_pairs`)."""
-        return example_pairs(self.input_spec, max(batch_size, 2), generator)

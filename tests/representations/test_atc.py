@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from envs.errors import ReprlError
 from representations import make_representation
 from representations.atc import ATC, PAPER_CONFIG
-from tests.representations.test_st_dim import moving_square_pairs
+from tests.representations.test_st_dim import fit, moving_square_pairs
 
 SMALL = {"input_shape": [1, 32, 32], "latent_dim": 8, "channels": [8, 16, 16], "hidden_dim": 32}
 
@@ -59,13 +59,7 @@ def test_it_learns_to_match_pairs_by_a_small_object() -> None:
     model = make_representation("atc", **SMALL, shift_pad=1, momentum_tau=0.05)
     with torch.no_grad():
         before, _ = model.loss(moving_square_pairs(32, 1000))
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
-    for step in range(150):
-        loss, _ = model.loss(moving_square_pairs(32, step))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        model.after_step()
+    fit(model, 150)
     with torch.no_grad():
         after, logs = model.loss(moving_square_pairs(32, 1000))  # fresh pairs
     assert float(after) < float(before) - 0.5

@@ -71,6 +71,17 @@ def moving_square_pairs(n: int, seed: int) -> dict[str, torch.Tensor]:
     return {"obs": obs, "next_obs": nxt}
 
 
+def fit(model, steps: int, lr: float = 3e-3) -> None:
+    """``steps`` Adam steps on fresh moving-square pairs, with the method's after-step hook."""
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    for step in range(steps):
+        loss, _ = model.loss(moving_square_pairs(32, step))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        model.after_step()
+
+
 def test_it_learns_to_match_pairs_by_a_small_object() -> None:
     """On fresh pairs the loss falls well below its untrained value, and the local-local term
     tells pairs apart far above chance (most cells are background, identical in every pair:
@@ -79,12 +90,7 @@ def test_it_learns_to_match_pairs_by_a_small_object() -> None:
     model = make_representation("st_dim", **SMALL)
     with torch.no_grad():
         before, _ = model.loss(moving_square_pairs(32, 1000))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(80):
-        loss, _ = model.loss(moving_square_pairs(32, step))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, 80)
     with torch.no_grad():
         after, logs = model.loss(moving_square_pairs(32, 1000))  # fresh pairs
     assert float(after) < float(before) - 1.0
