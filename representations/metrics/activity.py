@@ -140,7 +140,7 @@ def plot_pretrain_curves(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 2.6), dpi=80, squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 2.9), dpi=80, squeeze=False)
     for label, run in runs.items():
         curves = pretrain_curves(run, keys)
         for ax, k in zip(axes[0], keys, strict=True):
@@ -153,10 +153,11 @@ def plot_pretrain_curves(
         ax.set_title(k.removeprefix("loss/"), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=6)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.1, 1.0, 1.0))
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -447,3 +448,20 @@ def test_hidden_norm_codes_use_running_statistics() -> None:
     torch.testing.assert_close(vae.encode(x[:1]), z[:1])
     vae.eval()
     torch.testing.assert_close(vae.encode(x), z)
+
+
+def test_pretrain_curves_read_metrics_and_plot(tmp_path) -> None:
+    from representations.metrics.activity import plot_pretrain_curves, pretrain_curves
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": 50, "loss/kl": 2.0, "loss/recon": 9.0}, {"step": 100, "loss/recon": 7.0}]
+    text = "\n".join(json.dumps(r) for r in rows) + '\n{"step": 15'  # a half-written line
+    (run / "metrics.jsonl").write_text(text)
+    curves = pretrain_curves(run)
+    assert curves["step"].tolist() == [50, 100] and curves["loss/recon"].tolist() == [9.0, 7.0]
+    assert curves["loss/kl"][0] == 2.0 and np.isnan(curves["loss/kl"][1])
+    png = plot_pretrain_curves({"a": run}, tmp_path / "c.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="metrics"):
+        pretrain_curves(tmp_path / "missing")
