@@ -380,9 +380,10 @@ class MONet(Representation):
         encoder_hidden_dim: Hidden units of the component encoder's MLP.
         decoder_channels: Channels of the broadcast decoder's unpadded 3x3 convolutions.
         hidden_norm: Batch-normalise the component encoder's hidden units (as the beta-VAE's
-            ``hidden_norm``): Breakout frames differ in a few pixels, so without it a slot's
-            posterior mean barely depends on the frame and the KL takes it to the prior.
-            Default False (as every checkpoint written before it).
+            ``hidden_norm``). Default False (as every checkpoint written before it). On the
+            default Breakout data it is not enough on its own: after 600 steps (batch 32) MONet
+            still had 0 of 40 active latents (largest variance 9e-4 against 1e-6 without it),
+            its reconstruction (-14,820 nats) still above the mean frame's (about -16,950).
 
     Raises:
         ReprlError: For fewer than 2 slots, non-positive sizes, negative weights, non-positive
