@@ -25,6 +25,13 @@ Anti-collapse remedies (all off by default, as in every checkpoint written befor
 - ``free_bits`` (Kingma et al. 2016): each latent's KL, averaged over the batch, enters the
   objective as ``max(KL_j, free_bits)``: below the floor a latent pays nothing, so the KL
   gradient cannot push it all the way back to the prior. The logged ``kl`` stays the true KL.
+- ``hidden_norm``: the encoder's hidden layer is batch-normalised before the ``(mu, logvar)``
+  head. Breakout frames differ from the mean frame in under 1% of their pixels, so a plain
+  encoder's ``mu`` barely depends on the frame; its decoder draws the mean frame, and the KL
+  takes ``mu`` to the prior. Measured on the default data (beta 1, 1,500 steps, Bernoulli):
+  0 of 32 latents active and BCE 2,297 (the mean frame's: 2,294) without it; 24 of 32, BCE
+  2,240, probe R^2 paddle 0.995 and ball 0.51 / 0.64 (x / y) with it. A KL warm-up over 1,000
+  steps, or a Gaussian likelihood with sigma 0.1 or 0.03, left the loss at the mean frame's.
 
 Why the DARLA beta-VAE_DAE collapsed on Breakout (the default experiment's 20k frames, 1,500
 steps): its DAE sat at the mean frame (:mod:`representations.dae`), and the raw squared error of
