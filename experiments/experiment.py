@@ -789,8 +789,8 @@ def default_config() -> ExperimentConfig:
     DARLA's denoising autoencoder and its beta-VAE_DAE, and ST-DIM (contrastive, the family
     that finds small objects). Three agents trained on Standard Breakout with equal wall-clock
     budgets (2 seeds): pixel PPO (grayscale x 4) and PPO on each frozen encoder (latents x 4),
-    zero-shot on the four Schema-Networks variants beside a uniform-random reference. Objects
-    are drawn at least 2 x 2 pixels so the ball is visible at 64 x 64.
+    zero-shot on the four Schema-Networks variants beside a uniform-random reference (greedy
+    actions). Objects are drawn at least 2 x 2 pixels so the ball is visible at 64 x 64.
     """
     visible = {"min_object_size": 2}
     return ExperimentConfig(
@@ -822,6 +822,7 @@ def default_config() -> ExperimentConfig:
             seconds=40.0,
             frame_stack=4,
         ),
+        evaluate=EvalStage(deterministic=[True]),  # greedy only: the run stays within 10 min
     )
 
 
