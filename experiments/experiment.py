@@ -484,6 +484,12 @@ class ExperimentConfig:
                     f"encoders.{e.name}: {e.method} trains on scenes of at least {need} views; "
                     f"expected collect.views_per_scene >= {need}, got {k}"
                 )
+            if cls.batch_kind in ("pairs", "sequences") and k:
+                raise ConfigError(
+                    f"encoders.{e.name}: {e.method} trains on consecutive frames of episodes; "
+                    f"expected collect.views_per_scene 0 (trajectories), got {k} (scenes of "
+                    "views from random cameras have no episodes)"
+                )
 
     def _validate_probe(self) -> None:
         """``probe.*``: frame counts and metric names."""

@@ -339,3 +339,18 @@ def test_a_collect_agent_that_only_pickle_opens_is_refused_unless_trusted(tmp_pa
     with pytest.raises(ValueError, match=r"collect.model_path: .*missing.zip"):
         load_experiment(None, [*sb3, f"collect.model_path={tmp_path / 'missing.zip'}"])
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("method", ["st_dim", "atc", "cpc"])
+def test_temporal_methods_refuse_a_scene_collect(method: str, tmp_path: Path) -> None:
+    overrides = [
+        f"root={tmp_path}",
+        "collect.env_ids=[reprl/LabCollectTrain-v0]",
+        "collect.env_kwargs={}",
+        "collect.views_per_scene=4",
+        f"encoders=[{{name: enc, method: {method}}}]",
+        "agents=[{name: a, encoder: enc, mode: frozen}]",
+    ]
+    with pytest.raises(ValueError, match=rf"encoders.enc: {method} trains on consecutive frames"):
+        load_experiment(None, overrides)
+    assert not list(tmp_path.iterdir())
