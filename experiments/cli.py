@@ -189,6 +189,19 @@ def _fill(text: str) -> str:
 
 
 # --- the parser ------------------------------------------------------------------------------
+def _device(value: str) -> str:
+    """``--device``: a torch device this machine has (:func:`envs.devices.check_device`)."""
+    from envs.devices import check_device
+    from envs.errors import ReprlError
+
+    try:
+        check_device(value, "--device")
+    except ReprlError as e:
+        message = str(e).removeprefix("--device: ").replace("use device=cpu", "use --device cpu")
+        raise argparse.ArgumentTypeError(message) from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``reprl`` and its sub-commands."""
     p = _Parser(
@@ -230,7 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     def device(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+        sp.add_argument(
+            "--device",
+            default="cpu",
+            type=_device,
+            help="torch device: cpu, cuda, cuda:1, ... (one this machine has)",
+        )
 
     def trust_pickle(sp: argparse.ArgumentParser, what: str) -> None:
         sp.add_argument(

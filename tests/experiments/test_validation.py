@@ -354,3 +354,31 @@ def test_temporal_methods_refuse_a_scene_collect(method: str, tmp_path: Path) ->
     with pytest.raises(ValueError, match=rf"encoders.enc: {method} trains on consecutive frames"):
         load_experiment(None, overrides)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["collect", "probe", "pictures", "evaluate"])
+def test_command_line_devices_are_checked(command: str, tmp_path: Path, capsys) -> None:
+    from experiments.cli import main
+
+    args = {
+        "collect": ["--env", "reprl/BreakoutStandard-v0", "--frames", "8", "--out", "d.h5"],
+        "probe": ["enc.safetensors", "d.h5"],
+        "pictures": ["enc.safetensors", "d.h5"],
+        "evaluate": ["--agent", "a.zip", "--env", "reprl/BreakoutStandard-v0"],
+    }[command]
+    with pytest.raises(SystemExit) as e:
+        main(
+            [
+                command,
+                *[
+                    str(tmp_path / a) if a.endswith((".h5", ".zip", ".safetensors")) else a
+                    for a in args
+                ],
+                "--device",
+                "tpu",
+            ]
+        )
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device: expected a torch device" in err[0]
+    assert not list(tmp_path.iterdir())
