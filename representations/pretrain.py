@@ -600,26 +600,26 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
     return final
 
 
+def _batch_int(model: Representation, name: str) -> int:
+    """The int attribute ``name`` that the model's ``batch_kind`` needs (``sequence_length`` of
+    a ``"sequences"`` method, ``pair_offset`` of a ``"pairs"`` method)."""
+    value = getattr(model, name, None)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"{type(model).__name__} has batch_kind {model.batch_kind!r} but no int attribute "
+            f"{name} (got {value!r})"
+        )
+    return value
+
+
 def _sequence_length(model: Representation) -> int:
     """``model.sequence_length`` of a ``"sequences"`` method."""
-    length = getattr(model, "sequence_length", None)
-    if isinstance(length, bool) or not isinstance(length, int):
-        raise TypeError(
-            f"{type(model).__name__} has batch_kind 'sequences' but no int attribute "
-            f"sequence_length (got {length!r})"
-        )
-    return length
+    return _batch_int(model, "sequence_length")
 
 
 def _pair_offset(model: Representation) -> int:
     """``model.pair_offset`` of a ``"pairs"`` method."""
-    offset = getattr(model, "pair_offset", None)
-    if isinstance(offset, bool) or not isinstance(offset, int):
-        raise TypeError(
-            f"{type(model).__name__} has batch_kind 'pairs' but no int attribute pair_offset "
-            f"(got {offset!r})"
-        )
-    return offset
+    return _batch_int(model, "pair_offset")
 
 
 def _model_batches(

@@ -38,6 +38,7 @@ checks the structure (HDF5 refuses a truncated file; every array has one row per
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -193,11 +194,10 @@ class DatasetWriter:
             if complete:
                 os.replace(self.tmp, self.path)
         except BaseException as e:
-            try:
+            # already failing: the file is deleted below either way
+            with contextlib.suppress(Exception):
                 if self._f.id.valid:
                     self._f.close()
-            except Exception:  # already failing: the file is deleted below either way
-                pass
             self.tmp.unlink(missing_ok=True)
             if is_no_space(e):
                 raise no_space(self.path, e) from e  # type: ignore[arg-type]
