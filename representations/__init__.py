@@ -18,7 +18,14 @@ one episode.
 from representations.atc import ATC
 from representations.base import InputSpec, Representation, check_frame_shape, to_model_input
 from representations.beta_vae import BetaVAE, BetaVAEDAE, gaussian_kl
-from representations.checkpoint import CheckpointError, file_provenance, load, read_header, save
+from representations.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    file_provenance,
+    load,
+    read_header,
+    save,
+)
 from representations.cpc import CPC
 from representations.dae import DenoisingAutoencoder, occlude, occlusion_masks
 from representations.gqn import GQN
@@ -40,6 +47,7 @@ __all__ = [
     "STDIM",
     "BetaVAE",
     "BetaVAEDAE",
+    "Checkpoint",
     "CheckpointError",
     "DenoisingAutoencoder",
     "InputSpec",

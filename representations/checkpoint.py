@@ -25,6 +25,7 @@ No pickle is involved in writing or reading: a checkpoint from a stranger is saf
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -246,8 +247,91 @@ def build_from_header(header: Mapping[str, Any], *, where: str = "header") -> Re
     return model.eval()
 
 
+class Checkpoint:
+    """One checkpoint file, read once: its bytes, header and sha256 are kept, so the stages of
+    a run (probe, training, provenance) ask it instead of opening the file again.
+
+    Args:
+        path: Checkpoint file written by :func:`save`.
+
+    Raises:
+        CheckpointError: Not a checkpoint or truncated, or of a newer format version.
+        FileNotFoundError: If there is no file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._data = self.path.read_bytes()
+        self.header: dict[str, Any] = _parse_header(self._data, str(self.path))
+        self._sha256: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({str(self.path)!r}, method={self.method!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def method(self) -> str:
+        """The registry name of the method."""
+        return str(self.header["method"])
+
+    @property
+    def method_class(self) -> type[Representation]:
+        """The registered class of the method (a CheckpointError if it is not registered)."""
+        try:
+            return get_class(self.method)
+        except ValueError:
+            raise CheckpointError(
+                f"{self.path}: method {self.method!r} is not registered in this reprl "
+                f"({library_version()}); known: {', '.join(available())}"
+            ) from None
+
+    @property
+    def sha256(self) -> str:
+        """Hex sha256 of the file's content (computed once)."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self._data).hexdigest()
+        return self._sha256
+
+    @property
+    def latent_activity(self) -> dict[str, Any] | None:
+        """``{"active", "latent_dim", "variational"}`` as pretraining measured them, or None."""
+        activity = (self.header.get("provenance") or {}).get("latent_activity")
+        if not isinstance(activity, dict):
+            return None
+        return {k: activity[k] for k in ("active", "latent_dim", "variational")}
+
+    def build(self) -> Representation:
+        """The model the header describes, with fresh weights (:func:`build_from_header`)."""
+        return build_from_header(self.header, where=str(self.path))
+
+    def load(
+        self, *, expected_method: str | None = None, device: torch.device | str = "cpu"
+    ) -> Representation:
+        """The model with the checkpoint's weights (see :func:`load`)."""
+        where = str(self.path)
+        if expected_method is not None and self.method != expected_method:
+            raise CheckpointError(
+                f"{where}: expected a checkpoint of method {expected_method!r}, got {self.method!r}"
+            )
+        model = self.build()
+        try:
+            tensors = st_load(self._data)
+        except Exception as e:  # safetensors raises its own error types
+            raise CheckpointError(f"{where}: corrupt tensor data: {e}") from None
+        try:
+            model.load_state_dict(tensors, strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(
+                f"{where}: weights do not match the {self.method!r} architecture of the header: {e}"
+            ) from None
+        model.provenance = self.header["provenance"]
+        return model.to(device).eval()
+
+
 def load(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Checkpoint,
     *,
     expected_method: str | None = None,
     device: torch.device | str = "cpu",
@@ -257,7 +341,7 @@ def load(
     The header is checked before anything is built; the weights are read with safetensors only.
 
     Args:
-        path: Checkpoint file.
+        path: Checkpoint file, or a :class:`Checkpoint` already read.
         expected_method: If given, refuse a checkpoint of another method.
         device: Where to put the model.
 
@@ -270,24 +354,5 @@ def load(
             match the weights. The message names the expected and the actual value.
         FileNotFoundError: If there is no file.
     """
-    where = str(path)
-    data = Path(path).read_bytes()
-    header = _parse_header(data, where)
-    method = header["method"]
-    if expected_method is not None and method != expected_method:
-        raise CheckpointError(
-            f"{where}: expected a checkpoint of method {expected_method!r}, got {method!r}"
-        )
-    model = build_from_header(header, where=where)
-    try:
-        tensors = st_load(data)
-    except Exception as e:  # safetensors raises its own error types
-        raise CheckpointError(f"{where}: corrupt tensor data: {e}") from None
-    try:
-        model.load_state_dict(tensors, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{where}: weights do not match the {method!r} architecture of the header: {e}"
-        ) from None
-    model.provenance = header["provenance"]
-    return model.to(device).eval()
+    ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
+    return ckpt.load(expected_method=expected_method, device=device)

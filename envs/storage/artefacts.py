@@ -23,26 +23,38 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from envs.storage.files import atomic_write_text, file_sha256, json_plain
 
 STAGE_FILE = "stage.json"
 
 
+@runtime_checkable
+class Hashed(Protocol):
+    """A file already read whose content hash is known (a representation checkpoint)."""
+
+    sha256: str
+
+
 def stage_key(
-    config: Mapping[str, Any], inputs: Mapping[str, str | os.PathLike[str] | None] | None = None
+    config: Mapping[str, Any],
+    inputs: Mapping[str, str | os.PathLike[str] | Hashed | None] | None = None,
 ) -> dict[str, Any]:
     """The key of a stage: its resolved config and the content hashes of its inputs.
 
     Args:
         config: the stage's resolved config, JSON-plain (paths of inputs do not belong here).
-        inputs: name -> path of each input file (None: no such input).
+        inputs: name -> path of each input file, or an opened file with its ``sha256`` (None:
+            no such input).
 
     Returns:
         ``{"config": config, "inputs": {name: sha256 or None}}``, JSON-plain.
     """
-    hashes = {k: None if p is None else file_sha256(p) for k, p in (inputs or {}).items()}
+    hashes = {
+        k: None if p is None else p.sha256 if isinstance(p, Hashed) else file_sha256(p)
+        for k, p in (inputs or {}).items()
+    }
     return json_plain({"config": dict(config), "inputs": hashes})
 
 

@@ -12,7 +12,6 @@ import io
 import json
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from envs.errors import ReprlError
+from experiments.layout import RunLayout, agent_slug, parse_stem, run_stem
 
 EVAL_COLUMNS: tuple[str, ...] = (
     "agent",
@@ -33,7 +33,6 @@ EVAL_COLUMNS: tuple[str, ...] = (
 )
 STEP_KEY = "global_step"
 RETURN_KEY = "charts/episodic_return"
-_STEM = re.compile(r"^(?P<slug>.+)__(?P<seed>-?\d+)$")
 
 
 class ReportError(ReprlError):
@@ -44,29 +43,12 @@ class NoEpisodesError(ReportError):
     """A training run whose metrics hold no finished episode (too short to draw a curve)."""
 
 
-# --- names -----------------------------------------------------------------------------------
-def agent_slug(agent: str) -> str:
-    """File-system-safe form of an agent name (runs of other characters become ``-``).
-
-    Args:
-        agent: agent name, e.g. ``beta_vae_dae/frozen``.
-
-    Returns:
-        e.g. ``beta_vae_dae-frozen``; names made of ``[A-Za-z0-9._-]`` are unchanged.
-    """
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", agent)
-
-
-def run_stem(agent: str, seed: int) -> str:
-    """The on-disk name of a run: ``<agent_slug>__<seed>``."""
-    return f"{agent_slug(agent)}__{int(seed)}"
-
-
+# --- names ---------------------------------------------------------------------------------
 def _parse_stem(stem: str, path: Path) -> tuple[str, int]:
-    m = _STEM.match(stem)
-    if m is None:
+    parsed = parse_stem(stem)
+    if parsed is None:
         raise ReportError(f"{path}: expected a name '<agent>__<integer seed>', got {stem!r}")
-    return m["slug"], int(m["seed"])
+    return parsed
 
 
 # --- readers ---------------------------------------------------------------------------------
@@ -372,7 +354,7 @@ def discover_probes(roots: Sequence[str | os.PathLike[str]]) -> list[EncoderProb
     """
     found: list[EncoderProbe] = []
     for r in roots:
-        d = Path(r) / "probe"
+        d = RunLayout(Path(r)).probe_dir
         for p in sorted(d.glob("*.json")) if d.is_dir() else []:
             if p.name.endswith(".stage.json"):  # the stage's own record
                 continue
@@ -405,7 +387,7 @@ def discover(roots: Sequence[str | os.PathLike[str]]) -> tuple[list[EvalRun], li
         root = Path(r)
         if not root.is_dir():
             raise ReportError(f"{root}: not a directory (expected a root with eval/ and train/)")
-        eval_dir, train_dir = root / "eval", root / "train"
+        eval_dir, train_dir = RunLayout(root).eval_dir, RunLayout(root).train_dir
         for p in sorted(eval_dir.glob("*.csv")) if eval_dir.is_dir() else []:
             run = read_eval_run(p)
             key = (agent_slug(run.agent), run.seed)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import experiments.pipeline as pipeline
+import experiments.stages.train as train_stage
 from agents import A3C, load_agent
 from agents.a3c import max_workers
 from experiments.config import ConfigError, to_dict
@@ -94,29 +94,29 @@ def test_runs_of_other_algos_keep_their_keys() -> None:
     """Neither the new per-agent ``algo`` (when unset) nor ``train.a3c`` enters the key of a PPO
     run: finished runs of older configs are reused, not retrained."""
     cfg = load_experiment(None)
-    key = pipeline._train_key(cfg, cfg.agents[0], 0)
+    key = train_stage.train_key(cfg, cfg.agents[0], 0)
     assert "algo" not in key["agent"] and "a3c" not in key["train"]
     assert set(key["train"]) == set(to_dict(TrainStage())) - {"a3c"}
     cfg.agents[0].algo = "a3c"
-    key = pipeline._train_key(cfg, cfg.agents[0], 0)
+    key = train_stage.train_key(cfg, cfg.agents[0], 0)
     assert key["agent"]["algo"] == "a3c" and "a3c" in key["train"]
     # the LSTM core (added later) enters only the keys of the runs that have one
     assert "lstm_hidden_size" not in key["agent"] and "lstm_hidden_size" not in key["train"]["a3c"]
     cfg.agents[0].lstm_hidden_size = 256
-    assert pipeline._train_key(cfg, cfg.agents[0], 0)["agent"]["lstm_hidden_size"] == 256
+    assert train_stage.train_key(cfg, cfg.agents[0], 0)["agent"]["lstm_hidden_size"] == 256
     assert cfg.agent_sb3_kwargs(cfg.agents[0])["lstm_hidden_size"] == 256
     cfg.agents[0].lstm_hidden_size = None
     cfg.train.a3c.lstm_hidden_size = 64
-    assert pipeline._train_key(cfg, cfg.agents[0], 0)["train"]["a3c"]["lstm_hidden_size"] == 64
+    assert train_stage.train_key(cfg, cfg.agents[0], 0)["train"]["a3c"]["lstm_hidden_size"] == 64
 
 
-class _KilledAfterCheckpoint(pipeline.EpisodeLog):
+class _KilledAfterCheckpoint(train_stage.EpisodeLog):
     """Stands for a kill: Ctrl-C once a checkpoint was written after 300 env steps."""
 
     since: float | None = None
 
     def _on_step(self) -> bool:
-        ckpt = self.path.parent / pipeline.A3C_CHECKPOINT
+        ckpt = self.path.parent / train_stage.A3C_CHECKPOINT
         if self.since is None and self.num_timesteps >= 300:
             self.since = time.time()
         if self.since is not None and ckpt.exists() and ckpt.stat().st_mtime > self.since:
@@ -149,10 +149,10 @@ def test_a_killed_a3c_run_resumes_and_its_agent_evaluates(
 ) -> None:
     cfg = _pixel_a3c_run(tmp_path, "a3c", timesteps=3000, frame_stack=2)
     d = tmp_path / "a3c" / "train" / "pixels_a3c__0"
-    ckpt = d / pipeline.A3C_CHECKPOINT
+    ckpt = d / train_stage.A3C_CHECKPOINT
     with monkeypatch.context() as m:
-        m.setattr(pipeline, "EpisodeLog", _KilledAfterCheckpoint)
-        m.setattr(pipeline, "A3C_CHECKPOINT_EVERY", 0.3)
+        m.setattr(train_stage, "EpisodeLog", _KilledAfterCheckpoint)
+        m.setattr(train_stage, "A3C_CHECKPOINT_EVERY", 0.3)
         with pytest.raises(KeyboardInterrupt):
             run(cfg, until="train")
     assert ckpt.exists() and not (d / "agent.zip").exists()

@@ -1,0 +1,157 @@
+"""The evaluate stage: zero-shot returns of every agent, and of a uniform-random reference,
+on every target.
+
+One ``eval/<agent>__<seed>.csv`` (one row per episode) and ``.json`` (provenance) per run
+(:func:`stage_evaluate`), content-keyed like every stage; the episodes themselves are
+:func:`experiments.evaluation.evaluate_agent`'s.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from envs.storage.artefacts import StageDir, stage_key
+from envs.storage.files import atomic_path, atomic_write_json, file_sha256, library_version
+from experiments.config import to_dict
+from experiments.evaluation import Predictor, evaluate_agent, keyed_seed, relative
+from experiments.experiment import MAX_EVAL_EPISODE_STEPS, ExperimentConfig
+from experiments.layout import RunLayout
+from experiments.stages.base import RunContext, Stage, StageResult
+
+
+def _evaluate_one(
+    cfg: ExperimentConfig,
+    d: Path,
+    run: str,
+    model_for: Callable[[str], Any],
+    meta: dict[str, Any],
+    inputs: dict[str, Path | None],
+    agent_kwargs: dict[str, Any],
+    meanings: list[str] | None,
+) -> tuple[Path, bool]:
+    """Evaluates ``model`` on every target and mode into ``d/<run>.csv`` (+ ``.json``)."""
+    ev = cfg.evaluate
+    layout = RunLayout(d.parent)
+    csv_path, meta_path = layout.eval_csv(run), layout.eval_json(run)
+    key = stage_key({"evaluate": to_dict(ev), "env": agent_kwargs, "run": run}, inputs)
+    stage = StageDir(d, key, [csv_path.name, meta_path.name], name=run)
+    if stage.done():
+        return csv_path, True
+    stage.begin(resume=False)
+    agent_name, seed = run.rsplit("__", 1)
+    rows = []
+    jobs = [(e, det) for e in ev.env_ids for det in ev.deterministic]
+    for env_id, det in tqdm(jobs, desc=f"evaluate {run}", mininterval=1.0):
+        res = evaluate_agent(
+            model_for(env_id),
+            env_id,
+            episodes=ev.episodes,
+            num_envs=ev.num_envs,
+            deterministic=det,
+            seed=ev.seed,
+            device=cfg.device,
+            env_kwargs={**agent_kwargs, **ev.env_kwargs},
+            agent_meanings=meanings,
+            action_mapping=ev.action_mapping,
+        )
+        mode = str(det).lower()
+        rows += [(agent_name, seed, env_id, i, r, n, mode) for i, (r, n) in enumerate(res)]
+    if ev.video and meanings is not None:  # agents, not the random reference
+        from experiments.video import record_gif
+
+        for env_id in ev.env_ids:
+            slug = env_id.replace("/", "_")
+            record_gif(
+                model_for(env_id),
+                env_id,
+                d / "videos" / f"{run}__{slug}.gif",
+                seed=ev.seed,
+                max_frames=MAX_EVAL_EPISODE_STEPS,
+                env_kwargs={**agent_kwargs, **ev.env_kwargs},
+                deterministic=True,
+                device=cfg.device,
+                agent_meanings=meanings,
+                action_mapping=ev.action_mapping,
+            )
+    with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["agent", "seed", "env_id", "episode", "return", "length", "deterministic"])
+        w.writerows(rows)
+    atomic_write_json(meta_path, {**meta, "reprl_version": library_version()})
+    stage.finish()
+    return csv_path, False
+
+
+def stage_evaluate(
+    cfg: ExperimentConfig, base: Path, zips: dict[str, Path]
+) -> tuple[list[Path], int]:
+    """Zero-shot returns of every agent (and, if configured, of a uniform-random policy per
+    seed, the reference row) on every target; one CSV (+ JSON provenance) each.
+
+    Returns:
+        the CSV paths, and how many were reused.
+    """
+    import agents
+    import envs
+    from envs.exploration import RandomPolicy
+
+    ev = cfg.evaluate
+    d = RunLayout(base).eval_dir
+    d.mkdir(parents=True, exist_ok=True)
+    written, reused = [], 0
+    by_name = {a.name: a for a in cfg.agents}
+    meanings = list(envs.action_meanings(cfg.train.env_id, **cfg.train.env_kwargs))
+    for run, zip_path in zips.items():
+        agent = by_name[run.rsplit("__", 1)[0]]
+        train_prov = json.loads((zip_path.parent / "provenance.json").read_text())
+        ref = {
+            "name": agent.name,
+            "path": relative(zip_path, base),
+            "sha256": file_sha256(zip_path),
+        }
+        meta = {"config": {"evaluate": to_dict(ev)}, "agent": ref, "train": train_prov}
+        model = Predictor(lambda p=zip_path: agents.load_agent(p, device=cfg.device))
+        kwargs = {**cfg.train.env_kwargs, **cfg.agent_env_kwargs(agent)}
+        path, was = _evaluate_one(
+            cfg, d, run, lambda _env_id, m=model: m, meta, {"agent": zip_path}, kwargs, meanings
+        )
+        written.append(path)
+        reused += was
+    if ev.random_baseline:
+        for seed in cfg.seeds:
+            meta = {
+                "config": {"evaluate": to_dict(ev)},
+                "agent": {"name": "random", "policy": "uniform random over each target's actions"},
+                "train": {"pretraining_domains": None, "budget": None},
+            }
+
+            def reference(env_id: str, seed: int = seed) -> Predictor:
+                n_actions = len(envs.action_meanings(env_id, **cfg.train.env_kwargs))
+                n_envs, s = min(ev.num_envs, ev.episodes), keyed_seed(seed, env_id)
+                return Predictor(lambda: RandomPolicy(n_actions, n_envs, seed=s))
+
+            path, was = _evaluate_one(
+                cfg, d, f"random__{seed}", reference, meta, {}, dict(cfg.train.env_kwargs), None
+            )
+            written.append(path)
+            reused += was
+    return written, reused
+
+
+class Evaluate(Stage):
+    """Evaluates (or reuses) every trained run into ``ctx.evaluations``."""
+
+    name = "evaluate"
+
+    def run(self, ctx: RunContext) -> StageResult:
+        ctx.evaluations, reused = stage_evaluate(ctx.cfg, ctx.base, ctx.agents)
+        return StageResult(reused, len(ctx.evaluations))
+
+
+__all__ = ["Evaluate", "stage_evaluate"]

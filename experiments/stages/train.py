@@ -1,0 +1,283 @@
+"""The train stage: every agent x seed on the source env, with its algorithm's own loop.
+
+One ``train/<agent>__<seed>/`` each (:func:`stage_train`): ``agent.zip`` (a safe zip,
+:func:`agents.save_agent`), ``metrics.jsonl`` (cleanrl's keys, :class:`EpisodeLog`), ``tb/``
+and ``provenance.json``; an A3C run checkpoints and resumes (:data:`A3C_CHECKPOINT`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm.auto import tqdm
+
+from envs.storage.artefacts import StageDir, stage_key
+from envs.storage.files import atomic_write_json, library_version
+from experiments.config import to_dict, write_yaml
+from experiments.experiment import AgentStage, ExperimentConfig
+from experiments.layout import RunLayout
+from experiments.stages.base import RunContext, Stage, StageResult, file_ref, open_checkpoint
+from representations.checkpoint import Checkpoint
+
+
+class EpisodeLog(BaseCallback):
+    """Writes episodic returns to ``metrics.jsonl`` (cleanrl's keys), shows a progress bar and
+    ends training when a wall-clock budget is spent.
+
+    Needs a ``VecMonitor`` below the agent so ``info["episode"]`` exists.
+
+    The bar follows the model's ``num_timesteps`` (an A3C's main process calls ``on_step``
+    about ten times a second, not once per vector step).
+
+    Args:
+        path: the metrics file (created, or appended to with ``append``).
+        total: env steps of the run (budget ``steps``), or None.
+        seconds: wall-clock seconds of the run (budget ``seconds``), or None.
+        desc: the bar's label.
+        append: continue the file of a resumed run instead of starting it afresh.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        total: int | None,
+        seconds: float | None,
+        desc: str,
+        *,
+        append: bool = False,
+    ) -> None:
+        super().__init__()
+        self.path, self.total, self.seconds, self.desc = path, total, seconds, desc
+        self.append = append
+
+    def _on_training_start(self) -> None:
+        self.start = time.perf_counter()
+        self.file = self.path.open("a" if self.append else "w")
+        self.bar = tqdm(total=self.total, desc=self.desc, unit="step", mininterval=1.0)
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            ep = info.get("episode")
+            if ep is not None:
+                row = {
+                    "global_step": int(self.num_timesteps),
+                    "charts/episodic_return": float(ep["r"]),
+                    "charts/episodic_length": int(ep["l"]),
+                }
+                self.file.write(json.dumps(row) + "\n")
+        self.bar.update(max(0, int(self.num_timesteps) - self.bar.n))
+        return self.seconds is None or time.perf_counter() - self.start < self.seconds
+
+    def _on_training_end(self) -> None:
+        self.file.close()
+        self.bar.close()
+
+
+def _pretraining_domains(dataset: Path | None) -> list[str] | None:
+    if dataset is None:
+        return None
+    from envs.storage.dataset import FrameDataset
+
+    ds = FrameDataset(dataset)
+    try:
+        return list(ds.info.domains)
+    finally:
+        ds.close()
+
+
+A3C_CHECKPOINT = "checkpoint.zip"
+"""An A3C run's checkpoint in its train directory (saved every :data:`A3C_CHECKPOINT_EVERY`
+seconds, atomically); an unfinished run with the same key resumes from it."""
+
+A3C_CHECKPOINT_EVERY = 60.0
+"""Seconds between an A3C run's checkpoints."""
+
+
+def train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]:
+    """The resolved config a training run is keyed on. Fields a run does not depend on are
+    left out so the runs of older configs keep their keys: the agent's ``algo`` and
+    ``lstm_hidden_size`` when they are none, ``train.a3c`` unless the run is an A3C, and its
+    ``lstm_hidden_size`` when it is 0 (no LSTM core)."""
+    agent, train = to_dict(a), to_dict(cfg.train)
+    for key in ("algo", "lstm_hidden_size"):
+        if agent[key] is None:
+            del agent[key]
+    if cfg.agent_algo(a) != "a3c":
+        del train["a3c"]
+    elif not train["a3c"]["lstm_hidden_size"]:
+        del train["a3c"]["lstm_hidden_size"]
+    return {"agent": agent, "train": train, "seed": seed, "device": cfg.device}
+
+
+def stage_train(
+    cfg: ExperimentConfig,
+    base: Path,
+    encoders: Mapping[str, Path | Checkpoint],
+    dataset: Path | None,
+) -> tuple[dict[str, Path], int]:
+    """Trains (or reuses) every agent x seed on the source env.
+
+    Each agent is trained by its own ``algo`` or ``train.algo``. An A3C run splits
+    ``train.num_envs`` among ``train.a3c.n_workers`` worker processes (each builds its own
+    envs, :class:`agents.a3c.WorkerEnvs`), checkpoints to :data:`A3C_CHECKPOINT` and, when an
+    unfinished run with the same key left one (a kill, Ctrl-C), resumes from it: the
+    remaining steps or seconds, ``metrics.jsonl`` continued.
+
+    Returns:
+        run name -> agent zip, and how many runs were reused.
+    """
+    import torch
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    import agents
+    import envs
+    from envs.rng import spawn_seeds
+
+    layout = RunLayout(base)
+    out: dict[str, Path] = {}
+    reused = 0
+    t = cfg.train
+    meanings = list(envs.action_meanings(t.env_id, **t.env_kwargs))
+    for a in cfg.agents:
+        enc = None if a.encoder is None else open_checkpoint(encoders[a.encoder])
+        env_kwargs = {**t.env_kwargs, **cfg.agent_env_kwargs(a)}
+        algo = cfg.agent_algo(a)
+        a3c = algo == "a3c"
+        # an A3C's main process only holds one worker's worth of envs, for the spaces
+        num_envs = t.num_envs // t.a3c.n_workers if a3c else t.num_envs
+        for seed in cfg.seeds:
+            run = f"{a.name}__{seed}"
+            d = layout.run_dir(run)
+            plain = train_key(cfg, a, seed)
+            stage = StageDir(d, stage_key(plain, {"encoder": enc}), ["agent.zip"])
+            if stage.done():
+                out[run], reused = d / "agent.zip", reused + 1
+                continue
+            ckpt = d / A3C_CHECKPOINT
+            # an unfinished or outdated run restarts cleanly; an A3C with a checkpoint resumes
+            resuming = stage.begin(resume=a3c)
+            if resuming and not ckpt.is_file():  # killed before its first checkpoint
+                resuming = stage.begin(resume=False)
+            write_yaml(d / "config.yaml", plain)
+            torch.manual_seed(seed)
+            env_seeds = spawn_seeds(seed, num_envs, purpose="train")
+            venv = VecMonitor(
+                envs.make_vec(
+                    t.env_id,
+                    num_envs,
+                    seed=env_seeds,
+                    device=cfg.device,
+                    info_factors=False,
+                    **env_kwargs,
+                )
+            )
+            env_fn = None
+            if a3c:
+                env_fn = agents.WorkerEnvs(
+                    t.env_id, num_envs, {"info_factors": False, **env_kwargs}, device=cfg.device
+                )
+            model = agents.make_agent(
+                algo,
+                venv,
+                encoder=None if enc is None else str(enc.path),
+                mode=a.mode,
+                fast=a.fast,
+                pixel_extractor=a.pixel_extractor,
+                frame_stack=t.frame_stack,
+                seed=seed,
+                device=cfg.device,
+                tensorboard_log=str(d / "tb"),
+                env_fn=env_fn,
+                **cfg.agent_sb3_kwargs(a),
+            )
+            steps = t.timesteps if t.budget == "steps" else 10**12
+            seconds = t.seconds if t.budget == "seconds" else None
+            learn_kwargs: dict[str, Any] = {}
+            if a3c:
+                learn_kwargs = {"checkpoint": ckpt, "checkpoint_every": A3C_CHECKPOINT_EVERY}
+            if resuming:
+                model.load_checkpoint(ckpt)
+                learn_kwargs["reset_num_timesteps"] = False
+                if seconds is None:
+                    steps = t.timesteps - model.num_timesteps
+                else:
+                    seconds = max(0.0, seconds - model.a3c_seconds)
+            log = EpisodeLog(
+                d / "metrics.jsonl",
+                t.timesteps if seconds is None else None,
+                seconds,
+                run,
+                append=resuming,
+            )
+            start = time.perf_counter()
+            if steps > 0 and (seconds is None or seconds > 0):
+                model.learn(steps, callback=log, tb_log_name="sb3", **learn_kwargs)
+            took = time.perf_counter() - start
+            venv.close()
+            if a3c:  # every session of a resumed run
+                took = model.a3c_seconds
+            provenance = {
+                "run": run,
+                "agent": to_dict(a),
+                "seed": seed,
+                "train": to_dict(t),
+                "env_seeds": env_seeds,
+                "encoder": file_ref(enc, base),
+                "dataset": None if enc is None else file_ref(dataset, base),
+                "pretraining_domains": None if enc is None else _pretraining_domains(dataset),
+                "encoder_active_latents": None if enc is None else enc.latent_activity,
+                "budget": {
+                    "kind": t.budget,
+                    "value": t.timesteps if t.budget == "steps" else t.seconds,
+                    "env_steps": int(model.num_timesteps),
+                    "seconds": round(took, 1),
+                },
+                "train_seconds": round(took, 1),
+                "env_steps_per_s": round(model.num_timesteps / max(took, 1e-9)),
+                "reprl_version": library_version(),
+            }
+            if a3c:
+                provenance["a3c"] = {
+                    "n_workers": model.n_workers,
+                    "envs_per_worker": num_envs,
+                    "updates_per_worker": model.a3c_stats["updates"],
+                    "env_steps_per_worker": model.a3c_stats["env_steps"],
+                    "resumed": resuming,
+                }
+            atomic_write_json(d / "provenance.json", provenance)
+            info = {
+                "env_id": t.env_id,
+                "env_kwargs": env_kwargs,
+                "action_meanings": meanings,
+                "run": run,
+            }
+            agents.save_agent(model, d / "agent.zip", info=info)  # atomic
+            stage.finish()
+            ckpt.unlink(missing_ok=True)  # the agent zip holds what the checkpoint did
+            out[run] = d / "agent.zip"
+    return out, reused
+
+
+class Train(Stage):
+    """Trains (or reuses) every agent x seed into ``ctx.agents``."""
+
+    name = "train"
+
+    def run(self, ctx: RunContext) -> StageResult:
+        ctx.agents, reused = stage_train(ctx.cfg, ctx.base, ctx.encoders, ctx.dataset)
+        return StageResult(reused, len(ctx.agents))
+
+
+__all__ = [
+    "A3C_CHECKPOINT",
+    "A3C_CHECKPOINT_EVERY",
+    "EpisodeLog",
+    "Train",
+    "stage_train",
+    "train_key",
+]
