@@ -339,7 +339,8 @@ def plan(cfg: SweepConfig, sweep_file: str | None = None) -> Plan:
             fault (a key not in the experiment config, a value of the wrong type, ...).
     """
 
-    from experiments.experiment import devices_checked_where_they_run, load_experiment
+    from experiments.experiment import load_experiment
+    from experiments.validation import devices_checked_where_they_run
 
     if cfg.resources.gpu <= 0:
         return _plan(cfg, sweep_file)

@@ -20,7 +20,8 @@ import torch
 import yaml
 
 from experiments.cli import main
-from experiments.experiment import check_device, load_experiment
+from experiments.experiment import load_experiment
+from experiments.validation import check_device
 
 NO_CUDA = not torch.cuda.is_available()
 PIXELS_ONLY = ["agents=[{name: pixels, mode: pixels}]", "encoders=[]"]
