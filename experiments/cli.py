@@ -225,43 +225,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str, description: str | None = None, **kw: Any) -> _Parser:
-        sp = sub.add_parser(
-            name,
-            help=help,
-            description=_fill(description or help),
-            formatter_class=_Formatter,
-            allow_abbrev=False,
-            **kw,
-        )
-        sp.add_argument(
-            "--debug",
-            action="store_true",
-            default=argparse.SUPPRESS,
-            help="show the Python traceback of every failure",
-        )
-        return sp
+    _add_demo(sub)
+    _add_bench_envs(sub)
+    _add_collect(sub)
+    _add_pretrain(sub)
+    _add_probe(sub)
+    _add_pictures(sub)
+    _add_run_train_evaluate(sub)
+    _add_convert_agent(sub)
+    _add_report(sub)
+    _add_sweep(sub)
+    return p
 
-    def device(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--device",
-            default="cpu",
-            type=_device,
-            help="torch device: cpu, cuda, cuda:1, ... (one this machine has)",
-        )
 
-    def trust_pickle(sp: argparse.ArgumentParser, what: str) -> None:
-        sp.add_argument(
-            "--trust-pickle",
-            action="store_true",
-            help=f"{what}: open an agent zip that only unpickling can open (a plain SB3 zip, "
-            "an older reprl zip without the safe record); unpickling can run arbitrary code: "
-            "only for a zip from a source you trust (default: refuse it; reprl's own zips "
-            "open without pickle)",
-        )
+def _command(sub: Any, name: str, help: str, description: str | None = None, **kw: Any) -> _Parser:
+    """A sub-command's parser with reprl's formatting and its own ``--debug``."""
+    sp = sub.add_parser(
+        name,
+        help=help,
+        description=_fill(description or help),
+        formatter_class=_Formatter,
+        allow_abbrev=False,
+        **kw,
+    )
+    sp.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the Python traceback of every failure",
+    )
+    return sp
 
-    # demo
-    d = command(
+
+def _device_option(sp: argparse.ArgumentParser) -> None:
+    """``--device``, checked at parse time."""
+    sp.add_argument(
+        "--device",
+        default="cpu",
+        type=_device,
+        help="torch device: cpu, cuda, cuda:1, ... (one this machine has)",
+    )
+
+
+def _trust_pickle_option(sp: argparse.ArgumentParser, what: str) -> None:
+    """``--trust-pickle`` for the zip ``what`` names."""
+    sp.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help=f"{what}: open an agent zip that only unpickling can open (a plain SB3 zip, "
+        "an older reprl zip without the safe record); unpickling can run arbitrary code: "
+        "only for a zip from a source you trust (default: refuse it; reprl's own zips "
+        "open without pickle)",
+    )
+
+
+def _add_demo(sub: Any) -> None:
+    """``reprl demo``."""
+    d = _command(
+        sub,
         "demo",
         "play every Breakout variant at random on batched games; PNG + JSON (seconds)",
         "Plays every Breakout variant with uniform random actions on NUM_ENVS batched games "
@@ -281,11 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
         "held-out test pairs framed in red) and OUT/lab_scenes.png (multi-view scenes with "
         "their cameras on a map: GQN's data)",
     )
-    device(d)
+    _device_option(d)
     d.set_defaults(func=cmd.demo)
 
-    # bench-envs
-    b = command(
+
+def _add_bench_envs(sub: Any) -> None:
+    """``reprl bench-envs``."""
+    b = _command(
+        sub,
         "bench-envs",
         "env-steps/s of reprl's Breakout vs ALE Breakout-v5 (prints JSON)",
         "Measures env-steps/s with random actions of reprl's Breakout (its SB3 VecEnv and its "
@@ -310,8 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.set_defaults(func=cmd.bench_envs)
 
-    # collect
-    c = command(
+
+def _add_collect(sub: Any) -> None:
+    """``reprl collect``; its defaults are the experiment config's (:class:`CollectStage`)."""
+    from typing import get_args, get_type_hints
+
+    from experiments.blocks import CollectStage
+
+    defaults = CollectStage()
+    policies = list(get_args(get_type_hints(CollectStage)["policy"]))
+    c = _command(
+        sub,
         "collect",
         "run an exploration policy, write a dataset (HDF5)",
         "Runs an exploration policy on each env id (frames split evenly; each id is one domain "
@@ -327,27 +360,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--frames", type=_positive_int, required=True, help="total frames to write")
     c.add_argument("--out", required=True, help="dataset path (.h5)")
-    c.add_argument("--num-envs", type=_positive_int, default=64, help="parallel envs per id")
+    c.add_argument(
+        "--num-envs", type=_positive_int, default=defaults.num_envs, help="parallel envs per id"
+    )
     c.add_argument(
         "--policy",
-        default="random_repeat",
-        choices=["random", "random_repeat", "sb3"],
+        default=defaults.policy,
+        choices=policies,
         help="random: uniform actions; random_repeat: uniform actions held for 1 to "
         "REPEAT steps; sb3: a trained agent (--model) with epsilon-random actions",
     )
     c.add_argument(
         "--repeat",
         type=_positive_int,
-        default=4,
+        default=defaults.repeat,
         help="random_repeat: longest hold of an action, in steps",
     )
     c.add_argument("--model", help="sb3: path of the SB3 agent (.zip)")
-    c.add_argument("--epsilon", type=float, default=0.1, help="sb3: random-action probability")
-    trust_pickle(c, "sb3")
+    c.add_argument(
+        "--epsilon", type=float, default=defaults.epsilon, help="sb3: random-action probability"
+    )
+    _trust_pickle_option(c, "sb3")
     c.add_argument(
         "--views-per-scene",
         type=int,
-        default=0,
+        default=defaults.views_per_scene,
         metavar="K",
         help="K >= 2: write a scene dataset instead (GQN's data, Lab ids only): FRAMES / K "
         "scenes of K views from random cameras with their 7-d viewpoints; no policy is used",
@@ -355,11 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--max-pitch",
         type=float,
-        default=0.0,
+        default=defaults.max_pitch,
         help="scenes: cameras pitch uniformly within +-MAX_PITCH degrees (default level views)",
     )
-    c.add_argument("--seed", type=int, default=0, help="seed of the envs and the policy")
-    device(c)
+    c.add_argument(
+        "--seed", type=int, default=defaults.seed, help="seed of the envs and the policy"
+    )
+    _device_option(c)
     c.add_argument(
         "--env-kwarg",
         nargs="*",
@@ -369,8 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(func=cmd.collect)
 
-    # pretrain
-    t = command(
+
+def _add_pretrain(sub: Any) -> None:
+    """``reprl pretrain``."""
+    t = _command(
+        sub,
         "pretrain",
         "pretrain a representation on a dataset",
         "Pretrains a representation (representations.pretrain.PretrainConfig: method, model, "
@@ -388,8 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd.pretrain)
 
-    # probe
-    r = command(
+
+def _add_probe(sub: Any) -> None:
+    """``reprl probe``."""
+    r = _command(
+        sub,
         "probe",
         "score an encoder against a dataset's ground-truth factors",
         "Scores an encoder's latents against a dataset's factors (linear probes on held-out "
@@ -408,11 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="metrics to compute",
     )
     r.add_argument("--seed", type=int, default=0, help="seed of the frame sample and the probes")
-    device(r)
+    _device_option(r)
     r.set_defaults(func=cmd.probe)
 
-    # pictures
-    g = command(
+
+def _add_pictures(sub: Any) -> None:
+    """``reprl pictures``."""
+    g = _command(
+        sub,
         "pictures",
         "reconstructions and latent traversals as PNG",
         "Writes reconstructions.png and traversals.png of an encoder that has a decoder.",
@@ -421,10 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("dataset", help="dataset (.h5) to take frames from")
     g.add_argument("--out", help="output directory (default: <encoder dir>/pictures)")
     g.add_argument("--seed", type=int, default=0, help="seed of the frames shown")
-    device(g)
+    _device_option(g)
     g.set_defaults(func=cmd.pictures)
 
-    # run / train / evaluate (experiments)
+
+def _add_run_train_evaluate(sub: Any) -> None:
+    """``reprl run / train / evaluate (experiments)``."""
+
     def experiment_args(e: argparse.ArgumentParser) -> None:
         e.add_argument(
             "config",
@@ -453,7 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         ("train", "train", "an experiment's stages up to training the agents"),
     ):
-        e = command(
+        e = _command(
+            sub,
             name,
             text,
             text + ". Stages whose artefacts exist for the same config are "
@@ -463,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
         experiment_args(e)
         e.set_defaults(func=cmd.experiment(until))
 
-    v = command(
+    v = _command(
+        sub,
         "evaluate",
         "zero-shot evaluation: of an experiment (CONFIG) or of one agent zip (--agent)",
         "Without --agent: runs an experiment's stages up to evaluation (CONFIG and overrides as "
@@ -512,12 +565,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--video-frames", type=_positive_int, default=1000, help="--video: most frames per GIF"
     )
-    trust_pickle(v, "--agent")
-    device(v)
+    _trust_pickle_option(v, "--agent")
+    _device_option(v)
     v.set_defaults(func=cmd.evaluate)
 
-    # convert-agent
-    ca = command(
+
+def _add_convert_agent(sub: Any) -> None:
+    """``reprl convert-agent``."""
+    ca = _command(
+        sub,
         "convert-agent",
         "rewrite a trusted SB3 agent zip in reprl's safe form (opens without pickle)",
         "Loads the agent zip IN (a plain SB3 zip of PPO, A2C or A3C, or an older reprl zip "
@@ -530,11 +586,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ca.add_argument("src", metavar="IN", help="the agent zip to convert")
     ca.add_argument("dst", metavar="OUT", help="the safe agent zip to write (not IN)")
-    trust_pickle(ca, "IN")
+    _trust_pickle_option(ca, "IN")
     ca.set_defaults(func=cmd.convert_agent)
 
-    # report
-    rp = command(
+
+def _add_report(sub: Any) -> None:
+    """``reprl report``."""
+    rp = _command(
+        sub,
         "report",
         "merge evaluation runs into tables (md, csv) and plots",
         "Merges the evaluation (eval/) and training (train/) artefacts of one or more experiment "
@@ -560,8 +619,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.set_defaults(func=cmd.report)
 
-    # sweep
-    sw = command(
+
+def _add_sweep(sub: Any) -> None:
+    """``reprl sweep``."""
+    sw = _command(
+        sub,
         "sweep",
         "many experiments (seeds x encoders x domains) as Ray Tune trials; one merged report",
         "Runs a sweep config: a grid (and optional random draws) over dotted keys of an "
@@ -610,7 +672,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="only (re)write the merged report of the trials finished so far",
     )
     sw.set_defaults(func=cmd.sweep)
-    return p
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

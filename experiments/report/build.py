@@ -266,24 +266,7 @@ def build_report(
     curves = learning_curves(trains)
     display = PathDisplay(out, roots)
 
-    train_by_key = {(t.slug, t.seed): t for t in trains}
-    facts: dict[str, list[RunFacts]] = {}
-    encoder_of: dict[str, str | None] = {}
-    run_rows, prov = [], []
-    for r in evals:
-        t = train_by_key.get((agent_slug(r.agent), r.seed))
-        tprov = t.provenance if t is not None else None
-        if r.agent != REFERENCE_AGENT:
-            encoder_of.setdefault(r.agent, run_encoder_sha256(r.provenance, tprov))
-        f = run_facts(r.provenance, tprov, source_env=source_env, targets=targets)
-        if r.agent == REFERENCE_AGENT:  # no encoder, not trained
-            f = RunFacts(
-                "none (uniform-random policy)", "false", "none", math.nan, 0, math.nan, "none"
-            )
-        facts.setdefault(r.agent, []).append(f)
-        run_rows.append(_run_row(r.agent, r.seed, f))
-        s = summarise_provenance({"eval": r.provenance, "train": tprov}, display)
-        prov.append((r.agent, r.seed, s))
+    facts, encoder_of, run_rows, prov = _runs(evals, trains, source_env, targets, display)
     probes = discover_probes(roots)
     current = [p for p in probes if not p.outdated]
     by_encoder, zero_shot_mode = _agents_by_encoder(encoder_of, tables)
@@ -293,22 +276,9 @@ def build_report(
     if REFERENCE_AGENT in described:
         described[REFERENCE_AGENT].update(budget="not trained", env_steps="0", seconds="0")
 
-    seeds_of = {a: sorted(r.seed for r in evals if r.agent == a) for a in agents}
-    head = [
-        "# Zero-shot transfer report",
-        "",
-        f"- Roots: {', '.join(f'`{display(r)}`' for r in roots)}",
-        f"- Agents: {len(agents)}; evaluation runs: {len(evals)}; training runs: {len(trains)}",
-        f"- Source env: `{source_env}`" if source_env else "- Source env: not given",
-        f"- Baseline: `{baseline}`" if baseline else "- Baseline: none (no agent `pixels`)",
-        *_level_lines(evals, envs),
-        f"- Intervals: {round(confidence * 100)}% percentile bootstrap over training seeds "
-        f"({reps} replicates, seed {seed}). Episode returns are first averaged per seed; the "
-        "seeds are the runs (for aggregates, resampled within each env: stratified). A cell "
-        "with one seed has no interval; with few seeds percentile intervals are too narrow.",
-        "",
-        *md.agents_section(agents, seeds_of, described),
-    ]
+    head = _head(roots, display, evals, trains, envs, described, source_env, baseline)
+    head += _intervals(confidence, reps, seed)
+    head += ["", *md.agents_section(agents, _seeds_of(evals, agents), described)]
     body: list[str] = md.encoders_section(
         encoders,
         factor_columns,
@@ -326,28 +296,8 @@ def build_report(
             reference=REFERENCE_AGENT,
             confidence=confidence,
         )
-    window = f"trailing mean over {SMOOTH_EPISODES} episodes"
-    tail = [
-        "## Plots",
-        "",
-        "![zero-shot returns](zero_shot.png)",
-        "",
-        "One panel per env and mode with its own y scale: each agent's mean return [CI]; "
-        "dashed: R_min (random), dotted: R_max (best).",
-        "",
-        "![learning curves](learning_curves.png)",
-        "",
-        f"Learning curves smoothed by a {window}; band: min-max over seeds.",
-        "",
-        *md.final_returns_section(curves, SMOOTH_EPISODES),
-    ]
-    inputs: list[InputFile] = []
-    for r in evals:
-        inputs += [r.csv, r.json]
-    for t in trains:
-        inputs += [t.metrics, t.provenance_file]
-    inputs += [p.file for p in probes]
-    tail += md.provenance_section(prov, inputs, display)
+    inputs = _inputs(evals, trains, probes)
+    tail = [*_plots_section(curves), *md.provenance_section(prov, inputs, display)]
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -382,6 +332,100 @@ def build_report(
         "encoders": encoders,
         "inputs": [{"path": display(f.path), "sha256": f.sha256} for f in inputs],
     }
+
+
+def _runs(
+    evals: list[Any],
+    trains: list[Any],
+    source_env: str | None,
+    targets: list[str],
+    display: PathDisplay,
+) -> tuple[dict[str, list[RunFacts]], dict[str, str | None], list[Any], list[Any]]:
+    """Per evaluated run: its facts (by agent), each agent's encoder sha256, the rows of
+    ``runs.csv`` and the provenance summaries."""
+    train_by_key = {(t.slug, t.seed): t for t in trains}
+    facts: dict[str, list[RunFacts]] = {}
+    encoder_of: dict[str, str | None] = {}
+    run_rows, prov = [], []
+    for r in evals:
+        t = train_by_key.get((agent_slug(r.agent), r.seed))
+        tprov = t.provenance if t is not None else None
+        if r.agent != REFERENCE_AGENT:
+            encoder_of.setdefault(r.agent, run_encoder_sha256(r.provenance, tprov))
+        f = run_facts(r.provenance, tprov, source_env=source_env, targets=targets)
+        if r.agent == REFERENCE_AGENT:  # no encoder, not trained
+            f = RunFacts(
+                "none (uniform-random policy)", "false", "none", math.nan, 0, math.nan, "none"
+            )
+        facts.setdefault(r.agent, []).append(f)
+        run_rows.append(_run_row(r.agent, r.seed, f))
+        s = summarise_provenance({"eval": r.provenance, "train": tprov}, display)
+        prov.append((r.agent, r.seed, s))
+    return facts, encoder_of, run_rows, prov
+
+
+def _seeds_of(evals: list[Any], agents: list[str]) -> dict[str, list[int]]:
+    return {a: sorted(r.seed for r in evals if r.agent == a) for a in agents}
+
+
+def _head(
+    roots: list[Path],
+    display: PathDisplay,
+    evals: list[Any],
+    trains: list[Any],
+    envs: list[str],
+    described: dict[str, Any],
+    source_env: str | None,
+    baseline: str | None,
+) -> list[str]:
+    """The report's first lines: what it read and what it compares."""
+    return [
+        "# Zero-shot transfer report",
+        "",
+        f"- Roots: {', '.join(f'`{display(r)}`' for r in roots)}",
+        f"- Agents: {len(described)}; evaluation runs: {len(evals)}; training runs: {len(trains)}",
+        f"- Source env: `{source_env}`" if source_env else "- Source env: not given",
+        f"- Baseline: `{baseline}`" if baseline else "- Baseline: none (no agent `pixels`)",
+        *_level_lines(evals, envs),
+    ]
+
+
+def _intervals(confidence: float, reps: int, seed: int) -> list[str]:
+    return [
+        f"- Intervals: {round(confidence * 100)}% percentile bootstrap over training seeds "
+        f"({reps} replicates, seed {seed}). Episode returns are first averaged per seed; the "
+        "seeds are the runs (for aggregates, resampled within each env: stratified). A cell "
+        "with one seed has no interval; with few seeds percentile intervals are too narrow."
+    ]
+
+
+def _plots_section(curves: Any) -> list[str]:
+    """The plots and the final returns of the learning curves."""
+    window = f"trailing mean over {SMOOTH_EPISODES} episodes"
+    return [
+        "## Plots",
+        "",
+        "![zero-shot returns](zero_shot.png)",
+        "",
+        "One panel per env and mode with its own y scale: each agent's mean return [CI]; "
+        "dashed: R_min (random), dotted: R_max (best).",
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
+        f"Learning curves smoothed by a {window}; band: min-max over seeds.",
+        "",
+        *md.final_returns_section(curves, SMOOTH_EPISODES),
+    ]
+
+
+def _inputs(evals: list[Any], trains: list[Any], probes: list[Any]) -> list[InputFile]:
+    """Every file the report read, in the provenance table's order."""
+    inputs: list[InputFile] = []
+    for r in evals:
+        inputs += [r.csv, r.json]
+    for t in trains:
+        inputs += [t.metrics, t.provenance_file]
+    return inputs + [p.file for p in probes]
 
 
 def _mode_summary(t: ModeTables) -> dict[str, Any]:

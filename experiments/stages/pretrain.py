@@ -7,6 +7,7 @@ Each is one :func:`representations.pretrain.pretrain` run (content-keyed itself)
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 from experiments.experiment import ExperimentConfig
@@ -26,15 +27,12 @@ def stage_pretrain(cfg: ExperimentConfig, base: Path, dataset: Path) -> dict[str
             k: str(done[v[1:]]) if isinstance(v, str) and v.startswith("@") else v
             for k, v in e.model.items()
         }
+        shared = {f.name for f in fields(PretrainConfig)} & {f.name for f in fields(e)}
         pc = PretrainConfig(
-            method=e.method,
+            **{k: getattr(e, k) for k in shared if k != "model"},
             model=model,
             dataset=str(dataset),
             out=str(RunLayout(base).pretrain_dir(e.name)),
-            seed=e.seed,
-            steps=e.steps,
-            batch_size=e.batch_size,
-            lr=e.lr,
             device=cfg.device,
             log_every=max(1, min(50, e.steps // 10)),
             checkpoint_every=max(1, min(500, e.steps)),

@@ -91,7 +91,7 @@ def test_only_the_sweep_imports_ray_and_only_inside_functions() -> None:
                     names = [node.module]
                 if any(n == "ray" or n.startswith("ray.") for n in names):
                     found.append((f.relative_to(ROOT).as_posix(), id(node) in top))
-    assert found and {f for f, _ in found} == {"experiments/sweep.py"}
+    assert found and {f for f, _ in found} == {"experiments/sweep/run.py"}
     assert not any(at_top for _, at_top in found)
 
 
@@ -276,7 +276,7 @@ def test_agents_that_a_swept_key_changes_are_named_by_it(tmp_path: Path) -> None
     p = plan(load_sweep(path), str(path))
     p.directory.mkdir(parents=True)
     run_shared(p, on_line=lambda _: None)
-    from experiments.sweep import _share_into, _trial_spec, _write_state
+    from experiments.sweep.run import _share_into, _trial_spec, _write_state
 
     _write_state(p, {})
     for t in p.trials:
