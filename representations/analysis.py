@@ -20,11 +20,10 @@ from envs.errors import ReprlError
 from envs.storage.dataset import FrameDataset
 from envs.storage.files import atomic_path, atomic_write_text
 from representations.base import Representation, check_frame_shape
+from representations.batches import SCENES, SEQUENCES, sequences_to_input
+from representations.factors import FACTOR_VALUES_ABSENT as FACTOR_VALUES_ABSENT
+from representations.factors import _absent, factor_data
 from representations.metrics import METRICS, FactorData, evaluate, linear_probe
-
-FACTOR_VALUES_ABSENT = -1
-"""An object's x position of -1 means "this object does not exist here" (no middle wall, no
-second ball): its factors are then undefined (see :func:`_absent`)."""
 
 
 def subsample(ds: FrameDataset, max_frames: int) -> np.ndarray:
@@ -52,25 +51,6 @@ def encode_dataset(
         x = model.to_model_input(torch.from_numpy(frames).to(device))
         out.append(model.encode(x).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.latent_dim), np.float32)
-
-
-def factor_data(
-    ds: FrameDataset, index: np.ndarray, factor_names: Sequence[str] | None = None
-) -> FactorData:
-    """Factors of frames ``index`` as :class:`FactorData` (no frames: latents come separately).
-
-    Factor columns that are absent (-1) in every selected frame, or constant, are dropped by
-    the metrics themselves (constant); columns absent in only some frames (a second ball in
-    juggling only) are kept, with -1 as their value where absent.
-    """
-    factors = ds.factors(factor_names, index)
-    keep = {k: v for k, v in factors.items() if not np.all(v == FACTOR_VALUES_ABSENT)}
-    return FactorData(
-        frames=None,
-        factors=keep,
-        episode=ds.episode[index],
-        discrete={n for n in ds.info.discrete_factors if n in keep},
-    )
 
 
 def probe(
@@ -116,23 +96,6 @@ def probe(
     results["dataset"] = str(dataset)
     results["encoder"] = {"method": model.name, "latent_dim": model.latent_dim}
     return results
-
-
-def _absent(columns: list[str], values: np.ndarray) -> np.ndarray:
-    """(T, K) bool: where an object's factor is undefined because the object is not there.
-
-    An object ``obj`` (``ball``, ``wall``, ``target``) is absent from a frame when its x
-    position ``obj_x`` (or ``obj_x[k]`` for the k-th ball) is -1; all its factors (velocities
-    too, whose -1 is a real value) are then undefined. Factors of no positioned object are
-    always present (``lives`` = -1 means unlimited lives, a real value).
-    """
-    out = np.zeros(values.shape, dtype=bool)
-    for j, col in enumerate(columns):
-        name, bracket, rest = col.partition("[")
-        ref = f"{name.split('_')[0]}_x" + (bracket + rest if bracket else "")
-        if ref in columns:
-            out[:, j] = values[:, columns.index(ref)] == FACTOR_VALUES_ABSENT
-    return out
 
 
 def _probe_where_present(
@@ -206,12 +169,10 @@ def sequence_scores(
         ReprlError: a model that does not learn from sequences, or a dataset without windows
             of its length.
     """
-    from representations.pretrain import sequences_to_input
-
-    if model.batch_kind != "sequences":
+    if model.batch_kind != SEQUENCES:
         raise ReprlError(
             f"{model.name} does not learn from sequences (batch_kind "
-            f"{model.batch_kind!r}): nothing to predict"
+            f"{model.batch_kind.name!r}): nothing to predict"
         )
     model.eval()
     device = next(model.parameters()).device
@@ -270,12 +231,10 @@ def rendering_scores(
     Raises:
         ReprlError: a model that does not learn from scenes, or a dataset without scenes.
     """
-    from representations.pretrain import sequences_to_input
-
-    if model.batch_kind != "scenes" or not hasattr(model, "render"):
+    if model.batch_kind != SCENES or not hasattr(model, "render"):
         raise ReprlError(
-            f"{model.name} does not render scenes (batch_kind {model.batch_kind!r}): nothing "
-            "to render"
+            f"{model.name} does not render scenes (batch_kind {model.batch_kind.name!r}): "
+            "nothing to render"
         )
     model.eval()
     device = next(model.parameters()).device
@@ -364,7 +323,7 @@ def pictures(
     Returns:
         name -> path of each picture written.
     """
-    if model.batch_kind == "scenes" and hasattr(model, "render"):
+    if model.batch_kind == SCENES and hasattr(model, "render"):
         return _save_pictures(
             {"rendering": _rendering_grid(model, dataset, num_frames)}, out_dir, scale
         )
@@ -425,8 +384,6 @@ def _rendering_grid(
     model: Representation, dataset: str | os.PathLike[str], scenes: int
 ) -> np.ndarray:
     """Rows of context views, then the rendered and the true query view, a gap between."""
-    from representations.pretrain import sequences_to_input
-
     ds = FrameDataset(dataset)
     try:
         k = ds.views_per_scene

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -20,6 +20,11 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from envs.storage.files import json_plain
+from representations.batches import FRAMES, BatchKind
+from representations.checkpoint_file import save
+
+if TYPE_CHECKING:
+    from representations.probing import ScoreContext
 
 #: Channel orders with a fixed meaning; any other string names one channel per character.
 _DEFAULT_ORDERS: dict[int, str] = {1: "L", 3: "RGB"}
@@ -263,7 +268,8 @@ class Representation(nn.Module, abc.ABC):
         variational: Whether :meth:`encode` gives posterior means under a unit-Gaussian prior
             (class attribute): then a latent that does not vary over the data is collapsed
             (:mod:`representations.metrics.activity`).
-        batch_kind: What :meth:`loss` trains on (class attribute): ``"frames"`` (the default,
+        batch_kind: What :meth:`loss` trains on (class attribute), a
+            :class:`representations.batches.BatchKind` named ``"frames"`` (the default,
             ``batch["obs"]``: ``(B, C, H, W)`` single frames) or ``"sequences"``
             (``batch["seq"]``: ``(B, L, C, H, W)`` consecutive frames of one episode per row,
             e.g. CPC); a ``"sequences"`` method also has an int attribute ``sequence_length``
@@ -292,12 +298,13 @@ class Representation(nn.Module, abc.ABC):
     checkpoint_args: ClassVar[tuple[str, ...]] = ()
     #: Codes are posterior means under a unit-Gaussian prior (VAE-style).
     variational: ClassVar[bool] = False
-    #: What ``loss`` trains on: ``"frames"`` (``batch["obs"]``), ``"sequences"``
-    #: (``batch["seq"]``, with an int attribute ``sequence_length``) or ``"factors"``
-    #: (``"obs"``, ``"targets"``, ``"mask"``, with a list attribute ``targets``) or
-    #: ``"scenes"`` (``"views"``, ``"viewpoints"``) or ``"pairs"`` (``"obs"``, ``"next_obs"``,
-    #: with an int attribute ``pair_offset``).
-    batch_kind: ClassVar[str] = "frames"
+    #: What ``loss`` trains on, a :class:`representations.batches.BatchKind`: ``FRAMES``
+    #: (``batch["obs"]``), ``SEQUENCES`` (``batch["seq"]``, with an int attribute
+    #: ``sequence_length``), ``FACTORS`` (``"obs"``, ``"targets"``, ``"mask"``, with a list
+    #: attribute ``targets``), ``SCENES`` (``"views"``, ``"viewpoints"``) or ``PAIRS``
+    #: (``"obs"``, ``"next_obs"``, with an int attribute ``pair_offset``). ``str()`` of it is
+    #: the name (``"frames"``, ...), and it compares equal to that name.
+    batch_kind: ClassVar[BatchKind] = FRAMES
 
     def __init__(self, *, input_spec: InputSpec, latent_dim: int, config: Mapping[str, Any]):
         super().__init__()
@@ -352,6 +359,31 @@ class Representation(nn.Module, abc.ABC):
         momentum target encoder) update it here.
         """
 
+    @classmethod
+    def probe_settings(cls, ctx: ScoreContext) -> dict[str, Any]:
+        """The settings of this method's own probe scores (:mod:`representations.probing`).
+
+        Args:
+            ctx: The collect and probe settings, device, seed and temporary directory.
+
+        Returns:
+            Score name -> its JSON-plain settings (the probe's stage key and record hold
+            them); ``{}`` (this default): the method has no scores of its own.
+        """
+        return {}
+
+    def probe_scores(self, ctx: ScoreContext) -> dict[str, Any]:
+        """This method's own probe scores (:mod:`representations.probing`).
+
+        Args:
+            ctx: The same context as :meth:`probe_settings`'s.
+
+        Returns:
+            Score name -> JSON-plain dict of scores (or ``{"skipped": reason, ...}``), one per
+            name of ``probe_settings(ctx)``; ``{}`` by default.
+        """
+        return {}
+
     def example_batch(
         self, batch_size: int = 4, generator: torch.Generator | None = None
     ) -> dict[str, Tensor]:
@@ -386,15 +418,13 @@ class Representation(nn.Module, abc.ABC):
     def save(
         self, path: str | os.PathLike[str], provenance: Mapping[str, Any] | None = None
     ) -> None:
-        """Write a checkpoint atomically (see :func:`representations.checkpoint.save`).
+        """Write a checkpoint atomically (see :func:`representations.checkpoint_file.save`).
 
         Args:
             path: Destination file, conventionally ``*.safetensors``.
             provenance: JSON-plain record of the training data (e.g. path and sha256 of the
                 dataset); ``None`` keeps :attr:`provenance`.
         """
-        from representations.checkpoint import save
-
         save(self, path, provenance=provenance)
 
     def extra_repr(self) -> str:

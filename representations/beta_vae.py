@@ -121,6 +121,74 @@ def _resolve_dae(dae: DAESource, input_shape: tuple[int, int, int]) -> Denoising
     )
 
 
+def _check_loss_args(
+    name: str,
+    fixed: str | None,
+    reconstruction: str | None,
+    *,
+    likelihood: str,
+    gaussian_sigma: float,
+    beta: float,
+) -> str:
+    """Checks the loss's arguments of a beta-VAE; returns the reconstruction it uses.
+
+    Args:
+        name: The method's registry name (for messages).
+        fixed: The reconstruction the registered variant fixes, or None.
+        reconstruction: The one asked for, or None (the variant's own, else ``"pixel"``).
+
+    Raises:
+        ReprlError: Naming the argument, what it expects and what came.
+    """
+    if reconstruction is None:
+        reconstruction = fixed or "pixel"
+    elif fixed is not None and reconstruction != fixed:
+        raise ReprlError(
+            f"{name}: expected reconstruction={fixed!r}, got {reconstruction!r} "
+            "(use 'beta_vae' for pixel reconstruction)"
+        )
+    if likelihood not in _LIKELIHOODS:
+        raise ReprlError(f"likelihood: expected one of {_LIKELIHOODS}, got {likelihood!r}")
+    if reconstruction not in _RECONSTRUCTIONS:
+        raise ReprlError(
+            f"reconstruction: expected one of {_RECONSTRUCTIONS}, got {reconstruction!r}"
+        )
+    if not float(gaussian_sigma) > 0.0:
+        raise ReprlError(f"gaussian_sigma: expected > 0, got {gaussian_sigma}")
+    if not float(beta) >= 0.0:
+        raise ReprlError(f"beta: expected >= 0, got {beta}")
+    return reconstruction
+
+
+def _check_remedy_args(feature_var_momentum: float, kl_warmup_steps: int, free_bits: float) -> None:
+    """Checks the anti-collapse remedies' arguments (module doc)."""
+    if not 0.0 <= float(feature_var_momentum) < 1.0:
+        raise ReprlError(f"feature_var_momentum: expected in [0, 1), got {feature_var_momentum}")
+    if (
+        isinstance(kl_warmup_steps, bool)
+        or int(kl_warmup_steps) != kl_warmup_steps
+        or (kl_warmup_steps < 0)
+    ):
+        raise ReprlError(f"kl_warmup_steps: expected an integer >= 0, got {kl_warmup_steps!r}")
+    if not float(free_bits) >= 0.0:
+        raise ReprlError(f"free_bits: expected >= 0 nats per latent, got {free_bits}")
+
+
+def _perceptual_dae(dae: DAESource, spec: InputSpec, dae_layer: int | None) -> DenoisingAutoencoder:
+    """The frozen DAE of ``reconstruction="dae"``, checked against the beta-VAE's input and the
+    chosen ``dae_layer``."""
+    dae_module = _resolve_dae(dae, spec.shape)
+    if dae_layer is not None:
+        n_convs = len(dae_module.encoder.feature_shapes)
+        if not 1 <= int(dae_layer) <= n_convs:
+            raise ReprlError(f"dae_layer: expected 1..{n_convs} (a DAE conv), got {dae_layer}")
+    if dae_module.input_spec != spec:
+        raise ReprlError(
+            f"dae input_spec: expected {spec} (the beta-VAE's), got {dae_module.input_spec}"
+        )
+    return dae_module
+
+
 @register
 class BetaVAE(Representation):
     """Convolutional beta-VAE with Gaussian latents; optionally DARLA's beta-VAE_DAE.
@@ -189,52 +257,23 @@ class BetaVAE(Representation):
         free_bits: float = 0.0,
         hidden_norm: bool = False,
     ) -> None:
-        fixed = type(self).fixed_reconstruction
-        if reconstruction is None:
-            reconstruction = fixed or "pixel"
-        elif fixed is not None and reconstruction != fixed:
-            raise ReprlError(
-                f"{self.name}: expected reconstruction={fixed!r}, got {reconstruction!r} "
-                "(use 'beta_vae' for pixel reconstruction)"
-            )
-        if likelihood not in _LIKELIHOODS:
-            raise ReprlError(f"likelihood: expected one of {_LIKELIHOODS}, got {likelihood!r}")
-        if reconstruction not in _RECONSTRUCTIONS:
-            raise ReprlError(
-                f"reconstruction: expected one of {_RECONSTRUCTIONS}, got {reconstruction!r}"
-            )
-        if not float(gaussian_sigma) > 0.0:
-            raise ReprlError(f"gaussian_sigma: expected > 0, got {gaussian_sigma}")
-        if not float(beta) >= 0.0:
-            raise ReprlError(f"beta: expected >= 0, got {beta}")
+        reconstruction = _check_loss_args(
+            self.name,
+            type(self).fixed_reconstruction,
+            reconstruction,
+            likelihood=likelihood,
+            gaussian_sigma=gaussian_sigma,
+            beta=beta,
+        )
         if reconstruction == "pixel" and dae is not None:
             raise ReprlError("dae: only used with reconstruction='dae', got reconstruction='pixel'")
         if normalize_features and reconstruction != "dae":
             raise ReprlError("normalize_features: only used with reconstruction='dae'")
-        if not 0.0 <= float(feature_var_momentum) < 1.0:
-            raise ReprlError(
-                f"feature_var_momentum: expected in [0, 1), got {feature_var_momentum}"
-            )
-        if (
-            isinstance(kl_warmup_steps, bool)
-            or int(kl_warmup_steps) != kl_warmup_steps
-            or (kl_warmup_steps < 0)
-        ):
-            raise ReprlError(f"kl_warmup_steps: expected an integer >= 0, got {kl_warmup_steps!r}")
-        if not float(free_bits) >= 0.0:
-            raise ReprlError(f"free_bits: expected >= 0 nats per latent, got {free_bits}")
+        _check_remedy_args(feature_var_momentum, kl_warmup_steps, free_bits)
         spec = InputSpec.for_shape(input_shape)
-        dae_module = _resolve_dae(dae, spec.shape) if reconstruction == "dae" else None
-        if dae_layer is not None:
-            if dae_module is None:
-                raise ReprlError("dae_layer: only used with reconstruction='dae'")
-            n_convs = len(dae_module.encoder.feature_shapes)
-            if not 1 <= int(dae_layer) <= n_convs:
-                raise ReprlError(f"dae_layer: expected 1..{n_convs} (a DAE conv), got {dae_layer}")
-        if dae_module is not None and dae_module.input_spec != spec:
-            raise ReprlError(
-                f"dae input_spec: expected {spec} (the beta-VAE's), got {dae_module.input_spec}"
-            )
+        dae_module = _perceptual_dae(dae, spec, dae_layer) if reconstruction == "dae" else None
+        if dae_layer is not None and dae_module is None:
+            raise ReprlError("dae_layer: only used with reconstruction='dae'")
         super().__init__(
             input_spec=spec,
             latent_dim=latent_dim,

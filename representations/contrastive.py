@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
+from representations.batches import PAIRS
 
 
 @torch.no_grad()
@@ -206,7 +207,7 @@ class PairMethod(Representation):
         pair_offset: ``k >= 1``.
     """
 
-    batch_kind = "pairs"
+    batch_kind = PAIRS
     pair_offset: int
 
     def pairs(self, batch: Any) -> tuple[Tensor, Tensor]:

@@ -41,7 +41,9 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
+from representations.batches import SEQUENCES
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.probing import ScoreContext, fresh_prediction_scores
 from representations.registry import register
 
 EncoderKind = Literal["conv", "resnet"]
@@ -168,7 +170,7 @@ class CPC(Representation):
 
     name = "cpc"
     variational = False
-    batch_kind = "sequences"
+    batch_kind = SEQUENCES
 
     def __init__(
         self,
@@ -367,6 +369,20 @@ class CPC(Representation):
             accs[f"acc_k{k}"] = float((logits.detach().argmax(1) == target).float().mean())
         total = total / self.prediction_steps
         return total, {"loss": float(total.detach()), **accs, "chance": 1.0 / (b * n)}
+
+    @classmethod
+    def probe_settings(cls, ctx: ScoreContext) -> dict[str, Any]:
+        """``{"prediction": {"frames", "collect"}}``: the fresh episodes' settings, or ``{}``
+        when ``ctx.sequence_frames`` is 0."""
+        if ctx.sequence_frames <= 0:
+            return {}
+        return {"prediction": {"frames": ctx.sequence_frames, "collect": ctx.collect_key}}
+
+    def probe_scores(self, ctx: ScoreContext) -> dict[str, Any]:
+        """``{"prediction": ...}``: :func:`representations.probing.fresh_prediction_scores`."""
+        if ctx.sequence_frames <= 0:
+            return {}
+        return {"prediction": fresh_prediction_scores(self, ctx)}
 
     def example_batch(
         self, batch_size: int = 4, generator: torch.Generator | None = None

@@ -21,20 +21,18 @@ config are checked before anything is written, so a refused run leaves nothing b
 file is written under a temporary name and renamed. A non-finite loss stops the run with an
 error naming the step and the loss terms.
 
-What a step feeds ``model.loss`` follows the method's :attr:`Representation.batch_kind`:
-``"frames"`` draws ``batch_size`` shuffled frames (``{"obs": (B, C, H, W)}``); ``"sequences"``
-(CPC) draws ``batch_size`` random windows of ``model.sequence_length`` consecutive frames of one
-episode (``{"seq": (B, L, C, H, W)}``, :meth:`FrameDataset.iter_sequences`); ``"factors"`` (the
-supervised baseline) draws frames as ``"frames"`` does, with their factor columns standardised
-over the dataset and a mask of where each is defined (``{"obs", "targets": (B, T), "mask":
-(B, T)}``, :func:`factor_targets`); ``"scenes"`` (GQN) draws ``batch_size`` scenes of a scene
-dataset (:func:`envs.scenes.collect_scenes`), all K views of each with their 7-d viewpoints
-(``{"views": (B, K, C, H, W), "viewpoints": (B, K, 7)}``, :meth:`FrameDataset.iter_scenes`);
-``"pairs"`` (ST-DIM, ATC) draws ``batch_size`` pairs of frame t and frame t + k of one episode,
-k the model's ``pair_offset``, every pair start once per epoch (``{"obs", "next_obs": (B, C, H,
-W)}``, :meth:`FrameDataset.iter_pairs`). Images are float32 in ``[0, 1]`` on ``cfg.device``.
-After every optimiser step the loop calls :meth:`Representation.after_step` (ATC's momentum
-target follows the online weights there).
+What a step feeds ``model.loss`` is drawn by the method's :attr:`Representation.batch_kind`, a
+:class:`representations.batches.BatchKind`, which also checks the dataset before anything is
+written: ``"frames"`` draws ``batch_size`` shuffled frames (``{"obs": (B, C, H, W)}``);
+``"sequences"`` (CPC) random windows of ``model.sequence_length`` consecutive frames of one
+episode (``{"seq": (B, L, C, H, W)}``); ``"factors"`` (the supervised baseline) frames with
+their factor columns standardised and a mask of where each is defined (``{"obs", "targets":
+(B, T), "mask": (B, T)}``, :func:`factor_targets`); ``"scenes"`` (GQN) scenes of a scene
+dataset, all K views with their 7-d viewpoints (``{"views": (B, K, C, H, W), "viewpoints":
+(B, K, 7)}``); ``"pairs"`` (ST-DIM, ATC) frame t and frame t + k of one episode, k the model's
+``pair_offset`` (``{"obs", "next_obs": (B, C, H, W)}``). Images are float32 in ``[0, 1]`` on
+``cfg.device``. After every optimiser step the loop calls :meth:`Representation.after_step`
+(ATC's momentum target follows the online weights there).
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +63,10 @@ from envs.storage.dataset import FrameDataset
 from envs.storage.files import atomic_write_bytes, atomic_write_text, json_plain
 from representations.analysis import encode_dataset, subsample
 from representations.base import Representation, check_frame_shape
+from representations.batches import frames_to_input as frames_to_input
+from representations.batches import sequences_to_input as sequences_to_input
+from representations.factors import FactorTargets as FactorTargets
+from representations.factors import factor_targets as factor_targets
 from representations.metrics.activity import collapse_warning, latent_activity
 from representations.registry import available, check_config, make_representation
 
@@ -143,19 +145,7 @@ class PretrainConfig:
         """
         if self.method not in available():
             raise ReprlError(f"method: expected one of {available()}, got {self.method!r}")
-        for name in ("batch_size", "log_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ReprlError(f"{name}: expected an integer >= 1, got {value!r}")
-        for name in ("steps", "seed", "num_threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ReprlError(f"{name}: expected an integer >= 0, got {value!r}")
-        if not self.lr > 0:
-            raise ReprlError(f"lr: expected > 0, got {self.lr}")
-        for name in ("weight_decay", "grad_clip"):
-            if not getattr(self, name) >= 0:
-                raise ReprlError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        self._check_numbers()
         if not isinstance(self.model, Mapping):
             raise ReprlError(f"model: expected a mapping of constructor kwargs, got {self.model!r}")
         try:
@@ -171,8 +161,30 @@ class PretrainConfig:
             if isinstance(value, bool) or not np.isfinite(value):
                 raise ReprlError(f"{name}: expected a finite number, got {value!r}")
         check_device(self.device, here=False)  # pretrain() checks this machine has it
-        # a checkpoint that does not exist yet (a DAE still to be trained) is refused where it
-        # is read; the model is built without it so that every other kwarg is checked now
+        self._check_model_builds()
+
+    def _check_numbers(self) -> None:
+        """The integer fields' and the optimiser's bounds (the first checks of :meth:`validate`)."""
+        for name in ("batch_size", "log_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ReprlError(f"{name}: expected an integer >= 1, got {value!r}")
+        for name in ("steps", "seed", "num_threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ReprlError(f"{name}: expected an integer >= 0, got {value!r}")
+        if not self.lr > 0:
+            raise ReprlError(f"lr: expected > 0, got {self.lr}")
+        for name in ("weight_decay", "grad_clip"):
+            if not getattr(self, name) >= 0:
+                raise ReprlError(f"{name}: expected >= 0, got {getattr(self, name)}")
+
+    def _check_model_builds(self) -> None:
+        """Builds the model once, untrained, on the CPU (the last check of :meth:`validate`).
+
+        A checkpoint that does not exist yet (a DAE still to be trained) is refused where it is
+        read; the model is built without it so that every other kwarg is checked now.
+        """
         cls = check_config(self.method, self.model)
         model = {
             k: v
@@ -213,33 +225,6 @@ def _stage_key(cfg: PretrainConfig, cls: type[Representation]) -> dict[str, Any]
     for path_field in ("dataset", "out"):
         del plain[path_field]
     return stage_key(plain, inputs)
-
-
-def frames_to_input(frames: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """(B, H, W, C) uint8 -> (B, C, H, W) float32 in [0, 1] on ``device``.
-
-    The permuted view of channels-last frames already has channels-last strides, so no copy is
-    made before the float conversion.
-    """
-    x = torch.from_numpy(frames).to(device, non_blocking=True).permute(0, 3, 1, 2)
-    x = x.float().div_(255.0)
-    return x.contiguous(
-        memory_format=torch.channels_last if channels_last else torch.contiguous_format
-    )
-
-
-def sequences_to_input(
-    frames: np.ndarray, device: torch.device, channels_last: bool
-) -> torch.Tensor:
-    """(B, L, H, W, C) uint8 -> (B, L, C, H, W) float32 in [0, 1] on ``device``.
-
-    With ``channels_last`` the result keeps the frames' channels-last strides (the permuted
-    view, converted without a layout copy), so the ``(B * L, C, H, W)`` view a model takes of it
-    with ``flatten(0, 1)`` is a channels-last tensor; otherwise it is contiguous.
-    """
-    x = torch.from_numpy(frames).to(device, non_blocking=True).permute(0, 1, 4, 2, 3)
-    x = x.float().div_(255.0)
-    return x if channels_last else x.contiguous()
 
 
 def _save_state(
@@ -331,190 +316,6 @@ def _check_out(out: Path) -> None:
         )
 
 
-def _batches(ds: FrameDataset, cfg: PretrainConfig, epoch: int) -> Iterator[tuple[int, np.ndarray]]:
-    while True:
-        for b in ds.iter_batches(cfg.batch_size, seed=cfg.seed * 100_003 + epoch):
-            yield epoch, b
-        epoch += 1
-
-
-def _sequence_batches(
-    ds: FrameDataset, cfg: PretrainConfig, length: int, epoch: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Sequence batches ``(B, L, H, W, C)`` uint8; an epoch draws about as many sequences as the
-    dataset has sequence starts (random windows, with replacement across batches)."""
-    per_epoch = max(1, len(ds.sequence_starts(length)) // cfg.batch_size)
-    while True:
-        seed = cfg.seed * 100_003 + epoch
-        for b in ds.iter_sequences(cfg.batch_size, length, num_batches=per_epoch, seed=seed):
-            yield epoch, b["frames"]
-        epoch += 1
-
-
-def _scene_batches(
-    ds: FrameDataset, cfg: PretrainConfig, epoch: int
-) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Scene batches (:meth:`FrameDataset.iter_scenes`), epoch after epoch."""
-    while True:
-        for b in ds.iter_scenes(cfg.batch_size, seed=cfg.seed * 100_003 + epoch):
-            yield epoch, b
-        epoch += 1
-
-
-def _check_scenes(ds: FrameDataset, cfg: PretrainConfig, cls: type[Representation]) -> None:
-    """Refuses a dataset without ``batch_size`` scenes of enough views for a scenes method."""
-    k = ds.views_per_scene
-    need = int(getattr(cls, "views_per_scene_min", 2))
-    if k is None:
-        raise ReprlError(
-            f"dataset {cfg.dataset} holds trajectories; {cfg.method} trains on scenes of at "
-            f"least {need} views with their viewpoints: collect a scene dataset (`reprl "
-            f"collect` with views_per_scene >= {need}, envs.scenes.collect_scenes)"
-        )
-    if k < need:
-        raise ReprlError(
-            f"dataset {cfg.dataset} has {k} views per scene; {cfg.method} needs at least {need}"
-        )
-    if not 1 <= cfg.batch_size <= ds.num_scenes:
-        raise ReprlError(
-            f"batch_size: expected at most the {ds.num_scenes} scenes of dataset {cfg.dataset} "
-            f"({cfg.method} trains on scenes), got {cfg.batch_size}"
-        )
-
-
-def _pair_batches(
-    ds: FrameDataset, cfg: PretrainConfig, offset: int, epoch: int
-) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Pair batches (:meth:`FrameDataset.iter_pairs`), epoch after epoch."""
-    while True:
-        for b in ds.iter_pairs(cfg.batch_size, offset, seed=cfg.seed * 100_003 + epoch):
-            yield epoch, b
-        epoch += 1
-
-
-def _check_pairs(ds: FrameDataset, cfg: PretrainConfig, offset: int) -> None:
-    """Refuses a dataset without ``batch_size`` pairs of frames ``offset`` steps apart in one
-    episode (a scene dataset has no episodes: its views are of random cameras)."""
-    need = (
-        f"{cfg.method} trains on pairs of frames {offset} step(s) apart in one episode "
-        f"(model.offset {offset})"
-    )
-    if ds.views_per_scene is not None:
-        raise ReprlError(
-            f"dataset {cfg.dataset} holds scenes of {ds.views_per_scene} views from random "
-            f"cameras, not episodes; {need}: collect trajectories (views_per_scene 0)"
-        )
-    pairs = len(ds.sequence_starts(offset + 1)) if offset < len(ds) else 0
-    if pairs == 0:
-        raise ReprlError(
-            f"dataset {cfg.dataset} has no episode segment of {offset + 1} consecutive frames "
-            f"(its longest has {_longest_segment(ds)}); {need}: lower model.offset or collect "
-            "longer episodes"
-        )
-    if cfg.batch_size > pairs:
-        raise ReprlError(
-            f"batch_size: expected at most the {pairs} pairs of dataset {cfg.dataset} ({need}), "
-            f"got {cfg.batch_size}"
-        )
-
-
-def _longest_segment(ds: FrameDataset) -> int:
-    """Length of the longest run of consecutive steps of one episode in the file."""
-    if len(ds) == 0:
-        return 0
-    e, s = ds.episode, ds.step
-    breaks = np.flatnonzero((e[1:] != e[:-1]) | (s[1:] - s[:-1] != 1)) + 1
-    bounds = np.concatenate([[0], breaks, [len(ds)]])
-    return int(np.diff(bounds).max())
-
-
-def _check_sequences(ds: FrameDataset, cfg: PretrainConfig, length: int) -> None:
-    """Refuses a dataset without ``batch_size`` windows of ``length`` frames of one episode."""
-    starts = len(ds.sequence_starts(length)) if 1 <= length <= len(ds) else 0
-    if starts == 0:
-        raise ReprlError(
-            f"dataset {cfg.dataset} has no episode segment of {length} consecutive frames "
-            f"(the sequence_length of {cfg.method}; its longest segment has "
-            f"{_longest_segment(ds)} frames): lower model.sequence_length or collect longer "
-            "episodes"
-        )
-    if cfg.batch_size > starts:
-        raise ReprlError(
-            f"batch_size: expected at most the {starts} sequence starts of {length} frames in "
-            f"dataset {cfg.dataset} ({cfg.method} trains on sequences), got {cfg.batch_size}"
-        )
-
-
-@dataclass
-class FactorTargets:
-    """A dataset's factor columns as regression targets (for ``batch_kind = "factors"``).
-
-    Attributes:
-        columns: T column names (``"ball_x[0]"`` for a per-ball column).
-        values: (N, T) float32, each column standardised over the frames where it is defined,
-            0 elsewhere.
-        mask: (N, T) bool, where each column is defined.
-    """
-
-    columns: list[str]
-    values: np.ndarray
-    mask: np.ndarray
-
-
-def factor_targets(ds: FrameDataset, targets: list[str] | None = None) -> FactorTargets:
-    """The factor columns of every frame of ``ds``, standardised, as supervised targets.
-
-    A column is usable where it is defined in some frame and not constant there; an object's
-    columns are undefined where the object is absent (its x is -1: no second ball).
-
-    Args:
-        ds: a dataset with factors.
-        targets: the columns to use; None: every usable column.
-
-    Raises:
-        ReprlError: a dataset without factors, or a requested column that is not usable
-            (naming the usable ones).
-    """
-    from representations.analysis import _absent, factor_data
-
-    if not ds.info.factor_names:
-        raise ReprlError(
-            f"dataset {ds.path} records no factors; the supervised baseline trains on them "
-            "(collect from an env with factors, e.g. reprl/Breakout*)"
-        )
-    columns, values, _ = factor_data(ds, np.arange(len(ds))).factor_matrix()
-    present = ~_absent(columns, values)
-    usable = [
-        c
-        for j, c in enumerate(columns)
-        if present[:, j].any() and np.ptp(values[present[:, j], j]) > 0
-    ]
-    chosen = usable if targets is None else list(targets)
-    unknown = [t for t in chosen if t not in usable]
-    if unknown or not chosen:
-        raise ReprlError(
-            f"targets: expected factor columns of dataset {ds.path} that vary, one of {usable}; "
-            f"got {unknown or chosen}"
-        )
-    idx = [columns.index(c) for c in chosen]
-    v, m = values[:, idx], present[:, idx]
-    out = np.zeros(v.shape, np.float32)
-    for j in range(len(idx)):
-        col = v[m[:, j], j]
-        out[m[:, j], j] = (col - col.mean()) / col.std()
-    return FactorTargets(columns=chosen, values=out, mask=m)
-
-
-def _factor_batches(
-    ds: FrameDataset, cfg: PretrainConfig, epoch: int
-) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
-    while True:
-        seed = cfg.seed * 100_003 + epoch
-        for b in ds.iter_batches(cfg.batch_size, seed=seed, return_index=True):
-            yield epoch, b
-        epoch += 1
-
-
 class CollapseWarning(UserWarning):
     """A pretrained encoder none of whose latents varies over its dataset (see
     :mod:`representations.metrics.activity`)."""
@@ -553,33 +354,19 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
     final = out / ENCODER_FILE
     ds = FrameDataset(cfg.dataset)
     try:
-        sequences = cls.batch_kind == "sequences"
-        if cls.batch_kind == "scenes":
-            _check_scenes(ds, cfg, cls)
-        elif cls.batch_kind in ("frames", "factors") and len(ds) < cfg.batch_size:
-            raise ReprlError(
-                f"batch_size: expected at most the {len(ds)} frames of dataset {cfg.dataset}, "
-                f"got {cfg.batch_size}"
-            )
-        targets = None
-        model_cfg = dict(cfg.model)
-        if cls.batch_kind == "factors":
-            targets = factor_targets(ds, model_cfg.get("targets"))
-            model_cfg["targets"] = targets.columns
+        kind = cls.batch_kind
+        model_cfg = kind.model_config(ds, cfg, cls)
         torch.manual_seed(cfg.seed)
         model = make_representation(cfg.method, **model_cfg)
         check_frame_shape(model.input_spec, ds.info.frame_shape, f"dataset {cfg.dataset}")
-        if sequences:
-            _check_sequences(ds, cfg, _sequence_length(model))
-        if cls.batch_kind == "pairs":
-            _check_pairs(ds, cfg, _pair_offset(model))
+        kind.check_data(ds, cfg, model)
         _check_out(out)
         key = _stage_key(cfg, cls)
         stage = StageDir(out, key, artefacts=[ENCODER_FILE])
         if stage.done():
             return final
         resuming = stage.begin()
-        _train(cfg, model, ds, out, key, resuming, progress, targets)
+        _train(cfg, model, ds, out, key, resuming, progress)
         latents = encode_dataset(model, ds, subsample(ds, ACTIVITY_FRAMES))
         activity = latent_activity(latents, variational=model.variational)
     finally:
@@ -600,68 +387,6 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
     return final
 
 
-def _batch_int(model: Representation, name: str) -> int:
-    """The int attribute ``name`` that the model's ``batch_kind`` needs (``sequence_length`` of
-    a ``"sequences"`` method, ``pair_offset`` of a ``"pairs"`` method)."""
-    value = getattr(model, name, None)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{type(model).__name__} has batch_kind {model.batch_kind!r} but no int attribute "
-            f"{name} (got {value!r})"
-        )
-    return value
-
-
-def _sequence_length(model: Representation) -> int:
-    """``model.sequence_length`` of a ``"sequences"`` method."""
-    return _batch_int(model, "sequence_length")
-
-
-def _pair_offset(model: Representation) -> int:
-    """``model.pair_offset`` of a ``"pairs"`` method."""
-    return _batch_int(model, "pair_offset")
-
-
-def _model_batches(
-    model: Representation,
-    ds: FrameDataset,
-    cfg: PretrainConfig,
-    epoch: int,
-    device: torch.device,
-    targets: FactorTargets | None,
-) -> Iterator[tuple[int, dict[str, torch.Tensor], int]]:
-    """``(epoch, batch, frames in it)`` in the format of ``model.batch_kind`` (module doc)."""
-    if model.batch_kind == "sequences":
-        for ep, frames in _sequence_batches(ds, cfg, _sequence_length(model), epoch):
-            seq = sequences_to_input(frames, device, cfg.channels_last)
-            yield ep, {"seq": seq}, frames.shape[0] * frames.shape[1]
-    elif model.batch_kind == "scenes":
-        for ep, b in _scene_batches(ds, cfg, epoch):
-            views = sequences_to_input(b["views"], device, cfg.channels_last)
-            cams = torch.from_numpy(b["viewpoints"]).to(device)
-            yield ep, {"views": views, "viewpoints": cams}, views.shape[0] * views.shape[1]
-    elif model.batch_kind == "pairs":
-        for ep, b in _pair_batches(ds, cfg, _pair_offset(model), epoch):
-            obs = frames_to_input(b["obs"], device, cfg.channels_last)
-            nxt = frames_to_input(b["next_obs"], device, cfg.channels_last)
-            yield ep, {"obs": obs, "next_obs": nxt}, 2 * len(obs)
-    elif model.batch_kind == "factors":
-        assert targets is not None
-        for ep, (frames, index) in _factor_batches(ds, cfg, epoch):
-            yield (
-                ep,
-                {
-                    "obs": frames_to_input(frames, device, cfg.channels_last),
-                    "targets": torch.from_numpy(targets.values[index]).to(device),
-                    "mask": torch.from_numpy(targets.mask[index]).to(device),
-                },
-                len(frames),
-            )
-    else:
-        for ep, frames in _batches(ds, cfg, epoch):
-            yield ep, {"obs": frames_to_input(frames, device, cfg.channels_last)}, len(frames)
-
-
 def _train(
     cfg: PretrainConfig,
     model: Representation,
@@ -670,7 +395,6 @@ def _train(
     key: dict[str, Any],
     resuming: bool,
     progress: bool,
-    targets: FactorTargets | None = None,
 ) -> None:
     """The optimisation loop; leaves ``model`` trained, in eval mode."""
     atomic_write_text(out / CONFIG_FILE, yaml.safe_dump(_resolved(cfg), sort_keys=False))
@@ -696,7 +420,7 @@ def _train(
     log = (out / METRICS_FILE).open("a")
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"pretrain {cfg.method}", disable=not progress)
-    batches = _model_batches(model, ds, cfg, epoch, device, targets)
+    batches = model.batch_kind.batches(model, ds, cfg, epoch, device)
     t_last, n_last = time.perf_counter(), 0
     try:
         while step < cfg.steps:

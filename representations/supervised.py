@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
+from representations.batches import FACTORS
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
 from representations.registry import register
 
@@ -46,7 +47,7 @@ class SupervisedEncoder(Representation):
     """
 
     name = "supervised"
-    batch_kind = "factors"
+    batch_kind = FACTORS
 
     def __init__(
         self,
