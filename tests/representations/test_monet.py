@@ -277,3 +277,82 @@ def test_hidden_norm_is_off_by_default_and_encodes_with_running_statistics() -> 
     torch.testing.assert_close(model.encode(x[:1]), z[:1])
     model.eval()
     torch.testing.assert_close(model.encode(x), z)
+
+
+def test_slot_hidden_norm_is_off_by_default_and_in_no_old_config() -> None:
+    model = _tiny()
+    assert model.config["slot_hidden_norm"] is False and PAPER_CONFIG["slot_hidden_norm"] is False
+    assert model.encoder.slot_hidden_norm is None
+    assert not any("hidden_norm" in k for k in model.state_dict())
+    old = {k: v for k, v in model.config.items() if k != "slot_hidden_norm"}  # a pre-option config
+    assert MONet(**old).config == model.config
+
+
+def test_slot_hidden_norm_standardises_each_slot_over_the_frames() -> None:
+    # Worked by hand: the hidden units of slot k are normalised with the mean and (biased)
+    # variance of slot k's rows over the B frames alone, not pooled over all B * K rows.
+    model = _tiny(slot_hidden_norm=True).train()
+    enc = model.encoder
+    x = _rand(6)
+    with torch.no_grad():
+        log_m = model.log_masks(x)
+        b, k = log_m.shape[:2]
+        xs = x.unsqueeze(1).expand(b, k, *x.shape[1:]).flatten(0, 1)
+        lm = log_m.flatten(0, 1).unsqueeze(1)
+        flat, hidden, relu, head = enc.mlp
+        h = hidden(flat(enc.convs(torch.cat([xs, lm], dim=1)))).view(b, k, -1)
+        mean = h.mean(dim=0, keepdim=True)
+        var = h.var(dim=0, unbiased=False, keepdim=True)
+        by_hand = ((h - mean) / torch.sqrt(var + 1e-5)).flatten(0, 1)
+        mu_hand = head(relu(by_hand)).chunk(2, dim=1)[0]
+        pooled = (h - h.mean(dim=(0, 1))) / torch.sqrt(h.var(dim=(0, 1), unbiased=False) + 1e-5)
+        mu_pooled = head(relu(pooled.flatten(0, 1))).chunk(2, dim=1)[0]
+        mu, _ = enc(xs, lm, batch_stats=True)
+    torch.testing.assert_close(mu, mu_hand, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(mu, mu_pooled, atol=1e-3)
+    norm = enc.slot_hidden_norm
+    assert norm.running_mean.shape == (3 * 32,)  # K slots x encoder_hidden_dim
+    # one training-step update of the running mean (momentum 0.1), slot by slot
+    torch.testing.assert_close(norm.running_mean.view(k, -1), 0.1 * mean[0], atol=1e-5, rtol=1e-4)
+
+
+def test_slot_hidden_norm_trains_and_encodes_with_running_statistics(tmp_path) -> None:
+    model = _tiny(slot_hidden_norm=True).train()
+    total, logs = model.loss({"obs": _rand(4)})
+    assert torch.isfinite(total) and set(logs) == {"loss", "recon", "kl", "mask_kl"}
+    total.backward()
+    assert model.encoder.slot_hidden_norm.weight.grad is not None
+    x = _rand(3, seed=1)
+    z = model.encode(x)  # running statistics: a frame's code does not depend on its batch
+    torch.testing.assert_close(model.encode(x[:1]), z[:1])
+    path = tmp_path / "m.safetensors"
+    model.eval().save(path)
+    loaded = load(path, expected_method="monet")
+    assert loaded.config["slot_hidden_norm"] is True
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode(x), z)
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ({"slot_hidden_norm": "yes"}, r"slot_hidden_norm: expected true or false, got 'yes'"),
+        ({"slot_hidden_norm": 1}, r"slot_hidden_norm: expected true or false, got 1"),
+        (
+            {"slot_hidden_norm": True, "hidden_norm": True},
+            r"hidden_norm and slot_hidden_norm: expected at most one of them true, got both",
+        ),
+    ],
+)
+def test_slot_hidden_norm_rejects_bad_values(override: dict, match: str) -> None:
+    with pytest.raises(ReprlError, match=match):
+        MONet(**{**TINY, **override})
+
+
+def test_slot_hidden_norm_refuses_a_training_batch_of_one_frame() -> None:
+    model = _tiny(slot_hidden_norm=True).train()
+    with pytest.raises(ReprlError, match=r"expected at least 2 frames, got 1"):
+        model.loss({"obs": _rand(1)})
+    with torch.no_grad():  # evaluation (no gradient) uses the running statistics
+        _, logs = model.loss({"obs": _rand(1)})
+    assert math.isfinite(logs["loss"])
