@@ -1,7 +1,8 @@
 """Adapters from a batched torch environment to SB3, gymnasium-vector and gymnasium APIs.
 
-A *batched environment* (:class:`BatchedEnv`) keeps N games in tensors and auto-resets finished
-games inside ``step`` (SB3's convention), handing back their last frame separately. The three
+A *batched environment* (:class:`envs.batched.BatchedEnv`) keeps N games in tensors and
+auto-resets finished games inside ``step`` (SB3's convention), handing back their last frame
+separately. The three
 adapters here expose it as
 
 - :class:`TorchVecEnv`: a stable-baselines3 ``VecEnv`` (numpy out, ``terminal_observation``,
@@ -18,7 +19,7 @@ episode, the factors of its last frame are in ``info["terminal_factors"]`` (SB3)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -27,33 +28,19 @@ from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 from torch import Tensor
 
-from envs.breakout import StepResult
+from envs.batched import BatchedEnv, StepResult
 from envs.errors import ReprlError
 
-
-class BatchedEnv(Protocol):
-    """What the adapters need from a batched environment (e.g. :class:`BreakoutBatch`)."""
-
-    num_envs: int
-    num_actions: int
-    device: torch.device
-
-    @property
-    def single_obs_shape(self) -> tuple[int, int, int]: ...
-
-    def reset(self, seed: int | Sequence[int | None] | None = None) -> Tensor: ...
-
-    def step(self, actions: np.ndarray | Tensor) -> StepResult: ...
-
-    def factors(self, index: Tensor | None = None) -> dict[str, Tensor]: ...
-
-    def render(self, index: Tensor | None = None) -> Tensor: ...
-
-    def get_action_meanings(self) -> list[str]: ...
-
-    def get_state(self, index: Tensor) -> dict[str, Tensor]: ...
-
-    def set_state(self, index: Tensor, state: dict[str, Tensor]) -> None: ...
+__all__ = [
+    "BatchedEnv",
+    "StepResult",
+    "TorchSingleEnv",
+    "TorchVecEnv",
+    "TorchVectorEnv",
+    "check_autoreset_mode",
+    "factor_dicts",
+    "factors_numpy",
+]
 
 
 def _obs_space(core: BatchedEnv) -> gym.spaces.Box:

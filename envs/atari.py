@@ -43,19 +43,15 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import ale_py
 import gymnasium as gym
 import numpy as np
-from ale_py.vector_env import AtariVectorEnv
 from stable_baselines3.common.vec_env import DummyVecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from envs.actions import validate_actions
 from envs.errors import ReprlError
-from envs.registry import ALE_BREAKOUT_ACTIONS
+from envs.family import EnvFamily
 from envs.rng import per_env_seeds
-
-gym.register_envs(ale_py)
 
 ATARI_ENV_IDS: tuple[str, ...] = ("ALE/Breakout-v5",)
 """The ALE ids this module supports."""
@@ -65,10 +61,13 @@ BREAKOUT_MODES: tuple[int, ...] = tuple(range(0, 48, 4))
 """Breakout's game variations (ALE ``getAvailableModes``); 0 is the default."""
 BREAKOUT_DIFFICULTIES: tuple[int, ...] = (0, 1)
 """Breakout's difficulty switch positions (ALE ``getAvailableDifficulties``); 0 is the default."""
-ACTION_MEANINGS: tuple[str, ...] = ALE_BREAKOUT_ACTIONS
+ACTION_MEANINGS: tuple[str, ...] = ("NOOP", "FIRE", "RIGHT", "LEFT")
 """ALE's minimal action set for Breakout, in action-index order."""
 MAX_FRAMES_PER_EPISODE = 108_000
 """ALE's default episode cap in emulator frames (30 minutes at 60 Hz), both backends."""
+BREAKOUT_BEST_RETURN = 864.0
+"""Atari Breakout's maximum score: two walls of 6 x 18 bricks worth 1, 1, 4, 4, 7, 7 by row
+(432 each); the game does not refill the wall after the second."""
 BACKENDS: tuple[str, ...] = ("auto", "ale_vector", "gymnasium")
 
 _MAX_ALE_SEED = 2**31  # the vector backend takes int32 seeds; negative ones mean "don't reseed"
@@ -166,6 +165,14 @@ class AtariConfig:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int | np.integer) and not isinstance(x, bool)
+
+
+def _import_ale() -> Any:
+    """ale-py, imported on first use (not by ``import envs``) with its gymnasium ids registered."""
+    import ale_py
+
+    gym.register_envs(ale_py)
+    return ale_py
 
 
 # ----------------------------------------------------------------------------------------------
@@ -365,6 +372,9 @@ class AtariVectorVecEnv(VecEnv):
                 f"(got mode={config.mode}, difficulty={config.difficulty}); use "
                 "backend='gymnasium'"
             )
+        _import_ale()
+        from ale_py.vector_env import AtariVectorEnv
+
         self.config = config
         self._attrs = [{**config.env_attrs(), "render_mode": "rgb_array"} for _ in range(num_envs)]
         settings: dict[str, Any] = {
@@ -603,6 +613,7 @@ def make_atari_env(
 def _make_single(config: AtariConfig, *, render_mode: str | None) -> gym.Env:
     if render_mode not in (None, "rgb_array"):
         raise ReprlError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    _import_ale()
     env = gym.make(
         config.env_id,
         mode=config.mode,
@@ -753,3 +764,28 @@ def make_atari_vec(
     if seeds is not None:
         venv._seeds = list(seeds)  # SB3's per-env seeds for the next reset(), as venv.seed()
     return venv
+
+
+# ----------------------------------------------------------------------------------------------
+# The family
+
+
+def _family_vec(env_id: str, num_envs: int, *, device: Any = "cpu", **kwargs: Any) -> VecEnv:
+    return make_atari_vec(env_id, num_envs, device=str(device), **kwargs)
+
+
+def _obs_shape(env_id: str, kwargs: dict[str, Any]) -> tuple[int, int, int]:
+    """``obs_size`` and 3 channels, checked without starting the emulator."""
+    return (*AtariConfig(env_id, kwargs.get("obs_size", (64, 64))).obs_size, 3)
+
+
+ALE = EnvFamily(
+    name="ale",
+    ids={env_id: {} for env_id in ATARI_ENV_IDS},
+    instead="ALE/Breakout-v5",
+    action_meanings=ACTION_MEANINGS,
+    best_return=BREAKOUT_BEST_RETURN,
+    make_vec=_family_vec,
+    obs_shape=_obs_shape,
+)
+"""The real Atari games through ale-py (imported when an env is built)."""

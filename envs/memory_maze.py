@@ -51,10 +51,12 @@ import torch
 from torch import Tensor
 
 from envs.actions import validate_actions
-from envs.breakout import StepResult
+from envs.batched import StepResult
 from envs.errors import ReprlError
+from envs.family import EnvFamily, stacked
 from envs.oldgym import import_old_gym_quietly
 from envs.rng import fresh_seeds, per_env_seeds
+from envs.stacking import check_stack_args
 
 INSTALL = 'pip install -e ".[dmc]"'
 """The command that installs memory-maze and its MuJoCo stack."""
@@ -179,6 +181,23 @@ def check_size(size: Any) -> str:
     return size
 
 
+def check_obs_size(obs_size: Any) -> tuple[int, int]:
+    """``obs_size`` as ``(height, width)`` ints if both are equal and >= 64 (memory-maze's
+    camera is square), else a ReprlError."""
+    if (
+        not isinstance(obs_size, Sequence)
+        or len(obs_size) != 2
+        or not all(_is_int(s) for s in obs_size)
+        or obs_size[0] != obs_size[1]
+        or obs_size[0] < 64
+    ):
+        raise ReprlError(
+            f"obs_size: expected (height, width), equal (memory-maze's camera is square) "
+            f"and >= 64, got {obs_size!r}"
+        )
+    return int(obs_size[0]), int(obs_size[1])
+
+
 def _seed_list(seed: Any, n: int) -> list[int | None]:
     """A ``reset(seed)`` argument as one seed (or None) per world."""
     if seed is None:
@@ -240,17 +259,7 @@ class MemoryMazeBatch:
         self.size = check_size(size)
         if not _is_int(num_envs) or num_envs < 1:
             raise ReprlError(f"num_envs must be a positive integer, got {num_envs!r}")
-        if (
-            not isinstance(obs_size, Sequence)
-            or len(obs_size) != 2
-            or not all(_is_int(s) for s in obs_size)
-            or obs_size[0] != obs_size[1]
-            or obs_size[0] < 64
-        ):
-            raise ReprlError(
-                f"obs_size: expected (height, width), equal (memory-maze's camera is square) "
-                f"and >= 64, got {obs_size!r}"
-            )
+        check_obs_size(obs_size)
         cells, balls, native = SIZES[self.size]
         steps = native if max_episode_steps is None else max_episode_steps
         if not _is_int(steps) or not 1 <= steps <= native:
@@ -506,3 +515,71 @@ class MemoryMazeBatch:
         for env in getattr(self, "_envs", []):
             env.close()
         self._envs = []
+
+
+# ----------------------------------------------------------------------------------------------
+# The family
+
+MEMORY_MAZE_IDS: dict[str, dict[str, Any]] = {
+    "reprl/MemoryMaze-v0": {},
+    "reprl/MemoryMaze-9x9-v0": {"size": "9x9"},
+    "reprl/MemoryMaze-11x11-v0": {"size": "11x11"},
+    "reprl/MemoryMaze-13x13-v0": {"size": "13x13"},
+    "reprl/MemoryMaze-15x15-v0": {"size": "15x15"},
+}
+"""The Memory Maze ids and the kwargs each fixes: ``reprl/MemoryMaze-v0`` takes ``size``
+(default ``"9x9"``)."""
+
+
+def _resolve(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    kw = MEMORY_MAZE.resolve(env_id, kwargs)
+    check_kwargs(kw, env_id)
+    return kw
+
+
+def make_memory_maze_batch(
+    env_id: str,
+    num_envs: int,
+    *,
+    seed: int | Sequence[int] | None = None,
+    device: str | torch.device = "cpu",
+    frame_stack: int = 1,
+    grayscale: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """The batched Memory Maze worlds behind one of :data:`MEMORY_MAZE_IDS`
+    (:class:`MemoryMazeBatch`), stacked (or grayscale) on request.
+
+    Raises:
+        ReprlError: kwargs the id does not take, bad values, or the ``dmc`` extra missing.
+    """
+    frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
+    core = MemoryMazeBatch(num_envs, seed=seed, device=device, **_resolve(env_id, kwargs))
+    return stacked(core, frame_stack, grayscale)
+
+
+def _best_return(env_id: str, kwargs: dict[str, Any]) -> float:
+    _resolve(env_id, kwargs)
+    raise ReprlError(
+        f"{env_id} has no best return: each ball reached gives +1 and the next is asked "
+        "for, so only the time limit and the agent's speed bound an episode's return"
+    )
+
+
+def _obs_shape(env_id: str, kwargs: dict[str, Any]) -> tuple[int, int, int]:
+    """``obs_size`` and 3 channels, checked without starting MuJoCo."""
+    kw = _resolve(env_id, kwargs)
+    check_size(kw.get("size", "9x9"))
+    return (*check_obs_size(kw.get("obs_size", (64, 64))), 3)
+
+
+MEMORY_MAZE = EnvFamily(
+    name="memory_maze",
+    ids=MEMORY_MAZE_IDS,
+    instead="reprl/MemoryMaze-v0 with size=...",
+    action_meanings=ACTIONS,
+    best_return=_best_return,
+    make_batch=make_memory_maze_batch,
+    obs_shape=_obs_shape,
+)
+"""Memory Maze as a reprl batched env (:class:`MemoryMazeBatch`, the ``dmc`` extra)."""

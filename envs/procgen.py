@@ -50,6 +50,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from envs.adapters import check_autoreset_mode
 from envs.errors import ReprlError
+from envs.family import EnvFamily
 from envs.oldgym import import_old_gym_quietly
 from envs.rng import per_env_seeds
 
@@ -570,6 +571,15 @@ def make_procgen_vec(
     )
 
 
+# Why not envs.adapters' TorchSingleEnv/TorchVectorEnv: they wrap a torch BatchedEnv whose step
+# returns a StepResult (the last frames and *factors* of finished games) and that can hold single
+# games for NEXT_STEP autoreset (get_state/set_state). gym3's ProcgenGym3Env steps all games
+# together and resets inside the same C++ step, with no per-game hold; its episode-end infos
+# (prev_level_seed, level_complete, episode_return, ...) are no factors of a frame, and its
+# factors cost a 40 KB state read per env, which the adapters would pay every step. What fits,
+# the autoreset-mode check, is shared (check_autoreset_mode).
+
+
 class ProcgenEnv(gym.Env):
     """One procgen game as a gymnasium ``Env`` (``gym.make("reprl/CoinRun-v0")``).
 
@@ -728,3 +738,59 @@ class ProcgenVectorEnv(gym.vector.VectorEnv):
         venv = getattr(self, "venv", None)  # absent when __init__ refused its arguments
         if venv is not None:
             venv.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The family
+
+PROCGEN_IDS: dict[str, dict[str, Any]] = {
+    "reprl/CoinRun-v0": {"game": "coinrun"},
+    "reprl/CoinRunTrain-v0": {"game": "coinrun", "split": "train"},
+    "reprl/CoinRunTest-v0": {"game": "coinrun", "split": "test"},
+    "reprl/CoinRunTestDisjoint-v0": {"game": "coinrun", "split": "test_disjoint"},
+    "reprl/Procgen-v0": {},
+}
+"""The procgen ids and the kwargs each fixes: ``reprl/Procgen-v0`` takes ``game`` (default
+``coinrun``) and ``split``; the ``CoinRun{Train,Test,TestDisjoint}`` ids fix the split, so train
+and test levels are two targets of an experiment like two Breakout variants."""
+
+
+def _best_return(env_id: str, kwargs: dict[str, Any]) -> float:
+    game = check_game(kwargs.get("game", "coinrun"))
+    mode = kwargs.get("distribution_mode", "easy")
+    if mode != "easy":
+        raise ReprlError(
+            f"best return of {game} in distribution_mode {mode!r}: expected 'easy' (the "
+            "only mode whose R_max reprl records)"
+        )
+    return EASY_SCORE_RANGE[game][1]
+
+
+def _level_range(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    mode = kwargs.get("distribution_mode", "easy")
+    n, start = kwargs.get("num_levels"), kwargs.get("start_level")
+    return procgen_levels(kwargs.get("split"), mode, num_levels=n, start_level=start).to_dict()
+
+
+def _make_vec(env_id: str, num_envs: int, **kwargs: Any) -> ProcgenVecEnv:
+    return make_procgen_vec(num_envs, **kwargs)
+
+
+def _obs_shape(env_id: str, kwargs: dict[str, Any]) -> tuple[int, int, int]:
+    """64 x 64 x 3, after checking every kwarg (procgen itself starts only at ``reset``)."""
+    return make_procgen_vec(1, **kwargs).observation_space.shape  # type: ignore[return-value]
+
+
+PROCGEN = EnvFamily(
+    name="procgen",
+    ids=PROCGEN_IDS,
+    instead="reprl/Procgen-v0 with game=... and split=...",
+    action_meanings=PROCGEN_ACTIONS,
+    best_return=_best_return,
+    make_vec=_make_vec,
+    obs_shape=_obs_shape,
+    entry_point=ProcgenEnv,
+    vector_entry_point=ProcgenVectorEnv,
+    level_range=_level_range,
+)
+"""procgen's games through gym3 (the ``procgen`` extra, imported at the first ``reset``)."""

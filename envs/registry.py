@@ -1,10 +1,16 @@
-"""Environment ids: gymnasium registration, ``make_vec`` and per-id constants.
+"""Environment ids: a lookup from each id to its family, ``make_vec`` and per-id answers.
 
-``import envs`` registers the ``reprl/...`` ids with gymnasium, so ``gym.make("reprl/...")``
-gives a single env and ``gym.make_vec("reprl/...", n, vectorization_mode="vector_entry_point")``
-the batched gymnasium ``VectorEnv``. :func:`make_vec` gives the SB3 ``VecEnv`` for any id,
-ours or the real Atari game's. :func:`best_return` and :func:`action_meanings` answer per id
-without building an env.
+Every id belongs to one :class:`envs.family.EnvFamily`, defined in the family's module and
+listed once in :data:`FAMILIES`; the functions here ask the family of the id, without a branch
+per family. ``import envs`` registers the ``reprl/...`` ids with gymnasium, so
+``gym.make("reprl/...")`` gives a single env and ``gym.make_vec("reprl/...", n,
+vectorization_mode="vector_entry_point")`` the batched gymnasium ``VectorEnv``.
+:func:`make_vec` gives the SB3 ``VecEnv`` for any id, ours or the real Atari game's.
+:func:`best_return`, :func:`action_meanings`, :func:`level_range` and
+:func:`observation_shape` answer per id without building an emulator.
+
+Adding a family: a module that builds its :class:`~envs.family.EnvFamily`, and one entry in
+:data:`FAMILIES` below (or :func:`register_family` at run time, e.g. in a test).
 """
 
 from __future__ import annotations
@@ -17,119 +23,110 @@ import torch
 from stable_baselines3.common.vec_env import VecEnv
 
 from envs.adapters import TorchSingleEnv, TorchVecEnv, TorchVectorEnv
-from envs.breakout import ACTIONS, NUM_BRICKS, RULES, VARIANTS, BreakoutBatch
+from envs.atari import ALE
+from envs.batched import BatchedEnv
+from envs.breakout.family import BREAKOUT, SCHEMA_TARGETS, make_breakout_batch
 from envs.errors import ReprlError
-from envs.lab.lab import ACTIONS as LAB_ACTIONS
-from envs.lab.lab import LabBatch
-from envs.stacking import StackedBatch, VecFrameStacker, check_stack_args
+from envs.family import EnvFamily
+from envs.lab.family import LAB, make_lab_batch
+from envs.memory_maze import MEMORY_MAZE, make_memory_maze_batch
+from envs.procgen import PROCGEN
+from envs.stacking import VecFrameStacker, check_stack_args
 
-BREAKOUT_IDS: dict[str, dict[str, Any]] = {
-    "reprl/Breakout-v0": {},
-    "reprl/BreakoutStandard-v0": {"variant": "standard"},
-    "reprl/BreakoutOffsetPaddle-v0": {"variant": "offset_paddle"},
-    "reprl/BreakoutMiddleWall-v0": {"variant": "middle_wall"},
-    "reprl/BreakoutRandomTarget-v0": {"variant": "random_target"},
-    "reprl/BreakoutJuggling-v0": {"variant": "juggling"},
-    "reprl/BreakoutHalfNegative-v0": {"variant": "half_negative"},
-}
-"""Our Breakout ids and the kwargs each fixes (``reprl/Breakout-v0`` takes ``variant``)."""
+FAMILIES: tuple[EnvFamily, ...] = (BREAKOUT, ALE, PROCGEN, LAB, MEMORY_MAZE)
+"""The families reprl serves, in :func:`known_ids` order: add a new family's spec here."""
 
-ATARI_IDS = ("ALE/Breakout-v5",)
+_BY_ID: dict[str, EnvFamily] = {}  # every known id -> its family
+_BY_NAME: dict[str, EnvFamily] = {}
 
-PROCGEN_IDS: dict[str, dict[str, Any]] = {
-    "reprl/CoinRun-v0": {"game": "coinrun"},
-    "reprl/CoinRunTrain-v0": {"game": "coinrun", "split": "train"},
-    "reprl/CoinRunTest-v0": {"game": "coinrun", "split": "test"},
-    "reprl/CoinRunTestDisjoint-v0": {"game": "coinrun", "split": "test_disjoint"},
-    "reprl/Procgen-v0": {},
-}
-"""procgen through :mod:`envs.procgen` (the ``procgen`` extra, in ``dev`` too) and the kwargs
-each id fixes: ``reprl/Procgen-v0`` takes ``game`` (default ``coinrun``) and ``split``; the
-``CoinRun{Train,Test,TestDisjoint}`` ids fix the split, so train and test levels are two
-targets of an experiment like two Breakout variants."""
+BREAKOUT_IDS = BREAKOUT.ids
+"""reprl's Breakout ids and the kwargs each fixes (:data:`envs.breakout.BREAKOUT_IDS`)."""
+PROCGEN_IDS = PROCGEN.ids
+"""procgen's ids and the kwargs each fixes (:data:`envs.procgen.PROCGEN_IDS`)."""
+LAB_IDS = LAB.ids
+"""The lab's ids and the kwargs each fixes (:data:`envs.lab.family.LAB_IDS`)."""
+MEMORY_MAZE_IDS = MEMORY_MAZE.ids
+"""Memory Maze's ids and the kwargs each fixes (:data:`envs.memory_maze.MEMORY_MAZE_IDS`)."""
 
-LAB_IDS: dict[str, dict[str, Any]] = {
-    "reprl/LabCollect-v0": {"task": "collect"},
-    "reprl/LabCollectTrain-v0": {"task": "collect", "split": "train"},
-    "reprl/LabCollectTest-v0": {"task": "collect", "split": "test"},
-    "reprl/LabNavigate-v0": {"task": "navigate"},
-    "reprl/LabNavigateTrain-v0": {"task": "navigate", "split": "train"},
-    "reprl/LabNavigateTest-v0": {"task": "navigate", "split": "test"},
-}
-"""The DMLab-style worlds of :mod:`envs.lab` and the kwargs each id fixes: ``LabCollect-v0`` and
-``LabNavigate-v0`` take ``split`` (default ``"train"``); the ``Train``/``Test`` ids fix it, so
-the held-out domains (collect) or mazes (navigate) are one more target of an experiment."""
+__all__ = [
+    "BREAKOUT_IDS",
+    "FAMILIES",
+    "LAB_IDS",
+    "MEMORY_MAZE_IDS",
+    "PROCGEN_IDS",
+    "SCHEMA_TARGETS",
+    "action_meanings",
+    "best_return",
+    "family",
+    "known_ids",
+    "level_range",
+    "make_batch",
+    "make_breakout_batch",
+    "make_lab_batch",
+    "make_memory_maze_batch",
+    "make_vec",
+    "observation_shape",
+    "register_envs",
+    "register_family",
+    "unregister_family",
+]
 
-MEMORY_MAZE_IDS: dict[str, dict[str, Any]] = {
-    "reprl/MemoryMaze-v0": {},
-    "reprl/MemoryMaze-9x9-v0": {"size": "9x9"},
-    "reprl/MemoryMaze-11x11-v0": {"size": "11x11"},
-    "reprl/MemoryMaze-13x13-v0": {"size": "13x13"},
-    "reprl/MemoryMaze-15x15-v0": {"size": "15x15"},
-}
-"""Memory Maze, MuJoCo-rendered DMLab-style mazes from the ``memory-maze`` package, through
-:mod:`envs.memory_maze` (the ``dmc`` extra: ``pip install -e ".[dmc]"``), and the kwargs each
-id fixes: ``reprl/MemoryMaze-v0`` takes ``size`` (default ``"9x9"``)."""
 
-SCHEMA_TARGETS: tuple[str, ...] = (
-    "reprl/BreakoutStandard-v0",
-    "reprl/BreakoutOffsetPaddle-v0",
-    "reprl/BreakoutMiddleWall-v0",
-    "reprl/BreakoutRandomTarget-v0",
-    "reprl/BreakoutJuggling-v0",
-)
-"""The Breakout transfer study of Schema Networks (Kansky et al. 2017): the source domain
-(Standard) first, then the four zero-shot targets, in the paper's table order."""
+def _add(fam: EnvFamily) -> None:
+    taken = sorted(i for i in fam.ids if i in _BY_ID and _BY_ID[i] is not fam)
+    if taken or (fam.name in _BY_NAME and _BY_NAME[fam.name] is not fam):
+        raise ReprlError(
+            f"env family {fam.name!r}: the name or ids {taken} belong to another family already"
+        )
+    _BY_NAME[fam.name] = fam
+    _BY_ID.update(dict.fromkeys(fam.ids, fam))
 
-ALE_BREAKOUT_ACTIONS: tuple[str, ...] = ("NOOP", "FIRE", "RIGHT", "LEFT")
-"""ALE's minimal action set for Breakout, in action-index order."""
 
-ALE_BREAKOUT_BEST_RETURN = 864.0
-"""Atari Breakout's maximum score: two walls of 6 x 18 bricks worth 1, 1, 4, 4, 7, 7 by row
-(432 each); the game does not refill the wall after the second."""
-
-RANDOM_TARGET_FIRST_HIT = 76
-"""Fewest steps from an episode's start to the first target hit in RandomTarget: the ball is
-served at y >= 40 (falling, at most 2 px per step), must reach the paddle (top row 110) and rise
-to the lowest target row (bottom edge at y 28): 35 steps down, 1 to bounce, 40 up (measured on
-the engine in the tests)."""
-
-RANDOM_TARGET_MIN_GAP = 81
-"""Fewest steps between two target hits in RandomTarget when the ball returns to the paddle in
-between: from y 29 (just below the lowest possible target) down to the paddle at 2 px per step
-(40 steps), the bounce (1) and back up (40)."""
+for _fam in FAMILIES:
+    _add(_fam)
 
 
 def known_ids() -> tuple[str, ...]:
-    """Every id :func:`make_vec` accepts."""
-    return (*BREAKOUT_IDS, *ATARI_IDS, *PROCGEN_IDS, *LAB_IDS, *MEMORY_MAZE_IDS)
+    """Every id :func:`make_vec` accepts, family by family."""
+    return tuple(_BY_ID)
 
 
-def _check_id(env_id: str) -> None:
+def family(env_id: str) -> EnvFamily:
+    """The family that serves ``env_id``.
+
+    Raises:
+        ReprlError: not a string, or an unknown id (the message lists the known ones).
+    """
     if not isinstance(env_id, str):
         raise ReprlError(
             f"env_id: expected an id string such as 'reprl/CoinRun-v0', got "
             f"{type(env_id).__module__}.{type(env_id).__name__} (reprl builds its envs itself, "
             "procgen included: make_vec('reprl/Procgen-v0', n, game=...))"
         )
-    if env_id not in known_ids():
+    fam = _BY_ID.get(env_id)
+    if fam is None:
         raise ReprlError(f"unknown env id {env_id!r}; expected one of {known_ids()}")
+    return fam
 
 
-def _fixed_kwargs(
-    env_id: str, fixed: dict[str, Any], kwargs: dict[str, Any], instead: str
-) -> dict[str, Any]:
-    """``kwargs`` with the ones ``env_id`` fixes; a conflicting value is an error that names
-    the id to use ``instead``."""
-    clash = {k: kwargs[k] for k in fixed if k in kwargs and kwargs[k] != fixed[k]}
-    if clash:
-        raise ReprlError(f"{env_id} fixes {fixed}; got conflicting {clash} (use {instead})")
-    return {**kwargs, **fixed}
+def register_family(fam: EnvFamily) -> None:
+    """Adds ``fam`` to the lookup and registers its gymnasium ids (idempotent).
+
+    Raises:
+        ReprlError: one of its ids or its name belongs to another family.
+    """
+    _add(fam)
+    _register_gym(fam)
 
 
-def _procgen_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    instead = "reprl/Procgen-v0 with game=... and split=..."
-    return _fixed_kwargs(env_id, PROCGEN_IDS[env_id], kwargs, instead)
+def unregister_family(fam: EnvFamily) -> None:
+    """Removes ``fam`` (added with :func:`register_family`) and its gymnasium ids."""
+    for env_id in fam.ids:
+        if _BY_ID.get(env_id) is fam:
+            del _BY_ID[env_id]
+            gym.registry.pop(env_id, None)
+    if _BY_NAME.get(fam.name) is fam:
+        del _BY_NAME[fam.name]
 
 
 def best_return(env_id: str, **env_kwargs: Any) -> float:
@@ -152,13 +149,14 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
       return. +1 per hit (at most one per step with ``reward_clip``). A hit needs the ball at
       the target (rows y < 29); a ball that returns to the paddle (row 110) in between travels
       at least 80 px down and 80 px up at 2 px per step (the speed limit): hits are at least
-      :data:`RANDOM_TARGET_MIN_GAP` = 81 steps apart, the first no earlier than step
-      :data:`RANDOM_TARGET_FIRST_HIT` = 76 (serve at y >= 40). With T = ``max_episode_steps``
-      the bound is ``0`` for T < 76, else ``1 + (T - 76) // 81``: 61 for T = 5000. It counts
-      hits made through the paddle; a ball that strikes the jumped target again after bouncing
-      off the ceiling or a wall, without returning to the paddle, is possible (the jump lands
-      in its path by chance), so a lucky episode can exceed it, a normalised score above 1.
-    - ``ALE/Breakout-v5``: 864 (:data:`ALE_BREAKOUT_BEST_RETURN`).
+      :data:`envs.breakout.RANDOM_TARGET_MIN_GAP` = 81 steps apart, the first no earlier
+      than step :data:`envs.breakout.RANDOM_TARGET_FIRST_HIT` = 76 (serve at y >= 40). With
+      T = ``max_episode_steps`` the bound is ``0`` for T < 76, else ``1 + (T - 76) // 81``:
+      61 for T = 5000. It counts hits made through the paddle; a ball that strikes the jumped
+      target again after bouncing off the ceiling or a wall, without returning to the paddle,
+      is possible (the jump lands in its path by chance), so a lucky episode can exceed it, a
+      normalised score above 1.
+    - ``ALE/Breakout-v5``: 864 (:data:`envs.atari.BREAKOUT_BEST_RETURN`).
     - LabCollect: ``num_good`` (default 3), every good object touched, no bad one (an upper
       bound: the time limit may not allow all). LabNavigate: 1 (the goal, once).
     - Memory Maze: none (a ReprlError): every ball reached gives +1 and another is asked for,
@@ -177,50 +175,8 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
     Raises:
         ReprlError: an unknown id or variant, or conflicting kwargs.
     """
-    _check_id(env_id)
-    if env_id in ATARI_IDS:
-        return ALE_BREAKOUT_BEST_RETURN
-    if env_id in PROCGEN_IDS:
-        from envs.procgen import EASY_SCORE_RANGE, check_game
-
-        kw = _procgen_kwargs(env_id, dict(env_kwargs))
-        game = check_game(kw.get("game", "coinrun"))
-        mode = kw.get("distribution_mode", "easy")
-        if mode != "easy":
-            raise ReprlError(
-                f"best return of {game} in distribution_mode {mode!r}: expected 'easy' (the "
-                "only mode whose R_max reprl records)"
-            )
-        return EASY_SCORE_RANGE[game][1]
-    if env_id in LAB_IDS:
-        kw = _lab_kwargs(env_id, dict(env_kwargs))
-        if kw["task"] == "navigate":
-            return 1.0
-        num_good = kw.get("num_good", 3)
-        if not isinstance(num_good, int) or isinstance(num_good, bool) or num_good < 0:
-            raise ReprlError(f"num_good: expected an integer >= 0, got {num_good!r}")
-        return float(num_good)
-    if env_id in MEMORY_MAZE_IDS:
-        _memory_maze_kwargs(env_id, dict(env_kwargs))
-        raise ReprlError(
-            f"{env_id} has no best return: each ball reached gives +1 and the next is asked "
-            "for, so only the time limit and the agent's speed bound an episode's return"
-        )
-    kw = _breakout_kwargs(env_id, dict(env_kwargs))
-    variant = kw.get("variant", "standard")
-    if variant not in RULES:
-        raise ReprlError(f"unknown Breakout variant {variant!r}; expected one of {VARIANTS}")
-    rules = RULES[variant]
-    if rules.half_negative:
-        return NUM_BRICKS / 2  # the mean of 36 (left half +1) and 30 (right half +1)
-    if rules.bricks:
-        return float(NUM_BRICKS)
-    if rules.target:
-        steps = int(kw.get("max_episode_steps", 5000))
-        if steps < RANDOM_TARGET_FIRST_HIT:
-            return 0.0
-        return float(1 + (steps - RANDOM_TARGET_FIRST_HIT) // RANDOM_TARGET_MIN_GAP)
-    return 0.0
+    fam = family(env_id)
+    return fam.episode_bound(env_id, fam.resolve(env_id, env_kwargs))
 
 
 def level_range(env_id: str, **env_kwargs: Any) -> dict[str, Any] | None:
@@ -229,24 +185,15 @@ def level_range(env_id: str, **env_kwargs: Any) -> dict[str, Any] | None:
     Returns:
         For procgen ids, :meth:`envs.procgen.ProcgenLevels.to_dict` (``split``,
         ``start_level``, ``num_levels``, ``level_range`` ``[low, high)``); None for envs
-        without levels (Breakout, ALE).
+        without levels (Breakout, ALE, the lab, Memory Maze).
 
     Raises:
         ReprlError: an unknown id or invalid level kwargs.
     """
-    _check_id(env_id)
-    if env_id not in PROCGEN_IDS:
+    fam = family(env_id)
+    if fam.level_range is None:
         return None
-    from envs.procgen import procgen_levels
-
-    kw = _procgen_kwargs(env_id, dict(env_kwargs))
-    levels = procgen_levels(
-        kw.get("split"),
-        kw.get("distribution_mode", "easy"),
-        num_levels=kw.get("num_levels"),
-        start_level=kw.get("start_level"),
-    )
-    return levels.to_dict()
+    return fam.level_range(env_id, fam.resolve(env_id, env_kwargs))
 
 
 def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
@@ -265,115 +212,69 @@ def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
     Raises:
         ReprlError: an unknown id.
     """
-    _check_id(env_id)
-    if env_id in PROCGEN_IDS:
-        from envs.procgen import PROCGEN_ACTIONS
-
-        return PROCGEN_ACTIONS
-    if env_id in LAB_IDS:
-        return LAB_ACTIONS
-    if env_id in MEMORY_MAZE_IDS:
-        from envs.memory_maze import ACTIONS as MEMORY_MAZE_ACTIONS
-
-        return MEMORY_MAZE_ACTIONS
-    return ALE_BREAKOUT_ACTIONS if env_id in ATARI_IDS else tuple(ACTIONS)
+    return family(env_id).action_meanings
 
 
-def _breakout_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    instead = f"reprl/Breakout-v0 with variant=..., one of {VARIANTS}"
-    return _fixed_kwargs(env_id, BREAKOUT_IDS[env_id], kwargs, instead)
+def observation_shape(env_id: str, **kwargs: Any) -> tuple[int, int, int]:
+    """The observation shape ``(H, W, C * k)`` of ``env_id`` with ``kwargs``, what
+    :func:`make_vec` gives as ``observation_space.shape``, without building an emulator.
 
+    The family works out one RGB frame's ``(H, W, 3)`` (reprl's batched envs build a core of one
+    env, milliseconds; procgen is 64 x 64; ALE and Memory Maze read ``obs_size``), validating
+    the kwargs where it can; ``grayscale`` makes C 1, ``frame_stack`` k multiplies it.
 
-def make_breakout_batch(
-    env_id: str,
-    num_envs: int,
-    *,
-    seed: int | Sequence[int] | None = None,
-    device: str | torch.device = "cpu",
-    frame_stack: int = 1,
-    grayscale: bool = False,
-    **kwargs: Any,
-) -> BreakoutBatch | StackedBatch:
-    """The batched Breakout core behind one of :data:`BREAKOUT_IDS`, stacked on request.
+    Args:
+        env_id: one of :func:`known_ids`.
+        **kwargs: as :func:`make_vec` (``frame_stack``, ``grayscale``, ``info_factors`` and the
+            env's kwargs; not ``seed`` or ``device``).
 
-    Grayscale frames are drawn by the core itself (luma colours), stacks are kept by a
-    :class:`envs.stacking.StackedBatch` on the core's device.
-    """
-    frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
-    kw = _breakout_kwargs(env_id, kwargs)
-    core = BreakoutBatch(num_envs, seed=seed, device=device, grayscale=grayscale, **kw)
-    return core if frame_stack == 1 else StackedBatch(core, frame_stack)
-
-
-def _stacked(core: Any, frame_stack: int, grayscale: bool) -> Any:
-    """``core`` itself, or a :class:`StackedBatch` over it when frames are stacked or gray."""
-    if frame_stack == 1 and not grayscale:
-        return core
-    return StackedBatch(core, frame_stack, grayscale)
-
-
-def _lab_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    fixed = LAB_IDS[env_id]
-    instead = f"reprl/Lab{fixed['task'].capitalize()}-v0 with split=..."
-    return _fixed_kwargs(env_id, fixed, kwargs, instead)
-
-
-def make_lab_batch(
-    env_id: str,
-    num_envs: int,
-    *,
-    seed: int | Sequence[int] | None = None,
-    device: str | torch.device = "cpu",
-    frame_stack: int = 1,
-    grayscale: bool = False,
-    **kwargs: Any,
-) -> LabBatch | StackedBatch:
-    """The batched lab core behind one of :data:`LAB_IDS`, stacked (or grayscale) on request."""
-    frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
-    core = LabBatch(num_envs, seed=seed, device=device, **_lab_kwargs(env_id, kwargs))
-    return _stacked(core, frame_stack, grayscale)
-
-
-def _memory_maze_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    from envs.memory_maze import check_kwargs
-
-    instead = "reprl/MemoryMaze-v0 with size=..."
-    kw = _fixed_kwargs(env_id, MEMORY_MAZE_IDS[env_id], kwargs, instead)
-    check_kwargs(kw, env_id)
-    return kw
-
-
-def make_memory_maze_batch(
-    env_id: str,
-    num_envs: int,
-    *,
-    seed: int | Sequence[int] | None = None,
-    device: str | torch.device = "cpu",
-    frame_stack: int = 1,
-    grayscale: bool = False,
-    **kwargs: Any,
-) -> Any:
-    """The batched Memory Maze worlds behind one of :data:`MEMORY_MAZE_IDS`
-    (:class:`envs.memory_maze.MemoryMazeBatch`), stacked (or grayscale) on request.
+    Returns:
+        ``(H, W, C)`` ints, e.g. ``(64, 64, 3)``.
 
     Raises:
-        ReprlError: kwargs the id does not take, bad values, or the ``dmc`` extra missing.
+        ReprlError: an unknown id, conflicting or (where checked) invalid kwargs.
     """
-    frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
-    from envs.memory_maze import MemoryMazeBatch
+    fam = family(env_id)
+    frame_stack, grayscale = check_stack_args(
+        kwargs.pop("frame_stack", 1), kwargs.pop("grayscale", False)
+    )
+    kwargs.pop("info_factors", None)
+    h, w, c = fam.observation_shape(env_id, fam.resolve(env_id, kwargs))
+    return (int(h), int(w), (1 if grayscale else int(c)) * frame_stack)
 
-    kw = _memory_maze_kwargs(env_id, kwargs)
-    core = MemoryMazeBatch(num_envs, seed=seed, device=device, **kw)
-    return _stacked(core, frame_stack, grayscale)
 
+def make_batch(
+    env_id: str,
+    num_envs: int,
+    *,
+    seed: int | Sequence[int] | None = None,
+    device: str | torch.device = "cpu",
+    frame_stack: int = 1,
+    grayscale: bool = False,
+    **kwargs: Any,
+) -> BatchedEnv:
+    """The batched torch core of a reprl batched env (:attr:`envs.family.EnvFamily.batched`),
+    stacked (or grayscale) on request: what :func:`make_vec` wraps, for loops that step the
+    core on its device themselves.
 
-def _make_batch(env_id: str, num_envs: int, **kwargs: Any) -> Any:
-    """The batched core of an id served by the torch adapters (Breakout, lab, Memory Maze)."""
-    if env_id in LAB_IDS:
-        return make_lab_batch(env_id, num_envs, **kwargs)
-    if env_id in MEMORY_MAZE_IDS:
-        return make_memory_maze_batch(env_id, num_envs, **kwargs)
-    return make_breakout_batch(env_id, num_envs, **kwargs)
+    Raises:
+        ReprlError: an unknown id, an id served by another library (no core), bad kwargs.
+    """
+    fam = family(env_id)
+    if fam.make_batch is None:
+        batched = sorted(i for i, f in _BY_ID.items() if f.batched)
+        raise ReprlError(
+            f"{env_id} is not a reprl batched env (it has no torch core); ids with one: {batched}"
+        )
+    return fam.make_batch(
+        env_id,
+        num_envs,
+        seed=seed,
+        device=device,
+        frame_stack=frame_stack,
+        grayscale=grayscale,
+        **fam.resolve(env_id, kwargs),
+    )
 
 
 def make_vec(
@@ -400,7 +301,7 @@ def make_vec(
         device: where a batched env keeps its state ("cpu", "cuda"); observations come out as
             numpy either way.
         frame_stack: k >= 1 frames per observation, oldest first (:mod:`envs.stacking`);
-            reprl's Breakout stacks on ``device``, ALE on the CPU.
+            reprl's batched envs stack on ``device``, the others on the CPU.
         grayscale: ITU-R 601 luma frames (1 channel) instead of RGB.
         **kwargs: forwarded to the env (e.g. ``variant``, ``obs_size``, ``max_episode_steps``,
             ``min_object_size`` for Breakout; ``mode``, ``difficulty`` for ALE; ``split``,
@@ -413,17 +314,18 @@ def make_vec(
 
     Returns:
         The VecEnv; observations ``(N, H, W, C * k)`` uint8 (C = 1 if grayscale else 3),
-        default 64 x 64 x 3. ``env_method("get_action_meanings")`` answers for every id;
-        ``get_images()`` gives RGB frames ``(H, W, 3)`` for videos, stacked or not.
+        default 64 x 64 x 3 (:func:`observation_shape`). ``env_method("get_action_meanings")``
+        answers for every id; ``get_images()`` gives RGB frames ``(H, W, 3)`` for videos,
+        stacked or not.
 
     Raises:
         ReprlError: an unknown id, num_envs < 1, a bad seed, frame_stack or kwargs.
     """
-    _check_id(env_id)
+    fam = family(env_id)
     frame_stack, grayscale = check_stack_args(frame_stack, grayscale)
     info_factors = kwargs.pop("info_factors", True)  # only our envs have factors to skip
-    if env_id in BREAKOUT_IDS or env_id in LAB_IDS or env_id in MEMORY_MAZE_IDS:
-        core = _make_batch(
+    if fam.batched:
+        core = make_batch(
             env_id,
             num_envs,
             seed=seed,
@@ -433,75 +335,51 @@ def make_vec(
             **kwargs,
         )
         return TorchVecEnv(core, info_factors=info_factors)
-    venv: VecEnv
-    if env_id in PROCGEN_IDS:
-        from envs.procgen import make_procgen_vec
-
-        venv = make_procgen_vec(num_envs, seed=seed, **_procgen_kwargs(env_id, kwargs))
-    else:
-        from envs.atari import make_atari_vec
-
-        venv = make_atari_vec(env_id, num_envs, seed=seed, device=str(device), **kwargs)
+    assert fam.make_vec is not None
+    venv = fam.make_vec(env_id, num_envs, seed=seed, device=device, **fam.resolve(env_id, kwargs))
     if frame_stack == 1 and not grayscale:
         return venv
     return VecFrameStacker(venv, frame_stack, grayscale)
 
 
-def _single_entry(
-    env_id: str,
-    *,
-    seed: int | None = None,
-    device: str = "cpu",
-    render_mode: str | None = None,
-    **kwargs: Any,
-) -> TorchSingleEnv:
-    core = _make_batch(env_id, 1, seed=seed, device=device, **kwargs)
+def _single_entry(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gym.make``'s entry point of every id reprl registers."""
+    fam = family(env_id)
+    if fam.entry_point is not None:
+        return fam.entry_point(**fam.resolve(env_id, kwargs))
+    seed, device = kwargs.pop("seed", None), kwargs.pop("device", "cpu")
+    render_mode = kwargs.pop("render_mode", None)
+    core = make_batch(env_id, 1, seed=seed, device=device, **kwargs)
     return TorchSingleEnv(core, render_mode=render_mode)
 
 
-def _vector_entry(
-    env_id: str,
-    num_envs: int = 1,
-    *,
-    seed: int | Sequence[int] | None = None,
-    device: str = "cpu",
-    autoreset_mode: gym.vector.AutoresetMode | str = gym.vector.AutoresetMode.NEXT_STEP,
-    **kwargs: Any,
-) -> TorchVectorEnv:
+def _vector_entry(env_id: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:
+    """``gym.make_vec``'s vector entry point of every id reprl registers."""
+    fam = family(env_id)
+    if fam.vector_entry_point is not None:
+        return fam.vector_entry_point(num_envs, **fam.resolve(env_id, kwargs))
+    seed, device = kwargs.pop("seed", None), kwargs.pop("device", "cpu")
+    mode = kwargs.pop("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     kwargs.pop("render_mode", None)
-    core = _make_batch(env_id, num_envs, seed=seed, device=device, **kwargs)
-    return TorchVectorEnv(core, autoreset_mode=autoreset_mode)
+    core = make_batch(env_id, num_envs, seed=seed, device=device, **kwargs)
+    return TorchVectorEnv(core, autoreset_mode=mode)
 
 
-def _procgen_single_entry(env_id: str, **kwargs: Any) -> gym.Env:
-    from envs.procgen import ProcgenEnv
-
-    return ProcgenEnv(**_procgen_kwargs(env_id, kwargs))
-
-
-def _procgen_vector_entry(env_id: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:
-    from envs.procgen import ProcgenVectorEnv
-
-    return ProcgenVectorEnv(num_envs, **_procgen_kwargs(env_id, kwargs))
-
-
-def register_envs() -> None:
-    """Registers the ``reprl/...`` ids with gymnasium (idempotent)."""
-    for env_id in (*BREAKOUT_IDS, *LAB_IDS, *MEMORY_MAZE_IDS):
-        if env_id in gym.registry:
-            continue
-        gym.register(
-            id=env_id,
-            entry_point=_single_entry,
-            vector_entry_point=_vector_entry,
-            kwargs={"env_id": env_id},
-            disable_env_checker=False,
-        )
-    for env_id in PROCGEN_IDS:
+def _register_gym(fam: EnvFamily) -> None:
+    if not fam.batched and fam.entry_point is None and fam.vector_entry_point is None:
+        return  # served by its own library's ids (ALE)
+    for env_id in fam.ids:
         if env_id not in gym.registry:
             gym.register(
                 id=env_id,
-                entry_point=_procgen_single_entry,
-                vector_entry_point=_procgen_vector_entry,
+                entry_point=_single_entry,
+                vector_entry_point=_vector_entry,
                 kwargs={"env_id": env_id},
+                disable_env_checker=False,
             )
+
+
+def register_envs() -> None:
+    """Registers the ``reprl/...`` ids of every family with gymnasium (idempotent)."""
+    for fam in _BY_NAME.values():
+        _register_gym(fam)

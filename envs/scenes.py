@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from envs.errors import ReprlError
 from envs.lab.lab import UNITS_PER_CELL, LabBatch
 from envs.lab.render import CAMERA_HEIGHT
-from envs.registry import LAB_IDS, make_lab_batch
+from envs.registry import family, known_ids, make_batch
 from envs.rng import spawn_seeds
 from envs.storage.dataset import DISCRETE_FACTORS, DatasetWriter, FrameDataset
 
@@ -76,7 +76,8 @@ def collect_scenes(
     is checked before the file is created.
 
     Args:
-        env_ids: one or several of :data:`envs.registry.LAB_IDS` (the envs with a camera).
+        env_ids: one or several ids whose family has a camera
+            (:attr:`envs.family.EnvFamily.has_camera`: the Lab ids).
         num_scenes: total scenes, >= 1.
         out: the dataset path (``.h5``); written atomically.
         views_per_scene: K, views of each scene, >= 2 (GQN needs context and query views).
@@ -102,10 +103,11 @@ def collect_scenes(
     ids = [env_ids] if isinstance(env_ids, str) else list(env_ids)
     if not ids:
         raise ReprlError("env_ids: expected at least one env id, got none")
-    unknown = [i for i in ids if i not in LAB_IDS]
+    cameras = [i for i in known_ids() if family(i).has_camera]
+    unknown = [i for i in ids if i not in cameras]
     if unknown:
         raise ReprlError(
-            f"env_ids: scenes need envs with a camera, one of {sorted(LAB_IDS)}; got {unknown}"
+            f"env_ids: scenes need envs with a camera, one of {sorted(cameras)}; got {unknown}"
         )
     for name, value, low in (
         ("num_scenes", num_scenes, 1),
@@ -123,7 +125,7 @@ def collect_scenes(
     env_seeds = [spawn_seeds(seed, num_envs, purpose=f"scenes/{d}") for d in range(len(ids))]
     batches: list[LabBatch] = []
     for env_id, s in zip(ids, env_seeds):
-        b = make_lab_batch(env_id, num_envs, seed=s, device=device, **env_kwargs)
+        b = make_batch(env_id, num_envs, seed=s, device=device, **env_kwargs)
         assert isinstance(b, LabBatch)
         batches.append(b)
     shape = batches[0].single_obs_shape

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 
 from envs.errors import ReprlError
-from envs.registry import BREAKOUT_IDS, LAB_IDS, known_ids, make_breakout_batch, make_lab_batch
+from envs.registry import family, known_ids, make_batch
 
 
 def has_segmentation(env_id: str) -> bool:
-    """Whether ``env_id`` can render a ground-truth instance segmentation."""
-    return env_id in BREAKOUT_IDS or env_id in LAB_IDS
+    """Whether ``env_id`` can render a ground-truth instance segmentation (its family says:
+    :attr:`envs.family.EnvFamily.has_segmentation`); False for unknown ids."""
+    return env_id in known_ids() and family(env_id).has_segmentation
 
 
 def background_ids(env_id: str) -> tuple[int, ...]:
@@ -31,13 +32,7 @@ def background_ids(env_id: str) -> tuple[int, ...]:
     """
     if not has_segmentation(env_id):
         raise ReprlError(f"{env_id} has no ground-truth segmentation")
-    if env_id in LAB_IDS:
-        from envs.lab.lab import SEG_OBJECTS
-
-        return tuple(range(SEG_OBJECTS))
-    from envs.breakout import SEG_BACKGROUND
-
-    return (SEG_BACKGROUND,)
+    return family(env_id).background_ids
 
 
 def segmented_frames(
@@ -76,13 +71,12 @@ def segmented_frames(
     if not has_segmentation(env_id):
         raise ReprlError(
             f"{env_id} renders in C++ and gives no ground-truth segmentation; ids with one: "
-            f"{sorted([*BREAKOUT_IDS, *LAB_IDS])}"
+            f"{sorted(i for i in known_ids() if family(i).has_segmentation)}"
         )
     for name, v in (("num_frames", num_frames), ("skip", skip), ("num_envs", num_envs)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise ReprlError(f"{name}: expected an integer >= 1, got {v!r}")
-    make = make_lab_batch if env_id in LAB_IDS else make_breakout_batch
-    core = make(env_id, num_envs, seed=seed, device=device, **env_kwargs)
+    core: Any = make_batch(env_id, num_envs, seed=seed, device=device, **env_kwargs)
     gen = torch.Generator().manual_seed(seed)
     core.reset()
     frames, ids, n = [], [], 0

@@ -33,7 +33,7 @@ import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvStepReturn, VecEnvWrapper
 from torch import Tensor
 
-from envs.breakout import StepResult
+from envs.batched import StepResult
 from envs.errors import ReprlError
 from envs.gray import rgb_to_gray
 

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from envs.actions import validate_actions
-from envs.breakout import StepResult
+from envs.batched import StepResult
 from envs.errors import ReprlError
 from envs.lab.domains import (
     LAB_DOMAINS,
