@@ -313,12 +313,7 @@ def value_to_json(value: Any, where: str, *, progress: float = 1.0) -> Any:
     if isinstance(value, np.generic):
         return value_to_json(value.item(), where)
     if isinstance(value, type):
-        if not issubclass(value, _allowed_bases()):
-            raise ReprlError(f"{where}: expected an allowed class, got {value!r}")
-        name = _qualname(value)
-        if name not in _REGISTERED and resolve_class(name, where) is not value:
-            raise ReprlError(f"{where}: expected an importable class, got {value!r}")
-        return {":safe:": "class", "name": name}
+        return _class_to_json(value, where)
     if isinstance(value, gym.Space):
         return {":safe:": "space", "space": space_to_json(value)}
     if _is_schedule(value) or (callable(value) and where.endswith(("schedule", "rate", "range"))):
@@ -326,9 +321,30 @@ def value_to_json(value: Any, where: str, *, progress: float = 1.0) -> Any:
     if isinstance(value, torch.device):
         return {":safe:": "device", "value": str(value)}
     if isinstance(value, np.ndarray):
-        if value.size > _MAX_INLINE or value.dtype == object:
-            raise ReprlError(f"{where}: an array of {value.size} elements is not described")
-        return {":safe:": "ndarray", "dtype": str(value.dtype), "value": value.tolist()}
+        return _ndarray_to_json(value, where)
+    return _container_to_json(value, where)
+
+
+def _class_to_json(value: type, where: str) -> dict[str, Any]:
+    """An allow-listed, importable class by its qualified name (:func:`value_to_json`)."""
+    if not issubclass(value, _allowed_bases()):
+        raise ReprlError(f"{where}: expected an allowed class, got {value!r}")
+    name = _qualname(value)
+    if name not in _REGISTERED and resolve_class(name, where) is not value:
+        raise ReprlError(f"{where}: expected an importable class, got {value!r}")
+    return {":safe:": "class", "name": name}
+
+
+def _ndarray_to_json(value: np.ndarray, where: str) -> dict[str, Any]:
+    """A small array of numbers, inline (:func:`value_to_json`)."""
+    if value.size > _MAX_INLINE or value.dtype == object:
+        raise ReprlError(f"{where}: an array of {value.size} elements is not described")
+    return {":safe:": "ndarray", "dtype": str(value.dtype), "value": value.tolist()}
+
+
+def _container_to_json(value: Any, where: str) -> Any:
+    """A deque, tuple, list or string-keyed dict, item by item (:func:`value_to_json`); the
+    refusal of anything else."""
     if isinstance(value, collections.deque):
         items = [value_to_json(v, f"{where}[]") for v in value]
         return {":safe:": "deque", "maxlen": value.maxlen, "items": items}

@@ -118,6 +118,79 @@ def actions_from_features(
     return policy._get_action_dist_from_latent(latent_pi).get_actions(deterministic=deterministic)
 
 
+def _changed(what: str) -> SB3InternalsChanged:
+    """The error of :func:`check_internals` for one missing internal."""
+    return SB3InternalsChanged(
+        f"stable-baselines3 {stable_baselines3.__version__}: expected {what} (reprl's "
+        f"agent export relies on it, see agents/sb3_compat.py; tested with "
+        f"{', '.join(TESTED_VERSIONS)})"
+    )
+
+
+class _ConstEnv(gym.Env):
+    """The constant env :func:`check_internals` trains its tiny agents on."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: Any = None):
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action: Any):
+        return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
+def _check_class(cls: type[BaseAlgorithm]) -> None:
+    """The class-level internals of ``cls`` that :mod:`agents.safe_zip` and the export use."""
+    if "_init_setup_model" not in inspect.signature(cls.__init__).parameters:
+        raise _changed(f"{cls.__name__}.__init__ to take _init_setup_model")
+    for name in ("_wrap_env", "_setup_model", "set_parameters"):  # agents.safe_zip's load
+        if not callable(getattr(cls, name, None)):
+            raise _changed(f"{cls.__name__}.{name}")
+
+
+def _check_rebuild(cls: type[BaseAlgorithm], model: BaseAlgorithm) -> None:
+    """:func:`unbuilt_copy` and :func:`build_policy` rebuild ``model``'s policy."""
+    copy = unbuilt_copy(model, "MlpPolicy")
+    copy.observation_space = model.observation_space
+    copy.policy_kwargs = model.policy_kwargs
+    policy = build_policy(copy)
+    if not isinstance(policy, BasePolicy):
+        raise _changed(f"{cls.__name__}.policy_class to build a BasePolicy")
+    if set(policy.state_dict()) != set(model.policy.state_dict()):
+        raise _changed(f"{cls.__name__}.policy_class to rebuild the same parameters")
+    if getattr(policy, "optimizer", None) is None:
+        raise _changed(f"{cls.__name__}'s policy to have an 'optimizer'")
+
+
+def _check_actions(cls: type[BaseAlgorithm], model: BaseAlgorithm) -> None:
+    """:func:`actions_from_features` gives the policy's own greedy actions."""
+    obs = torch.zeros((3, 2))
+    with torch.no_grad():
+        try:
+            ours = actions_from_features(model.policy, model.policy.extract_features(obs), True)
+        except AttributeError as e:
+            raise _changed(f"{cls.__name__}'s policy to have {e.name!r}") from None
+        theirs = model.policy._predict(obs, deterministic=True)
+    if not torch.equal(ours, theirs):
+        raise _changed(f"actions_from_features to give {cls.__name__}'s policy's own actions")
+
+
+def _check_instance(cls: type[BaseAlgorithm], kwargs: dict[str, Any]) -> None:
+    """The instance-level internals of a tiny ``cls`` agent, before and after ``learn``."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    model = cls("MlpPolicy", DummyVecEnv([_ConstEnv]), device="cpu", **kwargs)
+    for name in _REQUIRED_ATTRS:
+        if name not in model.__dict__:
+            raise _changed(f"{cls.__name__} instances to have the attribute {name!r}")
+    model.learn(4)
+    if model._last_obs is None:
+        raise _changed(f"{cls.__name__}.learn to keep the last observation in '_last_obs'")
+    _check_rebuild(cls, model)
+    _check_actions(cls, model)
+
+
 def check_internals() -> None:
     """Verify the SB3 internals this module uses on the installed version.
 
@@ -129,58 +202,10 @@ def check_internals() -> None:
             versions this module was tested with.
     """
     from stable_baselines3 import A2C, PPO
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    def fail(what: str) -> SB3InternalsChanged:
-        return SB3InternalsChanged(
-            f"stable-baselines3 {stable_baselines3.__version__}: expected {what} (reprl's "
-            f"agent export relies on it, see agents/sb3_compat.py; tested with "
-            f"{', '.join(TESTED_VERSIONS)})"
-        )
-
-    class _Const(gym.Env):
-        observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        action_space = gym.spaces.Discrete(2)
-
-        def reset(self, *, seed: int | None = None, options: Any = None):
-            return np.zeros(2, np.float32), {}
-
-        def step(self, action: Any):
-            return np.zeros(2, np.float32), 0.0, False, False, {}
-
     from stable_baselines3.common import save_util
 
     if not callable(getattr(save_util, "recursive_setattr", None)):  # agents.safe_zip
-        raise fail("stable_baselines3.common.save_util.recursive_setattr")
+        raise _changed("stable_baselines3.common.save_util.recursive_setattr")
     for cls, kw in ((PPO, {"n_steps": 4, "batch_size": 4}), (A2C, {"n_steps": 4})):
-        if "_init_setup_model" not in inspect.signature(cls.__init__).parameters:
-            raise fail(f"{cls.__name__}.__init__ to take _init_setup_model")
-        for name in ("_wrap_env", "_setup_model", "set_parameters"):  # agents.safe_zip's load
-            if not callable(getattr(cls, name, None)):
-                raise fail(f"{cls.__name__}.{name}")
-        model = cls("MlpPolicy", DummyVecEnv([_Const]), device="cpu", **kw)
-        for name in _REQUIRED_ATTRS:
-            if name not in model.__dict__:
-                raise fail(f"{cls.__name__} instances to have the attribute {name!r}")
-        model.learn(4)
-        if model._last_obs is None:
-            raise fail(f"{cls.__name__}.learn to keep the last observation in '_last_obs'")
-        copy = unbuilt_copy(model, "MlpPolicy")
-        copy.observation_space = model.observation_space
-        copy.policy_kwargs = model.policy_kwargs
-        policy = build_policy(copy)
-        if not isinstance(policy, BasePolicy):
-            raise fail(f"{cls.__name__}.policy_class to build a BasePolicy")
-        if set(policy.state_dict()) != set(model.policy.state_dict()):
-            raise fail(f"{cls.__name__}.policy_class to rebuild the same parameters")
-        if getattr(policy, "optimizer", None) is None:
-            raise fail(f"{cls.__name__}'s policy to have an 'optimizer'")
-        obs = torch.zeros((3, 2))
-        with torch.no_grad():
-            try:
-                ours = actions_from_features(model.policy, model.policy.extract_features(obs), True)
-            except AttributeError as e:
-                raise fail(f"{cls.__name__}'s policy to have {e.name!r}") from None
-            theirs = model.policy._predict(obs, deterministic=True)
-        if not torch.equal(ours, theirs):
-            raise fail(f"actions_from_features to give {cls.__name__}'s policy's own actions")
+        _check_class(cls)
+        _check_instance(cls, kw)
