@@ -36,9 +36,10 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from agents.export import export_pixel_agent
 from agents.extractor import MissingFileError, PretrainedEncoderExtractor
-from agents.factory import ALGOS, INFO_ATTR, INFO_FORMAT, _info, _is_monitored
+from agents.factory import ALGOS, INFO_ATTR, INFO_FORMAT, _info
 from agents.latent import find_encode_wrapper
 from agents.safe_zip import convert_zip, load_model, write_safe
+from agents.vecenv import is_monitored
 from envs.errors import ReprlError
 from envs.storage.files import atomic_path, file_sha256, json_plain, library_version
 from representations.checkpoint import load
@@ -314,7 +315,7 @@ def load_agent(
     if not p.is_file():
         raise MissingFileError(f"agent zip {path} not found")
     cls = ALGOS[agent_algo(p)]
-    if env is not None and monitor and isinstance(env, VecEnv) and not _is_monitored(env):
+    if env is not None and monitor and isinstance(env, VecEnv) and not is_monitored(env):
         env = VecMonitor(env)
     return load_model(cls, p, env=env, device=device, trust_pickle=trust_pickle)
 

@@ -44,6 +44,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from agents.recurrent import is_recurrent
+from agents.vecenv import is_monitored
 from envs.errors import ReprlError
 
 #: Seconds between a worker's reports to the main process (episodes, losses).
@@ -83,12 +84,6 @@ class WorkerEnvs:
         )
 
 
-def _is_monitored(env: VecEnv) -> bool:
-    from agents.factory import _is_monitored as monitored  # function level: factory imports us
-
-    return monitored(env)
-
-
 def build_worker_env(
     env_fn: Callable[[int, int | None], VecEnv],
     rank: int,
@@ -122,7 +117,7 @@ def build_worker_env(
         raise ReprlError(
             f"env_fn: expected an SB3 VecEnv from env_fn({rank}, {seed}), got {type(venv).__name__}"
         )
-    if not _is_monitored(venv):
+    if not is_monitored(venv):
         venv = VecMonitor(venv)
     if encoder is not None:
         from agents.latent import EncodeObservations
