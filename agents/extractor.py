@@ -53,7 +53,7 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from envs.storage.files import json_plain
 from representations.base import InputSpec, Representation
-from representations.checkpoint import CheckpointError, build_from_header, load, read_header
+from representations.checkpoint import Checkpoint, CheckpointError, build_from_header
 
 #: Modes of :class:`PretrainedEncoderExtractor`.
 EXTRACTOR_MODES: tuple[str, ...] = ("frozen", "finetune", "scratch")
@@ -64,6 +64,24 @@ ARCHITECTURE_KEYS: tuple[str, ...] = ("method", "config", "input_spec", "latent_
 
 class MissingFileError(ReprlError, FileNotFoundError):
     """A file the user named (encoder checkpoint, agent zip) does not exist."""
+
+
+#: An encoder checkpoint as agents take it: a path, or a :class:`Checkpoint` already read.
+EncoderSource = str | os.PathLike[str] | Checkpoint
+
+
+def open_encoder(encoder: EncoderSource) -> Checkpoint:
+    """``encoder`` itself if it is an open :class:`Checkpoint`, else the file read once.
+
+    Raises:
+        MissingFileError: There is no file at the path.
+        CheckpointError: The file is not a representation checkpoint.
+    """
+    if isinstance(encoder, Checkpoint):
+        return encoder
+    if not Path(encoder).is_file():
+        raise MissingFileError(f"encoder checkpoint {os.fspath(encoder)} not found")
+    return Checkpoint(encoder)
 
 
 class ImageLayout(NamedTuple):
@@ -252,7 +270,7 @@ def representation_from_header(header: Mapping[str, Any]) -> Representation:
 
 
 def resolve_encoder(
-    checkpoint: str | os.PathLike[str] | None,
+    checkpoint: EncoderSource | None,
     encoder_header: Mapping[str, Any] | None,
     *,
     pretrained: bool,
@@ -265,7 +283,8 @@ def resolve_encoder(
     ``PPO.load`` needs: the zip's state dict brings the weights).
 
     Args:
-        checkpoint: Path of a representation checkpoint, or ``None``.
+        checkpoint: Path of a representation checkpoint, a :class:`Checkpoint` already read
+            (used as it is, whether or not its file still exists), or ``None``.
         encoder_header: The checkpoint's header, or ``None``.
         pretrained: Load the checkpoint's weights (``False``: random init, same architecture).
 
@@ -278,16 +297,20 @@ def resolve_encoder(
         MissingFileError: The checkpoint does not exist and no header is given.
         ReprlError: Neither a checkpoint nor a header is given.
     """
-    if checkpoint is not None and Path(checkpoint).is_file():
-        header = read_header(checkpoint)
+    if isinstance(checkpoint, Checkpoint) or (
+        checkpoint is not None and Path(checkpoint).is_file()
+    ):
+        ckpt = open_encoder(checkpoint)
+        header = ckpt.header
         if encoder_header is not None and architecture(encoder_header) != architecture(header):
             raise CheckpointError(
-                f"{checkpoint}: the checkpoint holds another encoder than encoder_header: "
-                f"expected {architecture(encoder_header)}, got {architecture(header)}. Pass "
+                f"{os.fspath(checkpoint)}: the checkpoint holds another encoder than "
+                f"encoder_header: expected {architecture(encoder_header)}, got "
+                f"{architecture(header)}. Pass "
                 "checkpoint=None to build from the header, or rebuild the kwargs with "
                 "agents.extractor_kwargs"
             )
-        encoder = load(checkpoint) if pretrained else representation_from_header(header)
+        encoder = ckpt.load() if pretrained else representation_from_header(header)
         return encoder, _plain(dict(header), "encoder_header")
     if encoder_header is not None:
         header = _plain(dict(encoder_header), "encoder_header")
@@ -325,7 +348,10 @@ class PretrainedEncoderExtractor(BaseFeaturesExtractor):
         observation_space: The policy's observation space: ``Box(0, 255, (C * k, H, W),
             uint8)``, ``k >= 1`` frames of the encoder's input (SB3 transposes ``(H, W, C * k)``
             env observations), oldest first.
-        checkpoint: Path of a representation checkpoint (``representations.save``).
+        checkpoint: Path of a representation checkpoint (``representations.save``), or a
+            :class:`~representations.checkpoint.Checkpoint` already read (not read again;
+            :func:`agents.make_agent` passes it while it builds the policy and leaves the path
+            in the JSON-plain kwargs).
         mode: ``"frozen"`` (pretrained, no gradients, eval mode), ``"finetune"`` (pretrained,
             trained) or ``"scratch"`` (same architecture, random init).
         features_dim: If given, features pass through ``Linear(k * latent_dim, features_dim)``
@@ -354,7 +380,7 @@ class PretrainedEncoderExtractor(BaseFeaturesExtractor):
     def __init__(
         self,
         observation_space: gym.Space,
-        checkpoint: str | None = None,
+        checkpoint: str | Checkpoint | None = None,
         mode: str = "frozen",
         features_dim: int | None = None,
         encoder_header: dict | None = None,
@@ -469,7 +495,7 @@ class LatentProjectionExtractor(BaseFeaturesExtractor):
 
 
 def extractor_kwargs(
-    checkpoint: str | os.PathLike[str],
+    checkpoint: EncoderSource,
     mode: str = "frozen",
     features_dim: int | None = None,
     frame_stack: int | None = None,
@@ -477,7 +503,8 @@ def extractor_kwargs(
     """JSON-plain ``features_extractor_kwargs`` for :class:`PretrainedEncoderExtractor`.
 
     Args:
-        checkpoint: Path of a representation checkpoint; stored as an absolute path.
+        checkpoint: Path of a representation checkpoint, or a :class:`Checkpoint` already
+            read (not read again); stored as an absolute path.
         mode: ``"frozen"``, ``"finetune"`` or ``"scratch"``.
         features_dim: Optional projection size.
         frame_stack: Frames per observation (``envs.make_vec(..., frame_stack=k)``); ``None``
@@ -495,13 +522,11 @@ def extractor_kwargs(
     check_mode(mode)
     features_dim = check_features_dim(features_dim)
     frame_stack = check_frame_stack(frame_stack)
-    if not Path(checkpoint).is_file():
-        raise MissingFileError(f"encoder checkpoint {checkpoint} not found")
-    header = read_header(checkpoint)
+    ckpt = open_encoder(checkpoint)
     return {
-        "checkpoint": os.path.abspath(checkpoint),
+        "checkpoint": os.path.abspath(ckpt.path),
         "mode": mode,
         "features_dim": features_dim,
-        "encoder_header": _plain(header, "encoder_header"),
+        "encoder_header": _plain(ckpt.header, "encoder_header"),
         "frame_stack": frame_stack,
     }

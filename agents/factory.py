@@ -34,33 +34,33 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor, is_vecenv_wrapped
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from agents.a3c import A3C
 from agents.extractor import (
+    EncoderSource,
     LatentProjectionExtractor,
-    MissingFileError,
     PretrainedEncoderExtractor,
     check_features_dim,
     check_frame_stack,
     check_image_space,
     check_mode,
     extractor_kwargs,
+    open_encoder,
 )
 from agents.hyperparams import A2CHyperparams, A3CHyperparams, PPOHyperparams, check_ppo_batch
 from agents.impala import IMPALA_FEATURES_DIM, ImpalaCNN
 from agents.latent import EncodeObservations
+from agents.vecenv import is_monitored
 from envs.errors import ReprlError
 from representations.base import InputSpec
-from representations.checkpoint import build_from_header, read_header
+from representations.checkpoint import Checkpoint, build_from_header
 
 #: Algorithms :func:`make_agent` and :func:`load_agent` know, by name.
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "a3c": A3C}
@@ -124,16 +124,9 @@ def _sb3_default(algo_cls: type[BaseAlgorithm], sb3_kwargs: dict[str, Any], name
     return sb3_kwargs.get(name, inspect.signature(algo_cls.__init__).parameters[name].default)
 
 
-def _is_monitored(env: VecEnv) -> bool:
-    """Whether episode statistics are recorded already (``VecMonitor`` or per-env ``Monitor``)."""
-    return is_vecenv_wrapped(env, VecMonitor) or all(env.env_is_wrapped(Monitor))
-
-
-def _encoder_spec(encoder: str | os.PathLike[str]) -> InputSpec:
-    """Read and check a checkpoint's header (the model it describes builds); its input spec."""
-    if not Path(encoder).is_file():
-        raise MissingFileError(f"encoder checkpoint {encoder} not found")
-    return build_from_header(read_header(encoder), where=str(encoder)).input_spec
+def _encoder_spec(ckpt: Checkpoint, encoder: EncoderSource) -> InputSpec:
+    """Check that a checkpoint's header describes a model that builds; its input spec."""
+    return build_from_header(ckpt.header, where=os.fspath(encoder)).input_spec
 
 
 def env_frame_stack(env: VecEnv) -> int | None:
@@ -145,11 +138,195 @@ def env_frame_stack(env: VecEnv) -> int | None:
     return int(k) if isinstance(k, (int, np.integer)) and not isinstance(k, bool) else None
 
 
+def _check_pixel_extractor(mode: str, pixel_extractor: str) -> None:
+    if pixel_extractor not in PIXEL_EXTRACTORS:
+        raise ReprlError(
+            f"pixel_extractor: expected one of {list(PIXEL_EXTRACTORS)}, got {pixel_extractor!r}"
+        )
+    if mode != "pixels" and pixel_extractor != "nature":
+        raise ReprlError(
+            f"pixel_extractor: only mode 'pixels' uses it; expected 'nature' (the default) with "
+            f"mode {mode!r}, got {pixel_extractor!r}"
+        )
+
+
+def _check_encoder(mode: str, encoder: EncoderSource | None) -> None:
+    if mode == "pixels" and encoder is not None:
+        raise ReprlError(f"encoder: mode 'pixels' uses no encoder, got encoder={encoder!r}")
+    if mode != "pixels" and encoder is None:
+        raise ReprlError(f"encoder: mode {mode!r} needs an encoder checkpoint, got None")
+
+
+def _check_env_fn(algo: str, algo_cls: type[BaseAlgorithm], env_fn: Callable | None) -> None:
+    if issubclass(algo_cls, A3C) and env_fn is None:
+        raise ReprlError(
+            "env_fn: algo 'a3c' runs worker processes that build their own envs; expected "
+            "env_fn(rank, seed) -> VecEnv (agents.a3c.WorkerEnvs(env_id, num_envs, "
+            "env_kwargs)), got None"
+        )
+    if not issubclass(algo_cls, A3C) and env_fn is not None:
+        raise ReprlError(f"env_fn: only algo 'a3c' uses it; expected None for {algo!r}")
+
+
+def _check_arguments(
+    algo: str,
+    algo_cls: type[BaseAlgorithm],
+    env: VecEnv,
+    *,
+    encoder: EncoderSource | None,
+    mode: str,
+    pixel_extractor: str,
+    env_fn: Callable | None,
+) -> None:
+    """The checks of :func:`make_agent` that need nothing built or read, in its order."""
+    check_mode(mode, MODES)
+    _check_pixel_extractor(mode, pixel_extractor)
+    if not isinstance(env, VecEnv):
+        raise TypeError(
+            f"env: expected an SB3 VecEnv (envs.make_vec, DummyVecEnv), got {type(env).__name__}"
+        )
+    _check_encoder(mode, encoder)
+    _check_env_fn(algo, algo_cls, env_fn)
+
+
+def _with_hyperparams(
+    algo: str,
+    algo_cls: type[BaseAlgorithm],
+    hyperparams: PPOHyperparams | A2CHyperparams | A3CHyperparams | None,
+    sb3_kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """``sb3_kwargs`` over the typed ``hyperparams`` (which must be ``algo``'s)."""
+    if hyperparams is None:
+        return sb3_kwargs
+    expected = HYPERPARAMS[_algo_name_of(algo_cls)]
+    if not isinstance(hyperparams, expected):
+        raise ReprlError(
+            f"hyperparams: expected {expected.__name__} for algo {algo!r}, got "
+            f"{type(hyperparams).__name__}"
+        )
+    return {**hyperparams.to_sb3_kwargs(), **sb3_kwargs}
+
+
+def _check_policy_kwargs(
+    policy_kwargs: dict[str, Any], mode: str, features_dim: int | None, pixel_extractor: str
+) -> None:
+    """Refuse ``policy_kwargs`` that clash with what the mode sets itself."""
+    if mode != "pixels":
+        clash = sorted(
+            k
+            for k in ("features_extractor_class", "features_extractor_kwargs")
+            if k in policy_kwargs
+        )
+        if clash:
+            raise ReprlError(
+                f"policy_kwargs {clash}: mode {mode!r} sets the features extractor itself; "
+                "pass features_dim to make_agent instead"
+            )
+        if policy_kwargs.get("normalize_images", True) is not True:
+            raise ReprlError(
+                "policy_kwargs normalize_images: expected True (encoders take [0, 1] images), "
+                f"got {policy_kwargs['normalize_images']!r}"
+            )
+    elif features_dim is not None and "features_extractor_kwargs" in policy_kwargs:
+        raise ReprlError(
+            "features_dim and policy_kwargs['features_extractor_kwargs'] both given; pass one"
+        )
+    elif pixel_extractor != "nature" and "features_extractor_class" in policy_kwargs:
+        raise ReprlError(
+            f"policy_kwargs ['features_extractor_class']: pixel_extractor {pixel_extractor!r} "
+            "sets the features extractor itself; expected no features_extractor_class"
+        )
+
+
+def _check_pixel_space(space: Any, pixel_extractor: str, frame_stack: int | None) -> None:
+    """Refuse an observation space a pixel CNN cannot take (or not split in ``frame_stack``)."""
+    if not is_image_space(space):
+        cnn = "NatureCNN" if pixel_extractor == "nature" else "ImpalaCNN"
+        raise ReprlError(
+            f"observation space: mode 'pixels' ({cnn}) expects uint8 images "
+            f"Box(0, 255, (H, W, C), uint8), got {space}"
+        )
+    channels = int(min(space.shape))
+    if frame_stack is not None and channels % frame_stack:
+        raise ReprlError(
+            f"frame_stack: expected a divisor of the observation's {channels} channels, "
+            f"got {frame_stack}"
+        )
+
+
+def _pixel_policy_kwargs(
+    policy_kwargs: dict[str, Any], features_dim: int | None, pixel_extractor: str
+) -> None:
+    """Set the CNN of a pixel agent in ``policy_kwargs``."""
+    if pixel_extractor == "impala":
+        policy_kwargs["features_extractor_class"] = ImpalaCNN
+        policy_kwargs.setdefault("features_extractor_kwargs", {"features_dim": IMPALA_FEATURES_DIM})
+    if features_dim is not None:
+        policy_kwargs["features_extractor_kwargs"] = {"features_dim": features_dim}
+
+
+def _policy(
+    env: VecEnv,
+    ckpt: Checkpoint | None,
+    policy_kwargs: dict[str, Any],
+    *,
+    mode: str,
+    fast: bool,
+    features_dim: int | None,
+    pixel_extractor: str,
+    frame_stack: int | None,
+    device: str,
+) -> tuple[str, VecEnv]:
+    """The SB3 policy name and the env the model trains on; sets the features extractor of
+    the mode in ``policy_kwargs`` (see the table of the module docstring)."""
+    if fast:
+        env = EncodeObservations(env, ckpt, device=device, frame_stack=frame_stack)
+        if features_dim is not None:
+            policy_kwargs.update(
+                features_extractor_class=LatentProjectionExtractor,
+                features_extractor_kwargs={"features_dim": features_dim},
+            )
+        return "MlpPolicy", env
+    if mode == "pixels":
+        _pixel_policy_kwargs(policy_kwargs, features_dim, pixel_extractor)
+        return "CnnPolicy", env
+    policy_kwargs.update(
+        features_extractor_class=PretrainedEncoderExtractor,
+        features_extractor_kwargs=extractor_kwargs(ckpt, mode, features_dim, frame_stack),
+    )
+    return "CnnPolicy", env
+
+
+def _build(
+    algo_cls: type[BaseAlgorithm],
+    policy: str,
+    env: VecEnv,
+    policy_kwargs: dict[str, Any],
+    ckpt: Checkpoint | None,
+    **kwargs: Any,
+) -> BaseAlgorithm:
+    """``algo_cls(policy, env, policy_kwargs=..., **kwargs)``, a pretrained extractor built from
+    the checkpoint already read: it is in the extractor's kwargs only while the policy is built,
+    so the model's (JSON-plain, saved) kwargs keep the checkpoint's path."""
+    fe_kwargs = policy_kwargs.get("features_extractor_kwargs")
+    swap = (
+        ckpt is not None
+        and policy_kwargs.get("features_extractor_class") is PretrainedEncoderExtractor
+    )
+    if swap:
+        path, fe_kwargs["checkpoint"] = fe_kwargs["checkpoint"], ckpt
+    try:
+        return algo_cls(policy, env, policy_kwargs=policy_kwargs, **kwargs)
+    finally:
+        if swap:
+            fe_kwargs["checkpoint"] = path
+
+
 def make_agent(
     algo: str,
     env: VecEnv,
     *,
-    encoder: str | os.PathLike[str] | None = None,
+    encoder: EncoderSource | None = None,
     mode: str = "frozen",
     fast: bool = True,
     features_dim: int | None = None,
@@ -171,8 +348,11 @@ def make_agent(
         env: SB3 ``VecEnv`` of ``uint8`` images in ``[0, 255]``, ``(H, W, C * k)`` (e.g.
             ``envs.make_vec(env_id, n, frame_stack=k)``) or ``(C * k, H, W)``: ``k >= 1``
             frames stacked along the channels, oldest first.
-        encoder: Representation checkpoint path; required for every mode but ``"pixels"``.
-            The encoder sees single frames; the policy sees the ``k`` latents concatenated.
+        encoder: Representation checkpoint: its path, or a
+            :class:`~representations.checkpoint.Checkpoint` already read (then not read again:
+            the checks, the encoding wrapper and the extractor all use it); required for every
+            mode but ``"pixels"``. The encoder sees single frames; the policy sees the ``k``
+            latents concatenated.
         mode: ``"frozen"``, ``"finetune"``, ``"scratch"`` or ``"pixels"`` (a CNN baseline on
             the whole stack, see ``pixel_extractor``).
         fast: With ``mode="frozen"``: encode in a ``VecEnv`` wrapper and train an MLP on latents
@@ -219,130 +399,63 @@ def make_agent(
         MissingFileError: ``encoder`` does not exist.
     """
     algo_cls = _algo_class(algo)
-    check_mode(mode, MODES)
-    if pixel_extractor not in PIXEL_EXTRACTORS:
-        raise ReprlError(
-            f"pixel_extractor: expected one of {list(PIXEL_EXTRACTORS)}, got {pixel_extractor!r}"
-        )
-    if mode != "pixels" and pixel_extractor != "nature":
-        raise ReprlError(
-            f"pixel_extractor: only mode 'pixels' uses it; expected 'nature' (the default) with "
-            f"mode {mode!r}, got {pixel_extractor!r}"
-        )
-    if not isinstance(env, VecEnv):
-        raise TypeError(
-            f"env: expected an SB3 VecEnv (envs.make_vec, DummyVecEnv), got {type(env).__name__}"
-        )
-    if mode == "pixels" and encoder is not None:
-        raise ReprlError(f"encoder: mode 'pixels' uses no encoder, got encoder={encoder!r}")
-    if mode != "pixels" and encoder is None:
-        raise ReprlError(f"encoder: mode {mode!r} needs an encoder checkpoint, got None")
-    if issubclass(algo_cls, A3C) and env_fn is None:
-        raise ReprlError(
-            "env_fn: algo 'a3c' runs worker processes that build their own envs; expected "
-            "env_fn(rank, seed) -> VecEnv (agents.a3c.WorkerEnvs(env_id, num_envs, "
-            "env_kwargs)), got None"
-        )
-    if not issubclass(algo_cls, A3C) and env_fn is not None:
-        raise ReprlError(f"env_fn: only algo 'a3c' uses it; expected None for {algo!r}")
+    _check_arguments(
+        algo,
+        algo_cls,
+        env,
+        encoder=encoder,
+        mode=mode,
+        pixel_extractor=pixel_extractor,
+        env_fn=env_fn,
+    )
     features_dim = check_features_dim(features_dim)
     frame_stack = check_frame_stack(frame_stack)
     if frame_stack is None:
         frame_stack = env_frame_stack(env)
-    if hyperparams is not None:
-        expected = HYPERPARAMS[_algo_name_of(algo_cls)]
-        if not isinstance(hyperparams, expected):
-            raise ReprlError(
-                f"hyperparams: expected {expected.__name__} for algo {algo!r}, got "
-                f"{type(hyperparams).__name__}"
-            )
-        sb3_kwargs = {**hyperparams.to_sb3_kwargs(), **sb3_kwargs}
+    sb3_kwargs = _with_hyperparams(algo, algo_cls, hyperparams, sb3_kwargs)
     _check_sb3_kwargs(algo_cls, sb3_kwargs)
     policy_kwargs = dict(sb3_kwargs.pop("policy_kwargs", None) or {})
-    if mode != "pixels":
-        clash = sorted(
-            k
-            for k in ("features_extractor_class", "features_extractor_kwargs")
-            if k in policy_kwargs
-        )
-        if clash:
-            raise ReprlError(
-                f"policy_kwargs {clash}: mode {mode!r} sets the features extractor itself; "
-                "pass features_dim to make_agent instead"
-            )
-        if policy_kwargs.get("normalize_images", True) is not True:
-            raise ReprlError(
-                "policy_kwargs normalize_images: expected True (encoders take [0, 1] images), "
-                f"got {policy_kwargs['normalize_images']!r}"
-            )
-    elif features_dim is not None and "features_extractor_kwargs" in policy_kwargs:
-        raise ReprlError(
-            "features_dim and policy_kwargs['features_extractor_kwargs'] both given; pass one"
-        )
-    elif pixel_extractor != "nature" and "features_extractor_class" in policy_kwargs:
-        raise ReprlError(
-            f"policy_kwargs ['features_extractor_class']: pixel_extractor {pixel_extractor!r} "
-            "sets the features extractor itself; expected no features_extractor_class"
-        )
+    _check_policy_kwargs(policy_kwargs, mode, features_dim, pixel_extractor)
     if issubclass(algo_cls, PPO):
         check_ppo_batch(
             _sb3_default(algo_cls, sb3_kwargs, "n_steps"),
             env.num_envs,
             _sb3_default(algo_cls, sb3_kwargs, "batch_size"),
         )
+    ckpt = None
     if mode == "pixels":
-        space = env.observation_space
-        if not is_image_space(space):
-            cnn = "NatureCNN" if pixel_extractor == "nature" else "ImpalaCNN"
-            raise ReprlError(
-                f"observation space: mode 'pixels' ({cnn}) expects uint8 images "
-                f"Box(0, 255, (H, W, C), uint8), got {space}"
-            )
-        channels = int(min(space.shape))
-        if frame_stack is not None and channels % frame_stack:
-            raise ReprlError(
-                f"frame_stack: expected a divisor of the observation's {channels} channels, "
-                f"got {frame_stack}"
-            )
+        _check_pixel_space(env.observation_space, pixel_extractor, frame_stack)
     else:
+        ckpt = open_encoder(encoder)  # the one read of the file (none if already open)
+        spec = _encoder_spec(ckpt, encoder)
         frame_stack = check_image_space(
-            env.observation_space, _encoder_spec(encoder), frame_stack=frame_stack
+            env.observation_space, spec, frame_stack=frame_stack
         ).frame_stack
 
-    if monitor and not _is_monitored(env):
+    if monitor and not is_monitored(env):
         env = VecMonitor(env)
     fast = bool(fast) and mode == "frozen"
-    if fast:
-        env = EncodeObservations(env, encoder, device=device, frame_stack=frame_stack)
-        policy = "MlpPolicy"
-        if features_dim is not None:
-            policy_kwargs.update(
-                features_extractor_class=LatentProjectionExtractor,
-                features_extractor_kwargs={"features_dim": features_dim},
-            )
-    elif mode == "pixels":
-        policy = "CnnPolicy"
-        if pixel_extractor == "impala":
-            policy_kwargs["features_extractor_class"] = ImpalaCNN
-            policy_kwargs.setdefault(
-                "features_extractor_kwargs", {"features_dim": IMPALA_FEATURES_DIM}
-            )
-        if features_dim is not None:
-            policy_kwargs["features_extractor_kwargs"] = {"features_dim": features_dim}
-    else:
-        policy = "CnnPolicy"
-        policy_kwargs.update(
-            features_extractor_class=PretrainedEncoderExtractor,
-            features_extractor_kwargs=extractor_kwargs(encoder, mode, features_dim, frame_stack),
-        )
-    model = algo_cls(
+    policy, env = _policy(
+        env,
+        ckpt,
+        policy_kwargs,
+        mode=mode,
+        fast=fast,
+        features_dim=features_dim,
+        pixel_extractor=pixel_extractor,
+        frame_stack=frame_stack,
+        device=device,
+    )
+    model = _build(
+        algo_cls,
         policy,
         env,
+        policy_kwargs,
+        ckpt,
         seed=seed,
         device=device,
         verbose=verbose,
         tensorboard_log=tensorboard_log,
-        policy_kwargs=policy_kwargs,
         **({"env_fn": env_fn} if env_fn is not None else {}),
         **sb3_kwargs,
     )

@@ -40,7 +40,7 @@ from agents.recurrent import is_recurrent
 from agents.sb3_compat import actions_from_features
 from envs.errors import ReprlError
 from representations.base import Representation
-from representations.checkpoint import load
+from representations.checkpoint import Checkpoint, load
 
 
 class EncodeObservations(VecEnvWrapper):
@@ -54,8 +54,8 @@ class EncodeObservations(VecEnvWrapper):
     Args:
         venv: A ``VecEnv`` of ``uint8`` images in ``[0, 255]``, ``(H, W, C * k)`` or
             ``(C * k, H, W)``: ``k >= 1`` frames of the encoder's input shape, oldest first.
-        encoder: A representation (copied, so the caller's module is left as it is) or the path
-            of a checkpoint.
+        encoder: A representation (copied, so the caller's module is left as it is), the path
+            of a checkpoint or a :class:`~representations.checkpoint.Checkpoint` already read.
         device: Where the encoder runs; latents come out as numpy either way.
         frame_stack: ``k``; ``None`` infers it from the channel count.
 
@@ -77,13 +77,13 @@ class EncodeObservations(VecEnvWrapper):
     def __init__(
         self,
         venv: VecEnv,
-        encoder: Representation | str | os.PathLike[str],
+        encoder: Representation | str | os.PathLike[str] | Checkpoint,
         device: str | torch.device = "cpu",
         frame_stack: int | None = None,
     ) -> None:
         self.device = torch.device(device)
-        if isinstance(encoder, (str, os.PathLike)):
-            self.checkpoint: str | None = str(encoder)
+        if isinstance(encoder, (str, os.PathLike)):  # a Checkpoint is one: not read again
+            self.checkpoint: str | None = os.fspath(encoder)
             model = load(encoder, device=self.device)
         elif isinstance(encoder, Representation):
             self.checkpoint = None

@@ -16,8 +16,9 @@ import pytest
 import torch
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.torch_layers import NatureCNN
-from stable_baselines3.common.vec_env import VecMonitor
+from stable_baselines3.common.vec_env import VecMonitor, VecTransposeImage
 
+import agents.extractor
 import agents.factory
 import envs
 import representations as R
@@ -647,3 +648,69 @@ def test_impala_pixel_agent_learns_saves_and_loads(tmp_path: Path) -> None:
         assert torch.equal(_values(loaded, stacks), values)
         loaded_params = _params(loaded)
         assert all(torch.equal(loaded_params[k], v) for k, v in _params(model).items())
+
+
+# ---------------------------------------------------------------- an encoder read once
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch, path: Path) -> list[Path]:
+    """Every ``Path.read_bytes`` of ``path`` from now on (how checkpoints are read)."""
+    reads: list[Path] = []
+    read_bytes = Path.read_bytes
+
+    def counting(self: Path) -> bytes:
+        if self.resolve() == path.resolve():
+            reads.append(self)
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    return reads
+
+
+@pytest.mark.parametrize(
+    ("mode", "fast", "reads_of_a_path"),
+    [("frozen", True, 1), ("frozen", False, 1), ("finetune", False, 1), ("scratch", False, 1)],
+)
+def test_an_open_checkpoint_is_not_read_again(
+    ckpt: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    fast: bool,
+    reads_of_a_path: int,
+) -> None:
+    """make_agent given a Checkpoint reads no file and builds the agent a path builds."""
+    opened = R.Checkpoint(ckpt)
+    reads = _count_reads(monkeypatch, ckpt)
+    from_path = make_agent("ppo", _env(), encoder=ckpt, mode=mode, fast=fast, seed=3, **PPO_TINY)
+    assert len(reads) == reads_of_a_path  # was 2 (fast) to 4 (in the policy) reads
+    reads.clear()
+    model = make_agent("ppo", _env(), encoder=opened, mode=mode, fast=fast, seed=3, **PPO_TINY)
+    assert reads == []
+    assert model.reprl_info == from_path.reprl_info
+    assert model.reprl_info["encoder"] == os.path.abspath(ckpt)
+    kwargs = model.policy_kwargs.get("features_extractor_kwargs") or {}
+    assert kwargs == (from_path.policy_kwargs.get("features_extractor_kwargs") or {})
+    assert model.policy.features_extractor_kwargs == from_path.policy.features_extractor_kwargs
+    if not fast:  # the zip's kwargs stay JSON-plain: the path, not the object
+        assert kwargs["checkpoint"] == os.path.abspath(ckpt)
+    p0, p1 = _params(from_path), _params(model)
+    assert all(torch.equal(p0[k], p1[k]) for k in p0)
+    a, b = save_agent(from_path, tmp_path / "a.zip"), save_agent(model, tmp_path / "b.zip")
+    with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+        assert za.namelist() == zb.namelist()
+        assert all(za.read(n) == zb.read(n) for n in za.namelist())
+
+
+def test_the_extractor_takes_an_open_checkpoint(ckpt: Path) -> None:
+    opened = R.Checkpoint(ckpt)
+    kwargs = agents.extractor.extractor_kwargs(opened, "frozen")
+    assert kwargs == agents.extractor.extractor_kwargs(ckpt, "frozen")
+    ckpt.unlink()  # read already: the file is not needed again
+    space = VecTransposeImage(_env()).observation_space
+    extractor = PretrainedEncoderExtractor(space, checkpoint=opened, mode="frozen")
+    pretrained = opened.load().state_dict()
+    assert all(torch.equal(extractor.encoder.state_dict()[k], v) for k, v in pretrained.items())
+    assert extractor.encoder_header == kwargs["encoder_header"]
+    with pytest.raises(MissingFileError, match=r"encoder checkpoint .* not found"):
+        agents.extractor.extractor_kwargs(ckpt, "frozen")
