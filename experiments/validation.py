@@ -249,18 +249,9 @@ def _validate_scenes(cfg: ExperimentConfig) -> None:
         if e.method not in available():
             continue  # named by the encoders' own check
         cls = get_class(e.method)
-        need = int(getattr(cls, "views_per_scene_min", 2))
-        if cls.batch_kind == "scenes" and k < need:
-            raise ConfigError(
-                f"encoders.{e.name}: {e.method} trains on scenes of at least {need} views; "
-                f"expected collect.views_per_scene >= {need}, got {k}"
-            )
-        if cls.batch_kind in ("pairs", "sequences") and k:
-            raise ConfigError(
-                f"encoders.{e.name}: {e.method} trains on consecutive frames of episodes; "
-                f"expected collect.views_per_scene 0 (trajectories), got {k} (scenes of "
-                "views from random cameras have no episodes)"
-            )
+        problem = cls.batch_kind.collect_problem(cls, k)  # scenes or episodes, as it trains
+        if problem is not None:
+            raise ConfigError(f"encoders.{e.name}: {problem}")
 
 
 def _validate_probe(cfg: ExperimentConfig) -> None:

@@ -78,6 +78,7 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.beta_vae import bound_logvar, gaussian_kl
+from representations.probing import Decomposer
 from representations.registry import register
 
 #: The paper's configuration (Burgess et al. 2019, appendix B) for 64x64 RGB scenes with K=7
@@ -394,7 +395,7 @@ class BroadcastDecoder(nn.Module):
 
 
 @register
-class MONet(Representation):
+class MONet(Decomposer, Representation):
     """MONet (Burgess et al., 2019): attention masks and one VAE latent per slot.
 
     Slot order: :meth:`encode` returns the ``K`` slot posterior means concatenated in the
