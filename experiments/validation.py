@@ -114,6 +114,12 @@ def _validate_encoders(cfg: ExperimentConfig) -> None:
             )
         if not in_range(e.lr, "> 0"):
             raise ConfigError(f"encoders.{e.name}.lr: expected a finite number > 0, got {e.lr}")
+        for key in ("weight_decay", "grad_clip"):
+            if not in_range(getattr(e, key), ">= 0"):
+                raise ConfigError(
+                    f"encoders.{e.name}.{key}: expected a finite number >= 0, got "
+                    f"{getattr(e, key)!r}"
+                )
     for i, e in enumerate(cfg.encoders):
         for k, v in e.model.items():
             if isinstance(v, str) and v.startswith("@") and v[1:] not in names[:i]:
@@ -222,7 +228,7 @@ def _validate_collect_agent(cfg: ExperimentConfig) -> None:
 
 def _validate_scenes(cfg: ExperimentConfig) -> None:
     """``collect.views_per_scene`` and ``max_pitch``, and encoders that train on scenes."""
-    from envs.registry import LAB_IDS
+    import envs
     from representations.registry import available, get_class
 
     c = cfg.collect
@@ -239,11 +245,12 @@ def _validate_scenes(cfg: ExperimentConfig) -> None:
                 f"collect.frames: expected at least views_per_scene = {k} (one scene), got "
                 f"{c.frames}"
             )
-        other = [i for i in c.env_ids if i not in LAB_IDS]
+        cameras = sorted(i for i in envs.known_ids() if envs.family(i).has_camera)
+        other = [i for i in c.env_ids if i not in cameras]
         if other:
             raise ConfigError(
                 f"collect.env_ids: scenes (views_per_scene {k}) need envs with a camera, "
-                f"one of {sorted(LAB_IDS)}; got {other}"
+                f"one of {cameras}; got {other}"
             )
     for e in cfg.encoders:
         if e.method not in available():
@@ -480,41 +487,24 @@ def _fresh_model(
 
 
 def _obs_shape(key: str, env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, int, int]:
-    """The single-frame RGB observation shape ``(H, W, C)`` of ``env_id`` with ``env_kwargs``.
-
-    reprl's batched envs (Breakout, the lab) are built with one env (milliseconds), which also
-    checks their kwargs; procgen gives 64 x 64, ALE and Memory Maze ``obs_size`` (64 x 64 by
-    default), read from the kwargs without starting an emulator or MuJoCo. Memoised.
+    """The single-frame RGB observation shape ``(H, W, C)`` of ``env_id`` with ``env_kwargs``
+    (:func:`envs.registry.observation_shape`: no emulator or MuJoCo is started), memoised.
 
     Raises:
         ConfigError: the env refuses its kwargs.
     """
     import json
 
-    import envs
-    from envs.registry import BREAKOUT_IDS, LAB_IDS, PROCGEN_IDS
+    from envs.registry import observation_shape
 
     memo = json.dumps([env_id, env_kwargs], sort_keys=True, default=repr)
-    if memo in _SHAPES:
-        return _SHAPES[memo]
-    if env_id in BREAKOUT_IDS or env_id in LAB_IDS:
+    if memo not in _SHAPES:
         try:
-            venv = envs.make_vec(env_id, 1, seed=0, info_factors=False, **env_kwargs)
-        except (ReprlError, TypeError, ValueError) as e:
+            _SHAPES[memo] = observation_shape(env_id, **env_kwargs)
+        except (ReprlError, TypeError, ValueError, IndexError) as e:
             why = " ".join(str(e).split())
             raise ConfigError(f"{key}: {env_id} does not build with {env_kwargs}: {why}") from None
-        shape = tuple(int(n) for n in venv.observation_space.shape)
-        venv.close()
-    elif env_id in PROCGEN_IDS:
-        shape = (64, 64, 3)
-    else:
-        size = env_kwargs.get("obs_size", (64, 64))
-        try:
-            shape = (int(size[0]), int(size[1]), 3)
-        except (TypeError, ValueError, IndexError):
-            raise ConfigError(f"{key}: obs_size: expected (height, width), got {size!r}") from None
-    _SHAPES[memo] = shape  # type: ignore[assignment]
-    return shape  # type: ignore[return-value]
+    return _SHAPES[memo]
 
 
 def _hwc(chw: tuple[int, int, int]) -> tuple[int, int, int]:

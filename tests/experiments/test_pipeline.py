@@ -567,3 +567,24 @@ def test_encoders_comparison_end_to_end(tmp_path: Path) -> None:
     agents = ("monet_frozen", "cpc_frozen", "supervised_frozen", "random_init_frozen")
     for agent in (*agents, "st_dim_frozen", "atc_frozen"):
         assert (base / "eval" / f"{agent}__0.csv").exists()
+
+
+def test_encoder_fields_shared_with_pretrain_config_reach_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every EncoderStage field PretrainConfig also has (weight_decay, grad_clip, ...) is passed
+    to it unchanged: the experiment config does not mirror the pretraining config by hand."""
+    from dataclasses import fields
+
+    import representations.pretrain as P
+    from experiments.stages.pretrain import stage_pretrain
+
+    seen: list[P.PretrainConfig] = []
+    monkeypatch.setattr(P, "pretrain", lambda pc: seen.append(pc) or Path(pc.out))
+    cfg = tiny(tmp_path)
+    cfg.encoders[0].weight_decay, cfg.encoders[0].grad_clip = 0.01, 1.5
+    stage_pretrain(cfg, tmp_path, tmp_path / "data.h5")
+    e, pc = cfg.encoders[0], seen[0]
+    shared = {f.name for f in fields(P.PretrainConfig)} & {f.name for f in fields(e)}
+    assert {"weight_decay", "grad_clip", "lr", "steps", "batch_size", "seed"} <= shared
+    assert all(getattr(pc, k) == getattr(e, k) for k in shared - {"model"})

@@ -53,6 +53,8 @@ BAD = [
     (["train.algo=a3c", "train.a3c.vf_coef=-1"], "train.a3c.vf_coef: expected a finite number >="),
     # reprl's own numbers
     (["encoders.0.lr=.inf"], "encoders.dae.lr: expected a finite number > 0, got inf"),
+    (["encoders.0.weight_decay=-1"], "encoders.dae.weight_decay: expected a finite number >= 0"),
+    (["encoders.2.grad_clip=.nan"], "encoders.st_dim.grad_clip: expected a finite number >= 0"),
     (["seeds=[-1]"], "seeds[0]: expected an integer >= 0, got -1"),
     (["evaluate.seed=-5"], "evaluate.seed: expected an integer >= 0, got -5"),
     (["train.seconds=.inf", "train.budget=seconds"], "train.seconds: expected a finite number"),
