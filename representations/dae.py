@@ -24,6 +24,7 @@ within 400 steps.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
@@ -33,6 +34,7 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvDecoder, ConvEncoder
+from representations.config import MethodConfig, configured
 from representations.registry import register
 
 ReconLoss = Literal["bce", "mse"]
@@ -118,14 +120,11 @@ def occlude(
     return x.masked_fill(mask.unsqueeze(1), 0.0), mask
 
 
-@register
-class DenoisingAutoencoder(Representation):
-    """Convolutional denoising autoencoder trained to remove occlusions.
+@dataclass(frozen=True)
+class DAEConfig(MethodConfig):
+    """The configuration of a :class:`DenoisingAutoencoder` (its constructor's arguments).
 
-    Architecture: :class:`~representations.blocks.ConvEncoder` (4 convs 4x4 stride 2, 32-32-64-64
-    channels, FC 256), a linear bottleneck of ``latent_dim`` units, and the transposed decoder.
-
-    Args:
+    Attributes:
         input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
         latent_dim: Bottleneck size (default 100).
         channels: Encoder convolution channels.
@@ -138,6 +137,42 @@ class DenoisingAutoencoder(Representation):
             ``BatchNorm1d``, ``code_norm``; running statistics in eval mode) before the
             decoder. Default False (as every checkpoint written before it). See the module
             doc: without it the DAE sits at the mean-image plateau on Breakout.
+    """
+
+    input_shape: Sequence[int] = (3, 64, 64)
+    latent_dim: int = 100
+    channels: Sequence[int] = DEFAULT_CHANNELS
+    hidden_dim: int = DEFAULT_HIDDEN_DIM
+    num_masks: int = 3
+    mask_size: Sequence[float] = (0.1, 0.3)
+    recon_loss: ReconLoss = "bce"
+    bottleneck_norm: bool = False
+
+    def __post_init__(self) -> None:
+        if self.recon_loss not in _RECON_LOSSES:
+            raise ReprlError(
+                f"recon_loss: expected one of {_RECON_LOSSES}, got {self.recon_loss!r}"
+            )
+        self._set("input_shape", InputSpec.for_shape(self.input_shape).shape)
+        self._set("mask_size", _check_noise(self.num_masks, self.mask_size))
+        self._set("latent_dim", int(self.latent_dim))
+        self._set("channels", tuple(int(c) for c in self.channels))
+        self._set("hidden_dim", int(self.hidden_dim))
+        self._set("num_masks", int(self.num_masks))
+        self._set("bottleneck_norm", bool(self.bottleneck_norm))
+
+
+@register
+class DenoisingAutoencoder(Representation):
+    """Convolutional denoising autoencoder trained to remove occlusions.
+
+    Architecture: :class:`~representations.blocks.ConvEncoder` (4 convs 4x4 stride 2, 32-32-64-64
+    channels, FC 256), a linear bottleneck of ``latent_dim`` units, and the transposed decoder.
+
+    Args:
+        The fields of :class:`DAEConfig` (positional in its order, or by keyword); they are
+        kept, checked and normalised, in :attr:`cfg`, and written to checkpoints as
+        :attr:`config`.
 
     :meth:`encode` returns the bottleneck of the clean input (with ``bottleneck_norm``:
     standardised with ``code_norm``'s running statistics, in any mode, so it is what the
@@ -147,44 +182,40 @@ class DenoisingAutoencoder(Representation):
 
     name = "dae"
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 64, 64),
-        latent_dim: int = 100,
-        channels: Sequence[int] = DEFAULT_CHANNELS,
-        hidden_dim: int = DEFAULT_HIDDEN_DIM,
-        num_masks: int = 3,
-        mask_size: Sequence[float] = (0.1, 0.3),
-        recon_loss: ReconLoss = "bce",
-        bottleneck_norm: bool = False,
-    ) -> None:
-        if recon_loss not in _RECON_LOSSES:
-            raise ReprlError(f"recon_loss: expected one of {_RECON_LOSSES}, got {recon_loss!r}")
-        spec = InputSpec.for_shape(input_shape)
-        lo, hi = _check_noise(num_masks, mask_size)
+    @configured(DAEConfig)
+    def __init__(self, cfg: DAEConfig) -> None:
         super().__init__(
-            input_spec=spec,
-            latent_dim=latent_dim,
-            config={
-                "input_shape": list(spec.shape),
-                "latent_dim": int(latent_dim),
-                "channels": [int(c) for c in channels],
-                "hidden_dim": int(hidden_dim),
-                "num_masks": int(num_masks),
-                "mask_size": [lo, hi],
-                "recon_loss": recon_loss,
-                "bottleneck_norm": bool(bottleneck_norm),
-            },
+            input_spec=InputSpec.for_shape(cfg.input_shape),
+            latent_dim=cfg.latent_dim,
+            config=cfg.to_dict(),
         )
-        self.bottleneck_norm = bool(bottleneck_norm)
-        self.num_masks = int(num_masks)
-        self.mask_size = (lo, hi)
-        self.recon_loss = recon_loss
-        self.encoder = ConvEncoder(spec.shape, channels, hidden_dim)
+        self.cfg = cfg
+        spec = self.input_spec
+        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
         self.bottleneck = nn.Linear(self.encoder.out_dim, self.latent_dim)
-        self.decoder = ConvDecoder(spec.shape, self.latent_dim, channels, hidden_dim)
-        if self.bottleneck_norm:
+        self.decoder = ConvDecoder(spec.shape, self.latent_dim, cfg.channels, cfg.hidden_dim)
+        if cfg.bottleneck_norm:
             self.code_norm = nn.BatchNorm1d(self.latent_dim, affine=False)
+
+    @property
+    def bottleneck_norm(self) -> bool:
+        """Whether the code is standardised over the batch (:attr:`DAEConfig.bottleneck_norm`)."""
+        return self.cfg.bottleneck_norm
+
+    @property
+    def num_masks(self) -> int:
+        """Occluders per training image."""
+        return self.cfg.num_masks
+
+    @property
+    def mask_size(self) -> tuple[float, float]:
+        """``(min, max)`` occluder sides as fractions of the image side."""
+        return self.cfg.mask_size
+
+    @property
+    def recon_loss(self) -> str:
+        """``"bce"`` or ``"mse"``."""
+        return self.cfg.recon_loss
 
     @property
     def feature_shape(self) -> tuple[int, int, int]:
