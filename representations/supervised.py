@@ -14,6 +14,7 @@ out of the code, so the code is trained to carry every factor linearly.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -22,11 +23,42 @@ from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.batches import FACTORS
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.config import MethodConfig, configured
 from representations.registry import register
 
 DEFAULT_TARGETS = ("paddle_x", "ball_x[0]", "ball_y[0]", "ball_vx[0]", "ball_vy[0]", "bricks_left")
 """Breakout's factor columns, the targets of a model built without a dataset (the pretraining
 loop replaces them by the dataset's own columns when the config names none)."""
+
+
+@dataclass(frozen=True)
+class SupervisedConfig(MethodConfig):
+    """The configuration of a :class:`SupervisedEncoder` (its constructor's arguments).
+
+    Attributes:
+        input_shape: ``(C, H, W)``; C is 1 or 3. Default 64x64 RGB.
+        latent_dim: Size of the code (default 32, the beta-VAE's).
+        targets: Names of the factor columns it predicts (``"ball_x[0]"`` for a per-ball
+            column), at least one; default :data:`DEFAULT_TARGETS`.
+        channels: Encoder convolution channels.
+        hidden_dim: Units of the FC layer.
+    """
+
+    input_shape: Sequence[int] = (3, 64, 64)
+    latent_dim: int = 32
+    targets: Sequence[str] | None = None
+    channels: Sequence[int] = DEFAULT_CHANNELS
+    hidden_dim: int = DEFAULT_HIDDEN_DIM
+
+    def __post_init__(self) -> None:
+        targets = list(DEFAULT_TARGETS if self.targets is None else self.targets)
+        if not targets or not all(isinstance(t, str) and t for t in targets):
+            raise ReprlError(f"targets: expected a non-empty list of factor names, got {targets!r}")
+        self._set("targets", tuple(targets))
+        self._set("input_shape", InputSpec.for_shape(self.input_shape).shape)
+        self._set("latent_dim", int(self.latent_dim))
+        self._set("channels", tuple(int(c) for c in self.channels))
+        self._set("hidden_dim", int(self.hidden_dim))
 
 
 @register
@@ -38,44 +70,26 @@ class SupervisedEncoder(Representation):
     the read-out is one linear layer from the code to the targets.
 
     Args:
-        input_shape: ``(C, H, W)``; C is 1 or 3. Default 64x64 RGB.
-        latent_dim: Size of the code (default 32, the beta-VAE's).
-        targets: Names of the factor columns it predicts (``"ball_x[0]"`` for a per-ball
-            column), at least one; default :data:`DEFAULT_TARGETS`.
-        channels: Encoder convolution channels.
-        hidden_dim: Units of the FC layer.
+        The fields of :class:`SupervisedConfig` (positional in its order, or by keyword),
+        kept checked in :attr:`cfg` and written to checkpoints as :attr:`config`.
     """
 
     name = "supervised"
     batch_kind = FACTORS
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 64, 64),
-        latent_dim: int = 32,
-        targets: Sequence[str] | None = None,
-        channels: Sequence[int] = DEFAULT_CHANNELS,
-        hidden_dim: int = DEFAULT_HIDDEN_DIM,
-    ) -> None:
-        targets = list(DEFAULT_TARGETS if targets is None else targets)
-        if not targets or not all(isinstance(t, str) and t for t in targets):
-            raise ReprlError(f"targets: expected a non-empty list of factor names, got {targets!r}")
-        spec = InputSpec.for_shape(input_shape)
-        super().__init__(
-            input_spec=spec,
-            latent_dim=latent_dim,
-            config={
-                "input_shape": list(spec.shape),
-                "latent_dim": int(latent_dim),
-                "targets": targets,
-                "channels": [int(c) for c in channels],
-                "hidden_dim": int(hidden_dim),
-            },
-        )
-        self.targets = targets
-        self.encoder = ConvEncoder(spec.shape, channels, hidden_dim)
+    @configured(SupervisedConfig)
+    def __init__(self, cfg: SupervisedConfig) -> None:
+        spec = InputSpec.for_shape(cfg.input_shape)
+        super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
+        self.cfg = cfg
+        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
         self.code = nn.Linear(self.encoder.out_dim, self.latent_dim)
-        self.readout = nn.Linear(self.latent_dim, len(targets))
+        self.readout = nn.Linear(self.latent_dim, len(cfg.targets))
+
+    @property
+    def targets(self) -> list[str]:
+        """The factor columns it predicts, in the read-out's order."""
+        return list(self.cfg.targets)
 
     def _encode(self, obs: Tensor) -> Tensor:
         return self.code(self.encoder(obs))
