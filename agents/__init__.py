@@ -23,6 +23,9 @@
   (``make_agent(..., mode="pixels", pixel_extractor="impala")``).
 - :class:`A3C` (:mod:`agents.a3c`): asynchronous actor-learner processes on the same
   encoders (``make_agent("a3c", env, ..., env_fn=WorkerEnvs(...))``).
+- :class:`Algorithm` (:mod:`agents.algorithms`, :func:`get_algorithm`): how PPO, A2C and A3C
+  train behind one interface (envs of the main process, a :class:`Budget` of steps or
+  seconds, checkpoint and resume, provenance), for loops that train any of them.
 - :class:`PPOHyperparams`, :class:`A2CHyperparams`, :class:`A3CHyperparams`,
   :func:`check_ppo_batch`: typed
   hyperparameters (:mod:`agents.hyperparams`); :data:`PROCGEN_PPO`: train-procgen's PPO.
@@ -33,6 +36,7 @@
 
 import envs  # noqa: F401  first: it imports the old gym quietly before SB3 does
 from agents.a3c import A3C, A3CWorkerError, WorkerEnvs
+from agents.algorithms import A3CAlgorithm, Algorithm, Budget, get_algorithm
 from agents.export import export_pixel_agent
 from agents.extractor import (
     EXTRACTOR_MODES,
@@ -65,8 +69,11 @@ __all__ = [
     "PIXEL_EXTRACTORS",
     "PROCGEN_PPO",
     "A2CHyperparams",
+    "A3CAlgorithm",
     "A3CHyperparams",
     "A3CWorkerError",
+    "Algorithm",
+    "Budget",
     "EncodeObservations",
     "ImpalaCNN",
     "LatentPolicy",
@@ -84,6 +91,7 @@ __all__ = [
     "convert_agent",
     "export_pixel_agent",
     "extractor_kwargs",
+    "get_algorithm",
     "latent_view",
     "load_agent",
     "make_agent",

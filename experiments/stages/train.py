@@ -2,7 +2,8 @@
 
 One ``train/<agent>__<seed>/`` each (:func:`stage_train`): ``agent.zip`` (a safe zip,
 :func:`agents.save_agent`), ``metrics.jsonl`` (cleanrl's keys, :class:`EpisodeLog`), ``tb/``
-and ``provenance.json``; an A3C run checkpoints and resumes (:data:`A3C_CHECKPOINT`).
+and ``provenance.json``; a resumable algorithm's run (A3C) checkpoints and resumes
+(:data:`A3C_CHECKPOINT`). The algorithms differ only behind :class:`agents.Algorithm`.
 """
 
 from __future__ import annotations
@@ -122,11 +123,13 @@ def stage_train(
 ) -> tuple[dict[str, Path], int]:
     """Trains (or reuses) every agent x seed on the source env.
 
-    Each agent is trained by its own ``algo`` or ``train.algo``. An A3C run splits
-    ``train.num_envs`` among ``train.a3c.n_workers`` worker processes (each builds its own
-    envs, :class:`agents.a3c.WorkerEnvs`), checkpoints to :data:`A3C_CHECKPOINT` and, when an
-    unfinished run with the same key left one (a kill, Ctrl-C), resumes from it: the
-    remaining steps or seconds, ``metrics.jsonl`` continued.
+    Each agent is trained by its own ``algo`` or ``train.algo``, through that algorithm's
+    :class:`agents.Algorithm`: the envs of the main process (an A3C splits ``train.num_envs``
+    among ``train.a3c.n_workers`` worker processes, each building its own envs), the training
+    loop and the algorithm's provenance. A resumable algorithm (A3C) checkpoints to
+    :data:`A3C_CHECKPOINT` and, when an unfinished run with the same key left one (a kill,
+    Ctrl-C), resumes from it: the remaining steps or seconds, ``metrics.jsonl`` continued.
+    Each encoder checkpoint is read once and handed to the agents as it is.
 
     Returns:
         run name -> agent zip, and how many runs were reused.
@@ -143,13 +146,15 @@ def stage_train(
     reused = 0
     t = cfg.train
     meanings = list(envs.action_meanings(t.env_id, **t.env_kwargs))
+    budget = agents.Budget(t.budget, t.timesteps if t.budget == "steps" else t.seconds)
     for a in cfg.agents:
         enc = None if a.encoder is None else open_checkpoint(encoders[a.encoder])
         env_kwargs = {**t.env_kwargs, **cfg.agent_env_kwargs(a)}
-        algo = cfg.agent_algo(a)
-        a3c = algo == "a3c"
-        # an A3C's main process only holds one worker's worth of envs, for the spaces
-        num_envs = t.num_envs // t.a3c.n_workers if a3c else t.num_envs
+        sb3_kwargs = cfg.agent_sb3_kwargs(a)
+        algorithm = agents.get_algorithm(
+            cfg.agent_algo(a), sb3_kwargs, checkpoint_every=A3C_CHECKPOINT_EVERY
+        )
+        num_envs = algorithm.main_envs(t.num_envs)
         for seed in cfg.seeds:
             run = f"{a.name}__{seed}"
             d = layout.run_dir(run)
@@ -159,8 +164,9 @@ def stage_train(
                 out[run], reused = d / "agent.zip", reused + 1
                 continue
             ckpt = d / A3C_CHECKPOINT
-            # an unfinished or outdated run restarts cleanly; an A3C with a checkpoint resumes
-            resuming = stage.begin(resume=a3c)
+            # an unfinished or outdated run restarts cleanly; a resumable one with a
+            # checkpoint resumes
+            resuming = stage.begin(resume=algorithm.resumable)
             if resuming and not ckpt.is_file():  # killed before its first checkpoint
                 resuming = stage.begin(resume=False)
             write_yaml(d / "config.yaml", plain)
@@ -176,15 +182,10 @@ def stage_train(
                     **env_kwargs,
                 )
             )
-            env_fn = None
-            if a3c:
-                env_fn = agents.WorkerEnvs(
-                    t.env_id, num_envs, {"info_factors": False, **env_kwargs}, device=cfg.device
-                )
             model = agents.make_agent(
-                algo,
+                algorithm.name,
                 venv,
-                encoder=None if enc is None else str(enc.path),
+                encoder=enc,
                 mode=a.mode,
                 fast=a.fast,
                 pixel_extractor=a.pixel_extractor,
@@ -192,35 +193,21 @@ def stage_train(
                 seed=seed,
                 device=cfg.device,
                 tensorboard_log=str(d / "tb"),
-                env_fn=env_fn,
-                **cfg.agent_sb3_kwargs(a),
+                **algorithm.agent_kwargs(t.env_id, num_envs, env_kwargs, cfg.device),
+                **sb3_kwargs,
             )
-            steps = t.timesteps if t.budget == "steps" else 10**12
-            seconds = t.seconds if t.budget == "seconds" else None
-            learn_kwargs: dict[str, Any] = {}
-            if a3c:
-                learn_kwargs = {"checkpoint": ckpt, "checkpoint_every": A3C_CHECKPOINT_EVERY}
-            if resuming:
-                model.load_checkpoint(ckpt)
-                learn_kwargs["reset_num_timesteps"] = False
-                if seconds is None:
-                    steps = t.timesteps - model.num_timesteps
-                else:
-                    seconds = max(0.0, seconds - model.a3c_seconds)
+            left = algorithm.resume(model, ckpt, budget) if resuming else budget
             log = EpisodeLog(
                 d / "metrics.jsonl",
-                t.timesteps if seconds is None else None,
-                seconds,
+                t.timesteps if left.seconds is None else None,
+                left.seconds,
                 run,
                 append=resuming,
             )
-            start = time.perf_counter()
-            if steps > 0 and (seconds is None or seconds > 0):
-                model.learn(steps, callback=log, tb_log_name="sb3", **learn_kwargs)
-            took = time.perf_counter() - start
+            took = algorithm.learn(
+                model, left, checkpoint=ckpt, callback=log, resumed=resuming, tb_log_name="sb3"
+            )
             venv.close()
-            if a3c:  # every session of a resumed run
-                took = model.a3c_seconds
             provenance = {
                 "run": run,
                 "agent": to_dict(a),
@@ -240,15 +227,8 @@ def stage_train(
                 "train_seconds": round(took, 1),
                 "env_steps_per_s": round(model.num_timesteps / max(took, 1e-9)),
                 "reprl_version": library_version(),
+                **algorithm.provenance(model, num_envs, resuming),
             }
-            if a3c:
-                provenance["a3c"] = {
-                    "n_workers": model.n_workers,
-                    "envs_per_worker": num_envs,
-                    "updates_per_worker": model.a3c_stats["updates"],
-                    "env_steps_per_worker": model.a3c_stats["env_steps"],
-                    "resumed": resuming,
-                }
             atomic_write_json(d / "provenance.json", provenance)
             info = {
                 "env_id": t.env_id,
