@@ -62,7 +62,13 @@ nats in training mode), probe R^2 paddle 0.977, ball 0.431 / 0.487 (x / y), agai
 0.445 / 0.513 for the 1,000-step plain run. The running statistics lag a network that is
 still changing fast: at 300 steps the loss with them (evaluation mode) was far worse than with
 batch statistics (recon +22,663 against -8,696 nats); re-estimating them on 256 frames gave
--10,247. The codes the probe and agents see use the running statistics.
+-10,247. The codes the probe and agents see use the running statistics. After 600 steps it is
+worse, so this is not a fix yet and encoders.yaml does not use it: evaluation-mode codes blow
+up (``|mu|`` up to 78, KL 74,558 nats against 55 in training mode; running variances of
+1e-6 to 1e-3 amplify any drift of the network), the 40 "active" latents are that blow-up, and
+the ball probe fell to 0.266 / 0.311 (paddle 0.987). Still open: running statistics that follow
+the final network (re-estimated after training, or a larger ``eps``), and whether the
+attention forms object masks at all within a CPU budget.
 """
 
 from __future__ import annotations
@@ -438,9 +444,9 @@ class MONet(Decomposer, Representation):
             its reconstruction (-14,820 nats) still above the mean frame's (about -16,950).
         slot_hidden_norm: Batch-normalise the component encoder's hidden units with statistics
             (and affine parameters) per slot index, each slot over the frames of the batch
-            (see the module docstring for why). Default False (as every checkpoint written
-            before it); at most one of ``hidden_norm`` and ``slot_hidden_norm``. Training
-            batches need at least 2 frames.
+            (see the module docstring: measured, not yet enough). Default False (as every
+            checkpoint written before it); at most one of ``hidden_norm`` and
+            ``slot_hidden_norm``. Training batches need at least 2 frames.
 
     Raises:
         ReprlError: For fewer than 2 slots, non-positive sizes, negative weights, non-positive
