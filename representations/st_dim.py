@@ -26,6 +26,7 @@ encoder of reprl's family, initialised as AtariARI's (orthogonal, ReLU gain:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from representations.base import InputSpec
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.config import MethodConfig, configured
 from representations.contrastive import (
     PairMethod,
     check_offset,
@@ -58,6 +60,47 @@ PAPER_CONFIG: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class STDIMConfig(MethodConfig):
+    """The configuration of an :class:`STDIM` (its constructor's arguments).
+
+    Attributes:
+        input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
+        latent_dim: Size of the global code :meth:`STDIM.encode` returns (default 32, the
+            beta-VAE's; :data:`PAPER_CONFIG`: 256).
+        channels: Convolution channels of the encoder.
+        hidden_dim: Units of the encoder's FC layer.
+        local_layer: Which convolution (1-based) gives the local features, 1 .. len(channels)
+            (default 3).
+        offset: ``k``, how many steps after frame t its positive is, >= 1 (default 1:
+            consecutive frames, as the paper).
+    """
+
+    input_shape: Sequence[int] = (3, 64, 64)
+    latent_dim: int = 32
+    channels: Sequence[int] = DEFAULT_CHANNELS
+    hidden_dim: int = DEFAULT_HIDDEN_DIM
+    local_layer: int = 3
+    offset: int = 1
+
+    def __post_init__(self) -> None:
+        spec = InputSpec.for_shape(self.input_shape)
+        offset = check_offset(self.offset)
+        n, local_layer = len(self.channels), self.local_layer
+        if isinstance(local_layer, bool) or not isinstance(local_layer, int):
+            raise ReprlError(f"local_layer: expected an integer in 1..{n}, got {local_layer!r}")
+        if not 1 <= local_layer <= n:
+            raise ReprlError(
+                f"local_layer: expected a convolution of the encoder, 1..{n}, got {local_layer}"
+            )
+        self._set("input_shape", spec.shape)
+        self._set("latent_dim", int(self.latent_dim))
+        self._set("channels", tuple(int(c) for c in self.channels))
+        self._set("hidden_dim", int(self.hidden_dim))
+        self._set("local_layer", int(local_layer))
+        self._set("offset", offset)
+
+
 @register
 class STDIM(PairMethod):
     """Spatiotemporal Deep InfoMax over pairs of frames (see the module docstring).
@@ -66,15 +109,8 @@ class STDIM(PairMethod):
     same episode), :attr:`batch_kind` ``"pairs"``.
 
     Args:
-        input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
-        latent_dim: Size of the global code :meth:`encode` returns (default 32, the
-            beta-VAE's; :data:`PAPER_CONFIG`: 256).
-        channels: Convolution channels of the encoder.
-        hidden_dim: Units of the encoder's FC layer.
-        local_layer: Which convolution (1-based) gives the local features, 1 .. len(channels)
-            (default 3).
-        offset: ``k``, how many steps after frame t its positive is, >= 1 (default 1:
-            consecutive frames, as the paper).
+        The fields of :class:`STDIMConfig` (positional in its order, or by keyword), kept
+        checked in :attr:`cfg` and written to checkpoints as :attr:`config`.
 
     Attributes:
         pair_offset: ``offset``, read by the pretraining loop.
@@ -83,44 +119,29 @@ class STDIM(PairMethod):
 
     name = "st_dim"
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 64, 64),
-        latent_dim: int = 32,
-        channels: Sequence[int] = DEFAULT_CHANNELS,
-        hidden_dim: int = DEFAULT_HIDDEN_DIM,
-        local_layer: int = 3,
-        offset: int = 1,
-    ) -> None:
-        spec = InputSpec.for_shape(input_shape)
-        offset = check_offset(offset)
-        n = len(channels)
-        if isinstance(local_layer, bool) or not isinstance(local_layer, int):
-            raise ReprlError(f"local_layer: expected an integer in 1..{n}, got {local_layer!r}")
-        if not 1 <= local_layer <= n:
-            raise ReprlError(
-                f"local_layer: expected a convolution of the encoder, 1..{n}, got {local_layer}"
-            )
-        super().__init__(
-            input_spec=spec,
-            latent_dim=latent_dim,
-            config={
-                "input_shape": list(spec.shape),
-                "latent_dim": int(latent_dim),
-                "channels": [int(c) for c in channels],
-                "hidden_dim": int(hidden_dim),
-                "local_layer": int(local_layer),
-                "offset": offset,
-            },
+    @configured(STDIMConfig)
+    def __init__(self, cfg: STDIMConfig) -> None:
+        spec = InputSpec.for_shape(cfg.input_shape)
+        super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
+        self.cfg = cfg
+        self.encoder = relu_init_(
+            ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim), "orthogonal"
         )
-        self.pair_offset = offset
-        self.local_layer = int(local_layer)
-        self.encoder = relu_init_(ConvEncoder(spec.shape, channels, hidden_dim), "orthogonal")
         self.to_latent = relu_init_(nn.Linear(self.encoder.out_dim, self.latent_dim), "orthogonal")
         self.local_shape = self.encoder.feature_shapes[self.local_layer - 1]
         local_channels = self.local_shape[0]
         self.global_local = nn.Linear(self.latent_dim, local_channels)
         self.local_local = nn.Linear(local_channels, local_channels)
+
+    @property
+    def pair_offset(self) -> int:
+        """``k`` (:attr:`STDIMConfig.offset`), read by the pretraining loop."""
+        return self.cfg.offset
+
+    @property
+    def local_layer(self) -> int:
+        """The convolution (1-based) whose output is the local features."""
+        return self.cfg.local_layer
 
     def _features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """``(code (B, latent_dim), local features (B, C_l, H_l, W_l))`` in one pass."""

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from envs.errors import ReprlError
 from representations import make_representation
 from representations.st_dim import PAPER_CONFIG, STDIM
+from tests.representations.config_round_trip import assert_config_round_trips
 
 SMALL = {"input_shape": [1, 32, 32], "latent_dim": 8, "channels": [8, 16, 16], "hidden_dim": 32}
 
@@ -113,3 +114,20 @@ def test_paper_config_builds() -> None:
     model = STDIM(**PAPER_CONFIG)
     assert model.latent_dim == 256 and model.local_shape[0] == 128
     assert model.pair_offset == 1
+
+
+def test_config_round_trips_and_defaults_are_unchanged(tmp_path) -> None:
+    assert STDIM().config == {
+        "input_shape": [3, 64, 64],
+        "latent_dim": 32,
+        "channels": [32, 32, 64, 64],
+        "hidden_dim": 256,
+        "local_layer": 3,
+        "offset": 1,
+    }
+    assert STDIM(**PAPER_CONFIG).config == PAPER_CONFIG
+    torch.manual_seed(0)
+    model = STDIM(local_layer=2, offset=2, **SMALL)
+    assert model.pair_offset == 2 and model.local_layer == 2 and model.cfg.channels == (8, 16, 16)
+    obs = model.example_batch(3, torch.Generator().manual_seed(1))["obs"]
+    assert_config_round_trips(model, obs, tmp_path)
