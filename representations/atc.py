@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -36,6 +37,7 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from representations.base import InputSpec
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.config import MethodConfig, configured
 from representations.contrastive import (
     PairMethod,
     check_offset,
@@ -73,16 +75,13 @@ class _ResidualPredictor(nn.Module):
         return z + self.mlp(z)
 
 
-@register
-class ATC(PairMethod):
-    """Augmented Temporal Contrast over pairs of frames (see the module docstring).
+@dataclass(frozen=True)
+class ATCConfig(MethodConfig):
+    """The configuration of an :class:`ATC` (its constructor's arguments).
 
-    Trains on ``batch["obs"]`` (frame t) and ``batch["next_obs"]`` (frame t + ``offset`` of the
-    same episode), :attr:`batch_kind` ``"pairs"``.
-
-    Args:
+    Attributes:
         input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
-        latent_dim: Size of the code :meth:`encode` returns (default 32, the beta-VAE's;
+        latent_dim: Size of the code :meth:`ATC.encode` returns (default 32, the beta-VAE's;
             :data:`PAPER_CONFIG`: 256).
         channels: Convolution channels of the encoder.
         hidden_dim: Units of the encoder's FC layer.
@@ -92,6 +91,47 @@ class ATC(PairMethod):
         momentum_tau: EMA rate of the target encoder per optimiser step, in ``(0, 1]``
             (default 0.01; 1 copies the online weights every step).
         projector_hidden: Units of the residual predictor's hidden layer, >= 1 (default 512).
+    """
+
+    input_shape: Sequence[int] = (3, 64, 64)
+    latent_dim: int = 32
+    channels: Sequence[int] = DEFAULT_CHANNELS
+    hidden_dim: int = DEFAULT_HIDDEN_DIM
+    offset: int = 3
+    shift_pad: int = 4
+    momentum_tau: float = 0.01
+    projector_hidden: int = 512
+
+    def __post_init__(self) -> None:
+        spec = InputSpec.for_shape(self.input_shape)
+        offset = check_offset(self.offset)
+        shift_pad = check_shift_pad(self.shift_pad, spec)
+        tau = self.momentum_tau
+        if isinstance(tau, bool) or not 0.0 < float(tau) <= 1.0:
+            raise ReprlError(f"momentum_tau: expected an EMA rate in (0, 1] per step, got {tau!r}")
+        hidden = self.projector_hidden
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+            raise ReprlError(f"projector_hidden: expected an integer >= 1, got {hidden!r}")
+        self._set("input_shape", spec.shape)
+        self._set("latent_dim", int(self.latent_dim))
+        self._set("channels", tuple(int(c) for c in self.channels))
+        self._set("hidden_dim", int(self.hidden_dim))
+        self._set("offset", offset)
+        self._set("shift_pad", shift_pad)
+        self._set("momentum_tau", float(tau))
+        self._set("projector_hidden", int(hidden))
+
+
+@register
+class ATC(PairMethod):
+    """Augmented Temporal Contrast over pairs of frames (see the module docstring).
+
+    Trains on ``batch["obs"]`` (frame t) and ``batch["next_obs"]`` (frame t + ``offset`` of the
+    same episode), :attr:`batch_kind` ``"pairs"``.
+
+    Args:
+        The fields of :class:`ATCConfig` (positional in its order, or by keyword), kept
+        checked in :attr:`cfg` and written to checkpoints as :attr:`config`.
 
     Attributes:
         pair_offset: ``offset``, read by the pretraining loop.
@@ -101,51 +141,33 @@ class ATC(PairMethod):
 
     name = "atc"
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 64, 64),
-        latent_dim: int = 32,
-        channels: Sequence[int] = DEFAULT_CHANNELS,
-        hidden_dim: int = DEFAULT_HIDDEN_DIM,
-        offset: int = 3,
-        shift_pad: int = 4,
-        momentum_tau: float = 0.01,
-        projector_hidden: int = 512,
-    ) -> None:
-        spec = InputSpec.for_shape(input_shape)
-        offset = check_offset(offset)
-        shift_pad = check_shift_pad(shift_pad, spec)
-        if isinstance(momentum_tau, bool) or not 0.0 < float(momentum_tau) <= 1.0:
-            raise ReprlError(
-                f"momentum_tau: expected an EMA rate in (0, 1] per step, got {momentum_tau!r}"
-            )
-        hidden = projector_hidden
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-            raise ReprlError(f"projector_hidden: expected an integer >= 1, got {hidden!r}")
-        super().__init__(
-            input_spec=spec,
-            latent_dim=latent_dim,
-            config={
-                "input_shape": list(spec.shape),
-                "latent_dim": int(latent_dim),
-                "channels": [int(c) for c in channels],
-                "hidden_dim": int(hidden_dim),
-                "offset": offset,
-                "shift_pad": shift_pad,
-                "momentum_tau": float(momentum_tau),
-                "projector_hidden": int(projector_hidden),
-            },
-        )
-        self.pair_offset = offset
-        self.shift_pad = shift_pad
-        self.momentum_tau = float(momentum_tau)
-        encoder = ConvEncoder(spec.shape, channels, hidden_dim)
+    @configured(ATCConfig)
+    def __init__(self, cfg: ATCConfig) -> None:
+        spec = InputSpec.for_shape(cfg.input_shape)
+        super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
+        self.cfg = cfg
+        encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
         self.online = relu_init_(
             nn.Sequential(encoder, nn.Linear(encoder.out_dim, self.latent_dim)), "kaiming"
         )
         self.target = copy.deepcopy(self.online).requires_grad_(False)
-        self.predictor = _ResidualPredictor(self.latent_dim, int(projector_hidden))
+        self.predictor = _ResidualPredictor(self.latent_dim, cfg.projector_hidden)
         self.bilinear = nn.Linear(self.latent_dim, self.latent_dim, bias=False)
+
+    @property
+    def pair_offset(self) -> int:
+        """``k`` (:attr:`ATCConfig.offset`), read by the pretraining loop."""
+        return self.cfg.offset
+
+    @property
+    def shift_pad(self) -> int:
+        """Largest random shift of the augmentation, in pixels."""
+        return self.cfg.shift_pad
+
+    @property
+    def momentum_tau(self) -> float:
+        """EMA rate of the target encoder per optimiser step."""
+        return self.cfg.momentum_tau
 
     def requires_grad_(self, requires_grad: bool = True) -> ATC:
         """Toggle gradients of the online weights; the momentum target never has any."""

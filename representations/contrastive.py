@@ -200,8 +200,8 @@ def example_pairs(
 class PairMethod(Representation):
     """Base of the methods that train on pairs of frames t and t + k of one episode.
 
-    Subclasses set :attr:`pair_offset` (k, read by the pretraining loop) in their constructor
-    and read their batches with :meth:`pairs`.
+    Subclasses provide :attr:`pair_offset` (k, read by the pretraining loop; ST-DIM and ATC
+    as a property of their config's ``offset``) and read their batches with :meth:`pairs`.
 
     Attributes:
         pair_offset: ``k >= 1``.

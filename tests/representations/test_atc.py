@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from envs.errors import ReprlError
 from representations import make_representation
 from representations.atc import ATC, PAPER_CONFIG
+from tests.representations.config_round_trip import assert_config_round_trips
 from tests.representations.test_st_dim import fit, moving_square_pairs
 
 SMALL = {"input_shape": [1, 32, 32], "latent_dim": 8, "channels": [8, 16, 16], "hidden_dim": 32}
@@ -84,3 +85,24 @@ def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
 def test_paper_config_builds() -> None:
     model = ATC(**PAPER_CONFIG)
     assert model.latent_dim == 256 and model.pair_offset == 3 and model.shift_pad == 4
+
+
+def test_config_round_trips_and_defaults_are_unchanged(tmp_path) -> None:
+    assert ATC().config == {
+        "input_shape": [3, 64, 64],
+        "latent_dim": 32,
+        "channels": [32, 32, 64, 64],
+        "hidden_dim": 256,
+        "offset": 3,
+        "shift_pad": 4,
+        "momentum_tau": 0.01,
+        "projector_hidden": 512,
+    }
+    assert ATC(**PAPER_CONFIG).config == PAPER_CONFIG
+    torch.manual_seed(0)
+    model = ATC(offset=1, shift_pad=2, momentum_tau=1, projector_hidden=16, **SMALL)
+    assert (model.pair_offset, model.shift_pad, model.momentum_tau) == (1, 2, 1.0)
+    assert isinstance(model.config["momentum_tau"], float)
+    model.after_step()  # the target follows; it is part of the checkpoint
+    obs = model.example_batch(3, torch.Generator().manual_seed(1))["obs"]
+    assert_config_round_trips(model, obs, tmp_path)
