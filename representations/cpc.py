@@ -33,6 +33,7 @@ a time); the context ``c_t`` needs the past and is offered separately by :meth:`
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import torch
@@ -43,6 +44,7 @@ from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.batches import SEQUENCES
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.config import MethodConfig, configured
 from representations.probing import ScoreContext, fresh_prediction_scores
 from representations.registry import register
 
@@ -134,21 +136,18 @@ class ResNetEncoder(nn.Module):
         return torch.relu(self.stages(x)).mean(dim=(2, 3))
 
 
-@register
-class CPC(Representation):
-    """Contrastive Predictive Coding over sequences of frames (see the module docstring).
+@dataclass(frozen=True)
+class CPCConfig(MethodConfig):
+    """The configuration of a :class:`CPC` (its constructor's arguments).
 
-    Trains on ``batch["seq"]`` (:attr:`batch_kind` ``"sequences"``); :meth:`encode` gives the
-    frame code ``z_t``, :meth:`context` the GRU context ``c_t`` of a sequence.
-
-    Args:
+    Attributes:
         input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
-        latent_dim: Size of the frame code ``z_t`` that :meth:`encode` returns (default 32).
+        latent_dim: Size of the frame code ``z_t`` that :meth:`CPC.encode` returns (default 32).
         context_dim: Units of the GRU whose state is the context ``c_t`` (default 64).
         prediction_steps: ``K``, how many steps ahead each context predicts (default 4).
         sequence_length: ``L``, frames per sequence that the pretraining loop draws (and
-            :meth:`example_batch` makes), at least ``min_context + prediction_steps``
-            (default 12). :meth:`loss` accepts any ``L`` from that minimum.
+            :meth:`CPC.example_batch` makes), at least ``min_context + prediction_steps``
+            (default 12). :meth:`CPC.loss` accepts any ``L`` from that minimum.
         min_context: Frames the GRU has seen before its context makes its first prediction
             (default 1: every context predicts).
         encoder: ``"conv"``: the DARLA / beta-VAE conv stack
@@ -156,55 +155,46 @@ class CPC(Representation):
             FC layer of ``hidden_dim`` units); ``"resnet"``: :class:`ResNetEncoder`
             (:data:`PAPER_CONFIG`). Either is followed by a linear map to ``latent_dim``.
         channels: Convolution channels (``"conv"``) or stage channels (``"resnet"``).
-        hidden_dim: FC units of the ``"conv"`` encoder (``None``: 256, stored resolved in
-            :attr:`config`); must be ``None`` for ``"resnet"``, which mean-pools instead.
+        hidden_dim: FC units of the ``"conv"`` encoder (``None``: 256, stored resolved);
+            must be ``None`` for ``"resnet"``, which mean-pools instead.
         blocks_per_stage: Residual blocks per stage of the ``"resnet"`` encoder (ignored by
             ``"conv"``, which has none; default 1).
-
-    Attributes:
-        sequence_length: ``L`` drawn by the pretraining loop.
-        prediction_steps: ``K``.
-        min_context: See above.
-        min_sequence_length: ``min_context + prediction_steps``, the shortest ``L`` accepted.
     """
 
-    name = "cpc"
-    variational = False
-    batch_kind = SEQUENCES
+    input_shape: Sequence[int] = (3, 64, 64)
+    latent_dim: int = 32
+    context_dim: int = 64
+    prediction_steps: int = 4
+    sequence_length: int = 12
+    min_context: int = 1
+    encoder: EncoderKind = "conv"
+    channels: Sequence[int] = DEFAULT_CHANNELS
+    hidden_dim: int | None = None
+    blocks_per_stage: int = 1
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 64, 64),
-        latent_dim: int = 32,
-        context_dim: int = 64,
-        prediction_steps: int = 4,
-        sequence_length: int = 12,
-        min_context: int = 1,
-        encoder: EncoderKind = "conv",
-        channels: Sequence[int] = DEFAULT_CHANNELS,
-        hidden_dim: int | None = None,
-        blocks_per_stage: int = 1,
-    ) -> None:
-        spec = InputSpec.for_shape(input_shape)
-        if encoder not in _ENCODERS:
-            raise ReprlError(f"encoder: expected one of {_ENCODERS}, got {encoder!r}")
-        for arg, value, low in (
-            ("context_dim", context_dim, 1),
-            ("prediction_steps", prediction_steps, 1),
-            ("min_context", min_context, 1),
-            ("blocks_per_stage", blocks_per_stage, 0),
+    def __post_init__(self) -> None:
+        spec = InputSpec.for_shape(self.input_shape)
+        if self.encoder not in _ENCODERS:
+            raise ReprlError(f"encoder: expected one of {_ENCODERS}, got {self.encoder!r}")
+        for arg, low in (
+            ("context_dim", 1),
+            ("prediction_steps", 1),
+            ("min_context", 1),
+            ("blocks_per_stage", 0),
         ):
+            value = getattr(self, arg)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ReprlError(f"{arg}: expected an integer >= {low}, got {value!r}")
-        shortest = int(min_context) + int(prediction_steps)
-        if isinstance(sequence_length, bool) or not isinstance(sequence_length, int):
-            raise ReprlError(f"sequence_length: expected an integer, got {sequence_length!r}")
-        if sequence_length < shortest:
+        length, before, ahead = self.sequence_length, self.min_context, self.prediction_steps
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise ReprlError(f"sequence_length: expected an integer, got {length!r}")
+        if length < int(before) + int(ahead):
             raise ReprlError(
                 f"sequence_length: expected at least min_context + prediction_steps = "
-                f"{min_context} + {prediction_steps} = {shortest}, got {sequence_length}"
+                f"{before} + {ahead} = {int(before) + int(ahead)}, got {length}"
             )
-        if encoder == "resnet":
+        channels, hidden_dim = self.channels, self.hidden_dim
+        if self.encoder == "resnet":
             if hidden_dim is not None:
                 raise ReprlError(
                     f"hidden_dim: only used by encoder='conv' (the resnet mean-pools its last "
@@ -218,39 +208,80 @@ class CPC(Representation):
                     f"input H x W must be at least {side} x {side} for {len(channels)} stride-2 "
                     f"stages, got {spec.height} x {spec.width}"
                 )
-        if encoder == "conv" and hidden_dim is None:
+        if self.encoder == "conv" and hidden_dim is None:
             hidden_dim = DEFAULT_HIDDEN_DIM
-        super().__init__(
-            input_spec=spec,
-            latent_dim=latent_dim,
-            config={
-                "input_shape": list(spec.shape),
-                "latent_dim": int(latent_dim),
-                "context_dim": int(context_dim),
-                "prediction_steps": int(prediction_steps),
-                "sequence_length": int(sequence_length),
-                "min_context": int(min_context),
-                "encoder": encoder,
-                "channels": [int(c) for c in channels],
-                "hidden_dim": None if hidden_dim is None else int(hidden_dim),
-                "blocks_per_stage": int(blocks_per_stage),
-            },
-        )
-        self.context_dim = int(context_dim)
-        self.prediction_steps = int(prediction_steps)
-        self.sequence_length = int(sequence_length)
-        self.min_context = int(min_context)
-        self.min_sequence_length = shortest
-        if encoder == "conv":
-            self.encoder: nn.Module = ConvEncoder(spec.shape, channels, int(hidden_dim))
+        self._set("input_shape", spec.shape)
+        for arg in ("latent_dim", "context_dim", "prediction_steps", "sequence_length"):
+            self._set(arg, int(getattr(self, arg)))
+        self._set("min_context", int(before))
+        self._set("channels", tuple(int(c) for c in channels))
+        self._set("hidden_dim", None if hidden_dim is None else int(hidden_dim))
+        self._set("blocks_per_stage", int(self.blocks_per_stage))
+
+
+@register
+class CPC(Representation):
+    """Contrastive Predictive Coding over sequences of frames (see the module docstring).
+
+    Trains on ``batch["seq"]`` (:attr:`batch_kind` ``"sequences"``); :meth:`encode` gives the
+    frame code ``z_t``, :meth:`context` the GRU context ``c_t`` of a sequence.
+
+    Args:
+        The fields of :class:`CPCConfig` (positional in its order, or by keyword), kept
+        checked in :attr:`cfg` and written to checkpoints as :attr:`config`.
+
+    Attributes:
+        sequence_length: ``L`` drawn by the pretraining loop.
+        prediction_steps: ``K``.
+        min_context: See :class:`CPCConfig`.
+        min_sequence_length: ``min_context + prediction_steps``, the shortest ``L`` accepted.
+    """
+
+    name = "cpc"
+    variational = False
+    batch_kind = SEQUENCES
+
+    @configured(CPCConfig)
+    def __init__(self, cfg: CPCConfig) -> None:
+        spec = InputSpec.for_shape(cfg.input_shape)
+        super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
+        self.cfg = cfg
+        if cfg.encoder == "conv":
+            assert cfg.hidden_dim is not None  # resolved by the config
+            self.encoder: nn.Module = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
         else:
-            self.encoder = ResNetEncoder(spec.shape, channels, blocks_per_stage)
+            self.encoder = ResNetEncoder(spec.shape, cfg.channels, cfg.blocks_per_stage)
         self.to_latent = nn.Linear(self.encoder.out_dim, self.latent_dim)
         self.gru = nn.GRU(self.latent_dim, self.context_dim, batch_first=True)
         #: ``W_1 .. W_K`` stacked: rows ``(k - 1) * latent_dim .. k * latent_dim - 1`` are W_k.
         self.predictors = nn.Linear(
             self.context_dim, self.prediction_steps * self.latent_dim, bias=False
         )
+
+    @property
+    def context_dim(self) -> int:
+        """Units of the GRU (the context ``c_t``)."""
+        return self.cfg.context_dim
+
+    @property
+    def prediction_steps(self) -> int:
+        """``K``, how many steps ahead each context predicts."""
+        return self.cfg.prediction_steps
+
+    @property
+    def sequence_length(self) -> int:
+        """``L``, frames per sequence that the pretraining loop draws."""
+        return self.cfg.sequence_length
+
+    @property
+    def min_context(self) -> int:
+        """Frames seen before the first context that predicts."""
+        return self.cfg.min_context
+
+    @property
+    def min_sequence_length(self) -> int:
+        """``min_context + prediction_steps``, the shortest ``L`` :meth:`loss` accepts."""
+        return self.min_context + self.prediction_steps
 
     # --- codes ---------------------------------------------------------------------------------
     def _encode(self, obs: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import representations as R
 from envs.errors import ReprlError
 from representations.cpc import CPC, PAPER_CONFIG
+from tests.representations.config_round_trip import assert_config_round_trips
 
 SHAPE = [3, 16, 16]
 TINY = dict(
@@ -169,6 +170,27 @@ def test_checkpoint_round_trip_keeps_codes_and_contexts(tmp_path) -> None:
     with torch.no_grad():
         assert torch.equal(loaded.encode(x[:, 0]), model.encode(x[:, 0]))
         assert torch.equal(loaded.context(x), model.context(x))
+
+
+def test_config_round_trips_and_defaults_are_unchanged(tmp_path) -> None:
+    assert CPC().config == {
+        "input_shape": [3, 64, 64],
+        "latent_dim": 32,
+        "context_dim": 64,
+        "prediction_steps": 4,
+        "sequence_length": 12,
+        "min_context": 1,
+        "encoder": "conv",
+        "channels": [32, 32, 64, 64],
+        "hidden_dim": 256,  # None resolved
+        "blocks_per_stage": 1,
+    }
+    model = tiny(min_context=2, prediction_steps=3, sequence_length=6)
+    assert (model.min_sequence_length, model.sequence_length, model.context_dim) == (5, 6, 12)
+    assert_config_round_trips(model, seqs(2, 6)[:, 0], tmp_path)
+    resnet = tiny(encoder="resnet", hidden_dim=None, channels=[4, 8], blocks_per_stage=0)
+    assert resnet.config["hidden_dim"] is None and resnet.cfg.channels == (4, 8)
+    assert_config_round_trips(resnet, seqs(2, 5)[:, 0], tmp_path)
 
 
 def test_paper_config_builds_and_runs() -> None:
