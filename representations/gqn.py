@@ -87,6 +87,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args
 
 import torch
@@ -97,6 +98,7 @@ from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.batches import SCENES
 from representations.beta_vae import bound_logvar
+from representations.config import MethodConfig, configured
 from representations.gqn_networks import VIEWPOINT_DIM as VIEWPOINT_DIM
 from representations.gqn_networks import ConvLSTMCore as ConvLSTMCore
 from representations.gqn_networks import RepresentationNetwork as RepresentationNetwork
@@ -178,20 +180,13 @@ def _float_arg(value: Any, what: str, low: float, high: float | None = None) -> 
     return v
 
 
-@register
-class GQN(Representation):
-    """Generative Query Network (see the module docstring): a scene representation summed over
-    views, trained by rendering an unseen view from its viewpoint.
+@dataclass(frozen=True)
+class GQNConfig(MethodConfig):
+    """The configuration of a :class:`GQN` (its constructor's arguments).
 
-    Trains on ``batch["views"]`` and ``batch["viewpoints"]`` (:attr:`batch_kind` ``"scenes"``);
-    :meth:`encode` gives the pooled representation of one view of unknown pose,
-    :meth:`represent` the scene representation of posed views, :meth:`render` pictures.
+    The defaults are CPU-sized (see :class:`GQN`); :data:`PAPER_CONFIG` is the paper's.
 
-    The defaults are CPU-sized (a ``"pool"`` network of 32 channels, ``r`` of 64, cores of 32
-    channels with 3x3 kernels shared by 4 steps, at most 5 context views); :data:`PAPER_CONFIG`
-    is the paper's.
-
-    Args:
+    Attributes:
         input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``); H and W divisible by 4,
             at least 8. Default 64x64 RGB.
         representation: ``"pool"`` (r of ``r_dim`` channels at 1x1) or ``"tower"`` (r of
@@ -216,6 +211,72 @@ class GQN(Representation):
             ``K - 1`` of the batch).
         pose_dropout: Probability in ``[0, 1]`` that training replaces a context viewpoint by
             the all-zero "unknown pose" token.
+    """
+
+    input_shape: Sequence[int] = (3, 64, 64)
+    representation: RepresentationKind = "pool"
+    r_dim: int = 64
+    tower_channels: int = 32
+    h_dim: int = 32
+    z_dim: int = 4
+    generation_steps: int = 4
+    kernel_size: int = 3
+    shared_core: bool = True
+    sigma_i: float = 2.0
+    sigma_f: float = 0.7
+    anneal_steps: int = 2000
+    max_context: int = 5
+    pose_dropout: float = 0.25
+
+    def __post_init__(self) -> None:
+        spec = InputSpec.for_shape(self.input_shape)
+        _, h, w = spec.shape
+        if h % SCALE or w % SCALE or min(h, w) < 2 * SCALE:
+            raise ReprlError(
+                f"input_shape: GQN needs H and W divisible by {SCALE} and at least {2 * SCALE} "
+                f"(its generator works at 1/{SCALE} resolution), got H x W = {h} x {w}"
+            )
+        if self.representation not in _KINDS:
+            raise ReprlError(
+                f"representation: expected one of {_KINDS}, got {self.representation!r}"
+            )
+        self._set("input_shape", spec.shape)
+        for arg in ("r_dim", "tower_channels", "h_dim", "z_dim", "generation_steps"):
+            self._set(arg, _int_arg(getattr(self, arg), arg))
+        self._set("kernel_size", _int_arg(self.kernel_size, "kernel_size"))
+        if self.kernel_size % 2 == 0:
+            raise ReprlError(f"kernel_size: expected an odd integer, got {self.kernel_size}")
+        if not isinstance(self.shared_core, bool):
+            raise ReprlError(f"shared_core: expected a bool, got {self.shared_core!r}")
+        self._set("sigma_i", _float_arg(self.sigma_i, "sigma_i (a pixel std)", 1e-6))
+        self._set("sigma_f", _float_arg(self.sigma_f, "sigma_f (a pixel std)", 1e-6))
+        if self.sigma_f > self.sigma_i:
+            raise ReprlError(
+                f"sigma_f: expected at most sigma_i = {self.sigma_i} (sigma is annealed down), "
+                f"got {self.sigma_f}"
+            )
+        self._set("anneal_steps", _int_arg(self.anneal_steps, "anneal_steps", minimum=0))
+        self._set("max_context", _int_arg(self.max_context, "max_context"))
+        prob = _float_arg(self.pose_dropout, "pose_dropout (a probability)", 0.0, 1.0)
+        self._set("pose_dropout", prob)
+
+
+@register
+class GQN(Representation):
+    """Generative Query Network (see the module docstring): a scene representation summed over
+    views, trained by rendering an unseen view from its viewpoint.
+
+    Trains on ``batch["views"]`` and ``batch["viewpoints"]`` (:attr:`batch_kind` ``"scenes"``);
+    :meth:`encode` gives the pooled representation of one view of unknown pose,
+    :meth:`represent` the scene representation of posed views, :meth:`render` pictures.
+
+    The defaults are CPU-sized (a ``"pool"`` network of 32 channels, ``r`` of 64, cores of 32
+    channels with 3x3 kernels shared by 4 steps, at most 5 context views); :data:`PAPER_CONFIG`
+    is the paper's.
+
+    Args:
+        The fields of :class:`GQNConfig` (positional in its order, or by keyword), kept
+        checked in :attr:`cfg` and written to checkpoints as :attr:`config`.
 
     Attributes:
         views_per_scene_min: 2, the fewest views per scene :meth:`loss` accepts (one context,
@@ -235,91 +296,21 @@ class GQN(Representation):
     #: Width of a viewpoint, ``(x, y, z, cos yaw, sin yaw, cos pitch, sin pitch)``.
     viewpoint_dim: ClassVar[int] = VIEWPOINT_DIM
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 64, 64),
-        representation: RepresentationKind = "pool",
-        r_dim: int = 64,
-        tower_channels: int = 32,
-        h_dim: int = 32,
-        z_dim: int = 4,
-        generation_steps: int = 4,
-        kernel_size: int = 3,
-        shared_core: bool = True,
-        sigma_i: float = 2.0,
-        sigma_f: float = 0.7,
-        anneal_steps: int = 2000,
-        max_context: int = 5,
-        pose_dropout: float = 0.25,
-    ) -> None:
-        spec = InputSpec.for_shape(input_shape)
+    @configured(GQNConfig)
+    def __init__(self, cfg: GQNConfig) -> None:
+        spec = InputSpec.for_shape(cfg.input_shape)
         c, h, w = spec.shape
-        if h % SCALE or w % SCALE or min(h, w) < 2 * SCALE:
-            raise ReprlError(
-                f"input_shape: GQN needs H and W divisible by {SCALE} and at least {2 * SCALE} "
-                f"(its generator works at 1/{SCALE} resolution), got H x W = {h} x {w}"
-            )
-        if representation not in _KINDS:
-            raise ReprlError(f"representation: expected one of {_KINDS}, got {representation!r}")
-        r_dim = _int_arg(r_dim, "r_dim")
-        tower_channels = _int_arg(tower_channels, "tower_channels")
-        h_dim = _int_arg(h_dim, "h_dim")
-        z_dim = _int_arg(z_dim, "z_dim")
-        generation_steps = _int_arg(generation_steps, "generation_steps")
-        kernel_size = _int_arg(kernel_size, "kernel_size")
-        if kernel_size % 2 == 0:
-            raise ReprlError(f"kernel_size: expected an odd integer, got {kernel_size}")
-        if not isinstance(shared_core, bool):
-            raise ReprlError(f"shared_core: expected a bool, got {shared_core!r}")
-        sigma_i = _float_arg(sigma_i, "sigma_i (a pixel std)", 1e-6)
-        sigma_f = _float_arg(sigma_f, "sigma_f (a pixel std)", 1e-6)
-        if sigma_f > sigma_i:
-            raise ReprlError(
-                f"sigma_f: expected at most sigma_i = {sigma_i} (sigma is annealed down), "
-                f"got {sigma_f}"
-            )
-        anneal_steps = _int_arg(anneal_steps, "anneal_steps", minimum=0)
-        max_context = _int_arg(max_context, "max_context")
-        pose_dropout = _float_arg(pose_dropout, "pose_dropout (a probability)", 0.0, 1.0)
-        super().__init__(
-            input_spec=spec,
-            latent_dim=r_dim,
-            config={
-                "input_shape": list(spec.shape),
-                "representation": representation,
-                "r_dim": r_dim,
-                "tower_channels": tower_channels,
-                "h_dim": h_dim,
-                "z_dim": z_dim,
-                "generation_steps": generation_steps,
-                "kernel_size": kernel_size,
-                "shared_core": shared_core,
-                "sigma_i": sigma_i,
-                "sigma_f": sigma_f,
-                "anneal_steps": anneal_steps,
-                "max_context": max_context,
-                "pose_dropout": pose_dropout,
-            },
-        )
-        self.representation_kind = representation
-        self.r_dim = r_dim
-        self.h_dim = h_dim
-        self.z_dim = z_dim
-        self.generation_steps = generation_steps
-        self.shared_core = shared_core
-        self.sigma_i = sigma_i
-        self.sigma_f = sigma_f
-        self.anneal_steps = anneal_steps
-        self.max_context = max_context
-        self.pose_dropout = pose_dropout
+        super().__init__(input_spec=spec, latent_dim=cfg.r_dim, config=cfg.to_dict())
+        self.cfg = cfg
+        r_dim, h_dim, z_dim, kernel_size = cfg.r_dim, cfg.h_dim, cfg.z_dim, cfg.kernel_size
         self.grid = (h // SCALE, w // SCALE)
 
         self.representation_net = RepresentationNetwork(
-            c, tower_channels, r_dim, pool=representation == "pool"
+            c, cfg.tower_channels, r_dim, pool=cfg.representation == "pool"
         )
         fixed_g = VIEWPOINT_DIM + r_dim + 2  # v_q, r, coordinates
         fixed_e = fixed_g + c * SCALE * SCALE  # and x_q's pixel blocks
-        n_cores = 1 if shared_core else generation_steps
+        n_cores = 1 if cfg.shared_core else cfg.generation_steps
         self.generator_cores = nn.ModuleList(
             ConvLSTMCore(fixed_g, z_dim, h_dim, kernel_size) for _ in range(n_cores)
         )
@@ -336,6 +327,61 @@ class GQN(Representation):
         coords = torch.stack(torch.meshgrid(xs, ys, indexing="xy"))  # (2, h, w): x, y
         self.register_buffer("coords", coords.unsqueeze(0), persistent=False)
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
+
+    @property
+    def representation_kind(self) -> str:
+        """``"pool"`` or ``"tower"``."""
+        return self.cfg.representation
+
+    @property
+    def r_dim(self) -> int:
+        """Channels of the scene representation ``r``."""
+        return self.cfg.r_dim
+
+    @property
+    def h_dim(self) -> int:
+        """Channels of the cores' hidden and cell states."""
+        return self.cfg.h_dim
+
+    @property
+    def z_dim(self) -> int:
+        """Channels of each step's latent ``z_l``."""
+        return self.cfg.z_dim
+
+    @property
+    def generation_steps(self) -> int:
+        """``L``, ConvDRAW steps."""
+        return self.cfg.generation_steps
+
+    @property
+    def shared_core(self) -> bool:
+        """Whether one pair of cores serves all steps."""
+        return self.cfg.shared_core
+
+    @property
+    def sigma_i(self) -> float:
+        """Pixel standard deviation at step 0."""
+        return self.cfg.sigma_i
+
+    @property
+    def sigma_f(self) -> float:
+        """Pixel standard deviation after the annealing."""
+        return self.cfg.sigma_f
+
+    @property
+    def anneal_steps(self) -> int:
+        """Training steps of the sigma annealing."""
+        return self.cfg.anneal_steps
+
+    @property
+    def max_context(self) -> int:
+        """Largest number of context views a training step draws."""
+        return self.cfg.max_context
+
+    @property
+    def pose_dropout(self) -> float:
+        """Probability that training hides a context viewpoint."""
+        return self.cfg.pose_dropout
 
     # -- sigma -------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import torch
 import representations as R
 from envs.errors import ReprlError
 from representations.gqn import GQN, PAPER_CONFIG, gaussian_kl_between
+from tests.representations.config_round_trip import assert_config_round_trips
 
 SHAPE = [3, 16, 16]
 TINY = dict(
@@ -285,6 +286,29 @@ def test_checkpoint_round_trip_keeps_encode_render_and_step(kind: str, tmp_path)
         s2 = model.render(x, v, q, sample=True, generator=gen(4))
         assert torch.equal(s1, s2)
         assert not torch.equal(s1, loaded.render(x, v, q, sample=True, generator=gen(5)))
+
+
+def test_config_round_trips_and_defaults_are_unchanged(tmp_path) -> None:
+    assert GQN().config == {
+        "input_shape": [3, 64, 64],
+        "representation": "pool",
+        "r_dim": 64,
+        "tower_channels": 32,
+        "h_dim": 32,
+        "z_dim": 4,
+        "generation_steps": 4,
+        "kernel_size": 3,
+        "shared_core": True,
+        "sigma_i": 2.0,
+        "sigma_f": 0.7,
+        "anneal_steps": 2000,
+        "max_context": 5,
+        "pose_dropout": 0.25,
+    }
+    model = tiny(representation="tower", shared_core=False, sigma_i=1, pose_dropout=0)
+    assert (model.representation_kind, model.shared_core, model.sigma_i) == ("tower", False, 1.0)
+    assert isinstance(model.config["sigma_i"], float) and model.cfg.input_shape == tuple(SHAPE)
+    assert_config_round_trips(model, views(2, 1)[:, 0], tmp_path)
 
 
 # --- bad input ---------------------------------------------------------------------------------
