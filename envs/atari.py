@@ -49,6 +49,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from envs.actions import validate_actions
+from envs.checks import is_int
 from envs.errors import ReprlError
 from envs.family import EnvFamily
 from envs.rng import per_env_seeds
@@ -113,32 +114,32 @@ class AtariConfig:
         if (
             not isinstance(size, tuple | list)
             or len(size) != 2
-            or not all(_is_int(s) and s > 0 for s in size)
+            or not all(is_int(s) and s > 0 for s in size)
         ):
             raise ReprlError(f"obs_size must be (height, width) positive ints, got {size!r}")
         object.__setattr__(self, "obs_size", (int(size[0]), int(size[1])))
         for name in ("mode", "difficulty", "frameskip", "max_episode_steps"):
             value = getattr(self, name)
-            if _is_int(value):  # numpy ints -> plain ints, as get_attr hands them out
+            if is_int(value):  # numpy ints -> plain ints, as get_attr hands them out
                 object.__setattr__(self, name, int(value))
-        if self.mode is not None and (not _is_int(self.mode) or self.mode not in BREAKOUT_MODES):
+        if self.mode is not None and (not is_int(self.mode) or self.mode not in BREAKOUT_MODES):
             raise ReprlError(
                 f"invalid mode {self.mode!r} for {self.env_id}; valid modes: {BREAKOUT_MODES}"
             )
         if self.difficulty is not None and (
-            not _is_int(self.difficulty) or self.difficulty not in BREAKOUT_DIFFICULTIES
+            not is_int(self.difficulty) or self.difficulty not in BREAKOUT_DIFFICULTIES
         ):
             raise ReprlError(
                 f"invalid difficulty {self.difficulty!r} for {self.env_id}; "
                 f"valid difficulties: {BREAKOUT_DIFFICULTIES}"
             )
-        if not _is_int(self.frameskip) or self.frameskip < 1:
+        if not is_int(self.frameskip) or self.frameskip < 1:
             raise ReprlError(f"frameskip must be an int >= 1, got {self.frameskip!r}")
         p = self.repeat_action_probability
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
             raise ReprlError(f"repeat_action_probability must be in [0, 1], got {p!r}")
         steps = self.max_episode_steps
-        if steps is not None and (not _is_int(steps) or steps < 1):
+        if steps is not None and (not is_int(steps) or steps < 1):
             raise ReprlError(f"max_episode_steps must be None or an int >= 1, got {steps!r}")
 
     @property
@@ -161,10 +162,6 @@ class AtariConfig:
     def env_attrs(self) -> dict[str, Any]:
         """The settings as plain attributes, what ``VecEnv.get_attr`` returns for each env."""
         return dataclasses.asdict(self)
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
 
 
 def _import_ale() -> Any:
@@ -742,10 +739,10 @@ def make_atari_vec(
     """
     if not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'cpu', got {type(device).__name__}")
-    if not _is_int(num_envs) or num_envs < 1:
+    if not is_int(num_envs) or num_envs < 1:
         raise ReprlError(f"num_envs must be an int >= 1, got {num_envs!r}")
     seeds = per_env_seeds(seed, int(num_envs))
-    if not _is_int(num_threads) or num_threads < 0:
+    if not is_int(num_threads) or num_threads < 0:
         raise ReprlError(f"num_threads must be an int >= 0, got {num_threads!r}")
     if backend not in BACKENDS:
         raise ReprlError(f"unknown backend {backend!r}; expected one of {BACKENDS}")

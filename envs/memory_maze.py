@@ -52,6 +52,7 @@ from torch import Tensor
 
 from envs.actions import validate_actions
 from envs.batched import StepResult
+from envs.checks import is_int
 from envs.errors import ReprlError
 from envs.family import EnvFamily, stacked
 from envs.oldgym import import_old_gym_quietly
@@ -130,10 +131,6 @@ class _DropMessage(logging.Filter):
         return _QUIET not in str(record.msg)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
 def import_memory_maze() -> ModuleType:
     """``memory_maze.tasks``, imported with ``MUJOCO_GL`` defaulted (see the module docstring).
 
@@ -187,7 +184,7 @@ def check_obs_size(obs_size: Any) -> tuple[int, int]:
     if (
         not isinstance(obs_size, Sequence)
         or len(obs_size) != 2
-        or not all(_is_int(s) for s in obs_size)
+        or not all(is_int(s) for s in obs_size)
         or obs_size[0] != obs_size[1]
         or obs_size[0] < 64
     ):
@@ -202,7 +199,7 @@ def _seed_list(seed: Any, n: int) -> list[int | None]:
     """A ``reset(seed)`` argument as one seed (or None) per world."""
     if seed is None:
         return [None] * n
-    if _is_int(seed):
+    if is_int(seed):
         return list(per_env_seeds(int(seed), n) or [])
     if isinstance(seed, (str, bytes)) or not isinstance(seed, (Sequence, np.ndarray)):
         raise ReprlError(f"seed: expected None, an integer >= 0 or {n} of them, got {seed!r}")
@@ -257,12 +254,12 @@ class MemoryMazeBatch:
         randomize_colors: bool = False,
     ) -> None:
         self.size = check_size(size)
-        if not _is_int(num_envs) or num_envs < 1:
+        if not is_int(num_envs) or num_envs < 1:
             raise ReprlError(f"num_envs must be a positive integer, got {num_envs!r}")
         check_obs_size(obs_size)
         cells, balls, native = SIZES[self.size]
         steps = native if max_episode_steps is None else max_episode_steps
-        if not _is_int(steps) or not 1 <= steps <= native:
+        if not is_int(steps) or not 1 <= steps <= native:
             raise ReprlError(
                 f"max_episode_steps: expected an integer in [1, {native}] (memory-maze "
                 f"{self.size} ends its episodes after {native} steps), got {steps!r}"

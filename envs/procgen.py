@@ -49,6 +49,7 @@ from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from envs.adapters import check_autoreset_mode
+from envs.checks import is_int
 from envs.errors import ReprlError
 from envs.family import EnvFamily
 from envs.oldgym import import_old_gym_quietly
@@ -144,10 +145,6 @@ OPTIONS: dict[str, bool] = {
 """procgen's boolean options and their defaults; every one passes through ``make_vec``."""
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
 @dataclass(frozen=True)
 class ProcgenLevels:
     """The level seeds a procgen env draws from: ``[low, high)``.
@@ -216,7 +213,7 @@ def procgen_levels(
     if split is not None and split not in SPLITS:
         raise ReprlError(f"split: expected one of {SPLITS} or None, got {split!r}")
     for name, value in (("num_levels", num_levels), ("start_level", start_level)):
-        if value is not None and (not _is_int(value) or value < 0):
+        if value is not None and (not is_int(value) or value < 0):
             raise ReprlError(f"{name}: expected an integer >= 0, got {value!r}")
     if split == "test":
         if num_levels is not None or start_level is not None:
@@ -540,13 +537,13 @@ def make_procgen_vec(
         ReprlError: an unknown game, mode, split or option, bad levels, seeds or N.
     """
     check_game(game)
-    if not _is_int(num_envs) or num_envs < 1:
+    if not is_int(num_envs) or num_envs < 1:
         raise ReprlError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
     levels = procgen_levels(
         split, distribution_mode, num_levels=num_levels, start_level=start_level
     )
     limit = options.pop("max_episode_steps", None)
-    if limit is not None and (not _is_int(limit) or limit < PROCGEN_TIME_LIMIT):
+    if limit is not None and (not is_int(limit) or limit < PROCGEN_TIME_LIMIT):
         raise ReprlError(
             f"max_episode_steps: procgen ends episodes at its own time limit of "
             f"{PROCGEN_TIME_LIMIT} steps and cannot cut them shorter; expected None or >= "
@@ -558,7 +555,7 @@ def make_procgen_vec(
     for k, v in options.items():
         if not isinstance(v, (bool, np.bool_)):
             raise ReprlError(f"{k}: expected a bool, got {v!r}")
-    if not _is_int(num_threads) or num_threads < 0:
+    if not is_int(num_threads) or num_threads < 0:
         raise ReprlError(f"num_threads: expected an integer >= 0, got {num_threads!r}")
     return ProcgenVecEnv(
         game,

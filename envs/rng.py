@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from envs.checks import is_int
 from envs.errors import ReprlError
 
 _M32 = 0xFFFFFFFF
@@ -60,10 +60,6 @@ SEED_BOUND = 2**31
 seed below 2**32 maps to its own stream key here (:func:`seed_to_key` is a bijection there)."""
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
 def spawn_seeds(seed: int, n: int, *, purpose: str) -> list[int]:
     """``n`` per-env seeds for one purpose, from ``numpy.random.SeedSequence``.
 
@@ -93,9 +89,9 @@ def spawn_seeds(seed: int, n: int, *, purpose: str) -> list[int]:
     Raises:
         ReprlError: a negative or non-integer seed, n < 1, or a purpose that is not a string.
     """
-    if not _is_int(seed) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ReprlError(f"seed: expected an integer >= 0, got {seed!r}")
-    if not _is_int(n) or n < 1:
+    if not is_int(n) or n < 1:
         raise ReprlError(f"n: expected an integer >= 1, got {n!r}")
     if not isinstance(purpose, str):
         raise ReprlError(f"purpose: expected a string, got {type(purpose).__name__}")
@@ -134,7 +130,7 @@ def per_env_seeds(seed: int | Sequence[int] | None, num_envs: int) -> list[int] 
     """
     if seed is None:
         return None
-    if _is_int(seed):
+    if is_int(seed):
         if seed < 0:
             raise ReprlError(f"seed: expected None, an integer >= 0 or a list of them, got {seed}")
         return [int(seed) + i for i in range(num_envs)]
@@ -148,7 +144,7 @@ def per_env_seeds(seed: int | Sequence[int] | None, num_envs: int) -> list[int] 
         raise ReprlError(
             f"seed: expected one seed per env ({num_envs}), got a sequence of {len(seeds)}"
         )
-    if not all(_is_int(s) and s >= 0 for s in seeds):
+    if not all(is_int(s) and s >= 0 for s in seeds):
         raise ReprlError(f"seed: expected integers >= 0 per env, got {seeds}")
     return [int(s) for s in seeds]
 
@@ -190,7 +186,7 @@ class StreamRNG:
         n = len(self.key)
         if seed is None:
             return
-        if _is_int(seed):
+        if is_int(seed):
             seeds: list[int | None] = list(per_env_seeds(int(seed), n) or [])
         else:
             seeds = list(seed)

@@ -40,6 +40,7 @@ from torch import Tensor
 
 from envs.actions import validate_actions
 from envs.batched import StepResult
+from envs.checks import is_int
 from envs.errors import ReprlError
 from envs.lab.domains import (
     LAB_DOMAINS,
@@ -105,10 +106,6 @@ env's layouts."""
 _BIG = 2**62
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
 class LabBatch:
     """N DMLab-style worlds of one task, stepped together on ``device``.
 
@@ -165,25 +162,25 @@ class LabBatch:
             raise ReprlError(f"unknown lab task {task!r}; expected one of {TASKS}")
         if split not in LAB_SPLITS:
             raise ReprlError(f"unknown domain split {split!r}; expected one of {LAB_SPLITS}")
-        if not _is_int(num_envs) or num_envs < 1:
+        if not is_int(num_envs) or num_envs < 1:
             raise ReprlError(f"num_envs must be a positive integer, got {num_envs!r}")
         if (
             not isinstance(obs_size, Sequence)
             or len(obs_size) != 2
-            or not all(_is_int(s) and s >= 16 for s in obs_size)
+            or not all(is_int(s) and s >= 16 for s in obs_size)
         ):
             raise ReprlError(f"obs_size must be (height, width), each an int >= 16, got {obs_size}")
         steps = DEFAULT_STEPS[task] if max_episode_steps is None else max_episode_steps
-        if not _is_int(steps) or steps < 1:
+        if not is_int(steps) or steps < 1:
             raise ReprlError(f"max_episode_steps must be an integer >= 1, got {steps!r}")
         if not isinstance(fov_degrees, (int, float)) or not 30 <= fov_degrees <= 150:
             raise ReprlError(f"fov_degrees: expected a number in [30, 150], got {fov_degrees!r}")
-        if not _is_int(turn_degrees) or not 1 <= turn_degrees <= 90 or 360 % turn_degrees:
+        if not is_int(turn_degrees) or not 1 <= turn_degrees <= 90 or 360 % turn_degrees:
             raise ReprlError(
                 f"turn_degrees: expected an integer in [1, 90] dividing 360, got {turn_degrees!r}"
             )
         for name, v in (("num_good", num_good), ("num_bad", num_bad)):
-            if not _is_int(v) or v < 0:
+            if not is_int(v) or v < 0:
                 raise ReprlError(f"{name}: expected an integer >= 0, got {v!r}")
         if task == "collect" and num_good + num_bad < 1:
             raise ReprlError("collect needs at least one object: num_good + num_bad >= 1, got 0")
