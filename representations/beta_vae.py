@@ -52,6 +52,7 @@ projections).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,6 +65,7 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvDecoder, ConvEncoder
+from representations.config import MethodConfig, configured
 from representations.dae import DenoisingAutoencoder
 from representations.registry import register
 
@@ -189,15 +191,11 @@ def _perceptual_dae(dae: DAESource, spec: InputSpec, dae_layer: int | None) -> D
     return dae_module
 
 
-@register
-class BetaVAE(Representation):
-    """Convolutional beta-VAE with Gaussian latents; optionally DARLA's beta-VAE_DAE.
+@dataclasses.dataclass(frozen=True)
+class BetaVAEConfig(MethodConfig):
+    """The configuration of a :class:`BetaVAE` (its constructor's arguments).
 
-    Encoder/decoder: :class:`~representations.blocks.ConvEncoder` (4 convs 4x4 stride 2,
-    32-32-64-64 channels, FC 256) with a linear head to ``(mu, logvar)``, and the transposed
-    :class:`~representations.blocks.ConvDecoder`.
-
-    Args:
+    Attributes:
         input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
         latent_dim: Number of Gaussian latents (default 32).
         beta: Weight of the KL term. Default 4.0, the beta-VAE paper's setting for 2D shapes;
@@ -231,94 +229,166 @@ class BetaVAE(Representation):
             head (``BatchNorm1d``, affine; batch statistics in training steps, the running
             ones in :meth:`encode`). Default False. The prior and the KL are untouched: the
             head still decides how much of the frame reaches ``mu``.
+
+    After the model is built, ``dae`` is the DAE's config dict (what the checkpoint stores;
+    its weights are the ``dae.`` tensors), whatever form was passed in.
+    """
+
+    #: The registry name in messages, and the reconstruction the variant fixes (``None``:
+    #: chosen by ``reconstruction``).
+    method: ClassVar[str] = "beta_vae"
+    fixed_reconstruction: ClassVar[str | None] = None
+
+    input_shape: Sequence[int] = (3, 64, 64)
+    latent_dim: int = 32
+    beta: float = 4.0
+    likelihood: Likelihood = "bernoulli"
+    gaussian_sigma: float = 0.1
+    reconstruction: Reconstruction | None = None
+    dae: DAESource = None
+    channels: Sequence[int] = DEFAULT_CHANNELS
+    hidden_dim: int = DEFAULT_HIDDEN_DIM
+    dae_layer: int | None = None
+    normalize_features: bool = False
+    feature_var_momentum: float = 0.99
+    kl_warmup_steps: int = 0
+    free_bits: float = 0.0
+    hidden_norm: bool = False
+
+    def __post_init__(self) -> None:
+        reconstruction = _check_loss_args(
+            self.method,
+            self.fixed_reconstruction,
+            self.reconstruction,
+            likelihood=self.likelihood,
+            gaussian_sigma=self.gaussian_sigma,
+            beta=self.beta,
+        )
+        if reconstruction == "pixel" and self.dae is not None:
+            raise ReprlError("dae: only used with reconstruction='dae', got reconstruction='pixel'")
+        if self.normalize_features and reconstruction != "dae":
+            raise ReprlError("normalize_features: only used with reconstruction='dae'")
+        _check_remedy_args(self.feature_var_momentum, self.kl_warmup_steps, self.free_bits)
+        self._set("input_shape", InputSpec.for_shape(self.input_shape).shape)
+        if self.dae_layer is not None and reconstruction != "dae":
+            raise ReprlError("dae_layer: only used with reconstruction='dae'")
+        self._set("reconstruction", reconstruction)
+        self._set("latent_dim", int(self.latent_dim))
+        for arg in ("beta", "gaussian_sigma", "feature_var_momentum", "free_bits"):
+            self._set(arg, float(getattr(self, arg)))
+        self._set("channels", tuple(int(c) for c in self.channels))
+        self._set("hidden_dim", int(self.hidden_dim))
+        self._set("dae_layer", None if self.dae_layer is None else int(self.dae_layer))
+        self._set("kl_warmup_steps", int(self.kl_warmup_steps))
+        for arg in ("normalize_features", "hidden_norm"):
+            self._set(arg, bool(getattr(self, arg)))
+
+
+@dataclasses.dataclass(frozen=True)
+class BetaVAEDAEConfig(BetaVAEConfig):
+    """The configuration of a :class:`BetaVAEDAE`: :class:`BetaVAEConfig` with
+    ``reconstruction="dae"`` fixed (left out or ``"dae"``)."""
+
+    method: ClassVar[str] = "beta_vae_dae"
+    fixed_reconstruction: ClassVar[str | None] = "dae"
+
+
+@register
+class BetaVAE(Representation):
+    """Convolutional beta-VAE with Gaussian latents; optionally DARLA's beta-VAE_DAE.
+
+    Encoder/decoder: :class:`~representations.blocks.ConvEncoder` (4 convs 4x4 stride 2,
+    32-32-64-64 channels, FC 256) with a linear head to ``(mu, logvar)``, and the transposed
+    :class:`~representations.blocks.ConvDecoder`.
+
+    Args:
+        The fields of :class:`BetaVAEConfig` (positional in its order, or by keyword), kept
+        checked in :attr:`cfg` and written to checkpoints as :attr:`config`.
     """
 
     name = "beta_vae"
     variational = True
     #: The reconstruction a registered variant fixes (``None``: chosen by ``reconstruction``).
-    fixed_reconstruction: ClassVar[str | None] = None
+    fixed_reconstruction: ClassVar[str | None] = BetaVAEConfig.fixed_reconstruction
     checkpoint_args = ("dae",)
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 64, 64),
-        latent_dim: int = 32,
-        beta: float = 4.0,
-        likelihood: Likelihood = "bernoulli",
-        gaussian_sigma: float = 0.1,
-        reconstruction: Reconstruction | None = None,
-        dae: DAESource = None,
-        channels: Sequence[int] = DEFAULT_CHANNELS,
-        hidden_dim: int = DEFAULT_HIDDEN_DIM,
-        dae_layer: int | None = None,
-        normalize_features: bool = False,
-        feature_var_momentum: float = 0.99,
-        kl_warmup_steps: int = 0,
-        free_bits: float = 0.0,
-        hidden_norm: bool = False,
-    ) -> None:
-        reconstruction = _check_loss_args(
-            self.name,
-            type(self).fixed_reconstruction,
-            reconstruction,
-            likelihood=likelihood,
-            gaussian_sigma=gaussian_sigma,
-            beta=beta,
-        )
-        if reconstruction == "pixel" and dae is not None:
-            raise ReprlError("dae: only used with reconstruction='dae', got reconstruction='pixel'")
-        if normalize_features and reconstruction != "dae":
-            raise ReprlError("normalize_features: only used with reconstruction='dae'")
-        _check_remedy_args(feature_var_momentum, kl_warmup_steps, free_bits)
-        spec = InputSpec.for_shape(input_shape)
-        dae_module = _perceptual_dae(dae, spec, dae_layer) if reconstruction == "dae" else None
-        if dae_layer is not None and dae_module is None:
-            raise ReprlError("dae_layer: only used with reconstruction='dae'")
-        super().__init__(
-            input_spec=spec,
-            latent_dim=latent_dim,
-            config={
-                "input_shape": list(spec.shape),
-                "latent_dim": int(latent_dim),
-                "beta": float(beta),
-                "likelihood": likelihood,
-                "gaussian_sigma": float(gaussian_sigma),
-                "reconstruction": reconstruction,
-                "dae": None if dae_module is None else dae_module.config,
-                "channels": [int(c) for c in channels],
-                "hidden_dim": int(hidden_dim),
-                "dae_layer": None if dae_layer is None else int(dae_layer),
-                "normalize_features": bool(normalize_features),
-                "feature_var_momentum": float(feature_var_momentum),
-                "kl_warmup_steps": int(kl_warmup_steps),
-                "free_bits": float(free_bits),
-                "hidden_norm": bool(hidden_norm),
-            },
-        )
-        self.use_hidden_norm = bool(hidden_norm)
-        self.normalize_features = bool(normalize_features)
-        self.feature_var_momentum = float(feature_var_momentum)
-        self.kl_warmup_steps = int(kl_warmup_steps)
-        self.free_bits = float(free_bits)
+    @configured(BetaVAEConfig)
+    def __init__(self, cfg: BetaVAEConfig) -> None:
+        self._build(cfg)
+
+    def _build(self, cfg: BetaVAEConfig) -> None:
+        """The constructor's body, shared with :class:`BetaVAEDAE` (whose config differs)."""
+        spec = InputSpec.for_shape(cfg.input_shape)
+        dae_module = None
+        if cfg.reconstruction == "dae":
+            dae_module = _perceptual_dae(cfg.dae, spec, cfg.dae_layer)
+            cfg = dataclasses.replace(cfg, dae=copy.deepcopy(dae_module.config))
+        super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
+        self.cfg = cfg
         # Buffers only where a remedy needs them: checkpoints without it keep their tensors.
         if self.kl_warmup_steps > 0:
             self.register_buffer("kl_step", torch.zeros((), dtype=torch.int64))
         if self.normalize_features:
             # 0 = not measured yet: the first training batch sets it.
             self.register_buffer("feature_var", torch.zeros(()))
-        self.dae_layer = None if dae_layer is None else int(dae_layer)
-        self.beta = float(beta)
-        self.likelihood = likelihood
-        self.gaussian_sigma = float(gaussian_sigma)
-        self.reconstruction = reconstruction
-        self.encoder = ConvEncoder(spec.shape, channels, hidden_dim)
+        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
         self.head = nn.Linear(self.encoder.out_dim, 2 * self.latent_dim)
         if self.use_hidden_norm:
             self.hidden_norm = nn.BatchNorm1d(self.encoder.out_dim)
-        self.decoder = ConvDecoder(spec.shape, self.latent_dim, channels, hidden_dim)
+        self.decoder = ConvDecoder(spec.shape, self.latent_dim, cfg.channels, cfg.hidden_dim)
         self.dae: DenoisingAutoencoder | None = dae_module
         if self.dae is not None:
             self.dae.requires_grad_(False).eval()
+
+    @property
+    def beta(self) -> float:
+        """Weight of the KL term."""
+        return self.cfg.beta
+
+    @property
+    def likelihood(self) -> str:
+        """``"bernoulli"`` or ``"gaussian"``."""
+        return self.cfg.likelihood
+
+    @property
+    def gaussian_sigma(self) -> float:
+        """Fixed pixel std of the Gaussian likelihood."""
+        return self.cfg.gaussian_sigma
+
+    @property
+    def reconstruction(self) -> str:
+        """``"pixel"`` or ``"dae"``, resolved."""
+        return self.cfg.reconstruction
+
+    @property
+    def dae_layer(self) -> int | None:
+        """The DAE convolution of the perceptual space (``None``: the last)."""
+        return self.cfg.dae_layer
+
+    @property
+    def normalize_features(self) -> bool:
+        """Whether feature errors count in units of their variance."""
+        return self.cfg.normalize_features
+
+    @property
+    def feature_var_momentum(self) -> float:
+        """Weight of the running feature variance's old value."""
+        return self.cfg.feature_var_momentum
+
+    @property
+    def kl_warmup_steps(self) -> int:
+        """Steps of the KL weight's linear warm-up (0: none)."""
+        return self.cfg.kl_warmup_steps
+
+    @property
+    def free_bits(self) -> float:
+        """Nats per latent below which its KL costs nothing."""
+        return self.cfg.free_bits
+
+    @property
+    def use_hidden_norm(self) -> bool:
+        """Whether the encoder's hidden layer is batch-normalised."""
+        return self.cfg.hidden_norm
 
     def train(self, mode: bool = True) -> BetaVAE:
         """Set training mode; the frozen DAE always stays in eval mode."""
@@ -506,4 +576,8 @@ class BetaVAEDAE(BetaVAE):
     """
 
     name = "beta_vae_dae"
-    fixed_reconstruction = "dae"
+    fixed_reconstruction = BetaVAEDAEConfig.fixed_reconstruction
+
+    @configured(BetaVAEDAEConfig)
+    def __init__(self, cfg: BetaVAEDAEConfig) -> None:
+        self._build(cfg)

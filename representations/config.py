@@ -74,7 +74,9 @@ def configured(
             init(self, config_cls(*args, **kwargs))
 
         params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        hints = inspect.get_annotations(config_cls)
+        hints: dict[str, Any] = {}  # a subclass's own and its bases' field annotations
+        for klass in reversed(config_cls.__mro__):
+            hints.update(inspect.get_annotations(klass))
         for f in dataclasses.fields(config_cls):
             default = (
                 f.default

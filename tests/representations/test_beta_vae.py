@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import math
 from pathlib import Path
@@ -24,6 +26,7 @@ from representations import (
 )
 from representations.beta_vae import LOGVAR_BOUND
 from representations.blocks import ConvDecoder, ConvEncoder, conv_feature_shapes
+from tests.representations.config_round_trip import assert_config_round_trips
 
 SMALL = {"input_shape": (1, 16, 16), "channels": (8, 8, 16, 16), "hidden_dim": 32}
 
@@ -248,7 +251,7 @@ def test_dae_layer_selects_the_perceptual_space() -> None:
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     recon = {}
     for layer in (2, 3, None):
-        vae.dae_layer = layer
+        vae.cfg = dataclasses.replace(vae.cfg, dae_layer=layer)  # same weights, other layer
         with torch.no_grad():
             _, terms = vae.loss({"obs": x}, generator=torch.Generator().manual_seed(7))
             mu, logvar = vae.posterior(x)
@@ -349,7 +352,6 @@ def test_normalized_features_count_in_units_of_their_variance() -> None:
     for scale in (1.0, 1e-2):
         torch.manual_seed(0)
         vae = BetaVAE(reconstruction="dae", dae=_scaled_dae(scale), latent_dim=4, **SMALL)
-        vae.normalize_features = False
         _, raw = vae.loss({"obs": x}, generator=torch.Generator().manual_seed(1))
         torch.manual_seed(0)
         vae = BetaVAE(
@@ -465,3 +467,59 @@ def test_pretrain_curves_read_metrics_and_plot(tmp_path) -> None:
     assert png.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="metrics"):
         pretrain_curves(tmp_path / "missing")
+
+
+_DEFAULT_CONFIG = {
+    "input_shape": [3, 64, 64],
+    "latent_dim": 32,
+    "beta": 4.0,
+    "likelihood": "bernoulli",
+    "gaussian_sigma": 0.1,
+    "reconstruction": "pixel",
+    "dae": None,
+    "channels": [32, 32, 64, 64],
+    "hidden_dim": 256,
+    "dae_layer": None,
+    "normalize_features": False,
+    "feature_var_momentum": 0.99,
+    "kl_warmup_steps": 0,
+    "free_bits": 0.0,
+    "hidden_norm": False,
+}
+
+
+def test_config_round_trips_and_defaults_are_unchanged(tmp_path) -> None:
+    assert BetaVAE().config == _DEFAULT_CONFIG
+    dae_default = {
+        **_DEFAULT_CONFIG,
+        "reconstruction": "dae",
+        "dae": DenoisingAutoencoder().config,
+    }
+    assert BetaVAEDAE().config == dae_default
+    # the variant takes the same arguments, annotated as the base's (check_config lists them)
+    assert inspect.signature(BetaVAEDAE) == inspect.signature(BetaVAE)
+    assert "hidden_norm: 'bool' = False" in str(inspect.signature(BetaVAEDAE))
+    torch.manual_seed(0)
+    vae = BetaVAE(latent_dim=4, kl_warmup_steps=3, free_bits=0.1, hidden_norm=True, **SMALL)
+    assert vae.use_hidden_norm and vae.cfg.reconstruction == "pixel" and vae.cfg.dae is None
+    vae.loss({"obs": _shapes_batch(4)})  # moves kl_step and the batch norm's statistics
+    assert_config_round_trips(vae, _shapes_batch(3, seed=1), tmp_path)
+
+
+def test_dae_of_any_form_is_kept_as_its_config(tmp_path) -> None:
+    """A DAE module, checkpoint path or config dict: ``cfg.dae`` and the header hold its
+    config (as before), the weights the ``dae.`` tensors; ``dae_layer`` keeps the path."""
+    torch.manual_seed(0)
+    dae = DenoisingAutoencoder(latent_dim=4, **SMALL)
+    dae.save(tmp_path / "dae.safetensors")
+    for source in (dae, tmp_path / "dae.safetensors", str(tmp_path / "dae.safetensors")):
+        torch.manual_seed(1)
+        model = BetaVAEDAE(dae=source, dae_layer=2, normalize_features=True, latent_dim=4, **SMALL)
+        assert model.cfg.dae == dae.config and model.config["dae"] == dae.config
+        assert model.config["dae"] is not dae.config  # a copy, not the DAE's own dict
+        for k, v in dae.state_dict().items():
+            assert torch.equal(model.state_dict()[f"dae.{k}"], v)
+        model.loss({"obs": _shapes_batch(4)})  # sets feature_var
+        assert_config_round_trips(model, _shapes_batch(3, seed=1), tmp_path)
+    fresh = BetaVAE(reconstruction="dae", dae=dict(dae.config), latent_dim=4, **SMALL)
+    assert fresh.config == {**model.config, "normalize_features": False, "dae_layer": None}
