@@ -26,6 +26,9 @@
 - :class:`Algorithm` (:mod:`agents.algorithms`, :func:`get_algorithm`): how PPO, A2C and A3C
   train behind one interface (envs of the main process, a :class:`Budget` of steps or
   seconds, checkpoint and resume, provenance), for loops that train any of them.
+- :class:`DevicePPO` (:mod:`agents.device_ppo`, :func:`learn_on_device`): SB3's PPO trained
+  with its rollouts and updates on a reprl batched env's device (no numpy loop);
+  :func:`resolve_loop` says which loop an env and algorithm get (``Algorithm(..., loop=...)``).
 - :class:`PPOHyperparams`, :class:`A2CHyperparams`, :class:`A3CHyperparams`,
   :func:`check_ppo_batch`: typed
   hyperparameters (:mod:`agents.hyperparams`); :data:`PROCGEN_PPO`: train-procgen's PPO.
@@ -37,6 +40,7 @@
 import envs  # noqa: F401  first: it imports the old gym quietly before SB3 does
 from agents.a3c import A3C, A3CWorkerError, WorkerEnvs
 from agents.algorithms import A3CAlgorithm, Algorithm, Budget, get_algorithm
+from agents.device_ppo import DevicePPO, learn_on_device, resolve_loop
 from agents.export import export_pixel_agent
 from agents.extractor import (
     EXTRACTOR_MODES,
@@ -74,6 +78,7 @@ __all__ = [
     "A3CWorkerError",
     "Algorithm",
     "Budget",
+    "DevicePPO",
     "EncodeObservations",
     "ImpalaCNN",
     "LatentPolicy",
@@ -93,9 +98,11 @@ __all__ = [
     "extractor_kwargs",
     "get_algorithm",
     "latent_view",
+    "learn_on_device",
     "load_agent",
     "make_agent",
     "register_safe_class",
     "representation_from_header",
+    "resolve_loop",
     "save_agent",
 ]

@@ -11,7 +11,10 @@ A caller that trains agents of several algorithms (the experiment's train stage)
   from its checkpoint, and the budget left once it is loaded;
 - :meth:`Algorithm.learn`: train for a :class:`Budget` of env steps or seconds, saving to the
   checkpoint where the algorithm writes one; the seconds the run took;
-- :meth:`Algorithm.provenance`: the algorithm's own entries of a run's provenance record.
+- :meth:`Algorithm.provenance`: the algorithm's own entries of a run's provenance record;
+- :attr:`Algorithm.loop`: ``"sb3"`` (SB3's ``learn``) or ``"device"`` (PPO on a reprl batched
+  env's device, :class:`agents.device_ppo.DevicePPO`; :func:`agents.device_ppo.resolve_loop`
+  says which an env and algorithm get by default).
 
 >>> algorithm = get_algorithm("a3c", {"n_workers": 2})
 >>> algorithm.main_envs(8), algorithm.resumable
@@ -31,6 +34,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.type_aliases import MaybeCallback
 
 from agents.a3c import A3C, WorkerEnvs
+from agents.device_ppo import LOOPS, DevicePPO, check_device_loop
 from agents.factory import ALGOS
 from envs.errors import ReprlError
 
@@ -81,9 +85,12 @@ class Algorithm:
         sb3_kwargs: The hyperparameters the agent will be built with (an A3C reads its
             ``n_workers``); None: the defaults.
         checkpoint_every: Seconds between the checkpoints of an algorithm that writes them.
+        loop: ``"sb3"``: SB3's ``learn``; ``"device"``: PPO's rollouts and updates on the
+            env's device (:class:`agents.device_ppo.DevicePPO`; PPO on a reprl batched env).
 
     Raises:
-        ReprlError: An unknown name (listing the known ones), or ``checkpoint_every`` not > 0.
+        ReprlError: An unknown name (listing the known ones), ``checkpoint_every`` not > 0, an
+            unknown loop, or ``"device"`` for an algorithm other than PPO.
     """
 
     resumable: ClassVar[bool] = False
@@ -95,17 +102,34 @@ class Algorithm:
         sb3_kwargs: Mapping[str, Any] | None = None,
         *,
         checkpoint_every: float = 60.0,
+        loop: str = "sb3",
     ) -> None:
         if name not in ALGOS:
             raise ReprlError(f"algo: expected one of {list(ALGOS)}, got {name!r}")
         if not checkpoint_every > 0:
             raise ReprlError(f"checkpoint_every: expected seconds > 0, got {checkpoint_every}")
+        if loop not in LOOPS:
+            raise ReprlError(f"loop: expected one of {list(LOOPS)}, got {loop!r}")
+        if loop == "device" and name != "ppo":
+            raise ReprlError(f"loop: 'device' trains PPO only; expected 'sb3' for algo {name!r}")
         self.name = name
         self.sb3_kwargs = dict(sb3_kwargs or {})
         self.checkpoint_every = float(checkpoint_every)
+        self.loop = loop
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
+        extra = ", loop='device'" if self.loop == "device" else ""
+        return f"{type(self).__name__}({self.name!r}{extra})"
+
+    def check(self, model: BaseAlgorithm) -> None:
+        """Refuse a model this algorithm's loop cannot train, before any step (the device
+        loop's checks, :func:`agents.device_ppo.check_device_loop`; nothing for SB3's).
+
+        Raises:
+            ReprlError: naming what the device loop needs.
+        """
+        if self.loop == "device":
+            check_device_loop(model)
 
     @property
     def model_class(self) -> type[BaseAlgorithm]:
@@ -152,7 +176,8 @@ class Algorithm:
         """Train ``model`` for ``budget`` (nothing if it is spent).
 
         A seconds budget is ended by the ``callback`` (its ``_on_step`` returns False once the
-        time is up), as SB3 ends any run early.
+        time is up), as SB3 ends any run early. With :attr:`loop` ``"device"`` the run is
+        :meth:`agents.device_ppo.DevicePPO.learn` (the same arguments and callbacks).
 
         Args:
             model: Built by :func:`agents.make_agent` for this algorithm.
@@ -168,18 +193,20 @@ class Algorithm:
         """
         start = time.perf_counter()
         if not budget.spent:
-            model.learn(budget.steps, callback=callback, **_log_name(tb_log_name))
+            learn = DevicePPO(model).learn if self.loop == "device" else model.learn
+            learn(budget.steps, callback=callback, **_log_name(tb_log_name))
         return time.perf_counter() - start
 
     def provenance(self, model: BaseAlgorithm, num_envs: int, resumed: bool) -> dict[str, Any]:
-        """The algorithm's own entries of a run's provenance record (none).
+        """The algorithm's own entries of a run's provenance record: ``{"loop": "device"}``
+        for the device loop, else none.
 
         Args:
             model: The trained model.
             num_envs: Envs per process (:meth:`main_envs`).
             resumed: Whether the run was resumed.
         """
-        return {}
+        return {"loop": "device"} if self.loop == "device" else {}
 
 
 class A3CAlgorithm(Algorithm):
@@ -269,7 +296,11 @@ ALGORITHMS: dict[str, type[Algorithm]] = {"ppo": Algorithm, "a2c": Algorithm, "a
 
 
 def get_algorithm(
-    name: str, sb3_kwargs: Mapping[str, Any] | None = None, *, checkpoint_every: float = 60.0
+    name: str,
+    sb3_kwargs: Mapping[str, Any] | None = None,
+    *,
+    checkpoint_every: float = 60.0,
+    loop: str = "sb3",
 ) -> Algorithm:
     """The :class:`Algorithm` of ``name`` (``"ppo"``, ``"a2c"`` or ``"a3c"``).
 
@@ -277,13 +308,14 @@ def get_algorithm(
         name: The algorithm's name.
         sb3_kwargs: The hyperparameters its agents are built with (A3C: ``n_workers``).
         checkpoint_every: Seconds between the checkpoints of a resumable algorithm.
+        loop: ``"sb3"`` or ``"device"`` (PPO only: :class:`agents.device_ppo.DevicePPO`).
 
     Raises:
-        ReprlError: An unknown name, listing the known ones.
+        ReprlError: An unknown name, listing the known ones; a loop the algorithm lacks.
     """
     if name not in ALGORITHMS:
         raise ReprlError(f"algo: expected one of {list(ALGORITHMS)}, got {name!r}")
-    return ALGORITHMS[name](name, sb3_kwargs, checkpoint_every=checkpoint_every)
+    return ALGORITHMS[name](name, sb3_kwargs, checkpoint_every=checkpoint_every, loop=loop)
 
 
 __all__ = [

@@ -20,6 +20,7 @@ from agents.hyperparams import (
     A3CHyperparams,
     PPOHyperparams,
 )
+from envs.errors import ReprlError
 from envs.registry import SCHEMA_TARGETS
 from experiments.blocks import (
     MAX_EVAL_EPISODE_STEPS,
@@ -52,6 +53,10 @@ class TrainStage:
             multiple of ``a3c.n_workers``).
         frame_stack: frames (pixels) or latents (encoders) the policy sees, >= 1; the encoder
             itself always sees single frames.
+        loop: the training loop: ``device`` (PPO's rollouts and updates on the env's device,
+            :class:`agents.device_ppo.DevicePPO`; reprl's Breakout and lab envs only) or
+            ``sb3`` (SB3's numpy loop); none: ``device`` where it can train the agent (PPO on
+            a reprl Breakout or lab env), else ``sb3`` (procgen, ALE, Memory Maze, A2C, A3C).
         ppo: PPO's hyperparameters (SB3 names).
         a2c: A2C's hyperparameters (SB3 names).
         a3c: A3C's hyperparameters (:class:`agents.hyperparams.A3CHyperparams`).
@@ -65,6 +70,7 @@ class TrainStage:
     seconds: float = 300.0
     num_envs: int = 16
     frame_stack: int = 4
+    loop: Literal["device", "sb3"] | None = None
     ppo: PPOHyperparams = field(
         default_factory=lambda: PPOHyperparams(
             n_steps=128, batch_size=256, n_epochs=4, learning_rate=5e-4, ent_coef=0.01
@@ -114,6 +120,22 @@ class ExperimentConfig:
     def agent_algo(self, agent: AgentStage) -> str:
         """The algorithm that trains ``agent``: its own ``algo``, else ``train.algo``."""
         return agent.algo or self.train.algo
+
+    def agent_loop(self, agent: AgentStage) -> str:
+        """The loop that trains ``agent``: ``train.loop``, else ``device`` where the device loop
+        can train it (:func:`agents.device_ppo.resolve_loop`), else ``sb3``.
+
+        Raises:
+            ConfigError: ``train.loop: device`` where the device loop cannot train the agent.
+        """
+        from agents.device_ppo import resolve_loop
+
+        try:
+            return resolve_loop(
+                self.train.loop, self.train.env_id, self.agent_algo(agent), key="train.loop"
+            )
+        except ReprlError as e:
+            raise ConfigError(f"{e} (agent {agent.name!r})") from None
 
     def agent_env_kwargs(self, agent: AgentStage) -> dict[str, Any]:
         """What an agent's envs need besides the env's own kwargs: the temporal context and

@@ -2,8 +2,9 @@
 
 :func:`validate_experiment` checks cross-references, every numeric range (SB3's included), PPO
 batch arithmetic, the device's availability, every encoder built untrained on the CPU and its
-input shape against every env it meets, the frame shape of every target and the action spaces
-of every evaluation target, so an invalid config writes nothing. Models and env shapes are
+input shape against every env it meets, the frame shape of every target, the action spaces
+of every evaluation target and the training loop of every agent, so an invalid config writes
+nothing. Models and env shapes are
 memoised in the process (a sweep validates many trials).
 """
 
@@ -42,6 +43,7 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
     _validate_agents(cfg)
     _validate_algorithms(cfg)
     _validate_envs(cfg)
+    _validate_loops(cfg)
     _validate_inputs(cfg, _validate_models(cfg))
 
 
@@ -308,6 +310,18 @@ def _validate_envs(cfg: ExperimentConfig) -> None:
             check_action_mapping(source, envs.action_meanings(target), cfg.evaluate.action_mapping)
         except ValueError as e:
             raise ConfigError(f"evaluate.action_mapping, target {target}: {e}") from None
+
+
+def _validate_loops(cfg: ExperimentConfig) -> None:
+    """``train.loop``: ``device`` only where the device loop can train every agent (PPO on a
+    reprl Breakout or lab env, :func:`agents.device_ppo.resolve_loop`).
+
+    The rollout's minibatch split is :func:`_validate_algorithms`' PPO batch check, and the
+    env, the policy and a frozen encoder all run on the one ``device``, so those two refusals
+    of the device loop cannot arise from a config (:class:`agents.device_ppo.DevicePPO` makes
+    them for models built otherwise)."""
+    for a in cfg.agents:
+        cfg.agent_loop(a)
 
 
 def _validate_models(cfg: ExperimentConfig) -> dict[str, tuple[int, int, int]]:

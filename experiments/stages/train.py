@@ -30,7 +30,10 @@ class EpisodeLog(BaseCallback):
     """Writes episodic returns to ``metrics.jsonl`` (cleanrl's keys), shows a progress bar and
     ends training when a wall-clock budget is spent.
 
-    Needs a ``VecMonitor`` below the agent so ``info["episode"]`` exists.
+    Needs a ``VecMonitor`` below the agent so ``info["episode"]`` exists. Under the device loop
+    (:class:`agents.device_ppo.DevicePPO`: no per-env infos) the episodes come in batches, one
+    :class:`agents.device_ppo.EpisodeBatch` per rollout in ``locals["episodes"]``, each row with
+    the step its episode ended at: the same rows.
 
     The bar follows the model's ``num_timesteps`` (an A3C's main process calls ``on_step``
     about ten times a second, not once per vector step).
@@ -61,18 +64,31 @@ class EpisodeLog(BaseCallback):
         self.file = self.path.open("a" if self.append else "w")
         self.bar = tqdm(total=self.total, desc=self.desc, unit="step", mininterval=1.0)
 
+    def _write(self, global_step: int, ret: float, length: int) -> None:
+        row = {
+            "global_step": int(global_step),
+            "charts/episodic_return": float(ret),
+            "charts/episodic_length": int(length),
+        }
+        self.file.write(json.dumps(row) + "\n")
+
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
             ep = info.get("episode")
             if ep is not None:
-                row = {
-                    "global_step": int(self.num_timesteps),
-                    "charts/episodic_return": float(ep["r"]),
-                    "charts/episodic_length": int(ep["l"]),
-                }
-                self.file.write(json.dumps(row) + "\n")
+                self._write(self.num_timesteps, ep["r"], ep["l"])
         self.bar.update(max(0, int(self.num_timesteps) - self.bar.n))
         return self.seconds is None or time.perf_counter() - self.start < self.seconds
+
+    def _on_rollout_end(self) -> None:
+        batch = self.locals.get("episodes")
+        if batch is None:  # SB3's loop: written step by step
+            return
+        for step, ret, length in zip(
+            batch.global_step.tolist(), batch.returns.tolist(), batch.lengths.tolist()
+        ):
+            self._write(step, round(ret, 6), length)
+        self.locals["episodes"] = None
 
     def _on_training_end(self) -> None:
         self.file.close()
@@ -103,7 +119,9 @@ def train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]
     """The resolved config a training run is keyed on. Fields a run does not depend on are
     left out so the runs of older configs keep their keys: the agent's ``algo`` and
     ``lstm_hidden_size`` when they are none, ``train.a3c`` unless the run is an A3C, and its
-    ``lstm_hidden_size`` when it is 0 (no LSTM core)."""
+    ``lstm_hidden_size`` when it is 0 (no LSTM core); ``train.loop`` is the resolved loop
+    (:meth:`ExperimentConfig.agent_loop`), left out where it is SB3's (the loop of every
+    older run), so a run on the device loop has a key of its own."""
     agent, train = to_dict(a), to_dict(cfg.train)
     for key in ("algo", "lstm_hidden_size"):
         if agent[key] is None:
@@ -112,6 +130,11 @@ def train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]
         del train["a3c"]
     elif not train["a3c"]["lstm_hidden_size"]:
         del train["a3c"]["lstm_hidden_size"]
+    loop = cfg.agent_loop(a)
+    if loop == "sb3":
+        del train["loop"]
+    else:
+        train["loop"] = loop
     return {"agent": agent, "train": train, "seed": seed, "device": cfg.device}
 
 
@@ -152,7 +175,10 @@ def stage_train(
         env_kwargs = {**t.env_kwargs, **cfg.agent_env_kwargs(a)}
         sb3_kwargs = cfg.agent_sb3_kwargs(a)
         algorithm = agents.get_algorithm(
-            cfg.agent_algo(a), sb3_kwargs, checkpoint_every=A3C_CHECKPOINT_EVERY
+            cfg.agent_algo(a),
+            sb3_kwargs,
+            checkpoint_every=A3C_CHECKPOINT_EVERY,
+            loop=cfg.agent_loop(a),
         )
         num_envs = algorithm.main_envs(t.num_envs)
         for seed in cfg.seeds:
@@ -196,6 +222,7 @@ def stage_train(
                 **algorithm.agent_kwargs(t.env_id, num_envs, env_kwargs, cfg.device),
                 **sb3_kwargs,
             )
+            algorithm.check(model)
             left = algorithm.resume(model, ckpt, budget) if resuming else budget
             log = EpisodeLog(
                 d / "metrics.jsonl",

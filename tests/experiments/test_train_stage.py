@@ -75,3 +75,52 @@ def test_an_open_encoder_is_not_read_again(
     )
     assert prov["encoder"]["sha256"] == opened.sha256
     assert "a3c" not in prov and prov["budget"]["env_steps"] == 64
+
+
+def _loop_config(root: Path, loop: str | None) -> ExperimentConfig:
+    """A pixel PPO agent on Breakout with a short time limit (episodes end within the run)."""
+    return ExperimentConfig(
+        name="loops",
+        root=str(root),
+        seeds=[0],
+        agents=[AgentStage(name="pixels", mode="pixels")],
+        train=TrainStage(
+            env_kwargs={"max_episode_steps": 20},
+            timesteps=128,
+            num_envs=2,
+            frame_stack=2,
+            loop=loop,
+            ppo=PPOHyperparams(n_steps=32, batch_size=32, n_epochs=1),
+        ),
+    )
+
+
+@pytest.mark.parametrize("loop", [None, "device", "sb3"])
+def test_the_train_loop(tmp_path: Path, loop: str | None) -> None:
+    """PPO on reprl Breakout trains on the device loop unless ``train.loop: sb3``; both write
+    the same metrics rows (cleanrl's keys, an episode every 20 steps per env) and SB3's
+    TensorBoard events; only a device run's key and provenance name the loop, so SB3-loop
+    runs keep the keys they had before the option existed."""
+    from experiments.stages.train import train_key
+
+    cfg = _loop_config(tmp_path, loop)
+    resolved = "sb3" if loop == "sb3" else "device"
+    assert cfg.agent_loop(cfg.agents[0]) == resolved
+    key = train_key(cfg, cfg.agents[0], 0)
+    assert key["train"].get("loop") == (None if resolved == "sb3" else "device")
+    out, _ = stage_train(cfg, tmp_path / "run", {}, None)
+    d = out["pixels__0"].parent
+    rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["global_step"], r["charts/episodic_length"]) for r in rows] == [
+        (40, 20),
+        (40, 20),
+        (80, 20),
+        (80, 20),
+        (120, 20),
+        (120, 20),
+    ]
+    assert set(rows[0]) == {"global_step", "charts/episodic_return", "charts/episodic_length"}
+    assert list((d / "tb").rglob("events.out.tfevents.*"))
+    prov = json.loads((d / "provenance.json").read_text())
+    assert prov.get("loop") == (None if resolved == "sb3" else "device")
+    assert prov["budget"]["env_steps"] == 128

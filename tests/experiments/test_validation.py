@@ -58,6 +58,26 @@ BAD = [
     (["seeds=[-1]"], "seeds[0]: expected an integer >= 0, got -1"),
     (["evaluate.seed=-5"], "evaluate.seed: expected an integer >= 0, got -5"),
     (["train.seconds=.inf", "train.budget=seconds"], "train.seconds: expected a finite number"),
+    # the training loop (issue 25): the device loop only for PPO on reprl's torch envs
+    (["train.loop=gpu"], "train.loop: expected one of ['device', 'sb3'], got 'gpu'"),
+    (
+        ["train.loop=device", "train.algo=a2c"],
+        "train.loop: 'device' cannot train this agent: it trains ['ppo'] only, got algo 'a2c'",
+    ),
+    (
+        [
+            *PIXELS_ONLY,
+            "train.loop=device",
+            "train.env_id=reprl/CoinRun-v0",
+            "evaluate.env_ids=[reprl/CoinRun-v0]",
+        ],
+        "train.loop: 'device' cannot train this agent: it steps the torch cores of reprl's "
+        "['breakout', 'lab'] envs only; reprl/CoinRun-v0 is of the 'procgen' family",
+    ),
+    (
+        ["train.loop=device", "train.ppo.batch_size=100"],
+        "train.ppo: batch_size 100 does not divide the rollout size n_steps * n_envs",
+    ),
     # the device
     (["device=tpu"], "device: expected a torch device, cpu, cuda, cuda:N or mps, got 'tpu'"),
     (["device=cuda:x"], "device: expected a torch device"),
