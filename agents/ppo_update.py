@@ -39,7 +39,8 @@ class Rollout:
 
     Attributes:
         obs: ``(T, N, *obs_shape)`` what the policy saw: ``uint8`` pixels ``(C, H, W)`` (SB3's
-            transposed images) or ``float32`` latent stacks.
+            transposed images; ``(H, W, C)`` with :attr:`channels_last`) or ``float32``
+            latent stacks.
         actions: ``(T, N)`` int64.
         rewards: ``(T, N)`` float32, with SB3's time-limit bootstrap added
             (``gamma * V(terminal obs)`` on truncated steps).
@@ -48,6 +49,10 @@ class Rollout:
         log_probs: ``(T, N)`` float32, ``log pi(actions[t] | obs[t])`` when collected.
         advantages: ``(T, N)`` float32 after :meth:`finish`, else None.
         returns: ``(T, N)`` float32 after :meth:`finish` (advantages + values), else None.
+        channels_last: ``obs`` holds pixels as the env gives them, ``(T, N, H, W, C)``; the
+            policy gets each minibatch as a ``(B, C, H, W)`` view (channels-last strides: the
+            same numbers as SB3's transposed copies, and torch's CPU convolutions run about
+            1.6x faster on them).
     """
 
     obs: Tensor
@@ -58,6 +63,7 @@ class Rollout:
     log_probs: Tensor
     advantages: Tensor | None = None
     returns: Tensor | None = None
+    channels_last: bool = False
 
     @classmethod
     def empty(
@@ -67,8 +73,11 @@ class Rollout:
         obs_shape: tuple[int, ...],
         obs_dtype: torch.dtype,
         device: torch.device | str,
+        *,
+        channels_last: bool = False,
     ) -> Rollout:
-        """Storage for ``n_steps`` steps of ``num_envs`` envs on ``device`` (uninitialised)."""
+        """Storage for ``n_steps`` steps of ``num_envs`` envs on ``device`` (uninitialised);
+        ``obs_shape`` is ``(H, W, C)`` with ``channels_last``."""
 
         def f32() -> Tensor:
             return torch.empty((n_steps, num_envs), dtype=torch.float32, device=device)
@@ -80,6 +89,7 @@ class Rollout:
             episode_starts=f32(),
             values=f32(),
             log_probs=f32(),
+            channels_last=channels_last,
         )
 
     @property
@@ -207,8 +217,9 @@ def _minibatch(rollout: Rollout, idx: Tensor) -> tuple[Tensor, ...]:
     n_steps = rollout.n_steps
     env, t = idx // n_steps, idx % n_steps
     assert rollout.advantages is not None and rollout.returns is not None
+    obs = rollout.obs[t, env]
     return (
-        rollout.obs[t, env],
+        obs.permute(0, 3, 1, 2) if rollout.channels_last else obs,
         rollout.actions[t, env],
         rollout.values[t, env],
         rollout.log_probs[t, env],

@@ -204,11 +204,34 @@ def test_the_loop_follows_sb3s_learn(mode: str, fast: bool, ckpt: Path) -> None:
     sb3 = _agent(mode, enc, fast=fast)
     sb3.learn(T * N * 10)
     dev = _agent(mode, enc, fast=fast)
-    learn_on_device(dev, T * N * 10)
+    learn_on_device(dev, T * N * 10, channels_last=False)  # SB3's (C, H, W) copies
     assert _max_diff(sb3.policy, dev.policy) < 1e-5
     assert dev.num_timesteps == sb3.num_timesteps and dev._n_updates == sb3._n_updates
     ep = [(e["r"], e["l"]) for e in sb3.ep_info_buffer]
     assert ep and ep == [(e["r"], e["l"]) for e in dev.ep_info_buffer]
+
+
+def test_channels_last_pixels_are_the_same_numbers() -> None:
+    """The default pixel path (channels-last views of the env's frames, rollout kept as
+    ``(T, N, H, W, C)``): one update moves the parameters as the transposed copies do, to
+    float rounding, and a short run stays near SB3's (Adam carries the rounding on)."""
+    model = _agent()
+    data = _fixed_rollout(3, model.observation_space.shape, 3)
+    settings = PPOSettings(1, 32, 0.2, None, 0.0, 0.5, 0.5, None, True)
+    policies = [copy.deepcopy(model.policy) for _ in range(2)]
+    stats = []
+    for policy, last in zip(policies, (False, True)):
+        r = _rollout(data, 0.99, 0.95)
+        if last:
+            r.obs, r.channels_last = r.obs.permute(0, 1, 3, 4, 2).contiguous(), True
+        np.random.seed(3)  # noqa: NPY002
+        stats.append(ppo_update(policy, r, settings))
+    assert _max_diff(*policies) < 1e-5
+    assert stats[0].loss == pytest.approx(stats[1].loss, rel=1e-5)
+    sb3, dev = _agent(), _agent()
+    sb3.learn(T * N * 4)
+    learn_on_device(dev, T * N * 4)
+    assert _max_diff(sb3.policy, dev.policy) < 1e-2
 
 
 def test_seeds_reproduce_runs() -> None:
