@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -357,6 +357,14 @@ class Representation(nn.Module, abc.ABC):
 
         Methods with state that follows the trained weights outside the gradient (ATC's
         momentum target encoder) update it here.
+        """
+
+    def after_training(self, batches: Iterable[dict[str, Tensor]]) -> None:
+        """Called by the pretraining loop once after the last step, in eval mode and without
+        gradients, with an endless iterator of training batches; nothing by default.
+
+        Methods whose evaluation-mode state is estimated during training (MONet's batch-norm
+        running statistics with ``recalibrate_norm``) re-estimate it here from the final weights.
         """
 
     @classmethod

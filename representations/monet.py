@@ -40,41 +40,44 @@ Architecture (paper, appendix B, with every size a constructor argument):
 :data:`PAPER_CONFIG` is the paper's configuration; the class defaults are a CPU-sized version of
 it (fewer slots, latents and channels).
 
-Why MONet's slot latents collapsed on Breakout, and ``slot_hidden_norm`` (off by default, as in
-every checkpoint written before it). Measured on the default experiment's 20k frames (the
-encoders.yaml run, 1,000 steps at batch 32, AdamW 5e-4): 0 of 40 latents active, yet 157 nats of
-KL. The codes were not at the prior: each slot had a tight posterior (mean logvar -3 to -6)
-around a mean (``|mu|`` about 1 to 2) that barely moved over frames (largest variance 5e-4).
-The decoder is shared by all slots, so the latents carried *which slot* (a per-slot constant),
-not the frame. The attention had hardly moved from its initial halving (mask areas 0.56, 0.14,
-0.11, 0.09, 0.10 against 0.5, 0.25, 0.125, 0.0625, 0.0625), and no mask formed on the ball or
-paddle: the masks' share of the pixels that change was the same as their share of the image. At
-initialisation the posterior means vary over frames by about 1e-7: frames differ from the mean
-frame in about 2% of their pixels, and the encoder's first convolution responds 6 times more to
-the log mask than to the image. ``hidden_norm`` (batch norm pooled over all ``B * K`` slot rows)
-cannot fix that: as the slots' masks become different, the slot-to-slot spread dominates the
-pooled variance and the frame-to-frame spread stays tiny (largest variance 9e-4 after 600
-steps). ``slot_hidden_norm=True`` normalises each slot's hidden units over the frames of the
-batch, with statistics and affine parameters of their own: what varies from frame to frame
-within a slot becomes unit-scale, and the KL then trims what the reconstruction does not use.
-After 300 steps (batch 32): 40 of 40 latents active (largest variance 2 to 6 per slot, KL 16
-nats in training mode), probe R^2 paddle 0.977, ball 0.431 / 0.487 (x / y), against 0.932 and
-0.445 / 0.513 for the 1,000-step plain run. The running statistics lag a network that is
-still changing fast: at 300 steps the loss with them (evaluation mode) was far worse than with
-batch statistics (recon +22,663 against -8,696 nats); re-estimating them on 256 frames gave
--10,247. The codes the probe and agents see use the running statistics. After 600 steps it is
-worse, so this is not a fix yet and encoders.yaml does not use it: evaluation-mode codes blow
-up (``|mu|`` up to 78, KL 74,558 nats against 55 in training mode; running variances of
-1e-6 to 1e-3 amplify any drift of the network), the 40 "active" latents are that blow-up, and
-the ball probe fell to 0.266 / 0.311 (paddle 0.987). Still open: running statistics that follow
-the final network (re-estimated after training, or a larger ``eps``), and whether the
-attention forms object masks at all within a CPU budget.
+Why MONet's slot latents collapse on Breakout, and the options measured against it (all off by
+default, as in every checkpoint written before them). Setting: the default experiment's 20k
+frames (encoders.yaml), AdamW, batch 32, 5 slots of 8. The plain model (1,000 steps, lr 5e-4)
+ends with 0 of 40 latents active and 157 nats of KL: tight posteriors around per-slot constant
+means (largest variance over frames 5e-4), i.e. the codes carry *which slot*, not the frame;
+the attention hardly leaves its initial halving (mask areas 0.56/0.14/0.11/0.09/0.10), no mask
+forms on ball or paddle (ARI 0.93, foreground ARI 0.02 on 256 segmented frames), and the
+reconstruction stays worse than the mean frame's (about -16,950 nats). At initialisation the
+posterior means vary over frames by about 1e-7 (2% of the pixels differ from the mean frame;
+the encoder's first convolution responds 6 times more to the log mask than to the image).
+Probe R^2 (linear, 5,000 frames) paddle_x / ball_x / ball_y: 0.932 / 0.445 / 0.513.
+
+- ``hidden_norm`` (batch norm pooled over the ``B * K`` slot rows): the slot-to-slot spread
+  dominates its variance; 0 active after 600 steps (largest variance 9e-4).
+- ``slot_hidden_norm`` (batch norm per slot over the frames of the batch) makes the codes vary,
+  but its running statistics lag the network: evaluation-mode codes blew up at 600 steps (KL
+  74,558 nats against 55 in training mode). ``recalibrate_norm`` re-estimates them after the
+  last step (:meth:`MONet.after_training`, 1,024 frames): on that 600-step checkpoint, 40
+  active, KL 55 nats (6.7/18.6/8.8/16.1/5.1 per slot), recon -10,586, ARI 0.72 / foreground ARI
+  0.27 -- but R^2 0.962 / 0.224 / 0.332: unit-scale codes that carry the paddle, hardly the ball.
+- ``encoder_mean_frame`` + ``encoder_mask_input="mask"`` (the encoder sees ``x - mean frame``
+  and ``m_k``), lr 1e-3, 300 steps (404 s on 2 busy cores): still 0 active (slots 2-4 at the
+  prior, slots 0-1 tight and nearly constant; KL 24/90/0.1/0.3/1.2), but the best
+  reconstruction (-13,839) and R^2 0.925 / 0.400 / 0.649, ARI 0.93 / foreground 0.19.
+- Both together (``slot_hidden_norm``, ``recalibrate_norm``, lr 1e-3, 300 steps, 306 s): 39
+  active, KL about 3.8 per slot (posteriors near the prior, logvar -0.1), recon -7,925, R^2
+  0.986 / 0.059 / 0.058, foreground ARI 0.00: activity without the ball.
+
+No setting reached both goals (8 or more genuinely active latents and a better ball probe) at
+a CPU budget; see encoders.yaml for the one used. Open: the ball (2% of the pixels) pays too
+little in the likelihood before the attention gives it a slot, which the paper reaches only
+after far more steps (RMSProp 1e-4, about 1M).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -108,9 +111,18 @@ PAPER_CONFIG: dict[str, Any] = {
     "decoder_channels": [32, 32, 32, 32],
     "hidden_norm": False,
     "slot_hidden_norm": False,
+    "encoder_mask_input": "log",
+    "encoder_mean_frame": False,
+    "recalibrate_norm": False,
 }
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+#: What the component encoder sees besides the image (``encoder_mask_input``).
+MASK_INPUTS = ("log", "mask")
+
+#: Frames on which ``recalibrate_norm`` re-estimates the batch norms' statistics.
+RECALIBRATION_FRAMES = 1024
 
 
 def _positive_int(value: Any, what: str, minimum: int = 1) -> int:
@@ -137,6 +149,12 @@ def _finite_float(value: Any, what: str, *, positive: bool) -> float:
 def _flag(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise ReprlError(f"{what}: expected true or false, got {value!r}")
+    return value
+
+
+def _choice(value: Any, what: str, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ReprlError(f"{what}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
 
 
@@ -268,6 +286,8 @@ class SlotEncoder(nn.Module):
             parameters) of their own per slot index: ``N = B * slots`` rows are normalised as
             ``B`` rows of ``slots * hidden_dim`` features, so each slot's hidden units are
             standardised over the frames of the batch, not over all slots pooled.
+        mask_input: ``"log"`` (the paper): the mask channel is ``log m_k``; ``"mask"``: it is
+            ``m_k = exp(log m_k)`` in ``[0, 1]``, on the image channels' scale.
     """
 
     def __init__(
@@ -279,8 +299,10 @@ class SlotEncoder(nn.Module):
         hidden_norm: bool = False,
         slots: int = 1,
         slot_hidden_norm: bool = False,
+        mask_input: str = "log",
     ) -> None:
         super().__init__()
+        self.mask_input = _choice(mask_input, "encoder_mask_input", MASK_INPUTS)
         if hidden_norm and slot_hidden_norm:
             raise ReprlError(
                 "hidden_norm and slot_hidden_norm: expected at most one of them true, got both"
@@ -321,7 +343,8 @@ class SlotEncoder(nn.Module):
             ``(mu, logvar)``, each ``(N, D)``; ``logvar`` bounded as in the beta-VAE.
         """
         flat, hidden, relu, head = self.mlp
-        h = hidden(flat(self.convs(torch.cat([x, log_mask], dim=1))))
+        mask = log_mask if self.mask_input == "log" else log_mask.exp()
+        h = hidden(flat(self.convs(torch.cat([x, mask], dim=1))))
         norm, rows = self.hidden_norm, h.shape[0]
         if self.slot_hidden_norm is not None:
             # One row per image, its slots' hidden units side by side: statistics per slot.
@@ -438,15 +461,22 @@ class MONet(Decomposer, Representation):
         encoder_hidden_dim: Hidden units of the component encoder's MLP.
         decoder_channels: Channels of the broadcast decoder's unpadded 3x3 convolutions.
         hidden_norm: Batch-normalise the component encoder's hidden units (as the beta-VAE's
-            ``hidden_norm``). Default False (as every checkpoint written before it). On the
-            default Breakout data it is not enough on its own: after 600 steps (batch 32) MONet
-            still had 0 of 40 active latents (largest variance 9e-4 against 1e-6 without it),
-            its reconstruction (-14,820 nats) still above the mean frame's (about -16,950).
+            ``hidden_norm``). Default False (as every checkpoint written before it); not enough
+            on Breakout (module docstring).
         slot_hidden_norm: Batch-normalise the component encoder's hidden units with statistics
             (and affine parameters) per slot index, each slot over the frames of the batch
-            (see the module docstring: measured, not yet enough). Default False (as every
-            checkpoint written before it); at most one of ``hidden_norm`` and
+            (module docstring: measured). Default False (as every checkpoint written before
+            it); at most one of ``hidden_norm`` and
             ``slot_hidden_norm``. Training batches need at least 2 frames.
+        encoder_mask_input: The component encoder's mask channel: ``"log"`` (the paper's
+            ``log m_k``, default) or ``"mask"`` (``m_k``, on the image's scale).
+        encoder_mean_frame: The component encoder sees ``x - mean frame`` instead of ``x``
+            (the attention and the likelihood still see ``x``): the mean frame is a buffer,
+            the running average of the training batches' mean images. Default False.
+        recalibrate_norm: With ``hidden_norm`` or ``slot_hidden_norm``: after the last
+            training step (:meth:`after_training`) re-estimate the batch norms' running
+            statistics on :data:`RECALIBRATION_FRAMES` frames under the final weights, so
+            evaluation-mode codes are not stale. Default False.
 
     Raises:
         ReprlError: For fewer than 2 slots, non-positive sizes, negative weights, non-positive
@@ -474,6 +504,9 @@ class MONet(Decomposer, Representation):
         decoder_channels: Sequence[int] = (16, 16, 16, 16),
         hidden_norm: bool = False,
         slot_hidden_norm: bool = False,
+        encoder_mask_input: str = "log",
+        encoder_mean_frame: bool = False,
+        recalibrate_norm: bool = False,
     ) -> None:
         try:
             num_slots = _positive_int(num_slots, "num_slots", minimum=2)
@@ -494,6 +527,9 @@ class MONet(Decomposer, Representation):
         sigma_bg = _finite_float(sigma_bg, "sigma_bg (a pixel std)", positive=True)
         sigma_fg = _finite_float(sigma_fg, "sigma_fg (a pixel std)", positive=True)
         slot_hidden_norm = _flag(slot_hidden_norm, "slot_hidden_norm")
+        encoder_mask_input = _choice(encoder_mask_input, "encoder_mask_input", MASK_INPUTS)
+        encoder_mean_frame = _flag(encoder_mean_frame, "encoder_mean_frame")
+        recalibrate_norm = _flag(recalibrate_norm, "recalibrate_norm")
         spec = InputSpec.for_shape(input_shape)
         super().__init__(
             input_spec=spec,
@@ -514,6 +550,9 @@ class MONet(Decomposer, Representation):
                 "decoder_channels": dec_channels,
                 "hidden_norm": bool(hidden_norm),
                 "slot_hidden_norm": bool(slot_hidden_norm),
+                "encoder_mask_input": encoder_mask_input,
+                "encoder_mean_frame": encoder_mean_frame,
+                "recalibrate_norm": recalibrate_norm,
             },
         )
         self.num_slots = num_slots
@@ -532,7 +571,13 @@ class MONet(Decomposer, Representation):
             hidden_norm=bool(hidden_norm),
             slots=num_slots,
             slot_hidden_norm=bool(slot_hidden_norm),
+            mask_input=encoder_mask_input,
         )
+        self.recalibrate_norm = recalibrate_norm
+        self.encoder_mean_frame = encoder_mean_frame
+        if encoder_mean_frame:  # buffers only then: earlier checkpoints load unchanged
+            self.register_buffer("mean_frame", torch.zeros(spec.shape))
+            self.register_buffer("mean_frame_batches", torch.zeros((), dtype=torch.long))
         self.decoder = BroadcastDecoder(spec.shape, slot_dim, dec_channels)
         # Channels-last convolution weights: the broadcast decoder's full-resolution convolutions
         # over B * K slots dominate a training step and ran about twice as fast so on 2 CPU
@@ -576,6 +621,8 @@ class MONet(Decomposer, Representation):
             ``(mu, logvar)``, each ``(B, K, D)``.
         """
         b, k = log_masks.shape[:2]
+        if self.encoder_mean_frame:
+            obs = obs - self.mean_frame
         x = obs.unsqueeze(1).expand(b, k, *obs.shape[1:]).flatten(0, 1)
         mu, logvar = self.encoder(x, log_masks.flatten(0, 1).unsqueeze(1), batch_stats=batch_stats)
         return mu.unflatten(0, (b, k)), logvar.unflatten(0, (b, k))
@@ -594,6 +641,56 @@ class MONet(Decomposer, Representation):
         out = self.decoder(z.flatten(0, 1))
         out = out.unflatten(0, (b, k))
         return torch.sigmoid(out[:, :, :-1]), out[:, :, -1]
+
+    @torch.no_grad()
+    def _update_mean_frame(self, x: Tensor) -> None:
+        """Folds a training batch's mean image into the running average ``mean_frame``."""
+        self.mean_frame_batches += 1
+        step = 1.0 / float(self.mean_frame_batches)
+        self.mean_frame.add_((x.mean(dim=0) - self.mean_frame) * step)
+
+    def after_training(self, batches: Iterable[dict[str, Tensor]]) -> None:
+        """With ``recalibrate_norm``: :meth:`recalibrate` on ``batches``; nothing otherwise."""
+        if self.recalibrate_norm:
+            self.recalibrate(batches)
+
+    @torch.no_grad()
+    def recalibrate(
+        self, batches: Iterable[dict[str, Tensor]], frames: int = RECALIBRATION_FRAMES
+    ) -> int:
+        """Resets the encoder's batch-norm running statistics and re-estimates them under the
+        current weights: equal-weight averages over ``{"obs": (B >= 2, C, H, W)}`` batches until
+        ``frames`` (>= 2) frames are seen; weights, mean frame and mode are left as they were.
+        Returns the frames used (0 without a batch norm). Raises ReprlError for ``frames`` < 2,
+        a batch of 1 frame, or no batch at all."""
+        frames = _positive_int(frames, "frames (to recalibrate on)", minimum=2)
+        enc = self.encoder
+        norms = [n for n in (enc.hidden_norm, enc.slot_hidden_norm) if n is not None]
+        if not norms:
+            return 0
+        was_training, momenta = self.training, [n.momentum for n in norms]
+        for n in norms:
+            n.reset_running_stats()
+            n.momentum = None  # a cumulative average over the batches
+        self.train()
+        seen = 0
+        try:
+            for batch in batches:
+                x = batch["obs"]
+                if x.shape[0] < 2:
+                    msg = f"recalibrating batch norms needs at least 2 frames, got {x.shape[0]}"
+                    raise ReprlError(f"batch: {msg}")
+                self.slot_posteriors(x, self.log_masks(x), batch_stats=True)
+                seen += x.shape[0]
+                if seen >= frames:
+                    break
+        finally:
+            for n, m in zip(norms, momenta, strict=True):
+                n.momentum = m
+            self.train(was_training)
+        if seen == 0:
+            raise ReprlError("batches: expected at least one batch to recalibrate on, got none")
+        return seen
 
     def _sigmas(self, like: Tensor) -> Tensor:
         """``(K,)`` pixel stds: ``sigma_bg`` for slot 0, ``sigma_fg`` for the rest."""
@@ -671,6 +768,8 @@ class MONet(Decomposer, Representation):
         n = x.shape[0]
         log_m = self.log_masks(x)  # (B, K, H, W)
         batch_stats = self.training and torch.is_grad_enabled()
+        if batch_stats and self.encoder_mean_frame:
+            self._update_mean_frame(x)
         if batch_stats and self.slot_hidden_norm and n < 2:
             raise ReprlError(
                 "batch: slot_hidden_norm normalises each slot over the frames of a training "

@@ -367,6 +367,9 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
             return final
         resuming = stage.begin()
         _train(cfg, model, ds, out, key, resuming, progress)
+        with torch.no_grad():
+            draws = model.batch_kind.batches(model, ds, cfg, 0, torch.device(cfg.device))
+            model.after_training(batch for _, batch, _ in draws)
         latents = encode_dataset(model, ds, subsample(ds, ACTIVITY_FRAMES))
         activity = latent_activity(latents, variational=model.variational)
     finally:

@@ -356,3 +356,143 @@ def test_slot_hidden_norm_refuses_a_training_batch_of_one_frame() -> None:
     with torch.no_grad():  # evaluation (no gradient) uses the running statistics
         _, logs = model.loss({"obs": _rand(1)})
     assert math.isfinite(logs["loss"])
+
+
+# -- encoder_mask_input, encoder_mean_frame, recalibrate_norm (off by default) ----------------
+
+NEW_OPTIONS = {"encoder_mask_input": "log", "encoder_mean_frame": False, "recalibrate_norm": False}
+
+
+def test_new_options_are_off_by_default_and_in_no_old_config() -> None:
+    model = _tiny()
+    assert {k: model.config[k] for k in NEW_OPTIONS} == NEW_OPTIONS
+    assert {k: PAPER_CONFIG[k] for k in NEW_OPTIONS} == NEW_OPTIONS
+    assert not any("mean_frame" in k for k in model.state_dict())  # old weights load as they were
+    old = {k: v for k, v in model.config.items() if k not in NEW_OPTIONS}  # a pre-option config
+    assert MONet(**old).config == model.config
+    model.after_training(iter([{"obs": _rand(4)}]))  # a no-op without recalibrate_norm
+    torch.manual_seed(0)
+    same = MONet(**old)
+    for (k, a), b in zip(model.state_dict().items(), same.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=k)
+
+
+def test_mask_input_feeds_the_mask_not_its_log() -> None:
+    # The "mask" encoder on log m gives exactly what the paper's encoder gives on m itself.
+    paper = _tiny().encoder
+    linear = _tiny(encoder_mask_input="mask").encoder
+    linear.load_state_dict(paper.state_dict())
+    x, m = _rand(2), torch.tensor([0.5, 0.25]).view(2, 1, 1, 1).expand(2, 1, 16, 16)
+    with torch.no_grad():
+        mu, lv = linear(x, m.log())
+        mu_hand, lv_hand = paper(x, m)
+        mu_log, _ = paper(x, m.log())
+    torch.testing.assert_close(mu, mu_hand)
+    torch.testing.assert_close(lv, lv_hand)
+    assert not torch.allclose(mu, mu_log)
+
+
+def test_mean_frame_is_the_running_average_of_training_batches() -> None:
+    model = _tiny(encoder_mean_frame=True).train()
+    torch.testing.assert_close(model.mean_frame, torch.zeros(3, 16, 16))
+    # Two training batches with mean images 0.2 and 0.6 (by hand: the average is 0.4), then an
+    # evaluation loss (no gradient) and one in eval mode, which leave it alone.
+    first = torch.cat([torch.full((1, 3, 16, 16), 0.1), torch.full((1, 3, 16, 16), 0.3)])
+    model.loss({"obs": first})
+    torch.testing.assert_close(model.mean_frame, torch.full((3, 16, 16), 0.2))
+    model.loss({"obs": torch.full((3, 3, 16, 16), 0.6)})
+    torch.testing.assert_close(model.mean_frame, torch.full((3, 16, 16), 0.4))
+    assert int(model.mean_frame_batches) == 2
+    with torch.no_grad():
+        model.loss({"obs": torch.ones(2, 3, 16, 16)})
+    model.eval().loss({"obs": torch.ones(2, 3, 16, 16)})
+    torch.testing.assert_close(model.mean_frame, torch.full((3, 16, 16), 0.4))
+
+
+def test_mean_frame_is_subtracted_for_the_encoder_only(tmp_path) -> None:
+    model = _tiny(encoder_mean_frame=True).eval()
+    plain = _tiny().eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if "mean_frame" not in k})
+    with torch.no_grad():
+        model.mean_frame.fill_(0.25)
+        x = _rand(3)
+        log_m = model.log_masks(x)
+        torch.testing.assert_close(log_m, plain.log_masks(x))  # the attention sees x
+        mu, _ = model.slot_posteriors(x, log_m)
+        mu_hand, _ = plain.slot_posteriors(x - 0.25, log_m)
+        torch.testing.assert_close(mu, mu_hand)
+        z = model.encode(x)
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    loaded = load(path, expected_method="monet")
+    torch.testing.assert_close(loaded.mean_frame, model.mean_frame)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode(x), z)
+
+
+def _hidden(model: MONet, x: torch.Tensor) -> torch.Tensor:
+    """``(B, K, hidden)``: the encoder's hidden units before the batch norm."""
+    enc = model.encoder
+    log_m = model.log_masks(x)
+    b, k = log_m.shape[:2]
+    xs = x.unsqueeze(1).expand(b, k, *x.shape[1:]).flatten(0, 1)
+    flat, hidden, _, _ = enc.mlp
+    inputs = torch.cat([xs, log_m.flatten(0, 1).unsqueeze(1)], 1)
+    return hidden(flat(enc.convs(inputs))).view(b, k, -1)
+
+
+def test_recalibrate_averages_each_batch_statistics_under_the_final_weights() -> None:
+    model = _tiny(slot_hidden_norm=True, recalibrate_norm=True).train()
+    model.loss({"obs": _rand(4)})  # running statistics now hold one (stale) update
+    model.eval()
+    norm = model.encoder.slot_hidden_norm
+    a, b, c = _rand(4, seed=1), _rand(4, seed=2), _rand(4, seed=3)
+    with torch.no_grad():
+        seen = model.recalibrate(iter([{"obs": a}, {"obs": b}, {"obs": c}]), frames=8)
+        # by hand: equal-weight averages of the two batches' means and unbiased variances
+        ha, hb = _hidden(model, a).flatten(1), _hidden(model, b).flatten(1)
+    assert seen == 8 and not model.training and norm.momentum == 0.1
+    torch.testing.assert_close(norm.running_mean, (ha.mean(0) + hb.mean(0)) / 2)
+    torch.testing.assert_close(norm.running_var, (ha.var(0) + hb.var(0)) / 2)
+    assert int(norm.num_batches_tracked) == 2
+
+
+def test_after_training_recalibrates_only_with_the_option() -> None:
+    for flag in (False, True):
+        model = _tiny(hidden_norm=True, recalibrate_norm=flag).eval()
+        x = _rand(4, seed=1)
+        with torch.no_grad():
+            model.after_training(iter([{"obs": x}] * 100))
+            h = _hidden(model, x).flatten(0, 1)
+        norm = model.encoder.hidden_norm  # pooled over B * K rows
+        expected = h.mean(0) if flag else torch.zeros_like(h[0])
+        torch.testing.assert_close(norm.running_mean, expected)
+    assert _tiny(recalibrate_norm=True).recalibrate(iter([])) == 0  # no batch norm: nothing
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        (
+            {"encoder_mask_input": "exp"},
+            r"encoder_mask_input: expected one of 'log', 'mask', got 'exp'",
+        ),
+        ({"encoder_mask_input": None}, r"encoder_mask_input: expected one of .*, got None"),
+        ({"encoder_mean_frame": "yes"}, r"encoder_mean_frame: expected true or false, got 'yes'"),
+        ({"recalibrate_norm": 1}, r"recalibrate_norm: expected true or false, got 1"),
+    ],
+)
+def test_new_options_reject_bad_values(override: dict, match: str) -> None:
+    with pytest.raises(ReprlError, match=match):
+        MONet(**{**TINY, **override})
+
+
+def test_recalibrate_rejects_bad_batches_and_frames() -> None:
+    model = _tiny(slot_hidden_norm=True)
+    with pytest.raises(ReprlError, match=r"recalibrate on\): expected an integer >= 2, got 1"):
+        model.recalibrate(iter([{"obs": _rand(4)}]), frames=1)
+    with pytest.raises(ReprlError, match=r"needs at least 2 frames, got 1"):
+        model.recalibrate(iter([{"obs": _rand(1)}]))
+    with pytest.raises(ReprlError, match=r"expected at least one batch to recalibrate on, got no"):
+        model.recalibrate(iter([]))
+    assert model.encoder.slot_hidden_norm.momentum == 0.1 and model.training
