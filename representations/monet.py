@@ -42,36 +42,38 @@ it (fewer slots, latents and channels).
 
 Why MONet's slot latents collapse on Breakout, and the options measured against it (all off by
 default, as in every checkpoint written before them). Setting: the default experiment's 20k
-frames (encoders.yaml), AdamW, batch 32, 5 slots of 8. The plain model (1,000 steps, lr 5e-4)
-ends with 0 of 40 latents active and 157 nats of KL: tight posteriors around per-slot constant
-means (largest variance over frames 5e-4), i.e. the codes carry *which slot*, not the frame;
-the attention hardly leaves its initial halving (mask areas 0.56/0.14/0.11/0.09/0.10), no mask
-forms on ball or paddle (ARI 0.93, foreground ARI 0.02 on 256 segmented frames), and the
-reconstruction stays worse than the mean frame's (about -16,950 nats). At initialisation the
-posterior means vary over frames by about 1e-7 (2% of the pixels differ from the mean frame;
-the encoder's first convolution responds 6 times more to the log mask than to the image).
-Probe R^2 (linear, 5,000 frames) paddle_x / ball_x / ball_y: 0.932 / 0.445 / 0.513.
+frames (encoders.yaml), AdamW, batch 32, 5 slots of 8; "active" is a posterior mean's variance
+over frames above 0.01 in evaluation mode; R^2 is the linear probe (5,000 frames) of paddle_x /
+ball_x / ball_y; ARI / foreground ARI on 256 segmented frames; wall times on 2 busy cores.
+Before (plain, 1,000 steps, lr 5e-4, about 15 min): 0 of 40 active, KL 157 nats in tight
+posteriors around per-slot constant means (the codes carry *which slot*, not the frame; largest
+variance 5e-4), masks near their initial halving (areas 0.56/0.14/0.11/0.09/0.10), none on ball
+or paddle, reconstruction worse than the mean frame's (about -16,950 nats); R^2 0.932 / 0.445 /
+0.513, ARI 0.93 / 0.02. At initialisation the means vary over frames by about 1e-7 (2% of the
+pixels differ from the mean frame; the first convolution responds 6x more to the log mask).
 
-- ``hidden_norm`` (batch norm pooled over the ``B * K`` slot rows): the slot-to-slot spread
-  dominates its variance; 0 active after 600 steps (largest variance 9e-4).
-- ``slot_hidden_norm`` (batch norm per slot over the frames of the batch) makes the codes vary,
-  but its running statistics lag the network: evaluation-mode codes blew up at 600 steps (KL
-  74,558 nats against 55 in training mode). ``recalibrate_norm`` re-estimates them after the
-  last step (:meth:`MONet.after_training`, 1,024 frames): on that 600-step checkpoint, 40
-  active, KL 55 nats (6.7/18.6/8.8/16.1/5.1 per slot), recon -10,586, ARI 0.72 / foreground ARI
-  0.27 -- but R^2 0.962 / 0.224 / 0.332: unit-scale codes that carry the paddle, hardly the ball.
-- ``encoder_mean_frame`` + ``encoder_mask_input="mask"`` (the encoder sees ``x - mean frame``
-  and ``m_k``), lr 1e-3, 300 steps (404 s on 2 busy cores): still 0 active (slots 2-4 at the
-  prior, slots 0-1 tight and nearly constant; KL 24/90/0.1/0.3/1.2), but the best
-  reconstruction (-13,839) and R^2 0.925 / 0.400 / 0.649, ARI 0.93 / foreground 0.19.
-- Both together (``slot_hidden_norm``, ``recalibrate_norm``, lr 1e-3, 300 steps, 306 s): 39
-  active, KL about 3.8 per slot (posteriors near the prior, logvar -0.1), recon -7,925, R^2
-  0.986 / 0.059 / 0.058, foreground ARI 0.00: activity without the ball.
+- ``hidden_norm`` (batch norm pooled over the ``B * K`` slot rows): 0 active after 600 steps.
+- ``slot_hidden_norm`` (per-slot batch norm over the frames): stale running statistics blew
+  the evaluation codes up (600 steps: KL 74,558 nats against 55 in training mode).
+  ``recalibrate_norm`` (:meth:`MONet.after_training`, 1,024 frames) fixes that: on the 600-step
+  checkpoint 40 active, KL 55 (6.7/18.6/8.8/16.1/5.1 per slot), recon -10,586, R^2 0.962 /
+  0.224 / 0.332, ARI 0.72 / 0.27; on the 300-step one 40 active, R^2 0.928 / 0.301 / 0.383.
+- ``encoder_mean_frame`` + ``encoder_mask_input="mask"``, lr 1e-3 (call it MF), 300 steps
+  (404 s): 0 active (largest variance 5e-3), recon -13,839, R^2 0.925 / 0.400 / 0.649, ARI
+  0.93 / 0.19. 600 steps (598 s): 0 active, R^2 0.846 / 0.289 / 0.629, ARI 0.82 / 0.00.
+- MF + ``sigma_fg=0.05`` (shipped in encoders.yaml), 300 steps (366 s): 0 active (largest
+  variance 1.4e-3; KL 17/4.7/12/20/7.8, logvar about -1.3), R^2 0.963 / 0.672 / 0.791, ARI
+  0.74 / 0.00. MF + sigmas 0.2 / 0.25: 0 active, R^2 0.960 / 0.499 / 0.689. MF + 3 slots
+  (178 s): every slot at the prior (KL 0.7), R^2 0.857 / 0.466 / 0.333.
+- Per-slot batch norm with recalibration on top of MF (lr 1e-3, 300 steps, about 310 s): 39
+  active (KL about 3.8 per slot), R^2 0.986 / 0.059 / 0.058; with ``sigma_fg=0.05`` too, 32
+  active (slot 0 at the prior, about 20 nats in the others), R^2 0.992 / 0.036 / 0.061.
 
-No setting reached both goals (8 or more genuinely active latents and a better ball probe) at
-a CPU budget; see encoders.yaml for the one used. Open: the ball (2% of the pixels) pays too
-little in the likelihood before the attention gives it a slot, which the paper reaches only
-after far more steps (RMSProp 1e-4, about 1M).
+So at a CPU budget the batch norms buy variance that carries the paddle and not the ball, and
+without them the ball is linearly readable (best with MF and ``sigma_fg=0.05``) only from
+means that vary far less than their posterior noise: no setting here gives 8 or more
+genuinely active latents with a better ball probe, and no mask forms on the ball. The paper
+trains for about 1M steps (RMSProp 1e-4).
 """
 
 from __future__ import annotations
@@ -470,13 +472,10 @@ class MONet(Decomposer, Representation):
             ``slot_hidden_norm``. Training batches need at least 2 frames.
         encoder_mask_input: The component encoder's mask channel: ``"log"`` (the paper's
             ``log m_k``, default) or ``"mask"`` (``m_k``, on the image's scale).
-        encoder_mean_frame: The component encoder sees ``x - mean frame`` instead of ``x``
-            (the attention and the likelihood still see ``x``): the mean frame is a buffer,
+        encoder_mean_frame: The component encoder (only) sees ``x - mean frame``: a buffer,
             the running average of the training batches' mean images. Default False.
-        recalibrate_norm: With ``hidden_norm`` or ``slot_hidden_norm``: after the last
-            training step (:meth:`after_training`) re-estimate the batch norms' running
-            statistics on :data:`RECALIBRATION_FRAMES` frames under the final weights, so
-            evaluation-mode codes are not stale. Default False.
+        recalibrate_norm: With a batch norm: re-estimate its running statistics after the last
+            step (:meth:`after_training`, :data:`RECALIBRATION_FRAMES` frames). Default False.
 
     Raises:
         ReprlError: For fewer than 2 slots, non-positive sizes, negative weights, non-positive
