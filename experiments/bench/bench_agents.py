@@ -168,7 +168,7 @@ class EncoderRate:
         frames = env.reset()
         for _ in range(20):
             frames, *_ = env.step(np.random.default_rng(0).integers(0, 3, batch))
-        self.x = self.model.to_model_input(frames)
+        self.x = self.model.to_model_input(frames).to(device)
         self.rates: list[float] = []
         with torch.inference_mode():
             for _ in range(10):

@@ -51,41 +51,12 @@ import torch
 import envs
 import representations
 from agents import DevicePPO, make_agent
+from experiments.bench.bench_agents import EncoderRate
 
 ENV_ID = "reprl/BreakoutStandard-v0"
 #: kind -> (mode, grayscale)
 KINDS: dict[str, tuple[str, bool]] = {"pixels": ("pixels", True), "frozen": ("frozen", False)}
 FRAME_STACK = 4
-
-
-class EncoderRate:
-    """The frozen encoder's ``encode`` on ``(batch, 3, 64, 64)`` Breakout frames, in frames/s;
-    each call measures for ``seconds`` (at least 10 batches) and keeps the rate."""
-
-    def __init__(self, encoder: Path, batch: int, seconds: float, device: str) -> None:
-        self.model = representations.load(encoder, device=device)
-        self.sync = torch.device(device).type == "cuda"
-        self.batch, self.seconds = batch, seconds
-        env = envs.make_vec(ENV_ID, batch, seed=0, info_factors=False)
-        frames = env.reset()
-        rng = np.random.default_rng(0)
-        for _ in range(20):
-            frames, *_ = env.step(rng.integers(0, 3, batch))
-        self.x = self.model.to_model_input(frames).to(device)
-        self.rates: list[float] = []
-        with torch.inference_mode():
-            for _ in range(5):
-                self.model.encode(self.x)
-
-    def __call__(self) -> None:
-        with torch.inference_mode():
-            n, t0 = 0, time.perf_counter()
-            while (dt := time.perf_counter() - t0) < self.seconds or n < 10:
-                self.model.encode(self.x)
-                n += 1
-                if self.sync:
-                    torch.cuda.synchronize()
-        self.rates.append(self.batch * n / dt)
 
 
 def _agent(kind: str, num_envs: int, n_steps: int, encoder: Path, args: argparse.Namespace):
