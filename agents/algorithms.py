@@ -96,6 +96,9 @@ class Algorithm:
     resumable: ClassVar[bool] = False
     """Whether an unfinished run continues from its checkpoint (:meth:`resume`)."""
 
+    lstm_core: ClassVar[bool] = False
+    """Whether its agents may have an LSTM core (``lstm_hidden_size``)."""
+
     def __init__(
         self,
         name: str,
@@ -214,6 +217,7 @@ class A3CAlgorithm(Algorithm):
     checkpointed every ``checkpoint_every`` seconds and resumable from the checkpoint."""
 
     resumable: ClassVar[bool] = True
+    lstm_core: ClassVar[bool] = True
 
     @property
     def n_workers(self) -> int:

@@ -133,6 +133,8 @@ def _validate_encoders(cfg: ExperimentConfig) -> None:
 
 def _validate_agents(cfg: ExperimentConfig) -> None:
     """The report's baseline, and each agent's mode, encoder and LSTM core."""
+    from agents.algorithms import ALGORITHMS
+
     names = [e.name for e in cfg.encoders]
     agent_names = [a.name for a in cfg.agents]
     if cfg.evaluate.baseline is not None and cfg.evaluate.baseline not in agent_names:
@@ -155,7 +157,7 @@ def _validate_agents(cfg: ExperimentConfig) -> None:
                 f"agents.{a.name}.encoder: expected one of the encoders {names}, got {a.encoder!r}"
             )
         if a.lstm_hidden_size is not None:
-            if cfg.agent_algo(a) != "a3c":
+            if not ALGORITHMS[cfg.agent_algo(a)].lstm_core:
                 raise ConfigError(
                     f"agents.{a.name}.lstm_hidden_size: only A3C agents have an LSTM core; "
                     f"expected none for algo {cfg.agent_algo(a)!r}, got {a.lstm_hidden_size}"

@@ -21,7 +21,8 @@ Images are float32 in ``[0, 1]``. A kind compares equal to its old name (``SEQUE
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -34,8 +35,14 @@ from representations.factors import factor_targets
 if TYPE_CHECKING:
     from representations.base import Representation
 
-Batches = Iterator[tuple[int, dict[str, torch.Tensor], int]]
+Batch = dict[str, torch.Tensor]
+"""One batch for ``model.loss``."""
+
+Batches = Iterator[tuple[int, Batch, int]]
 """``(epoch, batch, frames in the batch)``, epoch after epoch, without end."""
+
+Draw = Callable[[int], Iterator[tuple[Batch, int]]]
+"""One epoch of a kind's batches, as a function of the epoch's seed: ``(batch, frames)``."""
 
 _EPOCH_SEED = 100_003
 """The data order of epoch ``e`` of a run of seed ``s`` is seeded with ``s * 100_003 + e``."""
@@ -89,7 +96,7 @@ def longest_segment(ds: FrameDataset) -> int:
     return int(np.diff(bounds).max())
 
 
-class BatchKind:
+class BatchKind(ABC):
     """What a method's ``loss`` trains on, and how the data for it is checked and drawn.
 
     Attributes:
@@ -165,11 +172,13 @@ class BatchKind:
         return dict(cfg.model)
 
     def check_data(self, ds: FrameDataset, cfg: DrawConfig, model: Representation) -> None:
-        """Checks, once the model is built, that the dataset holds a batch of its kind.
+        """Checks, once the model is built, that the dataset holds a batch of its kind (the
+        frame kinds need nothing beyond :meth:`model_config`'s check).
 
         Raises:
             ReprlError: Naming what the model needs and what the dataset has.
         """
+        return None
 
     def batches(
         self,
@@ -179,7 +188,9 @@ class BatchKind:
         epoch: int,
         device: torch.device,
     ) -> Batches:
-        """Batches for ``model.loss`` from epoch ``epoch`` on, on ``device`` (module doc).
+        """Batches for ``model.loss`` from epoch ``epoch`` on, on ``device`` (module doc):
+        epoch after epoch of :meth:`drawer`'s batches, each epoch's order seeded by
+        ``cfg.seed`` and the epoch.
 
         Args:
             model: The model being trained (its int attribute, its targets).
@@ -192,7 +203,19 @@ class BatchKind:
         Yields:
             ``(epoch, batch, frames)``: ``frames`` counts the images in ``batch``.
         """
-        raise NotImplementedError(f"batch kind {self.name!r} draws no batches")
+        draw = self.drawer(model, ds, cfg, device)
+        while True:
+            for batch, frames in draw(cfg.seed * _EPOCH_SEED + epoch):
+                yield epoch, batch, frames
+            epoch += 1
+
+    @abstractmethod
+    def drawer(
+        self, model: Representation, ds: FrameDataset, cfg: DrawConfig, device: torch.device
+    ) -> Draw:
+        """What the kind draws in one epoch: a function of the epoch's seed giving
+        ``(batch, frames in it)`` pairs; what is worked out once per run (the model's int
+        attribute, the factor columns) is worked out here, before it."""
 
 
 class FrameBatches(BatchKind):
@@ -211,18 +234,14 @@ class FrameBatches(BatchKind):
             )
         return dict(cfg.model)
 
-    def batches(
-        self,
-        model: Representation,
-        ds: FrameDataset,
-        cfg: DrawConfig,
-        epoch: int,
-        device: torch.device,
-    ) -> Batches:
-        while True:
-            for b in ds.iter_batches(cfg.batch_size, seed=cfg.seed * _EPOCH_SEED + epoch):
-                yield epoch, {"obs": frames_to_input(b, device, cfg.channels_last)}, len(b)
-            epoch += 1
+    def drawer(
+        self, model: Representation, ds: FrameDataset, cfg: DrawConfig, device: torch.device
+    ) -> Draw:
+        def draw(seed: int) -> Iterator[tuple[Batch, int]]:
+            for b in ds.iter_batches(cfg.batch_size, seed=seed):
+                yield {"obs": frames_to_input(b, device, cfg.channels_last)}, len(b)
+
+        return draw
 
 
 class FactorBatches(FrameBatches):
@@ -243,28 +262,21 @@ class FactorBatches(FrameBatches):
         out["targets"] = factor_targets(ds, out.get("targets")).columns
         return out
 
-    def batches(
-        self,
-        model: Representation,
-        ds: FrameDataset,
-        cfg: DrawConfig,
-        epoch: int,
-        device: torch.device,
-    ) -> Batches:
+    def drawer(
+        self, model: Representation, ds: FrameDataset, cfg: DrawConfig, device: torch.device
+    ) -> Draw:
         targets = factor_targets(ds, model.targets)  # type: ignore[attr-defined]
-        while True:
-            seed = cfg.seed * _EPOCH_SEED + epoch
+
+        def draw(seed: int) -> Iterator[tuple[Batch, int]]:
             for frames, index in ds.iter_batches(cfg.batch_size, seed=seed, return_index=True):
-                yield (
-                    epoch,
-                    {
-                        "obs": frames_to_input(frames, device, cfg.channels_last),
-                        "targets": torch.from_numpy(targets.values[index]).to(device),
-                        "mask": torch.from_numpy(targets.mask[index]).to(device),
-                    },
-                    len(frames),
-                )
-            epoch += 1
+                batch = {
+                    "obs": frames_to_input(frames, device, cfg.channels_last),
+                    "targets": torch.from_numpy(targets.values[index]).to(device),
+                    "mask": torch.from_numpy(targets.mask[index]).to(device),
+                }
+                yield batch, len(frames)
+
+        return draw
 
 
 def _episodes_problem(cls: type[Representation], views_per_scene: int) -> str | None:
@@ -305,25 +317,21 @@ class SequenceBatches(BatchKind):
                 f"{cfg.batch_size}"
             )
 
-    def batches(
-        self,
-        model: Representation,
-        ds: FrameDataset,
-        cfg: DrawConfig,
-        epoch: int,
-        device: torch.device,
-    ) -> Batches:
+    def drawer(
+        self, model: Representation, ds: FrameDataset, cfg: DrawConfig, device: torch.device
+    ) -> Draw:
         """An epoch draws about as many sequences as the dataset has sequence starts (random
         windows, with replacement across batches)."""
         length = self.model_int(model)
         per_epoch = max(1, len(ds.sequence_starts(length)) // cfg.batch_size)
-        while True:
-            seed = cfg.seed * _EPOCH_SEED + epoch
+
+        def draw(seed: int) -> Iterator[tuple[Batch, int]]:
             for b in ds.iter_sequences(cfg.batch_size, length, num_batches=per_epoch, seed=seed):
                 frames = b["frames"]
                 seq = sequences_to_input(frames, device, cfg.channels_last)
-                yield epoch, {"seq": seq}, frames.shape[0] * frames.shape[1]
-            epoch += 1
+                yield {"seq": seq}, frames.shape[0] * frames.shape[1]
+
+        return draw
 
 
 class PairBatches(BatchKind):
@@ -361,22 +369,18 @@ class PairBatches(BatchKind):
                 f"({need}), got {cfg.batch_size}"
             )
 
-    def batches(
-        self,
-        model: Representation,
-        ds: FrameDataset,
-        cfg: DrawConfig,
-        epoch: int,
-        device: torch.device,
-    ) -> Batches:
+    def drawer(
+        self, model: Representation, ds: FrameDataset, cfg: DrawConfig, device: torch.device
+    ) -> Draw:
         offset = self.model_int(model)
-        while True:
-            seed = cfg.seed * _EPOCH_SEED + epoch
+
+        def draw(seed: int) -> Iterator[tuple[Batch, int]]:
             for b in ds.iter_pairs(cfg.batch_size, offset, seed=seed):
                 obs = frames_to_input(b["obs"], device, cfg.channels_last)
                 nxt = frames_to_input(b["next_obs"], device, cfg.channels_last)
-                yield epoch, {"obs": obs, "next_obs": nxt}, 2 * len(obs)
-            epoch += 1
+                yield {"obs": obs, "next_obs": nxt}, 2 * len(obs)
+
+        return draw
 
 
 def views_needed(cls: type[Representation]) -> int:
@@ -425,20 +429,16 @@ class SceneBatches(BatchKind):
             )
         return dict(cfg.model)
 
-    def batches(
-        self,
-        model: Representation,
-        ds: FrameDataset,
-        cfg: DrawConfig,
-        epoch: int,
-        device: torch.device,
-    ) -> Batches:
-        while True:
-            for b in ds.iter_scenes(cfg.batch_size, seed=cfg.seed * _EPOCH_SEED + epoch):
+    def drawer(
+        self, model: Representation, ds: FrameDataset, cfg: DrawConfig, device: torch.device
+    ) -> Draw:
+        def draw(seed: int) -> Iterator[tuple[Batch, int]]:
+            for b in ds.iter_scenes(cfg.batch_size, seed=seed):
                 views = sequences_to_input(b["views"], device, cfg.channels_last)
                 cams = torch.from_numpy(b["viewpoints"]).to(device)
-                yield epoch, {"views": views, "viewpoints": cams}, views.shape[0] * views.shape[1]
-            epoch += 1
+                yield {"views": views, "viewpoints": cams}, views.shape[0] * views.shape[1]
+
+        return draw
 
 
 FRAMES = FrameBatches()

@@ -115,6 +115,14 @@ A3C_CHECKPOINT_EVERY = 60.0
 """Seconds between an A3C run's checkpoints."""
 
 
+LATER_BLOCKS: tuple[str, ...] = ("a3c",)
+"""Algorithm blocks of ``train`` added after runs were first keyed: a run's key holds one only
+when the run uses that algorithm."""
+
+LATER_FIELDS: dict[str, tuple[str, ...]] = {"a3c": ("lstm_hidden_size",)}
+"""Fields added later inside a block: left out of a key while unset (0 or none)."""
+
+
 def train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]:
     """The resolved config a training run is keyed on. Fields a run does not depend on are
     left out so the runs of older configs keep their keys: the agent's ``algo`` and
@@ -126,10 +134,14 @@ def train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]
     for key in ("algo", "lstm_hidden_size"):
         if agent[key] is None:
             del agent[key]
-    if cfg.agent_algo(a) != "a3c":
-        del train["a3c"]
-    elif not train["a3c"]["lstm_hidden_size"]:
-        del train["a3c"]["lstm_hidden_size"]
+    algo = cfg.agent_algo(a)
+    for block in LATER_BLOCKS:
+        if block != algo:
+            del train[block]
+    for block, names in LATER_FIELDS.items():
+        for name in names:
+            if block in train and not train[block][name]:
+                del train[block][name]
     loop = cfg.agent_loop(a)
     if loop == "sb3":
         del train["loop"]
