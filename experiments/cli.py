@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import textwrap
@@ -47,6 +48,26 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated
 
 
+def _redeliver_swallowed_stop(unraisable: Any, previous: Callable[[Any], None]) -> None:
+    """A ``sys.unraisablehook``: a stop that a finaliser swallowed is delivered again.
+
+    A signal's exception is raised in whatever bytecode the main thread runs next; when that
+    is a finaliser (a weakref callback, a ``__del__`` run by the garbage collector) Python
+    prints "Exception ignored in ..." and carries on, and the command would run to its end.
+    So the signal is sent again, a moment later from another thread (sent from here, its
+    exception would be raised inside this hook and lost too); should that land in a finaliser
+    as well, this hook sends it once more.
+    """
+    kind = unraisable.exc_type
+    if isinstance(kind, type) and issubclass(kind, KeyboardInterrupt):
+        again = signal.SIGTERM if issubclass(kind, Terminated) else signal.SIGINT
+        timer = threading.Timer(0.05, os.kill, (os.getpid(), again))
+        timer.daemon = True
+        timer.start()
+        return
+    previous(unraisable)
+
+
 @contextlib.contextmanager
 def _sigterm_stops_cleanly() -> typing.Iterator[None]:
     """While the command runs, SIGTERM raises :class:`Terminated` in the main thread.
@@ -54,19 +75,23 @@ def _sigterm_stops_cleanly() -> typing.Iterator[None]:
     Only where SIGTERM has its default action (which would end the process on the spot,
     leaving temporary files and, for an A3C, workers that exit only when they notice) and this
     is the main thread; a host that handles SIGTERM itself (Ray, a test runner) keeps its
-    handler.
+    handler. A Ctrl-C or SIGTERM that lands in a finaliser is raised again
+    (:func:`_redeliver_swallowed_stop`).
     """
     ours = (
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     )
+    previous_hook = sys.unraisablehook
     if ours:
         signal.signal(signal.SIGTERM, _raise_terminated)
+        sys.unraisablehook = lambda u: _redeliver_swallowed_stop(u, previous_hook)
     try:
         yield
     finally:
         if ours:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            sys.unraisablehook = previous_hook
 
 
 # --- argparse plumbing -----------------------------------------------------------------------

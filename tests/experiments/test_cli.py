@@ -338,6 +338,57 @@ def test_a_signal_is_one_line_its_exit_code_and_no_partial_file(
     assert not (out / "big.h5").exists()
 
 
+class _StopInFinaliser:
+    """Stands for a signal that lands while a finaliser runs: its ``__del__`` raises the stop,
+    which Python swallows ("Exception ignored in ...")."""
+
+    def __init__(self, stop: type[BaseException]) -> None:
+        self.stop = stop
+
+    def __del__(self) -> None:
+        raise self.stop
+
+
+@pytest.mark.parametrize("stop", [cli.Terminated, KeyboardInterrupt], ids=["sigterm", "ctrl-c"])
+def test_a_stop_swallowed_by_a_finaliser_is_delivered_again(
+    monkeypatch: pytest.MonkeyPatch, stop: type[BaseException]
+) -> None:
+    # The CI flake of stop 28: SIGTERM landed in a WeakValueDictionary callback, the exception
+    # was printed and ignored, and `reprl collect` ran on.
+    # Real signals, to this process: SIGTERM's default action for the command's handler to
+    # replace, SIGINT with Python's own handler (raises KeyboardInterrupt).
+    previous = {
+        s: signal.signal(s, h)
+        for s, h in [(signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)]
+    }
+    delivered: list[type[BaseException]] = []
+    hook = sys.unraisablehook
+    try:
+        with cli._sigterm_stops_cleanly():
+            _StopInFinaliser(stop)  # dropped at once: __del__ raises, Python swallows it
+            for _ in range(100):  # the redelivered signal lands here
+                time.sleep(0.01)
+    except BaseException as e:  # the redelivered stop, whatever its class
+        delivered.append(type(e))
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    assert delivered == [stop]
+    assert sys.unraisablehook is hook  # restored on the way out
+
+
+def test_other_unraisable_exceptions_go_to_the_previous_hook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[type[BaseException]] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_type))
+    monkeypatch.setattr(signal, "getsignal", lambda s: signal.SIG_DFL)
+    monkeypatch.setattr(signal, "signal", lambda s, h: None)
+    with cli._sigterm_stops_cleanly():
+        _StopInFinaliser(ValueError)
+    assert seen == [ValueError]
+
+
 # --- help ------------------------------------------------------------------------------------
 COMMANDS = [
     "demo",
