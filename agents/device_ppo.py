@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -137,11 +137,15 @@ class EpisodeBatch:
         global_step: ``(E,)`` int64, the model's ``num_timesteps`` after the ending step.
         returns: ``(E,)`` float32 undiscounted returns (the env's rewards, no bootstrap).
         lengths: ``(E,)`` int64 steps.
+        factors: the env's ground-truth factors of each episode's last frame, name ->
+            ``(E,)`` or ``(E, B)`` arrays (for Breakout ``bricks_left``, ``lives``, ...;
+            ``infos[i]["terminal_factors"]`` of SB3's loop, batched); empty if none ended.
     """
 
     global_step: np.ndarray
     returns: np.ndarray
     lengths: np.ndarray
+    factors: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.returns)
@@ -287,27 +291,35 @@ class _Episodes:
 
     def __init__(self, returns: Tensor, lengths: Tensor) -> None:
         self.returns, self.lengths = returns, lengths
-        self._done: list[tuple[Tensor, Tensor, int]] = []
-        self._steps: list[tuple[int, int]] = []
+        self._done: list[tuple[Tensor, Tensor, int, dict[str, Tensor]]] = []
 
-    def step(self, reward: Tensor, done_index: Tensor, global_step: int) -> None:
+    def step(
+        self,
+        reward: Tensor,
+        done_index: Tensor,
+        global_step: int,
+        final_factors: dict[str, Tensor] | None = None,
+    ) -> None:
         self.returns += reward
         self.lengths += 1
         if len(done_index):
-            self._done.append((self.returns[done_index], self.lengths[done_index], global_step))
+            ended = (self.returns[done_index], self.lengths[done_index], global_step)
+            self._done.append((*ended, dict(final_factors or {})))
             self.returns[done_index] = 0
             self.lengths[done_index] = 0
 
     def flush(self) -> EpisodeBatch:
-        """The episodes finished since the last flush (one host transfer)."""
+        """The episodes finished since the last flush (one host transfer per column)."""
         if not self._done:
             empty = np.zeros(0, np.int64)
             return EpisodeBatch(empty, np.zeros(0, np.float32), empty.copy())
-        rets = torch.cat([r for r, _, _ in self._done]).cpu().numpy()
-        lens = torch.cat([n for _, n, _ in self._done]).cpu().numpy().astype(np.int64)
-        steps = np.concatenate([np.full(len(r), s, np.int64) for r, _, s in self._done])
+        rets = torch.cat([r for r, _, _, _ in self._done]).cpu().numpy()
+        lens = torch.cat([n for _, n, _, _ in self._done]).cpu().numpy().astype(np.int64)
+        steps = np.concatenate([np.full(len(r), s, np.int64) for r, _, s, _ in self._done])
+        names = set.intersection(*(set(f) for *_, f in self._done))
+        factors = {k: torch.cat([f[k] for *_, f in self._done]).cpu().numpy() for k in names}
         self._done = []
-        return EpisodeBatch(steps, rets.astype(np.float32), lens)
+        return EpisodeBatch(steps, rets.astype(np.float32), lens, dict(sorted(factors.items())))
 
 
 class DevicePPO:
@@ -386,9 +398,10 @@ class DevicePPO:
 
     # ------------------------------------------------------------------ rollouts
 
-    def _step(self, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def _step(self, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Any]:
         """One vector step: the policy's next obs, rewards with SB3's time-limit bootstrap,
-        dones (float), the env's own rewards and the envs whose episode ended."""
+        dones (float), the env's own rewards and the core's step result (the envs whose
+        episode ended, their last factors)."""
         res = self._step_core.step(actions)
         done = (res.terminated | res.truncated).to(torch.float32)
         reward = res.reward.to(torch.float32)
@@ -406,7 +419,7 @@ class DevicePPO:
             v = self.model.policy.predict_values(final).flatten()
             bootstrap = reward.clone()
             bootstrap[res.done_index] += self.model.gamma * v * trunc
-        return obs, bootstrap, done, reward, res.done_index
+        return obs, bootstrap, done, reward, res
 
     def _collect(self, callback: BaseCallback, rollout: Rollout) -> bool:
         """SB3's ``collect_rollouts`` on the device; False if a callback ended training."""
@@ -419,9 +432,9 @@ class DevicePPO:
             rollout.episode_starts[t] = self._starts
             with torch.no_grad():
                 actions, values, log_probs = policy(self._view(self._obs))
-                obs, rewards, dones, env_rewards, done_index = self._step(actions)
+                obs, rewards, dones, env_rewards, res = self._step(actions)
             model.num_timesteps += n
-            self.episodes.step(env_rewards, done_index, model.num_timesteps)
+            self.episodes.step(env_rewards, res.done_index, model.num_timesteps, res.final_factors)
             callback.update_locals({"n_steps": t})
             if not callback.on_step():
                 self._obs, self._starts = obs, dones

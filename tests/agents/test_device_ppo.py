@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -281,6 +282,58 @@ def test_saved_device_agent_predicts_from_pixels(ckpt: Path, tmp_path: Path) -> 
             loaded.predict(pixels, deterministic=True)[0],
             model.predict(z.numpy(), deterministic=True)[0],
         )
+
+
+def test_episode_batches_carry_the_terminal_factors_sb3s_infos_give() -> None:
+    """Each finished episode's last-frame factors, batched per rollout, equal what SB3's loop
+    reports in ``infos[i]["terminal_factors"]`` for the same episodes (same seed: on the CPU
+    both loops draw the same actions)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Batches(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[EpisodeBatch] = []
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            self.batches.append(self.locals["episodes"])
+
+    class Infos(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[dict[str, Any]] = []
+
+        def _on_step(self) -> bool:
+            for info, done in zip(self.locals["infos"], self.locals["dones"]):
+                if done:
+                    self.rows.append(info["terminal_factors"])
+            return True
+
+    steps = T * N * 6  # 96 steps per env: two time-limited episodes each (limit 40)
+    dev, spy = _agent(), Batches()
+    DevicePPO(dev, channels_last=False).learn(steps, callback=spy)
+    ref = _agent()
+    env = envs.make_vec(
+        ENV_ID, N, seed=list(range(N)), frame_stack=2, grayscale=True, max_episode_steps=40
+    )
+    ref.set_env(env)
+    infos = Infos()
+    ref.learn(steps, callback=infos)
+    got = [b for b in spy.batches if len(b)]
+    assert sum(len(b) for b in got) == len(infos.rows) == 2 * N
+    names = sorted(infos.rows[0])
+    rows = iter(infos.rows)
+    for b in got:
+        assert sorted(b.factors) == names
+        for i in range(len(b)):
+            want = next(rows)
+            for k in names:
+                np.testing.assert_array_equal(b.factors[k][i], np.asarray(want[k]), err_msg=k)
+    assert all(v.shape[0] == len(b) for b in got for v in b.factors.values())
+    assert all((b.factors["lives"] >= 1).all() for b in got)  # ended by the time limit
 
 
 def test_sb3_logs_and_callbacks(tmp_path: Path) -> None:
