@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from representations.base import InputSpec
-from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.blocks import ConvEncoder, architecture_field, resolve_architecture
 from representations.config import MethodConfig, configured
 from representations.contrastive import (
     PairMethod,
@@ -83,27 +83,34 @@ class ATCConfig(MethodConfig):
         input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
         latent_dim: Size of the code :meth:`ATC.encode` returns (default 32, the beta-VAE's;
             :data:`PAPER_CONFIG`: 256).
-        channels: Convolution channels of the encoder.
-        hidden_dim: Units of the encoder's FC layer.
+        channels: Convolution channels of the encoder (``None``: the architecture's).
+        hidden_dim: Units of the encoder's FC layer, 0 for none (``None``: the
+            architecture's).
         offset: ``k``, how many steps after the anchor its positive is, >= 1 (default 3).
         shift_pad: Largest random shift in pixels, in ``[0, min(H, W))`` (default 4; 0: no
             augmentation).
         momentum_tau: EMA rate of the target encoder per optimiser step, in ``(0, 1]``
             (default 0.01; 1 copies the online weights every step).
         projector_hidden: Units of the residual predictor's hidden layer, >= 1 (default 512).
+        architecture: The conv stack (:data:`representations.blocks.ARCHITECTURES`):
+            ``"darla"`` (default) or ``"atariari"`` (AtariARI's encoder on 210 x 160 frames).
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
     latent_dim: int = 32
-    channels: Sequence[int] = DEFAULT_CHANNELS
-    hidden_dim: int = DEFAULT_HIDDEN_DIM
+    channels: Sequence[int] | None = None
+    hidden_dim: int | None = None
     offset: int = 3
     shift_pad: int = 4
     momentum_tau: float = 0.01
     projector_hidden: int = 512
+    architecture: str = architecture_field()
 
     def __post_init__(self) -> None:
         spec = InputSpec.for_shape(self.input_shape)
+        channels, hidden_dim = resolve_architecture(
+            self.architecture, self.channels, self.hidden_dim, spec.shape
+        )
         offset = check_offset(self.offset)
         shift_pad = check_shift_pad(self.shift_pad, spec)
         tau = self.momentum_tau
@@ -114,8 +121,8 @@ class ATCConfig(MethodConfig):
             raise ReprlError(f"projector_hidden: expected an integer >= 1, got {hidden!r}")
         self._set("input_shape", spec.shape)
         self._set("latent_dim", int(self.latent_dim))
-        self._set("channels", tuple(int(c) for c in self.channels))
-        self._set("hidden_dim", int(self.hidden_dim))
+        self._set("channels", channels)
+        self._set("hidden_dim", hidden_dim)
         self._set("offset", offset)
         self._set("shift_pad", shift_pad)
         self._set("momentum_tau", float(tau))
@@ -146,7 +153,7 @@ class ATC(PairMethod):
         spec = InputSpec.for_shape(cfg.input_shape)
         super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
         self.cfg = cfg
-        encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
+        encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture)
         self.online = relu_init_(
             nn.Sequential(encoder, nn.Linear(encoder.out_dim, self.latent_dim)), "kaiming"
         )

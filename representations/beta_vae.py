@@ -64,7 +64,12 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
-from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvDecoder, ConvEncoder
+from representations.blocks import (
+    ConvDecoder,
+    ConvEncoder,
+    architecture_field,
+    resolve_architecture,
+)
 from representations.config import MethodConfig, configured
 from representations.dae import DenoisingAutoencoder
 from representations.registry import register
@@ -211,8 +216,10 @@ class BetaVAEConfig(MethodConfig):
         dae: Only with ``reconstruction="dae"``: a trained :class:`DenoisingAutoencoder` (copied,
             then frozen), a DAE config dict (fresh weights, used when loading a checkpoint), a
             DAE checkpoint path, or ``None`` for a fresh untrained DAE of the same input shape.
-        channels: Encoder convolution channels.
-        hidden_dim: Units of the FC layers.
+        channels: Encoder convolution channels (``None``: the architecture's).
+        hidden_dim: Units of the FC layers, 0 for none (``None``: the architecture's; with 0
+            the ``(mu, logvar)`` head reads the flattened conv features and the decoder
+            starts with one FC layer to the last feature map, as AtariARI's VAE).
         dae_layer: Only with ``reconstruction="dae"``: which DAE convolution (1-based) spans
             the perceptual space; ``None`` = the last (64x4x4 at 64x64). Earlier layers keep
             finer spatial detail (``2``: 32x16x16), so small objects weigh more in the loss.
@@ -229,6 +236,9 @@ class BetaVAEConfig(MethodConfig):
             head (``BatchNorm1d``, affine; batch statistics in training steps, the running
             ones in :meth:`encode`). Default False. The prior and the KL are untouched: the
             head still decides how much of the frame reaches ``mu``.
+        architecture: The conv stack (:data:`representations.blocks.ARCHITECTURES`):
+            ``"darla"`` (default) or ``"atariari"`` (AtariARI's encoder on 210 x 160 frames,
+            with the mirrored decoder of their ``atariari/methods/vae.py``).
 
     After the model is built, ``dae`` is the DAE's config dict (what the checkpoint stores;
     its weights are the ``dae.`` tensors), whatever form was passed in.
@@ -246,14 +256,15 @@ class BetaVAEConfig(MethodConfig):
     gaussian_sigma: float = 0.1
     reconstruction: Reconstruction | None = None
     dae: DAESource = None
-    channels: Sequence[int] = DEFAULT_CHANNELS
-    hidden_dim: int = DEFAULT_HIDDEN_DIM
+    channels: Sequence[int] | None = None
+    hidden_dim: int | None = None
     dae_layer: int | None = None
     normalize_features: bool = False
     feature_var_momentum: float = 0.99
     kl_warmup_steps: int = 0
     free_bits: float = 0.0
     hidden_norm: bool = False
+    architecture: str = architecture_field()
 
     def __post_init__(self) -> None:
         reconstruction = _check_loss_args(
@@ -276,8 +287,11 @@ class BetaVAEConfig(MethodConfig):
         self._set("latent_dim", int(self.latent_dim))
         for arg in ("beta", "gaussian_sigma", "feature_var_momentum", "free_bits"):
             self._set(arg, float(getattr(self, arg)))
-        self._set("channels", tuple(int(c) for c in self.channels))
-        self._set("hidden_dim", int(self.hidden_dim))
+        channels, hidden_dim = resolve_architecture(
+            self.architecture, self.channels, self.hidden_dim, self.input_shape
+        )
+        self._set("channels", channels)
+        self._set("hidden_dim", hidden_dim)
         self._set("dae_layer", None if self.dae_layer is None else int(self.dae_layer))
         self._set("kl_warmup_steps", int(self.kl_warmup_steps))
         for arg in ("normalize_features", "hidden_norm"):
@@ -331,11 +345,13 @@ class BetaVAE(Representation):
         if self.normalize_features:
             # 0 = not measured yet: the first training batch sets it.
             self.register_buffer("feature_var", torch.zeros(()))
-        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
+        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture)
         self.head = nn.Linear(self.encoder.out_dim, 2 * self.latent_dim)
         if self.use_hidden_norm:
             self.hidden_norm = nn.BatchNorm1d(self.encoder.out_dim)
-        self.decoder = ConvDecoder(spec.shape, self.latent_dim, cfg.channels, cfg.hidden_dim)
+        self.decoder = ConvDecoder(
+            spec.shape, self.latent_dim, cfg.channels, cfg.hidden_dim, cfg.architecture
+        )
         self.dae: DenoisingAutoencoder | None = dae_module
         if self.dae is not None:
             self.dae.requires_grad_(False).eval()

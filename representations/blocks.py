@@ -1,14 +1,30 @@
-"""Shared convolutional blocks: the DARLA / beta-VAE image encoder and its transpose.
+"""Shared convolutional blocks: reprl's family of image encoders and their transposes.
 
-The architecture follows Higgins et al. (2017, beta-VAE) and DARLA (Higgins et al., 2017): four
-convolutions with 4x4 kernels, stride 2 and padding 1 (32, 32, 64, 64 channels by default), each
-followed by a ReLU, then a fully connected layer of 256 units. The decoder mirrors it with
-transposed convolutions.
+Every method that builds on this family (beta-VAE, DAE, CPC's ``"conv"`` encoder, supervised,
+ST-DIM, ATC; a randomly initialised encoder is any of them pretrained for 0 steps) picks one
+named **architecture** (:data:`ARCHITECTURES`) of the same layout: a stack of convolutions, each
+followed by a ReLU, then flatten, then optionally a fully connected layer of ``hidden_dim``
+units with a ReLU; the method puts its own linear head (code, ``(mu, logvar)``) on top.
+
+- ``"darla"`` (the default): Higgins et al. (2017, beta-VAE) and DARLA: convolutions with 4x4
+  kernels, stride 2 and padding 1 (32, 32, 64, 64 channels by default, any number of them), an
+  FC layer of 256 units. Any height and width of at least ``2 ** len(channels)`` pixels, odd
+  sizes included.
+- ``"atariari"``: the AtariARI / ST-DIM encoder (Anand et al. 2019, ``atariari/methods/
+  encoders.py`` ``NatureCNN`` with ``--no-downsample``, their default): four convolutions
+  32@8x8/4, 64@4x4/2, 128@4x4/2, 64@3x3/1 (no padding) on full 210 x 160 frames (their
+  README: the RAM labels are meant for full-sized frames), feature maps 51x39, 24x18, 11x8,
+  9x6; no FC layer by default (``hidden_dim`` 0): the flattened 64 x 9 x 6 = 3456 features go
+  straight into the method's linear map to its code, which is their final ``Linear(3456,
+  256)`` (no ReLU after it, as theirs without ``--end-with-relu``). ST-DIM's "local" features
+  are the third convolution's output (their ``f5 = main[:6]``, 128 x 11 x 8).
+
+The decoder mirrors an encoder with transposed convolutions.
 
 Every size after a convolution is measured with a dummy forward pass (as SB3's ``NatureCNN``
-does), never read from a table, so inputs other than 64x64 work: any height and width of at
-least 16 pixels (``2 ** len(channels)``), odd sizes included (the decoder picks the transposed
-convolutions' ``output_padding`` so it returns exactly the input size).
+does), never read from a table; the decoder picks the transposed convolutions'
+``output_padding`` so it returns exactly the input size. The encoder checks every input's shape
+against the one it was built for and names both when they differ.
 
 Memory format: the blocks put their convolution weights in ``torch.channels_last`` when built
 (a training step of the 64x64 beta-VAE at batch 64 ran about 20-25% faster on 2 CPU cores than
@@ -20,6 +36,8 @@ tensors, so the format is an in-memory detail.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -30,45 +48,172 @@ from envs.errors import ReprlError
 DEFAULT_CHANNELS: tuple[int, ...] = (32, 32, 64, 64)
 #: Width of the fully connected layer after the convolutions.
 DEFAULT_HIDDEN_DIM: int = 256
-
-_KERNEL = 4
-_STRIDE = 2
-_PADDING = 1
+#: The architecture a method's config names when it names none.
+DEFAULT_ARCHITECTURE = "darla"
 
 
-def _check_shape(input_shape: Sequence[int], channels: Sequence[int]) -> tuple[int, int, int]:
+@dataclass(frozen=True)
+class ConvLayer:
+    """One convolution's geometry: ``kernel x kernel``, ``stride``, zero ``padding``."""
+
+    kernel: int
+    stride: int
+    padding: int
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A named conv stack of the family (module doc).
+
+    Attributes:
+        name: Its name in configs.
+        layers: The convolutions' geometry, one per channel entry; ``None``: one 4x4 stride-2
+            padding-1 convolution per entry of ``channels``, as many as given.
+        channels: Default output channels of the convolutions.
+        hidden_dim: Default FC width (0: no FC layer).
+        frame_hw: The ``(H, W)`` the architecture is made for; ``None``: any large enough.
+    """
+
+    name: str
+    layers: tuple[ConvLayer, ...] | None
+    channels: tuple[int, ...]
+    hidden_dim: int
+    frame_hw: tuple[int, int] | None = None
+
+    def geometry(self, n: int) -> tuple[ConvLayer, ...]:
+        """The geometry of ``n`` convolutions."""
+        return self.layers if self.layers is not None else (ConvLayer(4, 2, 1),) * n
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "darla": Architecture("darla", None, DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM),
+    "atariari": Architecture(
+        "atariari",
+        (ConvLayer(8, 4, 0), ConvLayer(4, 2, 0), ConvLayer(4, 2, 0), ConvLayer(3, 1, 0)),
+        (32, 64, 128, 64),
+        0,
+        (210, 160),
+    ),
+}
+"""The named architectures of the family (module doc)."""
+
+
+def architecture_field() -> Any:
+    """The ``architecture`` field of a method's config dataclass: default ``"darla"``, left out
+    of checkpoint headers while default (:data:`representations.config.OMIT_DEFAULT`), so the
+    headers of every model from before the field stay the same."""
+    from representations.config import OMIT_DEFAULT
+
+    return field(default=DEFAULT_ARCHITECTURE, metadata={OMIT_DEFAULT: True})
+
+
+def _architecture(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise ReprlError(f"architecture: expected one of {sorted(ARCHITECTURES)}, got {name!r}")
+    return ARCHITECTURES[name]
+
+
+def resolve_architecture(
+    architecture: str,
+    channels: Sequence[int] | None,
+    hidden_dim: int | None,
+    input_shape: Sequence[int],
+) -> tuple[tuple[int, ...], int]:
+    """A method config's conv fields, checked and with the architecture's defaults filled in.
+
+    Args:
+        architecture: A name of :data:`ARCHITECTURES`.
+        channels: Output channels of the convolutions; ``None``: the architecture's.
+        hidden_dim: FC units, >= 0 (0: no FC layer); ``None``: the architecture's.
+        input_shape: ``(C, H, W)`` of the frames.
+
+    Returns:
+        ``(channels, hidden_dim)`` resolved.
+
+    Raises:
+        ReprlError: An unknown architecture, a channel count it cannot take, a negative
+            ``hidden_dim``, or frames of a shape it is not made for (naming both shapes).
+    """
+    arch = _architecture(architecture)
+    chans = arch.channels if channels is None else tuple(channels)
+    if len(chans) == 0 or any(isinstance(c, bool) or int(c) <= 0 for c in chans):
+        raise ReprlError(f"channels must be a non-empty list of positive ints, got {chans}")
+    if arch.layers is not None and len(chans) != len(arch.layers):
+        raise ReprlError(
+            f"channels: architecture {arch.name!r} has {len(arch.layers)} convolutions, "
+            f"got {len(chans)} channels {list(chans)}"
+        )
+    hidden = arch.hidden_dim if hidden_dim is None else hidden_dim
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
+        raise ReprlError(f"hidden_dim: expected an integer >= 0 (0: no FC layer), got {hidden!r}")
+    shape = tuple(int(s) for s in input_shape)
+    if arch.frame_hw is not None and len(shape) == 3 and shape[1:] != arch.frame_hw:
+        h, w = arch.frame_hw
+        raise ReprlError(
+            f"input_shape: architecture {arch.name!r} is made for full-size ({shape[0]}, {h}, "
+            f"{w}) frames (C, H, W), got {shape}"
+        )
+    _check_shape(shape, chans, arch.name)
+    return tuple(int(c) for c in chans), int(hidden)
+
+
+def _check_shape(
+    input_shape: Sequence[int], channels: Sequence[int], architecture: str = DEFAULT_ARCHITECTURE
+) -> tuple[int, int, int]:
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or any(s <= 0 for s in shape):
         raise ReprlError(f"input_shape must be (C, H, W) with positive sizes, got {shape}")
     if len(channels) == 0 or any(int(c) <= 0 for c in channels):
         raise ReprlError(f"channels must be a non-empty list of positive ints, got {channels}")
-    min_side = 2 ** len(channels)
-    if shape[1] < min_side or shape[2] < min_side:
+    arch = _architecture(architecture)
+    if arch.layers is None:
+        min_side = 2 ** len(channels)
+        if shape[1] < min_side or shape[2] < min_side:
+            raise ReprlError(
+                f"input H x W must be at least {min_side} x {min_side} for {len(channels)} "
+                f"stride-2 convolutions, got {shape[1]} x {shape[2]}"
+            )
+        return shape  # type: ignore[return-value]
+    if len(channels) != len(arch.layers):
         raise ReprlError(
-            f"input H x W must be at least {min_side} x {min_side} for {len(channels)} stride-2 "
-            f"convolutions, got {shape[1]} x {shape[2]}"
+            f"channels: architecture {arch.name!r} has {len(arch.layers)} convolutions, "
+            f"got {len(channels)}"
         )
+    h, w = shape[1:]
+    for layer in arch.layers:
+        h = (h + 2 * layer.padding - layer.kernel) // layer.stride + 1
+        w = (w + 2 * layer.padding - layer.kernel) // layer.stride + 1
+        if h < 1 or w < 1:
+            raise ReprlError(
+                f"input_shape: frames of {shape[1]} x {shape[2]} are too small for architecture "
+                f"{arch.name!r} (made for {arch.frame_hw}), got {shape}"
+            )
     return shape  # type: ignore[return-value]
 
 
-def _conv_stack(in_channels: int, channels: Sequence[int]) -> nn.Sequential:
+def _conv_stack(
+    in_channels: int, channels: Sequence[int], architecture: str = DEFAULT_ARCHITECTURE
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     prev = in_channels
-    for c in channels:
-        layers += [nn.Conv2d(prev, int(c), _KERNEL, _STRIDE, _PADDING), nn.ReLU(inplace=True)]
+    for c, g in zip(channels, _architecture(architecture).geometry(len(channels))):
+        layers += [nn.Conv2d(prev, int(c), g.kernel, g.stride, g.padding), nn.ReLU(inplace=True)]
         prev = int(c)
     return nn.Sequential(*layers)
 
 
 @torch.no_grad()
 def conv_feature_shapes(
-    input_shape: Sequence[int], channels: Sequence[int] = DEFAULT_CHANNELS
+    input_shape: Sequence[int],
+    channels: Sequence[int] = DEFAULT_CHANNELS,
+    architecture: str = DEFAULT_ARCHITECTURE,
 ) -> list[tuple[int, int, int]]:
     """Shapes after each convolution of the encoder stack, measured with a dummy forward pass.
 
     Args:
         input_shape: ``(C, H, W)`` of the images.
         channels: Output channels of each convolution.
+        architecture: A name of :data:`ARCHITECTURES`.
 
     Returns:
         One ``(C_i, H_i, W_i)`` per convolution, in order.
@@ -76,8 +221,8 @@ def conv_feature_shapes(
     Raises:
         ReprlError: If the shape is malformed or too small for the stack.
     """
-    shape = _check_shape(input_shape, channels)
-    stack = _conv_stack(shape[0], channels)
+    shape = _check_shape(input_shape, channels, architecture)
+    stack = _conv_stack(shape[0], channels, architecture)
     x = torch.zeros(1, *shape)
     shapes = []
     for layer in stack:
@@ -88,69 +233,104 @@ def conv_feature_shapes(
 
 
 class ConvEncoder(nn.Module):
-    """DARLA / beta-VAE convolutional encoder: conv stack, flatten, FC + ReLU.
+    """An encoder of the family: conv stack, flatten, FC + ReLU (none when ``hidden_dim`` is 0).
 
     Args:
-        input_shape: ``(C, H, W)`` of the input images; H and W at least ``2 ** len(channels)``.
-        channels: Output channels of the 4x4 stride-2 convolutions (default 32, 32, 64, 64).
-        hidden_dim: Units of the fully connected layer (default 256).
+        input_shape: ``(C, H, W)`` of the input images (what the architecture accepts).
+        channels: Output channels of the convolutions; ``None``: the architecture's (DARLA:
+            32, 32, 64, 64; AtariARI: 32, 64, 128, 64).
+        hidden_dim: Units of the FC layer, 0 for none; ``None``: the architecture's (DARLA:
+            256; AtariARI: 0).
+        architecture: A name of :data:`ARCHITECTURES` (default ``"darla"``).
 
     Attributes:
         feature_shapes: ``(C_i, H_i, W_i)`` after each convolution (dummy forward pass).
         feature_shape: Shape of the last convolution's output, i.e. of :meth:`conv_features`.
-        out_dim: ``hidden_dim``.
+        out_dim: ``hidden_dim``, or the flattened ``feature_shape`` without an FC layer.
     """
 
     def __init__(
         self,
         input_shape: Sequence[int],
-        channels: Sequence[int] = DEFAULT_CHANNELS,
-        hidden_dim: int = DEFAULT_HIDDEN_DIM,
+        channels: Sequence[int] | None = DEFAULT_CHANNELS,
+        hidden_dim: int | None = DEFAULT_HIDDEN_DIM,
+        architecture: str = DEFAULT_ARCHITECTURE,
     ) -> None:
         super().__init__()
-        self.input_shape = _check_shape(input_shape, channels)
-        self.feature_shapes = conv_feature_shapes(self.input_shape, channels)
+        chans, hidden = resolve_architecture(architecture, channels, hidden_dim, input_shape)
+        self.architecture = architecture
+        self.input_shape = _check_shape(input_shape, chans, architecture)
+        self.feature_shapes = conv_feature_shapes(self.input_shape, chans, architecture)
         self.feature_shape = self.feature_shapes[-1]
-        self.out_dim = int(hidden_dim)
-        self.convs = _conv_stack(self.input_shape[0], channels)
+        self.convs = _conv_stack(self.input_shape[0], chans, architecture)
         flat = self.feature_shape[0] * self.feature_shape[1] * self.feature_shape[2]
-        self.fc = nn.Linear(flat, self.out_dim)
+        self.fc = nn.Linear(flat, hidden) if hidden > 0 else None
+        self.out_dim = hidden if hidden > 0 else flat
         self.to(memory_format=torch.channels_last)
+
+    def check_input(self, x: Tensor) -> None:
+        """Raises :class:`ReprlError` naming both shapes unless ``x`` is ``(B, *input_shape)``."""
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
+            c, h, w = self.input_shape
+            raise ReprlError(
+                f"{self.architecture} conv encoder: expected input of shape (B, {c}, {h}, {w}), "
+                f"got {tuple(x.shape)}"
+            )
 
     def conv_features(self, x: Tensor, layers: int | None = None) -> Tensor:
         """Output of the first ``layers`` convolutions (after their ReLU).
 
         Args:
-            x: ``(B, C, H, W)`` float32 images.
+            x: ``(B, C, H, W)`` float32 images, ``(C, H, W)`` = ``input_shape``.
             layers: how many convolutions to run, 1 .. len(channels); ``None``: all.
 
         Returns:
             ``(B, *feature_shapes[layers - 1])`` float32, non-negative.
         """
+        self.check_input(x)
         if layers is None:
             return self.convs(x)
         return self.convs[: 2 * layers](x)
+
+    def hidden(self, features: Tensor) -> Tensor:
+        """The layers after the convolutions: flatten, then FC + ReLU if there is an FC layer.
+
+        Args:
+            features: ``(B, *feature_shape)``, the last convolution's output.
+
+        Returns:
+            ``(B, out_dim)`` float32, non-negative.
+        """
+        flat = features.flatten(1)
+        return flat if self.fc is None else torch.relu(self.fc(flat))
 
     def forward(self, x: Tensor) -> Tensor:
         """Encode images to the hidden layer.
 
         Args:
-            x: ``(B, C, H, W)`` float32 images.
+            x: ``(B, C, H, W)`` float32 images, ``(C, H, W)`` = ``input_shape``.
 
         Returns:
-            ``(B, hidden_dim)`` float32, non-negative (ReLU).
+            ``(B, out_dim)`` float32, non-negative (ReLU).
+
+        Raises:
+            ReprlError: An input of another shape, naming the expected and the given one.
         """
-        return torch.relu(self.fc(self.convs(x).flatten(1)))
+        self.check_input(x)
+        return self.hidden(self.convs(x))
 
 
 class ConvDecoder(nn.Module):
-    """Transpose of :class:`ConvEncoder`: FC layers, then transposed 4x4 stride-2 convolutions.
+    """Transpose of :class:`ConvEncoder`: FC layers, then the transposed convolutions.
 
     Args:
         output_shape: ``(C, H, W)`` of the images to produce (the encoder's ``input_shape``).
         latent_dim: Size of the input code.
-        channels: The encoder's convolution channels (used in reverse order).
-        hidden_dim: Units of the first fully connected layer (default 256).
+        channels: The encoder's convolution channels (used in reverse order); ``None``: the
+            architecture's.
+        hidden_dim: Units of the first fully connected layer; 0: a single FC layer from the
+            code to the last feature map (AtariARI's decoder); ``None``: the architecture's.
+        architecture: The encoder's architecture (:data:`ARCHITECTURES`).
 
     The output is unnormalised logits: apply ``torch.sigmoid`` for images in ``[0, 1]``.
     """
@@ -159,36 +339,35 @@ class ConvDecoder(nn.Module):
         self,
         output_shape: Sequence[int],
         latent_dim: int,
-        channels: Sequence[int] = DEFAULT_CHANNELS,
-        hidden_dim: int = DEFAULT_HIDDEN_DIM,
+        channels: Sequence[int] | None = DEFAULT_CHANNELS,
+        hidden_dim: int | None = DEFAULT_HIDDEN_DIM,
+        architecture: str = DEFAULT_ARCHITECTURE,
     ) -> None:
         super().__init__()
-        self.output_shape = _check_shape(output_shape, channels)
-        shapes = conv_feature_shapes(self.output_shape, channels)
+        chans, hidden = resolve_architecture(architecture, channels, hidden_dim, output_shape)
+        self.output_shape = _check_shape(output_shape, chans, architecture)
+        shapes = conv_feature_shapes(self.output_shape, chans, architecture)
         self.feature_shape = shapes[-1]
         flat = self.feature_shape[0] * self.feature_shape[1] * self.feature_shape[2]
-        self.fc = nn.Sequential(
-            nn.Linear(int(latent_dim), int(hidden_dim)),
-            nn.ReLU(inplace=True),
-            nn.Linear(int(hidden_dim), flat),
-            nn.ReLU(inplace=True),
-        )
+        fc: list[nn.Module] = [nn.Linear(int(latent_dim), hidden or flat), nn.ReLU(inplace=True)]
+        if hidden > 0:
+            fc += [nn.Linear(hidden, flat), nn.ReLU(inplace=True)]
+        self.fc = nn.Sequential(*fc)
         # Spatial sizes from the image down to the last feature map; each transposed conv maps
-        # sizes[i + 1] back to sizes[i]; output_padding recovers the odd sizes floor() dropped.
+        # sizes[i + 1] back to sizes[i]; output_padding recovers the sizes floor() dropped.
         sizes = [self.output_shape[1:], *[s[1:] for s in shapes]]
-        out_channels = [self.output_shape[0], *[int(c) for c in channels[:-1]]]
+        out_channels = [self.output_shape[0], *chans[:-1]]
+        geometry = _architecture(architecture).geometry(len(chans))
         layers: list[nn.Module] = []
-        for i in reversed(range(len(channels))):
-            (h_out, w_out), (h_in, w_in) = sizes[i], sizes[i + 1]
-            pad = (h_out - _STRIDE * h_in, w_out - _STRIDE * w_in)
+        for i in reversed(range(len(chans))):
+            (h_out, w_out), (h_in, w_in), g = sizes[i], sizes[i + 1], geometry[i]
+            pad = tuple(
+                out - ((inp - 1) * g.stride - 2 * g.padding + g.kernel)
+                for out, inp in ((h_out, h_in), (w_out, w_in))
+            )
             layers.append(
                 nn.ConvTranspose2d(
-                    int(channels[i]),
-                    out_channels[i],
-                    _KERNEL,
-                    _STRIDE,
-                    _PADDING,
-                    output_padding=pad,
+                    chans[i], out_channels[i], g.kernel, g.stride, g.padding, output_padding=pad
                 )
             )
             if i > 0:

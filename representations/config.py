@@ -28,6 +28,9 @@ from typing import Any, TypeVar
 
 C = TypeVar("C", bound="MethodConfig")
 
+OMIT_DEFAULT = "omit_default"
+"""Field metadata key: :meth:`MethodConfig.to_dict` leaves the field out while it is default."""
+
 
 def _plain(value: Any) -> Any:
     """Tuples (normalised sequences) as lists, recursively; other values unchanged."""
@@ -52,8 +55,17 @@ class MethodConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields in declaration order, JSON-plain (tuples as lists): a checkpoint's
-        ``config``, from which ``Method(**config)`` builds the same architecture."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        ``config``, from which ``Method(**config)`` builds the same architecture.
+
+        A field added after checkpoints were first written carries ``metadata={OMIT_DEFAULT:
+        True}`` and is left out while it holds its default (the behaviour from before it), so
+        the headers, and the content keys made of them, of every earlier configuration stay
+        the same; ``Method(**config)`` then takes the default again."""
+        return {
+            f.name: _plain(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if not (f.metadata.get(OMIT_DEFAULT) and getattr(self, f.name) == f.default)
+        }
 
 
 def configured(

@@ -43,7 +43,13 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.batches import SEQUENCES
-from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.blocks import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_CHANNELS,
+    ConvEncoder,
+    architecture_field,
+    resolve_architecture,
+)
 from representations.config import MethodConfig, configured
 from representations.probing import ScoreContext, fresh_prediction_scores
 from representations.registry import register
@@ -154,11 +160,17 @@ class CPCConfig(MethodConfig):
             (:class:`~representations.blocks.ConvEncoder`, 4x4 stride-2 convolutions then an
             FC layer of ``hidden_dim`` units); ``"resnet"``: :class:`ResNetEncoder`
             (:data:`PAPER_CONFIG`). Either is followed by a linear map to ``latent_dim``.
-        channels: Convolution channels (``"conv"``) or stage channels (``"resnet"``).
-        hidden_dim: FC units of the ``"conv"`` encoder (``None``: 256, stored resolved);
-            must be ``None`` for ``"resnet"``, which mean-pools instead.
+        channels: Convolution channels (``"conv"``) or stage channels (``"resnet"``);
+            ``None``: the architecture's (``"resnet"``: 32, 32, 64, 64).
+        hidden_dim: FC units of the ``"conv"`` encoder, 0 for none (``None``: the
+            architecture's, 256 for ``"darla"``, stored resolved); must be ``None`` for
+            ``"resnet"``, which mean-pools instead.
         blocks_per_stage: Residual blocks per stage of the ``"resnet"`` encoder (ignored by
             ``"conv"``, which has none; default 1).
+        architecture: The conv stack of the ``"conv"`` encoder
+            (:data:`representations.blocks.ARCHITECTURES`): ``"darla"`` (default) or
+            ``"atariari"`` (AtariARI's encoder on 210 x 160 frames); ``"resnet"`` takes the
+            default only.
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
@@ -168,9 +180,10 @@ class CPCConfig(MethodConfig):
     sequence_length: int = 12
     min_context: int = 1
     encoder: EncoderKind = "conv"
-    channels: Sequence[int] = DEFAULT_CHANNELS
+    channels: Sequence[int] | None = None
     hidden_dim: int | None = None
     blocks_per_stage: int = 1
+    architecture: str = architecture_field()
 
     def __post_init__(self) -> None:
         spec = InputSpec.for_shape(self.input_shape)
@@ -195,6 +208,12 @@ class CPCConfig(MethodConfig):
             )
         channels, hidden_dim = self.channels, self.hidden_dim
         if self.encoder == "resnet":
+            if self.architecture != DEFAULT_ARCHITECTURE:
+                raise ReprlError(
+                    f"architecture: only used by encoder='conv', got {self.architecture!r} with "
+                    "encoder='resnet'"
+                )
+            channels = DEFAULT_CHANNELS if channels is None else channels
             if hidden_dim is not None:
                 raise ReprlError(
                     f"hidden_dim: only used by encoder='conv' (the resnet mean-pools its last "
@@ -208,8 +227,10 @@ class CPCConfig(MethodConfig):
                     f"input H x W must be at least {side} x {side} for {len(channels)} stride-2 "
                     f"stages, got {spec.height} x {spec.width}"
                 )
-        if self.encoder == "conv" and hidden_dim is None:
-            hidden_dim = DEFAULT_HIDDEN_DIM
+        if self.encoder == "conv":
+            channels, hidden_dim = resolve_architecture(
+                self.architecture, channels, hidden_dim, spec.shape
+            )
         self._set("input_shape", spec.shape)
         for arg in ("latent_dim", "context_dim", "prediction_steps", "sequence_length"):
             self._set(arg, int(getattr(self, arg)))
@@ -248,7 +269,9 @@ class CPC(Representation):
         self.cfg = cfg
         if cfg.encoder == "conv":
             assert cfg.hidden_dim is not None  # resolved by the config
-            self.encoder: nn.Module = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
+            self.encoder: nn.Module = ConvEncoder(
+                spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture
+            )
         else:
             self.encoder = ResNetEncoder(spec.shape, cfg.channels, cfg.blocks_per_stage)
         self.to_latent = nn.Linear(self.encoder.out_dim, self.latent_dim)

@@ -16,11 +16,13 @@ patch of the frame, so the code must carry what every patch's future depends on,
 objects included: the reason the AtariARI probes find Breakout's ball in ST-DIM codes and not
 in a VAE's.
 
-Architecture: the DARLA / beta-VAE conv stack (:class:`~representations.blocks.ConvEncoder`,
-4x4 stride-2 convolutions, an FC layer) and a linear map to the ``latent_dim`` code, as every
-encoder of reprl's family, initialised as AtariARI's (orthogonal, ReLU gain:
+Architecture: a conv stack of reprl's family (:class:`~representations.blocks.ConvEncoder`;
+``architecture`` ``"darla"``: 4x4 stride-2 convolutions and an FC layer; ``"atariari"``: the
+paper's own Nature-CNN variant on 210 x 160 frames, :data:`ATARIARI_CONFIG`) and a linear map
+to the ``latent_dim`` code, initialised as AtariARI's (orthogonal, ReLU gain:
 :func:`~representations.contrastive.relu_init_`); "local" is the output of convolution
-``local_layer`` (default 3: 64 x 8 x 8 at 64 x 64, the paper's "third conv layer").
+``local_layer`` (default 3: 64 x 8 x 8 at 64 x 64; 128 x 11 x 8 with ``"atariari"``, the
+paper's "third conv layer", their ``f5``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from representations.base import InputSpec
-from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.blocks import ConvEncoder, architecture_field, resolve_architecture
 from representations.config import MethodConfig, configured
 from representations.contrastive import (
     PairMethod,
@@ -59,6 +61,18 @@ PAPER_CONFIG: dict[str, Any] = {
     "offset": 1,
 }
 
+#: The paper's encoder itself (``atariari/methods/encoders.py`` ``NatureCNN``, no downsampling):
+#: convolutions 32@8x8/4, 64@4x4/2, 128@4x4/2, 64@3x3/1 on 210 x 160 grayscale frames, the
+#: flattened 64 x 9 x 6 features linearly to the 256-d code, local features from the third
+#: convolution (128 x 11 x 8).
+ATARIARI_CONFIG: dict[str, Any] = {
+    "input_shape": [1, 210, 160],
+    "latent_dim": 256,
+    "architecture": "atariari",
+    "local_layer": 3,
+    "offset": 1,
+}
+
 
 @dataclass(frozen=True)
 class STDIMConfig(MethodConfig):
@@ -68,25 +82,32 @@ class STDIMConfig(MethodConfig):
         input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
         latent_dim: Size of the global code :meth:`STDIM.encode` returns (default 32, the
             beta-VAE's; :data:`PAPER_CONFIG`: 256).
-        channels: Convolution channels of the encoder.
-        hidden_dim: Units of the encoder's FC layer.
+        channels: Convolution channels of the encoder (``None``: the architecture's).
+        hidden_dim: Units of the encoder's FC layer, 0 for none (``None``: the
+            architecture's: 256 for ``"darla"``, 0 for ``"atariari"``).
         local_layer: Which convolution (1-based) gives the local features, 1 .. len(channels)
             (default 3).
         offset: ``k``, how many steps after frame t its positive is, >= 1 (default 1:
             consecutive frames, as the paper).
+        architecture: The conv stack (:data:`representations.blocks.ARCHITECTURES`):
+            ``"darla"`` (default) or ``"atariari"`` (the paper's encoder on 210 x 160 frames).
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
     latent_dim: int = 32
-    channels: Sequence[int] = DEFAULT_CHANNELS
-    hidden_dim: int = DEFAULT_HIDDEN_DIM
+    channels: Sequence[int] | None = None
+    hidden_dim: int | None = None
     local_layer: int = 3
     offset: int = 1
+    architecture: str = architecture_field()
 
     def __post_init__(self) -> None:
         spec = InputSpec.for_shape(self.input_shape)
         offset = check_offset(self.offset)
-        n, local_layer = len(self.channels), self.local_layer
+        channels, hidden_dim = resolve_architecture(
+            self.architecture, self.channels, self.hidden_dim, spec.shape
+        )
+        n, local_layer = len(channels), self.local_layer
         if isinstance(local_layer, bool) or not isinstance(local_layer, int):
             raise ReprlError(f"local_layer: expected an integer in 1..{n}, got {local_layer!r}")
         if not 1 <= local_layer <= n:
@@ -95,8 +116,8 @@ class STDIMConfig(MethodConfig):
             )
         self._set("input_shape", spec.shape)
         self._set("latent_dim", int(self.latent_dim))
-        self._set("channels", tuple(int(c) for c in self.channels))
-        self._set("hidden_dim", int(self.hidden_dim))
+        self._set("channels", channels)
+        self._set("hidden_dim", hidden_dim)
         self._set("local_layer", int(local_layer))
         self._set("offset", offset)
 
@@ -125,7 +146,7 @@ class STDIM(PairMethod):
         super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
         self.cfg = cfg
         self.encoder = relu_init_(
-            ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim), "orthogonal"
+            ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture), "orthogonal"
         )
         self.to_latent = relu_init_(nn.Linear(self.encoder.out_dim, self.latent_dim), "orthogonal")
         self.local_shape = self.encoder.feature_shapes[self.local_layer - 1]
@@ -146,10 +167,9 @@ class STDIM(PairMethod):
     def _features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """``(code (B, latent_dim), local features (B, C_l, H_l, W_l))`` in one pass."""
         cut = 2 * self.local_layer  # each convolution is followed by its ReLU
-        local = self.encoder.convs[:cut](obs)
+        local = self.encoder.conv_features(obs, self.local_layer)
         rest = self.encoder.convs[cut:](local)
-        hidden = torch.relu(self.encoder.fc(rest.flatten(1)))
-        return self.to_latent(hidden), local
+        return self.to_latent(self.encoder.hidden(rest)), local
 
     def _encode(self, obs: Tensor) -> Tensor:
         return self._features(obs)[0]

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.batches import FACTORS
-from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvEncoder
+from representations.blocks import ConvEncoder, architecture_field, resolve_architecture
 from representations.config import MethodConfig, configured
 from representations.registry import register
 
@@ -40,25 +40,32 @@ class SupervisedConfig(MethodConfig):
         latent_dim: Size of the code (default 32, the beta-VAE's).
         targets: Names of the factor columns it predicts (``"ball_x[0]"`` for a per-ball
             column), at least one; default :data:`DEFAULT_TARGETS`.
-        channels: Encoder convolution channels.
-        hidden_dim: Units of the FC layer.
+        channels: Encoder convolution channels (``None``: the architecture's).
+        hidden_dim: Units of the FC layer, 0 for none (``None``: the architecture's).
+        architecture: The conv stack (:data:`representations.blocks.ARCHITECTURES`):
+            ``"darla"`` (default) or ``"atariari"`` (AtariARI's encoder on 210 x 160 frames).
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
     latent_dim: int = 32
     targets: Sequence[str] | None = None
-    channels: Sequence[int] = DEFAULT_CHANNELS
-    hidden_dim: int = DEFAULT_HIDDEN_DIM
+    channels: Sequence[int] | None = None
+    hidden_dim: int | None = None
+    architecture: str = architecture_field()
 
     def __post_init__(self) -> None:
         targets = list(DEFAULT_TARGETS if self.targets is None else self.targets)
         if not targets or not all(isinstance(t, str) and t for t in targets):
             raise ReprlError(f"targets: expected a non-empty list of factor names, got {targets!r}")
         self._set("targets", tuple(targets))
-        self._set("input_shape", InputSpec.for_shape(self.input_shape).shape)
+        shape = InputSpec.for_shape(self.input_shape).shape
+        channels, hidden_dim = resolve_architecture(
+            self.architecture, self.channels, self.hidden_dim, shape
+        )
+        self._set("input_shape", shape)
         self._set("latent_dim", int(self.latent_dim))
-        self._set("channels", tuple(int(c) for c in self.channels))
-        self._set("hidden_dim", int(self.hidden_dim))
+        self._set("channels", channels)
+        self._set("hidden_dim", hidden_dim)
 
 
 @register
@@ -82,7 +89,7 @@ class SupervisedEncoder(Representation):
         spec = InputSpec.for_shape(cfg.input_shape)
         super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
         self.cfg = cfg
-        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
+        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture)
         self.code = nn.Linear(self.encoder.out_dim, self.latent_dim)
         self.readout = nn.Linear(self.latent_dim, len(cfg.targets))
 
