@@ -165,6 +165,7 @@ def collect(
     ]
     first_obs = [v.reset() for v in venvs]
     shapes = _factor_shapes(venvs)
+    ram = {n for v in venvs for n in getattr(v, "ram_factors", ())}  # RAM bytes (ALE labels)
     frame_shape = venvs[0].observation_space.shape
     for env_id, v in zip(ids, venvs):
         if v.observation_space.shape != frame_shape:
@@ -182,7 +183,8 @@ def collect(
         "seed": seed,
         "env_seeds": env_seeds,
         "num_envs": num_envs,
-        "discrete_factors": [n for n in shapes if n in DISCRETE_FACTORS],
+        "discrete_factors": [n for n in shapes if n in DISCRETE_FACTORS or n in ram],
+        "ram_factors": [n for n in shapes if n in ram],
     }
     shares = [num_frames // len(ids) + (d < num_frames % len(ids)) for d in range(len(ids))]
     next_episode = 0

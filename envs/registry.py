@@ -23,7 +23,7 @@ import torch
 from stable_baselines3.common.vec_env import VecEnv
 
 from envs.adapters import TorchSingleEnv, TorchVecEnv, TorchVectorEnv
-from envs.atari import ALE
+from envs.atari import ALE_FAMILIES
 from envs.batched import BatchedEnv
 from envs.breakout.family import BREAKOUT, SCHEMA_TARGETS, make_breakout_batch
 from envs.errors import ReprlError
@@ -33,7 +33,7 @@ from envs.memory_maze import MEMORY_MAZE, make_memory_maze_batch
 from envs.procgen import PROCGEN
 from envs.stacking import VecFrameStacker, check_stack_args
 
-FAMILIES: tuple[EnvFamily, ...] = (BREAKOUT, ALE, PROCGEN, LAB, MEMORY_MAZE)
+FAMILIES: tuple[EnvFamily, ...] = (BREAKOUT, *ALE_FAMILIES, PROCGEN, LAB, MEMORY_MAZE)
 """The families reprl serves, in :func:`known_ids` order: add a new family's spec here."""
 
 _BY_ID: dict[str, EnvFamily] = {}  # every known id -> its family
@@ -156,7 +156,8 @@ def best_return(env_id: str, **env_kwargs: Any) -> float:
       target again after bouncing off the ceiling or a wall, without returning to the paddle,
       is possible (the jump lands in its path by chance), so a lucky episode can exceed it, a
       normalised score above 1.
-    - ``ALE/Breakout-v5``: 864 (:data:`envs.atari.BREAKOUT_BEST_RETURN`).
+    - ``ALE/Breakout-v5``: 864 (:data:`envs.atari.BREAKOUT_BEST_RETURN`); ``ALE/Pong-v5``: 21
+      (21 - 0); ``ALE/Boxing-v5``: 100 (a knock-out, 100 - 0).
     - LabCollect: ``num_good`` (default 3), every good object touched, no bad one (an upper
       bound: the time limit may not allow all). LabNavigate: 1 (the goal, once).
     - Memory Maze: none (a ReprlError): every ball reached gives +1 and another is asked for,
@@ -205,9 +206,11 @@ def action_meanings(env_id: str, **env_kwargs: Any) -> tuple[str, ...]:
 
     Returns:
         ``("NOOP", "LEFT", "RIGHT")`` for reprl's Breakout, ``("NOOP", "FIRE", "RIGHT",
-        "LEFT")`` for ``ALE/Breakout-v5``, procgen's 15 (:data:`envs.procgen.PROCGEN_ACTIONS`),
-        the lab's 6 (:data:`envs.lab.lab.ACTIONS`), Memory Maze's 6
-        (:data:`envs.memory_maze.ACTIONS`): what the env's ``get_action_meanings()`` answers.
+        "LEFT")`` for ``ALE/Breakout-v5`` (ALE's minimal set of each game,
+        :data:`envs.atari.GAMES`: Pong 6, Boxing 18), procgen's 15
+        (:data:`envs.procgen.PROCGEN_ACTIONS`), the lab's 6 (:data:`envs.lab.lab.ACTIONS`),
+        Memory Maze's 6 (:data:`envs.memory_maze.ACTIONS`): what the env's
+        ``get_action_meanings()`` answers.
 
     Raises:
         ReprlError: an unknown id.
@@ -291,6 +294,7 @@ def make_vec(
 
     Args:
         env_id: one of :func:`known_ids` (``reprl/Breakout*-v0``, ``ALE/Breakout-v5``,
+            ``ALE/Pong-v5``, ``ALE/Boxing-v5``,
             ``reprl/CoinRun-v0``, ``reprl/Procgen-v0``, ``reprl/Lab*-v0``,
             ``reprl/MemoryMaze*-v0``).
         num_envs: number of parallel envs, >= 1.
@@ -304,10 +308,10 @@ def make_vec(
             reprl's batched envs stack on ``device``, the others on the CPU.
         grayscale: ITU-R 601 luma frames (1 channel) instead of RGB.
         **kwargs: forwarded to the env (e.g. ``variant``, ``obs_size``, ``max_episode_steps``,
-            ``min_object_size`` for Breakout; ``mode``, ``difficulty`` for ALE; ``split``,
-            ``distribution_mode``, ``num_levels``, ... for procgen, :mod:`envs.procgen`;
-            ``split``, ``num_good``, ... for the lab, :class:`envs.lab.lab.LabBatch`;
-            ``size``, ``max_episode_steps``, ... for Memory Maze,
+            ``min_object_size`` for Breakout; ``mode``, ``difficulty``, ``ram_labels`` for
+            ALE; ``split``, ``distribution_mode``, ``num_levels``, ... for procgen,
+            :mod:`envs.procgen`; ``split``, ``num_good``, ... for the lab,
+            :class:`envs.lab.lab.LabBatch`; ``size``, ``max_episode_steps``, ... for Memory Maze,
             :class:`envs.memory_maze.MemoryMazeBatch`);
             ``info_factors=False`` leaves the factors out of the info dicts (ignored by envs
             without factors).

@@ -212,7 +212,7 @@ def test_invalid_mode_or_difficulty(kwargs: dict, message: str) -> None:
     [
         ((ENV_ID, 0), {}, "num_envs must be an int >= 1, got 0"),
         ((ENV_ID, -2), {}, "num_envs"),
-        (("ALE/Pong-v5", 1), {}, "'ALE/Pong-v5'.*ALE/Breakout-v5"),
+        (("ALE/SpaceInvaders-v5", 1), {}, "'ALE/SpaceInvaders-v5'.*ALE/Breakout-v5"),
         ((ENV_ID, 1), {"obs_size": (0, 64)}, "obs_size"),
         ((ENV_ID, 1), {"obs_size": (64,)}, "obs_size"),
         ((ENV_ID, 1), {"frameskip": 0}, "frameskip"),

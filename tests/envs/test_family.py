@@ -188,7 +188,15 @@ def test_unknown_ids_error_unchanged() -> None:
 
 
 def test_families_answer_the_questions_of_their_consumers() -> None:
-    assert [f.name for f in envs.FAMILIES] == ["breakout", "ale", "procgen", "lab", "memory_maze"]
+    assert [f.name for f in envs.FAMILIES] == [
+        "breakout",
+        "ale",
+        "ale_pong",
+        "ale_boxing",
+        "procgen",
+        "lab",
+        "memory_maze",
+    ]
     batched = {f.name for f in envs.FAMILIES if f.batched}
     assert batched == {"breakout", "lab", "memory_maze"}
     assert {f.name for f in envs.FAMILIES if f.has_segmentation} == {"breakout", "lab"}

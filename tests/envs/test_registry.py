@@ -73,8 +73,10 @@ def test_best_return_refusals() -> None:
 def test_action_meanings_without_building_an_env() -> None:
     assert envs.action_meanings("reprl/BreakoutMiddleWall-v0") == ("NOOP", "LEFT", "RIGHT")
     assert envs.action_meanings("ALE/Breakout-v5") == ("NOOP", "FIRE", "RIGHT", "LEFT")
+    assert len(envs.action_meanings("ALE/Pong-v5")) == 6
+    assert len(envs.action_meanings("ALE/Boxing-v5")) == 18
     with pytest.raises(ReprlError, match="unknown env id"):
-        envs.action_meanings("ALE/Pong-v5")
+        envs.action_meanings("ALE/SpaceInvaders-v5")
 
 
 @pytest.mark.parametrize("env_id", ["reprl/BreakoutStandard-v0", "ALE/Breakout-v5"])
