@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -81,6 +83,34 @@ def check_ranges(hp: Any, ranges: Mapping[str, str], prefix: str = "") -> None:
             else:
                 what = what.replace(">", "a finite number >")
             raise ReprlError(f"{prefix}{name}: expected {what}, got {value!r}")
+
+
+def max_workers() -> int:
+    """How many worker processes this machine can start for one A3C: the CPU cores this
+    process may use (``os.sched_getaffinity``, else ``os.cpu_count``), one per worker."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_n_workers(n_workers: Any) -> int:
+    """``n_workers`` as an int if it is in ``[1, max_workers()]``.
+
+    Raises:
+        ReprlError: Naming the valid range and the value given.
+    """
+    limit = max_workers()
+    if (
+        isinstance(n_workers, bool)
+        or not isinstance(n_workers, numbers.Integral)
+        or not 1 <= n_workers <= limit
+    ):
+        raise ReprlError(
+            f"n_workers: expected an integer in [1, {limit}] (one worker process per CPU core "
+            f"this process may use), got {n_workers!r}"
+        )
+    return int(n_workers)
 
 
 def check_ppo_batch(n_steps: int, num_envs: int, batch_size: int) -> None:
@@ -300,6 +330,23 @@ class PPOHyperparams:
         """
         _validate(self, PPO_RANGES, prefix)
 
+    def check_run(self, prefix: str, num_envs: int, num_envs_key: str = "num_envs") -> None:
+        """What these settings need of a run with ``num_envs`` envs: minibatches that divide
+        the rollout (:func:`check_ppo_batch`).
+
+        Args:
+            prefix: put before messages (``"train.ppo."``).
+            num_envs: the run's parallel envs, >= 1.
+            num_envs_key: the config key of ``num_envs`` (named in messages about it).
+
+        Raises:
+            ReprlError: ``"<prefix without its dot>: batch_size ... does not divide ..."``.
+        """
+        try:
+            check_ppo_batch(self.n_steps, num_envs, self.batch_size)
+        except ReprlError as e:
+            raise ReprlError(f"{prefix.rstrip('.')}: {e}") from None
+
     def to_sb3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``stable_baselines3.PPO`` (and :func:`agents.make_agent`)."""
         return _sb3_kwargs(self)
@@ -345,6 +392,9 @@ class A2CHyperparams:
         """
         _validate(self, A2C_RANGES, prefix)
 
+    def check_run(self, prefix: str, num_envs: int, num_envs_key: str = "num_envs") -> None:
+        """What these settings need of a run with ``num_envs`` envs: nothing (any count)."""
+
     def to_sb3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``stable_baselines3.A2C`` (and :func:`agents.make_agent`)."""
         return _sb3_kwargs(self)
@@ -387,7 +437,8 @@ class A3CHyperparams:
     """Policy network settings (``policy_kwargs``)."""
 
     def validate(self, prefix: str = "") -> None:
-        """Checks every numeric field's range (:data:`A3C_RANGES`) and the policy's settings.
+        """Checks ``n_workers`` against this machine's cores (:func:`check_n_workers`), then
+        every numeric field's range (:data:`A3C_RANGES`) and the policy's settings.
 
         Args:
             prefix: put before field names in messages (a config key such as ``"train.a3c."``).
@@ -395,12 +446,34 @@ class A3CHyperparams:
         Raises:
             ReprlError: ``"<prefix><field>: expected <range>, got <value>"``.
         """
+        try:
+            check_n_workers(self.n_workers)
+        except ReprlError as e:
+            raise ReprlError(f"{prefix}{e}") from None
         _validate(self, A3C_RANGES, prefix)
         size = self.lstm_hidden_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ReprlError(
                 f"{prefix}lstm_hidden_size: expected an integer >= 0 (0: no LSTM core), got "
                 f"{size!r}"
+            )
+
+    def check_run(self, prefix: str, num_envs: int, num_envs_key: str = "num_envs") -> None:
+        """What these settings need of a run with ``num_envs`` envs: as many for each worker.
+
+        Args:
+            prefix: put before field names in messages (``"train.a3c."``).
+            num_envs: the run's parallel envs, >= 1.
+            num_envs_key: the config key of ``num_envs`` (named in the message).
+
+        Raises:
+            ReprlError: ``num_envs`` is not a multiple of ``n_workers``.
+        """
+        if num_envs % self.n_workers:
+            raise ReprlError(
+                f"{num_envs_key}: A3C splits the envs evenly among {prefix}n_workers = "
+                f"{self.n_workers} workers; expected a multiple of {self.n_workers}, got "
+                f"{num_envs}"
             )
 
     def to_sb3_kwargs(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import contextvars
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from agents.hyperparams import check_ppo_batch, in_range
+from agents.hyperparams import in_range
 from envs.errors import ReprlError
 from experiments.config import ConfigError
 
@@ -166,50 +166,16 @@ def _validate_agents(cfg: ExperimentConfig) -> None:
 
 
 def _validate_algorithms(cfg: ExperimentConfig) -> None:
-    """Every algorithm an agent uses: its hyperparameters (and A3C's workers, PPO's batch)."""
-    used = {cfg.agent_algo(a) for a in cfg.agents}
-    if "a3c" in used:  # first: n_workers is bounded by this machine's cores, said so
-        _validate_a3c(cfg)
-    for algo in sorted(used):
+    """Every algorithm an agent uses: its hyperparameters (``validate``) and what they need of
+    the run (``check_run``: A3C's workers sharing the envs evenly, PPO's minibatches dividing
+    the rollout)."""
+    for algo in sorted({cfg.agent_algo(a) for a in cfg.agents}):
+        hp = getattr(cfg.train, algo)
         try:
-            getattr(cfg.train, algo).validate(f"train.{algo}.")
+            hp.validate(f"train.{algo}.")
+            hp.check_run(f"train.{algo}.", cfg.train.num_envs, num_envs_key="train.num_envs")
         except ReprlError as e:
             raise ConfigError(str(e)) from None
-    if "ppo" in used:
-        try:
-            check_ppo_batch(cfg.train.ppo.n_steps, cfg.train.num_envs, cfg.train.ppo.batch_size)
-        except ValueError as e:
-            raise ConfigError(f"train.ppo: {e}") from None
-
-
-def _validate_a3c(cfg: ExperimentConfig) -> None:
-    """``train.a3c``: workers this machine can start, envs split evenly among them, and
-    the optimiser's settings."""
-    from agents.a3c import check_n_workers
-
-    h = cfg.train.a3c
-    try:
-        check_n_workers(h.n_workers)
-    except ValueError as e:
-        raise ConfigError(f"train.a3c.{e}") from None
-    _positive({"train.a3c.n_steps": h.n_steps, "train.a3c.worker_threads": h.worker_threads})
-    if cfg.train.num_envs % h.n_workers:
-        raise ConfigError(
-            f"train.num_envs: A3C splits the envs evenly among train.a3c.n_workers = "
-            f"{h.n_workers} workers; expected a multiple of {h.n_workers}, got "
-            f"{cfg.train.num_envs}"
-        )
-    if not h.learning_rate > 0:
-        raise ConfigError(f"train.a3c.learning_rate: expected > 0, got {h.learning_rate}")
-    if not 0 <= h.gamma <= 1:
-        raise ConfigError(f"train.a3c.gamma: expected a value in [0, 1], got {h.gamma}")
-    if not 0 <= h.rms_prop_alpha < 1:
-        raise ConfigError(
-            f"train.a3c.rms_prop_alpha: expected a value in [0, 1), got {h.rms_prop_alpha}"
-        )
-    if not h.rms_prop_eps > 0:
-        raise ConfigError(f"train.a3c.rms_prop_eps: expected > 0, got {h.rms_prop_eps}")
-    _lstm_size("train.a3c.", h.lstm_hidden_size)
 
 
 def _validate_collect_agent(cfg: ExperimentConfig) -> None:

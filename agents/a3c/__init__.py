@@ -29,13 +29,7 @@ A3C loads and predicts like any SB3 agent::
 - :class:`SharedRMSprop`: the shared optimiser (:mod:`agents.a3c.optim`).
 """
 
-from agents.a3c.algorithm import (
-    A3C,
-    A3CWorkerError,
-    check_lstm_hidden_size,
-    check_n_workers,
-    max_workers,
-)
+from agents.a3c.algorithm import A3C, A3CWorkerError, check_lstm_hidden_size
 from agents.a3c.optim import SharedRMSprop
 from agents.a3c.worker import (
     Actor,
@@ -46,6 +40,7 @@ from agents.a3c.worker import (
     n_step_returns,
     rollout_losses,
 )
+from agents.hyperparams import check_n_workers, max_workers  # bounds of A3C's n_workers
 
 __all__ = [
     "A3C",

@@ -45,6 +45,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.a3c.optim import SharedRMSprop
 from agents.a3c.worker import WorkerSpec, build_worker_env, worker_main
+from agents.hyperparams import check_n_workers
 from agents.recurrent import RECURRENT_POLICIES, is_recurrent
 from agents.safe_zip import read_zip, write_safe
 from envs.errors import ReprlError
@@ -70,34 +71,6 @@ class _StepsProgressBar(ProgressBarCallback):
 
 class A3CWorkerError(RuntimeError):
     """A worker process failed: its traceback (or how it died) is in the message."""
-
-
-def max_workers() -> int:
-    """How many worker processes this machine can start for one A3C: the CPU cores this
-    process may use (``os.sched_getaffinity``, else ``os.cpu_count``), one per worker."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def check_n_workers(n_workers: Any) -> int:
-    """``n_workers`` as an int if it is in ``[1, max_workers()]``.
-
-    Raises:
-        ReprlError: Naming the valid range and the value given.
-    """
-    limit = max_workers()
-    if (
-        isinstance(n_workers, bool)
-        or not isinstance(n_workers, (int, np.integer))
-        or not 1 <= n_workers <= limit
-    ):
-        raise ReprlError(
-            f"n_workers: expected an integer in [1, {limit}] (one worker process per CPU core "
-            f"this process may use), got {n_workers!r}"
-        )
-    return int(n_workers)
 
 
 def check_lstm_hidden_size(value: Any) -> int:
