@@ -9,6 +9,11 @@ holding frames and factors; they never import a model (as in disentanglement_lib
 - :mod:`~representations.metrics.probes`: :func:`linear_probe`, AtariARI-style probes (Anand et
   al. 2019): ridge R^2 for continuous factors, logistic-regression macro-F1 for discrete ones,
   fitted on training episodes and scored on held-out episodes.
+- :mod:`~representations.metrics.atariari`: :func:`atariari_probe`, the AtariARI benchmark's own
+  protocol (Anand et al. 2019): a linear classifier per RAM byte (256 classes) trained with
+  Adam and early stopping on frozen features, episodes split 70/10/20, weighted F1, variables
+  of label entropy below 0.6 nats dropped, the majority classifier beside it;
+  :func:`weighted_f1`, :func:`label_entropy`.
 - :mod:`~representations.metrics.information`: :func:`mig`, the Mutual Information Gap (Chen et
   al. 2018) as in disentanglement_lib, with :func:`histogram_discretise`,
   :func:`discrete_entropy` and :func:`discrete_mutual_info`.
@@ -31,6 +36,7 @@ from representations.metrics.activity import (
     collapse_warning,
     latent_activity,
 )
+from representations.metrics.atariari import atariari_probe, label_entropy, weighted_f1
 from representations.metrics.data import EncodeFn, FactorData, encode_all, episode_split
 from representations.metrics.evaluation import METRICS, evaluate
 from representations.metrics.factor_vae import factor_vae_score
@@ -49,6 +55,7 @@ __all__ = [
     "METRICS",
     "EncodeFn",
     "FactorData",
+    "atariari_probe",
     "collapse_warning",
     "dci",
     "dci_from_importance",
@@ -60,7 +67,9 @@ __all__ = [
     "factor_vae_score",
     "format_table",
     "histogram_discretise",
+    "label_entropy",
     "latent_activity",
     "linear_probe",
     "mig",
+    "weighted_f1",
 ]
