@@ -19,15 +19,19 @@ checked against the screen and the rewards in ``tests/envs/test_atari_labels.py`
   ``score`` (address 84) changes by 5 per point scored, modulo its wrap-around: it changes
   exactly on the steps with a reward. ``block_bit_map_0..29`` are 30 of the 36 playfield bytes
   of the wall (bytes 30-35 hold the rest, AtariARI leaves them out): every brick is 2 bits.
-- Pong: ``player_x`` / ``enemy_x`` never change (the paddles' columns, +48 from the pixels);
-  ``player_y`` / ``enemy_y`` are the right (green, the agent's) and left (orange) paddle's top
-  row + 13..15, ``ball_x`` = the ball's left column + 49, ``ball_y`` its top row + 14..15;
-  ``player_score`` / ``enemy_score`` count the points (+1 exactly on a reward of +1 / -1).
+- Pong: ``player_x`` / ``enemy_x`` never change (the paddles' columns, left pixel + 48);
+  ``player_y`` is the right (green, the agent's) paddle's top row + 13 or 14, ``enemy_y`` the
+  left (orange) one's + 15; ``ball_x`` = the ball's left column + 49, ``ball_y`` its top row
+  + 14 or 15; ``player_score`` / ``enemy_score`` count the points (+1 exactly on a reward of
+  +1 / -1).
 - Boxing: ``player_x`` / ``player_y`` the white boxer's (the agent's), ``enemy_x`` /
-  ``enemy_y`` the black boxer's position (left column - 5 or so, top row - 38);
-  ``player_score`` / ``enemy_score`` the points in binary-coded decimal (a reward of +k is a
-  rise of the player's, -k of the enemy's); ``clock`` the seconds of the countdown in
-  binary-coded decimal.
+  ``enemy_y`` the black boxer's position: the body's left column - 3 or - 5, its top row - 37
+  or - 38; ``player_score`` / ``enemy_score`` the points in binary-coded decimal (a reward of
+  +k is a rise of k of the player's, -k of the enemy's); ``clock`` the seconds of the
+  countdown in binary-coded decimal (0x59 = 89 for 59 s).
+
+Where two offsets are listed both occur, in most frames one or the other (not traced further:
+sprite shapes, or the RAM read a frame after the screen was drawn); the tests allow both.
 """
 
 from __future__ import annotations

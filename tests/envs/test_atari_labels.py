@@ -410,3 +410,18 @@ def test_collect_records_the_ram_labels_as_discrete_ram_bytes(tmp_path) -> None:
     frames = f["frames"][:]
     assert frames.dtype == np.uint8 and frames.shape == (96, 210, 160, 1)
     ds.close()
+
+
+@pytest.mark.parametrize("env_id", ["ALE/Pong-v5", "ALE/Boxing-v5"])
+def test_single_labelled_env_passes_checkers(env_id: str) -> None:
+    from gymnasium.utils.env_checker import check_env as gymnasium_check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = make_atari_env(env_id, ram_labels=True, obs_size=NATIVE_SIZE, render_mode="rgb_array")
+    assert env.observation_space.shape == (210, 160, 3)
+    with pytest.warns(UserWarning, match="different from the unwrapped"):
+        gymnasium_check_env(env)
+    sb3_check_env(env)
+    _, info = env.reset(seed=0)
+    assert set(label_names(env_id)) <= set(info)
+    env.close()
