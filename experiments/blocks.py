@@ -92,13 +92,44 @@ class EncoderStage:
 
 
 @dataclass
+class AtariARIProbe:
+    """The AtariARI probe's training (``probe.protocol: atariari``); the defaults are the
+    paper's (their ``get_argparser`` and ``ProbeTrainer``,
+    :mod:`representations.metrics.atariari`).
+
+    Attributes:
+        epochs: most epochs of each variable's probe, >= 1 (100).
+        patience: epochs without a rise of the validation accuracy before it stops, >= 1 (15).
+        batch_size: frames per step, >= 1 (64).
+        lr: Adam's initial learning rate, > 0 (3e-4).
+        entropy_threshold: variables whose label entropy (nats) is below it are dropped,
+            >= 0 (0.6).
+        min_episode_length: episodes of at most this many frames are left out, >= 0 (64).
+    """
+
+    epochs: int = 100
+    patience: int = 15
+    batch_size: int = 64
+    lr: float = 3e-4
+    entropy_threshold: float = 0.6
+    min_episode_length: int = 64
+
+
+@dataclass
 class ProbeStage:
     """What every pretrained encoder captures, scored before any agent is trained.
 
     Attributes:
         enabled: score the encoders (only matters when there are encoders).
-        frames: frames of the collect dataset to score on, spread evenly over the file
-            (:func:`representations.analysis.subsample`), >= 100.
+        protocol: ``reprl`` (the metrics below on the collect dataset) or ``atariari`` (the
+            AtariARI benchmark, Anand et al. 2019: per discrete factor, e.g. a RAM byte of an
+            ALE game, a linear 256-way classifier on the frozen features of ``frames`` fresh
+            random-agent frames of the collect envs, episodes split 70/10/20, weighted F1;
+            settings in ``atariari``; ``metrics`` and the method's own scores are then not
+            computed).
+        frames: ``reprl``: frames of the collect dataset to score on, spread evenly over the
+            file (:func:`representations.analysis.subsample`); ``atariari``: fresh frames
+            collected for the probe (the paper's 50k), >= 100.
         metrics: any of ``probe`` (linear probes per factor: R^2 continuous, macro-F1
             discrete), ``mig``, ``dci``, ``factor_vae`` (:data:`representations.metrics.METRICS`).
         segmentation_frames: encoders that decompose a frame into masks (a ``decompose``
@@ -116,15 +147,18 @@ class ProbeStage:
             error per pixel); 0 disables it.
         seed: seed of the held-out-episode split, the metrics' sampling, the segmentation
             games, the fresh episodes and scenes (env streams of purposes of their own).
+        atariari: the AtariARI probe's training (:class:`AtariARIProbe`).
     """
 
     enabled: bool = True
+    protocol: Literal["reprl", "atariari"] = "reprl"
     frames: int = 5000
     metrics: list[str] = field(default_factory=lambda: ["probe", "mig", "dci"])
     segmentation_frames: int = 256
     sequence_frames: int = 4096
     rendering_scenes: int = 256
     seed: int = 0
+    atariari: AtariARIProbe = field(default_factory=AtariARIProbe)
 
 
 @dataclass

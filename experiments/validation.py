@@ -15,7 +15,7 @@ import contextvars
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from agents.hyperparams import in_range
+from agents.hyperparams import check_ppo_batch, in_range
 from envs.errors import ReprlError
 from experiments.config import ConfigError
 
@@ -166,16 +166,50 @@ def _validate_agents(cfg: ExperimentConfig) -> None:
 
 
 def _validate_algorithms(cfg: ExperimentConfig) -> None:
-    """Every algorithm an agent uses: its hyperparameters (``validate``) and what they need of
-    the run (``check_run``: A3C's workers sharing the envs evenly, PPO's minibatches dividing
-    the rollout)."""
-    for algo in sorted({cfg.agent_algo(a) for a in cfg.agents}):
-        hp = getattr(cfg.train, algo)
+    """Every algorithm an agent uses: its hyperparameters (and A3C's workers, PPO's batch)."""
+    used = {cfg.agent_algo(a) for a in cfg.agents}
+    if "a3c" in used:  # first: n_workers is bounded by this machine's cores, said so
+        _validate_a3c(cfg)
+    for algo in sorted(used):
         try:
-            hp.validate(f"train.{algo}.")
-            hp.check_run(f"train.{algo}.", cfg.train.num_envs, num_envs_key="train.num_envs")
+            getattr(cfg.train, algo).validate(f"train.{algo}.")
         except ReprlError as e:
             raise ConfigError(str(e)) from None
+    if "ppo" in used:
+        try:
+            check_ppo_batch(cfg.train.ppo.n_steps, cfg.train.num_envs, cfg.train.ppo.batch_size)
+        except ValueError as e:
+            raise ConfigError(f"train.ppo: {e}") from None
+
+
+def _validate_a3c(cfg: ExperimentConfig) -> None:
+    """``train.a3c``: workers this machine can start, envs split evenly among them, and
+    the optimiser's settings."""
+    from agents.a3c import check_n_workers
+
+    h = cfg.train.a3c
+    try:
+        check_n_workers(h.n_workers)
+    except ValueError as e:
+        raise ConfigError(f"train.a3c.{e}") from None
+    _positive({"train.a3c.n_steps": h.n_steps, "train.a3c.worker_threads": h.worker_threads})
+    if cfg.train.num_envs % h.n_workers:
+        raise ConfigError(
+            f"train.num_envs: A3C splits the envs evenly among train.a3c.n_workers = "
+            f"{h.n_workers} workers; expected a multiple of {h.n_workers}, got "
+            f"{cfg.train.num_envs}"
+        )
+    if not h.learning_rate > 0:
+        raise ConfigError(f"train.a3c.learning_rate: expected > 0, got {h.learning_rate}")
+    if not 0 <= h.gamma <= 1:
+        raise ConfigError(f"train.a3c.gamma: expected a value in [0, 1], got {h.gamma}")
+    if not 0 <= h.rms_prop_alpha < 1:
+        raise ConfigError(
+            f"train.a3c.rms_prop_alpha: expected a value in [0, 1), got {h.rms_prop_alpha}"
+        )
+    if not h.rms_prop_eps > 0:
+        raise ConfigError(f"train.a3c.rms_prop_eps: expected > 0, got {h.rms_prop_eps}")
+    _lstm_size("train.a3c.", h.lstm_hidden_size)
 
 
 def _validate_collect_agent(cfg: ExperimentConfig) -> None:
@@ -248,12 +282,31 @@ def _validate_probe(cfg: ExperimentConfig) -> None:
             raise ConfigError(
                 f"probe.{name}: expected an integer >= 0 (0: no {what} scores), got {n!r}"
             )
+    if p.protocol not in ("reprl", "atariari"):  # a Python-built config skips the loader's check
+        raise ConfigError(f"probe.protocol: expected 'reprl' or 'atariari', got {p.protocol!r}")
+    if p.protocol == "atariari":
+        _validate_atariari(p.atariari)
     if not p.metrics:
         raise ConfigError(f"probe.metrics: expected a non-empty list of {list(METRICS)}, got []")
     unknown = [m for m in p.metrics if m not in METRICS]
     if unknown or len(set(p.metrics)) != len(p.metrics):
         raise ConfigError(
             f"probe.metrics: expected distinct names among {list(METRICS)}, got {p.metrics}"
+        )
+
+
+def _validate_atariari(a: Any) -> None:
+    """``probe.atariari.*``: the AtariARI probe's counts and rates."""
+    for name, low in (("epochs", 1), ("patience", 1), ("batch_size", 1), ("min_episode_length", 0)):
+        n = getattr(a, name)
+        if isinstance(n, bool) or not isinstance(n, int) or n < low:
+            raise ConfigError(f"probe.atariari.{name}: expected an integer >= {low}, got {n!r}")
+    if not in_range(a.lr, "> 0"):
+        raise ConfigError(f"probe.atariari.lr: expected a finite number > 0, got {a.lr!r}")
+    if not in_range(a.entropy_threshold, ">= 0"):
+        raise ConfigError(
+            f"probe.atariari.entropy_threshold: expected a finite number >= 0 (nats), got "
+            f"{a.entropy_threshold!r}"
         )
 
 

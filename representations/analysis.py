@@ -23,7 +23,7 @@ from representations.base import Representation, check_frame_shape
 from representations.batches import SCENES, SEQUENCES, sequences_to_input
 from representations.factors import FACTOR_VALUES_ABSENT as FACTOR_VALUES_ABSENT
 from representations.factors import _absent, factor_data
-from representations.metrics import METRICS, FactorData, evaluate, linear_probe
+from representations.metrics import METRICS, FactorData, atariari_probe, evaluate, linear_probe
 
 
 def subsample(ds: FrameDataset, max_frames: int) -> np.ndarray:
@@ -96,6 +96,79 @@ def probe(
     results["dataset"] = str(dataset)
     results["encoder"] = {"method": model.name, "latent_dim": model.latent_dim}
     return results
+
+
+def frame_digests(frames: np.ndarray) -> np.ndarray:
+    """A 64-bit digest of every frame (equal frames, equal digests; BLAKE2b of the bytes).
+
+    Args:
+        frames: ``(B, H, W, C)`` uint8.
+
+    Returns:
+        ``(B,)`` uint64.
+    """
+    import hashlib
+
+    flat = np.ascontiguousarray(frames).reshape(len(frames), -1)
+    digests = [hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in flat]
+    return np.frombuffer(b"".join(digests), dtype=np.uint64).copy()
+
+
+def atariari(
+    model: Representation,
+    dataset: str | os.PathLike[str],
+    *,
+    factor_names: Sequence[str] | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    encode_batch_size: int = 256,
+    **settings: Any,
+) -> dict[str, Any]:
+    """The AtariARI probe of ``model``'s frozen codes on every frame of a dataset.
+
+    Every frame is encoded (the code ``encode`` returns, as their probes read the encoder's
+    output) and digested, so test frames equal to a train or validation frame are dropped as
+    theirs are; labels are the dataset's discrete factors (RAM bytes of an ALE game).
+
+    Args:
+        model: a loaded representation.
+        dataset: probe episodes with discrete factors (values in ``[0, 256)``).
+        factor_names: factors to probe; ``None``: every discrete one.
+        seed: seed of the split and of the probes.
+        device: torch device of the probes' training.
+        encode_batch_size: frames per encoding call.
+        **settings: ``epochs``, ``patience``, ``batch_size``, ``lr``, ``entropy_threshold``,
+            ``min_episode_length`` of :func:`representations.metrics.atariari.atariari_probe`.
+
+    Returns:
+        The JSON-plain results of :func:`~representations.metrics.atariari.atariari_probe`.
+
+    Raises:
+        ReprlError: frames the model does not take, or labels the probe cannot score.
+    """
+    ds = FrameDataset(dataset)
+    try:
+        check_frame_shape(model.input_spec, ds.info.frame_shape, f"dataset {dataset}")
+        model.eval()
+        dev = next(model.parameters()).device
+        codes, keys = [], []
+        for lo in range(0, len(ds), encode_batch_size):
+            frames = ds.frames(slice(lo, min(lo + encode_batch_size, len(ds))))
+            with torch.inference_mode():
+                x = model.to_model_input(torch.from_numpy(frames).to(dev))
+                codes.append(model.encode(x).float().cpu().numpy())
+            keys.append(frame_digests(frames))
+        data = factor_data(ds, np.arange(len(ds)), factor_names)
+    finally:
+        ds.close()
+    return atariari_probe(
+        np.concatenate(codes),
+        data,
+        frame_keys=np.concatenate(keys),
+        seed=seed,
+        device=device,
+        **settings,
+    )
 
 
 def _probe_where_present(
