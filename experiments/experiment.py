@@ -139,10 +139,13 @@ class ExperimentConfig:
 
     def agent_env_kwargs(self, agent: AgentStage) -> dict[str, Any]:
         """What an agent's envs need besides the env's own kwargs: the temporal context and
-        the colour of its observations (grayscale only for pixel agents that ask for it)."""
+        the colour of its observations: grayscale for pixel agents that ask for it, and for
+        encoder agents whose encoder was trained on grayscale frames (``collect.env_kwargs``
+        ``grayscale``, as AtariARI's encoders)."""
+        collected_gray = bool(self.collect.env_kwargs.get("grayscale", False))
         return {
             "frame_stack": self.train.frame_stack,
-            "grayscale": agent.mode == "pixels" and agent.grayscale,
+            "grayscale": agent.grayscale if agent.mode == "pixels" else collected_gray,
         }
 
     def sb3_kwargs(self, algo: str | None = None) -> dict[str, Any]:

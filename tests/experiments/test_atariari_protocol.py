@@ -86,3 +86,16 @@ def test_an_unknown_protocol_is_refused_in_one_line(tmp_path: Path) -> None:
         load_experiment(
             None, [f"root={tmp_path}", "probe.protocol=atariari", "probe.atariari.epochs=0"]
         )
+
+
+@pytest.mark.parametrize("name", ["atariari_breakout", "atariari_breakout_full"])
+def test_the_atariari_configs_validate(name: str) -> None:
+    overrides = ["device=cpu"] if name.endswith("full") else []
+    cfg = load_experiment(f"experiments/configs/{name}.yaml", overrides)
+    assert cfg.probe.protocol == "atariari"
+    assert [e.name for e in cfg.encoders] == [
+        "random_init", "vae", "cpc", "st_dim", "supervised", "atc",
+    ]  # fmt: skip
+    assert {e.model["architecture"] for e in cfg.encoders} == {"atariari"}
+    # the token agent on a grayscale encoder sees grayscale frames, as its encoder was trained on
+    assert cfg.agent_env_kwargs(cfg.agents[0])["grayscale"] is True
