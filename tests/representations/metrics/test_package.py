@@ -11,6 +11,9 @@ import representations.metrics as M
 PUBLIC = {
     "ACTIVE_THRESHOLD",
     "METRICS",
+    "atariari_probe",
+    "label_entropy",
+    "weighted_f1",
     "EncodeFn",
     "FactorData",
     "collapse_warning",
