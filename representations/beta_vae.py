@@ -107,6 +107,33 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
 
 
+def free_bits_kl(mu: Tensor, logvar: Tensor, free_bits: float) -> Tensor:
+    """The KL term a loss minimises with free bits (Kingma et al. 2016): each latent's KL,
+    averaged over the batch, floored at ``free_bits``, summed: ``sum_j max(mean_b KL_bj,
+    free_bits)``; with ``free_bits`` 0 the plain ``mean_b sum_j KL_bj``.
+
+    Args:
+        mu: ``(B, ...)`` posterior means (``(B, D)``; MONet's ``(B, K, D)`` slots).
+        logvar: log-variances, shaped as ``mu``.
+        free_bits: nats per latent, >= 0.
+
+    Returns:
+        Scalar, nats, ``>= (numel / B) * free_bits``.
+    """
+    per_latent = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0)
+    if free_bits > 0.0:
+        per_latent = per_latent.clamp(min=free_bits)
+    return per_latent.sum()
+
+
+def warmup_kl_weight(beta: float, step: int, warmup_steps: int) -> float:
+    """The KL's weight after ``step`` training steps with a linear warm-up (Bowman et al. 2016):
+    ``beta * min(1, step / warmup_steps)``; ``beta`` when ``warmup_steps`` <= 0."""
+    if warmup_steps <= 0:
+        return beta
+    return beta * min(1.0, step / warmup_steps)
+
+
 def _resolve_dae(dae: DAESource, input_shape: tuple[int, int, int]) -> DenoisingAutoencoder:
     if dae is None:
         return DenoisingAutoencoder(input_shape=input_shape)
@@ -485,11 +512,9 @@ class BetaVAE(Representation):
         Returns:
             ``beta`` without warm-up (``kl_warmup_steps=0``).
         """
-        if self.kl_warmup_steps <= 0:
-            return self.beta
-        if step is None:
-            step = int(self.kl_step)
-        return self.beta * min(1.0, step / self.kl_warmup_steps)
+        if step is None:  # the counter exists only with a warm-up
+            step = int(self.kl_step) if self.kl_warmup_steps > 0 else 0
+        return warmup_kl_weight(self.beta, step, self.kl_warmup_steps)
 
     def kl_objective(self, mu: Tensor, logvar: Tensor) -> Tensor:
         """The KL term the loss minimises: per-latent batch means floored at ``free_bits``.
@@ -504,10 +529,7 @@ class BetaVAE(Representation):
         Returns:
             Scalar, nats.
         """
-        per_latent = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
-        if self.free_bits > 0.0:
-            per_latent = per_latent.clamp(min=self.free_bits)
-        return per_latent.sum()
+        return free_bits_kl(mu, logvar, self.free_bits)
 
     def _feature_recon(self, x: Tensor, logits: Tensor) -> Tensor:
         """Squared error in the frozen DAE's feature space, per example (module doc)."""

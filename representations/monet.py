@@ -64,7 +64,7 @@ from torch import Tensor
 
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
-from representations.beta_vae import gaussian_kl
+from representations.beta_vae import free_bits_kl, gaussian_kl, warmup_kl_weight
 from representations.config import MethodConfig, configured
 from representations.monet_networks import (
     MASK_INPUTS,
@@ -510,11 +510,9 @@ class MONet(Decomposer, Representation):
         Returns:
             ``beta`` without warm-up (``kl_warmup_steps=0``).
         """
-        if self.kl_warmup_steps <= 0:
-            return self.beta
-        if step is None:
-            step = int(self.kl_step)
-        return self.beta * min(1.0, step / self.kl_warmup_steps)
+        if step is None:  # the counter exists only with a warm-up
+            step = int(self.kl_step) if self.kl_warmup_steps > 0 else 0
+        return warmup_kl_weight(self.beta, step, self.kl_warmup_steps)
 
     def kl_objective(self, mu: Tensor, logvar: Tensor) -> Tensor:
         """The KL term the loss minimises: ``sum_{k,d} max(mean_b KL_bkd, free_bits)`` (Kingma
@@ -528,10 +526,7 @@ class MONet(Decomposer, Representation):
         Returns:
             Scalar, nats, ``>= K * D * free_bits``.
         """
-        per_latent = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0)  # (K, D)
-        if self.free_bits > 0.0:
-            per_latent = per_latent.clamp(min=self.free_bits)
-        return per_latent.sum()
+        return free_bits_kl(mu, logvar, self.free_bits)
 
     def _sigmas(self, like: Tensor) -> Tensor:
         """``(K,)`` pixel stds: ``sigma_bg`` for slot 0, ``sigma_fg`` for the rest."""
