@@ -15,6 +15,7 @@ from envs.errors import ReprlError
 from envs.storage.files import atomic_write_text
 from experiments import stats
 from experiments.report import markdown as md
+from experiments.report.atariari_table import atariari_columns, atariari_rows, atariari_section
 from experiments.report.plots import (
     SMOOTH_EPISODES,
     learning_curves,
@@ -227,7 +228,8 @@ def build_report(
 
     Returns:
         JSON-plain summary: ``report``, ``results_csv``, ``runs_csv``, ``learning_curves``,
-        ``zero_shot``, ``encoders_csv`` (paths; the last ``None`` without probe results),
+        ``zero_shot``, ``encoders_csv``, ``atariari_csv`` (paths; the last two ``None``
+        without probe results, or without AtariARI ones),
         ``markdown`` (the tables' text), ``agents``, ``envs``,
         ``source_env``, ``baseline``, ``reference``, ``modes`` (``{mode: {"cells",
         "normalisers", "normalised", "aggregate", "comparisons", "targets", "left_out"}}``,
@@ -286,6 +288,8 @@ def build_report(
         outdated=[(display(p.file.path), str(p.outdated)) for p in probes if p.outdated],
         zero_shot_mode=zero_shot_mode,
     )
+    atariari, atariari_vars = atariari_rows(current)
+    body += atariari_section(atariari, atariari_vars)
     for mode, t in tables.items():
         body += md.mode_section(
             mode,
@@ -315,11 +319,17 @@ def build_report(
         atomic_write_text(encoders_csv, _csv([*ENCODER_COLUMNS, *factor_columns], encoders))
     else:  # no probe results (any more): no table of an earlier report left behind
         encoders_csv.unlink(missing_ok=True)
+    atariari_csv = out / "atariari.csv"
+    if atariari:
+        atomic_write_text(atariari_csv, _csv(atariari_columns(atariari_vars), atariari))
+    else:
+        atariari_csv.unlink(missing_ok=True)
     plot_learning_curves(curves, paths["learning_curves"])
     plot_zero_shot(tables, envs, source_env, paths["zero_shot"])
     return {
         **{k: str(v) for k, v in paths.items()},
         "encoders_csv": str(encoders_csv) if encoders else None,
+        "atariari_csv": str(atariari_csv) if atariari else None,
         "markdown": "\n".join(body),
         "agents": agents,
         "envs": envs,

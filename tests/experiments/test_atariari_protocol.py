@@ -72,6 +72,9 @@ def test_the_probe_stage_runs_the_atariari_protocol(tmp_path: Path, monkeypatch)
         assert a["split"]["episodes"] == [5, 1, 2]  # int(0.7 * 8), int(0.8 * 8)
         assert a["settings"]["epochs"] == 3
     assert not list((base / "probe").glob("**/*.h5"))  # the fresh episodes are deleted
+    table = (base / "report" / "atariari.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in table[1:]] == ["bvd", "dae", "majority"]
+    assert "## AtariARI probe (Anand et al. 2019)" in (base / "report" / "report.md").read_text()
     run(cfg)  # reused: nothing collected again
     assert len(calls) == 1
 
