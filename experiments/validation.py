@@ -91,8 +91,15 @@ def _validate_names(cfg: ExperimentConfig) -> None:
         raise ConfigError("evaluate.env_ids: expected at least one env id, got []")
     if not cfg.evaluate.deterministic:
         raise ConfigError("evaluate.deterministic: expected [true], [false] or both, got []")
-    if not cfg.agents:
-        raise ConfigError("agents: expected at least one agent, got []")
+    if not cfg.agents and not cfg.encoders:
+        raise ConfigError(
+            "agents: expected at least one agent, or encoders to pretrain and probe (a "
+            "probe-only experiment), got neither"
+        )
+    if not cfg.agents and not cfg.probe.enabled:
+        raise ConfigError(
+            "agents: a probe-only experiment (agents: []) needs probe.enabled: true, got false"
+        )
     names = [e.name for e in cfg.encoders]
     if len(set(names)) != len(names):
         raise ConfigError(f"encoders: expected unique names, got {names}")
@@ -404,24 +411,20 @@ def _validate_inputs(cfg, shapes: dict[str, tuple[int, int, int]]) -> None:
             f"collect.env_ids: expected envs of one frame shape (one dataset), got "
             f"{_shapes(collect)}"
         )
+    if not cfg.agents:  # a probe-only experiment: its encoders see the collect envs alone
+        for e in cfg.encoders:
+            _check_frames(e.name, shapes[e.name], [("collect.env_ids", collect)])
+        return
     t = cfg.train
     source = _obs_shape("train.env_kwargs", t.env_id, t.env_kwargs)
     eval_kwargs = {**t.env_kwargs, **cfg.evaluate.env_kwargs}
     where = "evaluate.env_kwargs (on top of train.env_kwargs)"
     targets = {env_id: _obs_shape(where, env_id, eval_kwargs) for env_id in cfg.evaluate.env_ids}
     for e in cfg.encoders:
-        need = _hwc(shapes[e.name])
         met = [("collect.env_ids", collect), ("train.env_id", {t.env_id: source})]
         if any(a.encoder == e.name for a in cfg.agents):
             met.append(("evaluate.env_ids", targets))
-        for key, got in met:
-            bad = {k: v for k, v in got.items() if v != need}
-            if bad:
-                raise ConfigError(
-                    f"{key}: encoder {e.name!r} takes frames (H, W, C) = {need} (its "
-                    f"input_spec {shapes[e.name]}), got {_shapes(bad)}; set obs_size in "
-                    f"the env kwargs or the encoder's model.input_shape to match"
-                )
+        _check_frames(e.name, shapes[e.name], met)
     bad = {k: v for k, v in targets.items() if v != source}
     if bad:
         raise ConfigError(
@@ -540,6 +543,22 @@ def _obs_shape(key: str, env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, 
             why = " ".join(str(e).split())
             raise ConfigError(f"{key}: {env_id} does not build with {env_kwargs}: {why}") from None
     return _SHAPES[memo]
+
+
+def _check_frames(
+    name: str, input_spec: tuple[int, int, int], met: list[tuple[str, dict[str, tuple]]]
+) -> None:
+    """Every env an encoder meets (``(config key, {env id: (H, W, C)})``) gives the frames its
+    ``input_spec`` takes; otherwise a ConfigError naming the key, the envs and both shapes."""
+    need = _hwc(input_spec)
+    for key, got in met:
+        bad = {k: v for k, v in got.items() if v != need}
+        if bad:
+            raise ConfigError(
+                f"{key}: encoder {name!r} takes frames (H, W, C) = {need} (its "
+                f"input_spec {input_spec}), got {_shapes(bad)}; set obs_size in "
+                f"the env kwargs or the encoder's model.input_shape to match"
+            )
 
 
 def _hwc(chw: tuple[int, int, int]) -> tuple[int, int, int]:

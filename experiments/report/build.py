@@ -204,6 +204,51 @@ def _agents_by_encoder(
     return out, mode
 
 
+def _probe_report(roots: Sequence[Path], out: Path, probes: Sequence[Any]) -> dict[str, Any]:
+    """The report of a probe-only experiment (no agents): the encoder and AtariARI tables."""
+    display = PathDisplay(out, roots)
+    encoders = encoder_rows(probes)
+    factor_columns = probe_columns(probes)
+    atariari, atariari_vars = atariari_rows(probes)
+    body = [
+        *md.encoders_section(encoders, factor_columns),
+        *atariari_section(atariari, atariari_vars),
+    ]
+    head = [
+        "# Encoder probe report",
+        "",
+        f"- Roots: {', '.join(f'`{display(r)}`' for r in roots)}",
+        f"- Encoders: {len(probes)}; no agents (a probe-only experiment: nothing was "
+        "trained or evaluated)",
+        "",
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    report = out / "report.md"
+    atomic_write_text(report, "\n".join([*head, *body]))
+    for stale in ("results.csv", "runs.csv", "learning_curves.png", "zero_shot.png"):
+        (out / stale).unlink(missing_ok=True)  # an earlier report's, of agents no longer here
+    paths = {"encoders_csv": out / "encoders.csv", "atariari_csv": out / "atariari.csv"}
+    tables = {"encoders_csv": (encoders, [*ENCODER_COLUMNS, *factor_columns])}
+    tables["atariari_csv"] = (atariari, atariari_columns(atariari_vars))
+    written: dict[str, str | None] = {}
+    for key, (rows, columns) in tables.items():
+        if rows:
+            atomic_write_text(paths[key], _csv(columns, rows))
+            written[key] = str(paths[key])
+        else:
+            paths[key].unlink(missing_ok=True)
+            written[key] = None
+    return {
+        "report": str(report),
+        **written,
+        "markdown": "\n".join(body),
+        "agents": [],
+        "envs": [],
+        "encoders": encoders,
+        "atariari": atariari,
+    }
+
+
 def build_report(
     roots: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
@@ -235,15 +280,24 @@ def build_report(
         "normalisers", "normalised", "aggregate", "comparisons", "targets", "left_out"}}``,
         each estimate as ``[point, low, high]``), ``rows`` (``results.csv``), ``runs``
         (``runs.csv``), ``encoders`` (``encoders.csv``) and ``inputs`` (``[{"path",
-        "sha256"}]``, paths as displayed).
+        "sha256"}]``, paths as displayed). Roots with probe results but no evaluation file
+        (a probe-only experiment) give a report of the encoder tables alone: ``report``,
+        ``encoders_csv``, ``atariari_csv``, ``markdown``, ``encoders``, ``atariari`` and
+        empty ``agents`` and ``envs``.
 
     Raises:
-        ReportError: on missing or malformed inputs, a ``source_env`` never evaluated, or a
+        ReportError: on missing or malformed inputs (neither an evaluation file nor a probe
+            result), a ``source_env`` never evaluated, or a
             ``baseline`` that is not an agent.
     """
     roots = [Path(r) for r in roots]
     out = Path(out_dir)
-    evals, trains = discover(roots)
+    evals, trains = discover(roots, allow_empty=True)
+    if not evals:
+        probes = [p for p in discover_probes(roots) if not p.outdated]
+        if not probes:
+            discover(roots)  # raises: no evaluation files (and no probe results either)
+        return _probe_report(roots, out, probes)
     all_envs = {e for r in evals for e in r.env_id.tolist()}
     if source_env is not None and source_env not in all_envs:
         raise ReportError(

@@ -368,18 +368,22 @@ def discover_probes(roots: Sequence[str | os.PathLike[str]]) -> list[EncoderProb
     return sorted(found, key=lambda f: f.name)
 
 
-def discover(roots: Sequence[str | os.PathLike[str]]) -> tuple[list[EvalRun], list[TrainRun]]:
+def discover(
+    roots: Sequence[str | os.PathLike[str]], *, allow_empty: bool = False
+) -> tuple[list[EvalRun], list[TrainRun]]:
     """Reads every evaluation file and training run under ``roots``.
 
     Args:
         roots: directories holding ``eval/`` and/or ``train/``.
+        allow_empty: return empty lists where no evaluation file exists (a probe-only
+            experiment) instead of raising.
 
     Returns:
         ``(eval_runs, train_runs)`` sorted by (agent slug, seed).
 
     Raises:
-        ReportError: if a root is missing, nothing is found, or the same run differs between
-            roots.
+        ReportError: if a root is missing, no evaluation file is found (unless
+            ``allow_empty``), or the same run differs between roots.
     """
     evals: dict[tuple[str, int], EvalRun] = {}
     trains: dict[tuple[str, int], TrainRun] = {}
@@ -417,7 +421,7 @@ def discover(roots: Sequence[str | os.PathLike[str]]) -> tuple[list[EvalRun], li
                     )
                 continue
             trains[key] = run_t
-    if not evals:
+    if not evals and not allow_empty:
         raise ReportError(
             "no evaluation files found: expected <root>/eval/<agent>__<seed>.csv under "
             + ", ".join(str(r) for r in roots)

@@ -79,8 +79,9 @@ class Stage(ABC):
 
 
 def needs_encoders(cfg: ExperimentConfig) -> bool:
-    """Whether any agent is built on a pretrained encoder (collect, pretrain and probe run)."""
-    return bool(cfg.encoders) and any(a.mode != "pixels" for a in cfg.agents)
+    """Whether collect, pretrain and probe run: some agent is built on a pretrained encoder, or
+    the experiment has encoders and no agents (a probe-only one)."""
+    return bool(cfg.encoders) and (not cfg.agents or any(a.mode != "pixels" for a in cfg.agents))
 
 
 def file_ref(path: Path | Checkpoint | None, base: Path) -> dict[str, str] | None:

@@ -149,6 +149,9 @@ class Evaluate(Stage):
 
     name = "evaluate"
 
+    def wanted(self, ctx: RunContext) -> bool:
+        return bool(ctx.cfg.agents)  # none: a probe-only experiment
+
     def run(self, ctx: RunContext) -> StageResult:
         ctx.evaluations, reused = stage_evaluate(ctx.cfg, ctx.base, ctx.agents)
         return StageResult(reused, len(ctx.evaluations))

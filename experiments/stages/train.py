@@ -287,6 +287,9 @@ class Train(Stage):
 
     name = "train"
 
+    def wanted(self, ctx: RunContext) -> bool:
+        return bool(ctx.cfg.agents)  # none: a probe-only experiment
+
     def run(self, ctx: RunContext) -> StageResult:
         ctx.agents, reused = stage_train(ctx.cfg, ctx.base, ctx.encoders, ctx.dataset)
         return StageResult(reused, len(ctx.agents))

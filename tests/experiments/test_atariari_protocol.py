@@ -79,6 +79,32 @@ def test_the_probe_stage_runs_the_atariari_protocol(tmp_path: Path, monkeypatch)
     assert len(calls) == 1
 
 
+def test_a_probe_only_experiment_trains_nothing_and_reports_its_encoders(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(probe_stage, "_collect_episodes", synthetic_episodes)
+    cfg = tiny(tmp_path)
+    cfg.agents = []  # probe-only: the AtariARI configs' shape
+    cfg.probe.protocol = "atariari"
+    cfg.probe.frames = 640
+    cfg.probe.atariari.epochs = 3
+    summary = run(cfg)
+    assert list(summary["stages"]) == ["collect", "pretrain", "probe", "report"]
+    base = Path(cfg.root) / cfg.name
+    assert not (base / "train").exists() and not (base / "eval").exists()
+    report = (base / "report" / "report.md").read_text()
+    assert "no agents" in report and "## AtariARI probe (Anand et al. 2019)" in report
+    assert (base / "report" / "atariari.csv").is_file()
+    assert not (base / "report" / "results.csv").exists()
+
+
+def test_an_experiment_without_agents_needs_encoders_and_probes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"agents: expected at least one agent, or encoders"):
+        load_experiment(None, [f"root={tmp_path}", "agents=[]", "encoders=[]"])
+    with pytest.raises(ConfigError, match=r"needs probe\.enabled: true"):
+        load_experiment(None, [f"root={tmp_path}", "agents=[]", "probe.enabled=false"])
+
+
 def test_an_unknown_protocol_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_experiment(None, [f"root={tmp_path}", "probe.protocol=atari"])
@@ -100,5 +126,5 @@ def test_the_atariari_configs_validate(name: str) -> None:
         "random_init", "vae", "cpc", "st_dim", "supervised", "atc",
     ]  # fmt: skip
     assert {e.model["architecture"] for e in cfg.encoders} == {"atariari"}
-    # the token agent on a grayscale encoder sees grayscale frames, as its encoder was trained on
-    assert cfg.agent_env_kwargs(cfg.agents[0])["grayscale"] is True
+    assert cfg.agents == []  # probe-only: collect, pretrain, probe, report
+    assert cfg.collect.env_kwargs["obs_size"] == [210, 160] and cfg.collect.env_kwargs["ram_labels"]
