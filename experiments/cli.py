@@ -9,7 +9,8 @@ unknown env id, a missing or corrupt file; a full disk, naming the file and the 
 as ONE line on stderr,
 ``reprl <command>: <message>``; 130 for Ctrl-C (``reprl <command>: interrupted``); 143 for
 SIGTERM (``kill``, a batch scheduler's stop: ``reprl <command>: terminated``), which stops the
-command as cleanly as Ctrl-C (temporary files removed, A3C workers stopped); 1 with the
+command as cleanly as Ctrl-C (temporary files removed, A3C workers stopped); 141, silently,
+when stdout's reader goes away (``reprl run --dry-run | head``); 1 with the
 Python traceback for anything else, which is a bug. ``reprl --debug <command> ...`` (or
 ``--debug`` after the command) shows the traceback of every failure.
 """
@@ -36,6 +37,8 @@ from experiments.cli_commands import experiment_help, yaml_problem
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+"""The reader of stdout went away (``reprl run --dry-run | head``): silent, as a shell tool."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -724,7 +727,9 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = lambda message, *_args, **_kwargs: _say(f"warning: {message}")
     try:
         with _sigterm_stops_cleanly():
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
+            return code
     except KeyboardInterrupt as e:
         if debug:
             raise
@@ -734,6 +739,14 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_TERMINATED
         _say(f"{command}: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        if debug:
+            raise
+        # stdout's reader closed it: point stdout at /dev/null so the interpreter's final
+        # flush does not fail again (the recipe of Python's signal module documentation)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as e:
         from envs.storage.files import is_no_space
 

@@ -789,3 +789,23 @@ def test_evaluation_and_video_check_spaces_before_the_first_step(
         **kw,
     )
     assert len(res) == 1 and res[0][1] <= 20
+
+
+def test_a_closed_stdout_is_silent_exit_141_not_a_traceback(tmp_path: Path) -> None:
+    # `reprl run --dry-run | head`: here the reader has gone before the first line
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            _command(["run", "--dry-run"]),
+            cwd=tmp_path,
+            env=_env(),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode == cli.EXIT_BROKEN_PIPE == 141
