@@ -123,6 +123,19 @@ def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _write_table(
+    path: Path, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """Writes ``rows`` to ``path`` as CSV and returns the path; with no rows, removes an earlier
+    report's file there (no table of results no longer present is left behind) and returns
+    None."""
+    if not rows:
+        path.unlink(missing_ok=True)
+        return None
+    atomic_write_text(path, _csv(columns, rows))
+    return str(path)
+
+
 def _plain(obj: Any) -> Any:
     if isinstance(obj, stats.Estimate):
         return [float(v) for v in obj]
@@ -227,20 +240,13 @@ def _probe_report(roots: Sequence[Path], out: Path, probes: Sequence[Any]) -> di
     atomic_write_text(report, "\n".join([*head, *body]))
     for stale in ("results.csv", "runs.csv", "learning_curves.png", "zero_shot.png"):
         (out / stale).unlink(missing_ok=True)  # an earlier report's, of agents no longer here
-    paths = {"encoders_csv": out / "encoders.csv", "atariari_csv": out / "atariari.csv"}
-    tables = {"encoders_csv": (encoders, [*ENCODER_COLUMNS, *factor_columns])}
-    tables["atariari_csv"] = (atariari, atariari_columns(atariari_vars))
-    written: dict[str, str | None] = {}
-    for key, (rows, columns) in tables.items():
-        if rows:
-            atomic_write_text(paths[key], _csv(columns, rows))
-            written[key] = str(paths[key])
-        else:
-            paths[key].unlink(missing_ok=True)
-            written[key] = None
+    columns = [*ENCODER_COLUMNS, *factor_columns]
     return {
         "report": str(report),
-        **written,
+        "encoders_csv": _write_table(out / "encoders.csv", columns, encoders),
+        "atariari_csv": _write_table(
+            out / "atariari.csv", atariari_columns(atariari_vars), atariari
+        ),
         "markdown": "\n".join(body),
         "agents": [],
         "envs": [],
@@ -368,22 +374,14 @@ def build_report(
     atomic_write_text(paths["report"], "\n".join([*head, *body, *tail]))
     atomic_write_text(paths["results_csv"], _csv(RESULT_COLUMNS, rows))
     atomic_write_text(paths["runs_csv"], _csv(RUN_COLUMNS, run_rows))
-    encoders_csv = out / "encoders.csv"
-    if encoders:
-        atomic_write_text(encoders_csv, _csv([*ENCODER_COLUMNS, *factor_columns], encoders))
-    else:  # no probe results (any more): no table of an earlier report left behind
-        encoders_csv.unlink(missing_ok=True)
-    atariari_csv = out / "atariari.csv"
-    if atariari:
-        atomic_write_text(atariari_csv, _csv(atariari_columns(atariari_vars), atariari))
-    else:
-        atariari_csv.unlink(missing_ok=True)
+    encoders_csv = _write_table(out / "encoders.csv", [*ENCODER_COLUMNS, *factor_columns], encoders)
+    atariari_csv = _write_table(out / "atariari.csv", atariari_columns(atariari_vars), atariari)
     plot_learning_curves(curves, paths["learning_curves"])
     plot_zero_shot(tables, envs, source_env, paths["zero_shot"])
     return {
         **{k: str(v) for k, v in paths.items()},
-        "encoders_csv": str(encoders_csv) if encoders else None,
-        "atariari_csv": str(atariari_csv) if atariari else None,
+        "encoders_csv": encoders_csv,
+        "atariari_csv": atariari_csv,
         "markdown": "\n".join(body),
         "agents": agents,
         "envs": envs,
