@@ -27,7 +27,7 @@ def test_loss_is_the_bilinear_cross_entropy_of_online_against_target() -> None:
     anchor = anchor + model.predictor.mlp(anchor)  # the residual predictor
     logits = model.bilinear(anchor) @ model.target(batch["next_obs"]).T
     expected = F.cross_entropy(logits, torch.arange(6))
-    assert float(total) == pytest.approx(float(expected), rel=1e-5)
+    assert total.item() == pytest.approx(expected.item(), rel=1e-5)
     assert logs["chance"] == pytest.approx(1 / 6)
 
 
