@@ -105,6 +105,6 @@ def test_relu_init_sets_the_papers_scales(scheme: str) -> None:
         gram = fc @ fc.T
         torch.testing.assert_close(gram, 2.0 * torch.eye(256), atol=1e-4, rtol=0)
     else:  # N(0, 2 / fan_in)
-        assert float(fc.std()) == pytest.approx((2 / 1024) ** 0.5, rel=0.02)
+        assert fc.std().item() == pytest.approx((2 / 1024) ** 0.5, rel=0.02)
     assert all(m.bias.abs().max().item() == 0 for m in enc.modules() if isinstance(m, nn.Conv2d))
     assert enc.convs[0].weight.is_contiguous(memory_format=torch.channels_last)  # kept
