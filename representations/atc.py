@@ -20,7 +20,7 @@ never draws a pair across an episode end (their code masks such samples instead)
 
 Architecture: the DARLA / beta-VAE conv stack (:class:`~representations.blocks.ConvEncoder`)
 and a linear map to the ``latent_dim`` code, as every encoder of reprl's family, initialised
-as rlpyt's (Kaiming normal: :func:`~representations.contrastive.relu_init_`); :meth:`encode`
+as rlpyt's (Kaiming normal: :func:`~representations.blocks.relu_init_`); :meth:`encode`
 is the online encoder, without augmentation.
 """
 
@@ -36,7 +36,13 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from representations.base import InputSpec
-from representations.blocks import ConvEncoder, architecture_field, resolve_architecture
+from representations.blocks import (
+    ConvEncoder,
+    architecture_field,
+    check_mean_frame,
+    mean_frame_field,
+    resolve_architecture,
+)
 from representations.config import MethodConfig, configured
 from representations.contrastive import (
     PairMethod,
@@ -94,6 +100,9 @@ class ATCConfig(MethodConfig):
         projector_hidden: Units of the residual predictor's hidden layer, >= 1 (default 512).
         architecture: The conv stack (:data:`representations.blocks.ARCHITECTURES`):
             ``"darla"`` (default) or ``"atariari"`` (AtariARI's encoder on 210 x 160 frames).
+        mean_frame: Centre the encoder's input on the pretraining frames' mean frame
+            (:class:`representations.blocks.MeanFrame`; for Atari's constant backgrounds);
+            default ``False``.
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
@@ -105,6 +114,7 @@ class ATCConfig(MethodConfig):
     momentum_tau: float = 0.01
     projector_hidden: int = 512
     architecture: str = architecture_field()
+    mean_frame: bool = mean_frame_field()
 
     def __post_init__(self) -> None:
         spec = InputSpec.for_shape(self.input_shape)
@@ -123,6 +133,7 @@ class ATCConfig(MethodConfig):
         self._set("latent_dim", int(self.latent_dim))
         self._set("channels", channels)
         self._set("hidden_dim", hidden_dim)
+        self._set("mean_frame", check_mean_frame(self.mean_frame))
         self._set("offset", offset)
         self._set("shift_pad", shift_pad)
         self._set("momentum_tau", float(tau))
@@ -153,7 +164,9 @@ class ATC(PairMethod):
         spec = InputSpec.for_shape(cfg.input_shape)
         super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
         self.cfg = cfg
-        encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture)
+        encoder = ConvEncoder(
+            spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture, cfg.mean_frame
+        )
         self.online = relu_init_(
             nn.Sequential(encoder, nn.Linear(encoder.out_dim, self.latent_dim)), "kaiming"
         )

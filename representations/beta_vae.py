@@ -68,6 +68,8 @@ from representations.blocks import (
     ConvDecoder,
     ConvEncoder,
     architecture_field,
+    check_mean_frame,
+    mean_frame_field,
     resolve_architecture,
 )
 from representations.config import MethodConfig, configured
@@ -266,6 +268,9 @@ class BetaVAEConfig(MethodConfig):
         architecture: The conv stack (:data:`representations.blocks.ARCHITECTURES`):
             ``"darla"`` (default) or ``"atariari"`` (AtariARI's encoder on 210 x 160 frames,
             with the mirrored decoder of their ``atariari/methods/vae.py``).
+        mean_frame: Centre the encoder's input on the pretraining frames' mean frame
+            (:class:`representations.blocks.MeanFrame`; for Atari's constant backgrounds);
+            default ``False``.
 
     After the model is built, ``dae`` is the DAE's config dict (what the checkpoint stores;
     its weights are the ``dae.`` tensors), whatever form was passed in.
@@ -292,6 +297,7 @@ class BetaVAEConfig(MethodConfig):
     free_bits: float = 0.0
     hidden_norm: bool = False
     architecture: str = architecture_field()
+    mean_frame: bool = mean_frame_field()
 
     def __post_init__(self) -> None:
         reconstruction = _check_loss_args(
@@ -323,6 +329,7 @@ class BetaVAEConfig(MethodConfig):
         self._set("kl_warmup_steps", int(self.kl_warmup_steps))
         for arg in ("normalize_features", "hidden_norm"):
             self._set(arg, bool(getattr(self, arg)))
+        self._set("mean_frame", check_mean_frame(self.mean_frame))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,7 +379,9 @@ class BetaVAE(Representation):
         if self.normalize_features:
             # 0 = not measured yet: the first training batch sets it.
             self.register_buffer("feature_var", torch.zeros(()))
-        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture)
+        self.encoder = ConvEncoder(
+            spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture, cfg.mean_frame
+        )
         self.head = nn.Linear(self.encoder.out_dim, 2 * self.latent_dim)
         if self.use_hidden_norm:
             self.hidden_norm = nn.BatchNorm1d(self.encoder.out_dim)

@@ -17,45 +17,16 @@ cross-entropy whose chance accuracy is ``1 / B`` (:func:`info_nce`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.batches import PAIRS
-
-
-@torch.no_grad()
-def relu_init_(module: nn.Module, scheme: Literal["kaiming", "orthogonal"]) -> nn.Module:
-    """Initialises every convolution and linear layer of ``module`` for ReLU networks, in place.
-
-    The papers' encoders start this way, not from torch's default (uniform, about 2.4x
-    smaller per layer): AtariARI's (ST-DIM) with orthogonal weights of gain ``sqrt(2)``, rlpyt's
-    (ATC) with Kaiming-normal weights (fan-in). On Breakout, whose frames differ in a few
-    pixels, torch's default leaves the codes of a batch nearly equal (their spread ~1e-4) and
-    InfoNCE at chance for hundreds of steps. Biases start at zero.
-
-    Args:
-        module: The encoder.
-        scheme: ``"orthogonal"`` (gain sqrt(2)) or ``"kaiming"`` (normal, fan-in, ReLU).
-
-    Returns:
-        ``module``.
-    """
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            w = torch.empty(m.weight.shape)  # contiguous: the weights may be channels-last
-            if scheme == "orthogonal":
-                nn.init.orthogonal_(w, gain=nn.init.calculate_gain("relu"))
-            else:
-                nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu")
-            m.weight.copy_(w)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-    return module
+from representations.blocks import relu_init_ as relu_init_
 
 
 def check_offset(offset: Any) -> int:

@@ -48,6 +48,9 @@ from representations.blocks import (
     DEFAULT_CHANNELS,
     ConvEncoder,
     architecture_field,
+    check_mean_frame,
+    init_for_architecture_,
+    mean_frame_field,
     resolve_architecture,
 )
 from representations.config import MethodConfig, configured
@@ -171,6 +174,9 @@ class CPCConfig(MethodConfig):
             (:data:`representations.blocks.ARCHITECTURES`): ``"darla"`` (default) or
             ``"atariari"`` (AtariARI's encoder on 210 x 160 frames); ``"resnet"`` takes the
             default only.
+        mean_frame: Centre the ``"conv"`` encoder's input on the pretraining frames' mean frame
+            (:class:`representations.blocks.MeanFrame`; for Atari's constant backgrounds);
+            default ``False``.
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
@@ -184,6 +190,7 @@ class CPCConfig(MethodConfig):
     hidden_dim: int | None = None
     blocks_per_stage: int = 1
     architecture: str = architecture_field()
+    mean_frame: bool = mean_frame_field()
 
     def __post_init__(self) -> None:
         spec = InputSpec.for_shape(self.input_shape)
@@ -238,6 +245,9 @@ class CPCConfig(MethodConfig):
         self._set("channels", tuple(int(c) for c in channels))
         self._set("hidden_dim", None if hidden_dim is None else int(hidden_dim))
         self._set("blocks_per_stage", int(self.blocks_per_stage))
+        self._set("mean_frame", check_mean_frame(self.mean_frame))
+        if self.mean_frame and self.encoder != "conv":
+            raise ReprlError(f"mean_frame: only for encoder 'conv', got encoder {self.encoder!r}")
 
 
 @register
@@ -270,11 +280,14 @@ class CPC(Representation):
         if cfg.encoder == "conv":
             assert cfg.hidden_dim is not None  # resolved by the config
             self.encoder: nn.Module = ConvEncoder(
-                spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture
+                spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture, cfg.mean_frame
             )
         else:
             self.encoder = ResNetEncoder(spec.shape, cfg.channels, cfg.blocks_per_stage)
-        self.to_latent = nn.Linear(self.encoder.out_dim, self.latent_dim)
+        # the code layer is the last of AtariARI's encoder: initialised with it
+        self.to_latent = init_for_architecture_(
+            nn.Linear(self.encoder.out_dim, self.latent_dim), cfg.architecture
+        )
         self.gru = nn.GRU(self.latent_dim, self.context_dim, batch_first=True)
         #: ``W_1 .. W_K`` stacked: rows ``(k - 1) * latent_dim .. k * latent_dim - 1`` are W_k.
         self.predictors = nn.Linear(

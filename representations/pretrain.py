@@ -65,6 +65,7 @@ from representations.analysis import encode_dataset, subsample
 from representations.base import Representation, check_frame_shape
 from representations.batches import frames_to_input as frames_to_input
 from representations.batches import sequences_to_input as sequences_to_input
+from representations.blocks import MeanFrame
 from representations.factors import FactorTargets as FactorTargets
 from representations.factors import factor_targets as factor_targets
 from representations.metrics.activity import collapse_warning, latent_activity
@@ -316,6 +317,41 @@ def _check_out(out: Path) -> None:
         )
 
 
+#: Frames (evenly spread over the dataset) whose mean image a ``mean_frame`` encoder subtracts.
+MEAN_FRAME_FRAMES = 5000
+
+
+def fit_mean_frames(
+    model: Representation, ds: FrameDataset, max_frames: int = MEAN_FRAME_FRAMES
+) -> int:
+    """Sets every :class:`~representations.blocks.MeanFrame` of ``model`` (the ``mean_frame``
+    option of its encoders, a momentum copy's included) to the mean image of the dataset.
+
+    Args:
+        model: The representation, before its first optimiser step.
+        ds: Its pretraining data.
+        max_frames: At most this many frames, evenly spread (>= 1).
+
+    Returns:
+        The frames averaged; 0 (and nothing read) for a model without a mean frame.
+    """
+    centers = [m for m in model.modules() if isinstance(m, MeanFrame)]
+    if not centers:
+        return 0
+    index = subsample(ds, max_frames)
+    total: torch.Tensor | None = None
+    with torch.no_grad():
+        for lo in range(0, len(index), 256):
+            x = model.to_model_input(torch.from_numpy(ds.frames(index[lo : lo + 256])))
+            part = x.sum(dim=0, dtype=torch.float64)
+            total = part if total is None else total + part
+    assert total is not None  # a dataset has at least one frame
+    mean = (total / len(index)).to(torch.float32).cpu()
+    for center in centers:
+        center.fit(mean.to(center.mean.device))
+    return len(index)
+
+
 class CollapseWarning(UserWarning):
     """A pretrained encoder none of whose latents varies over its dataset (see
     :mod:`representations.metrics.activity`)."""
@@ -366,6 +402,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> Path:
         if stage.done():
             return final
         resuming = stage.begin()
+        fit_mean_frames(model, ds)  # before step 0; a resumed state holds the same mean
         _train(cfg, model, ds, out, key, resuming, progress)
         with torch.no_grad():
             draws = model.batch_kind.batches(model, ds, cfg, 0, torch.device(cfg.device))

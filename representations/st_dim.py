@@ -20,7 +20,7 @@ Architecture: a conv stack of reprl's family (:class:`~representations.blocks.Co
 ``architecture`` ``"darla"``: 4x4 stride-2 convolutions and an FC layer; ``"atariari"``: the
 paper's own Nature-CNN variant on 210 x 160 frames, :data:`ATARIARI_CONFIG`) and a linear map
 to the ``latent_dim`` code, initialised as AtariARI's (orthogonal, ReLU gain:
-:func:`~representations.contrastive.relu_init_`); "local" is the output of convolution
+:func:`~representations.blocks.relu_init_`); "local" is the output of convolution
 ``local_layer`` (default 3: 64 x 8 x 8 at 64 x 64; 128 x 11 x 8 with ``"atariari"``, the
 paper's "third conv layer", their ``f5``).
 """
@@ -36,7 +36,13 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from representations.base import InputSpec
-from representations.blocks import ConvEncoder, architecture_field, resolve_architecture
+from representations.blocks import (
+    ConvEncoder,
+    architecture_field,
+    check_mean_frame,
+    mean_frame_field,
+    resolve_architecture,
+)
 from representations.config import MethodConfig, configured
 from representations.contrastive import (
     PairMethod,
@@ -91,6 +97,9 @@ class STDIMConfig(MethodConfig):
             consecutive frames, as the paper).
         architecture: The conv stack (:data:`representations.blocks.ARCHITECTURES`):
             ``"darla"`` (default) or ``"atariari"`` (the paper's encoder on 210 x 160 frames).
+        mean_frame: Centre the encoder's input on the pretraining frames' mean frame
+            (:class:`representations.blocks.MeanFrame`; for Atari's constant backgrounds);
+            default ``False``.
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
@@ -100,6 +109,7 @@ class STDIMConfig(MethodConfig):
     local_layer: int = 3
     offset: int = 1
     architecture: str = architecture_field()
+    mean_frame: bool = mean_frame_field()
 
     def __post_init__(self) -> None:
         spec = InputSpec.for_shape(self.input_shape)
@@ -118,6 +128,7 @@ class STDIMConfig(MethodConfig):
         self._set("latent_dim", int(self.latent_dim))
         self._set("channels", channels)
         self._set("hidden_dim", hidden_dim)
+        self._set("mean_frame", check_mean_frame(self.mean_frame))
         self._set("local_layer", int(local_layer))
         self._set("offset", offset)
 
@@ -146,7 +157,8 @@ class STDIM(PairMethod):
         super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
         self.cfg = cfg
         self.encoder = relu_init_(
-            ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture), "orthogonal"
+            ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture, cfg.mean_frame),
+            "orthogonal",
         )
         self.to_latent = relu_init_(nn.Linear(self.encoder.out_dim, self.latent_dim), "orthogonal")
         self.local_shape = self.encoder.feature_shapes[self.local_layer - 1]

@@ -22,7 +22,14 @@ from torch import Tensor, nn
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
 from representations.batches import FACTORS
-from representations.blocks import ConvEncoder, architecture_field, resolve_architecture
+from representations.blocks import (
+    ConvEncoder,
+    architecture_field,
+    check_mean_frame,
+    init_for_architecture_,
+    mean_frame_field,
+    resolve_architecture,
+)
 from representations.config import MethodConfig, configured
 from representations.registry import register
 
@@ -44,6 +51,9 @@ class SupervisedConfig(MethodConfig):
         hidden_dim: Units of the FC layer, 0 for none (``None``: the architecture's).
         architecture: The conv stack (:data:`representations.blocks.ARCHITECTURES`):
             ``"darla"`` (default) or ``"atariari"`` (AtariARI's encoder on 210 x 160 frames).
+        mean_frame: Centre the encoder's input on the pretraining frames' mean frame
+            (:class:`representations.blocks.MeanFrame`; for Atari's constant backgrounds);
+            default ``False``.
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
@@ -52,6 +62,7 @@ class SupervisedConfig(MethodConfig):
     channels: Sequence[int] | None = None
     hidden_dim: int | None = None
     architecture: str = architecture_field()
+    mean_frame: bool = mean_frame_field()
 
     def __post_init__(self) -> None:
         targets = list(DEFAULT_TARGETS if self.targets is None else self.targets)
@@ -66,6 +77,7 @@ class SupervisedConfig(MethodConfig):
         self._set("latent_dim", int(self.latent_dim))
         self._set("channels", channels)
         self._set("hidden_dim", hidden_dim)
+        self._set("mean_frame", check_mean_frame(self.mean_frame))
 
 
 @register
@@ -89,8 +101,13 @@ class SupervisedEncoder(Representation):
         spec = InputSpec.for_shape(cfg.input_shape)
         super().__init__(input_spec=spec, latent_dim=cfg.latent_dim, config=cfg.to_dict())
         self.cfg = cfg
-        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture)
-        self.code = nn.Linear(self.encoder.out_dim, self.latent_dim)
+        self.encoder = ConvEncoder(
+            spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture, cfg.mean_frame
+        )
+        # the code layer is the last of AtariARI's encoder: initialised with it
+        self.code = init_for_architecture_(
+            nn.Linear(self.encoder.out_dim, self.latent_dim), cfg.architecture
+        )
         self.readout = nn.Linear(self.latent_dim, len(cfg.targets))
 
     @property
