@@ -299,6 +299,28 @@ def _keep_history_until(out: Path, step: int) -> None:
         atomic_write_text(log, "".join(rows))
     if step == 0 and (out / TB_DIR).exists():
         shutil.rmtree(out / TB_DIR)
+    elif (out / TB_DIR).exists():
+        _wait_past_event_files(out / TB_DIR)
+
+
+def _wait_past_event_files(tb_dir: Path) -> None:
+    """Waits (under a second) until a new TensorBoard event file's name sorts after every file
+    in ``tb_dir``.
+
+    TensorBoard reads a run's files in name order, and a name starts with the writer's
+    creation second (``events.out.tfevents.<second>.<host>.<pid>.<n>``): a writer opened in the
+    same second as the killed attempt's may sort before it (``.10`` before ``.9``), and then its
+    purge applies before the events it should drop, which reappear.
+    """
+    seconds = [
+        int(part[3])
+        for f in tb_dir.glob("events.out.tfevents.*")
+        if len(part := f.name.split(".")) > 3 and part[3].isdigit()
+    ]
+    if seconds:
+        wait = max(seconds) + 1 - time.time()
+        if wait > 0:
+            time.sleep(wait)
 
 
 def _check_out(out: Path) -> None:
