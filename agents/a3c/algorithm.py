@@ -553,13 +553,16 @@ class A3C(A2C):
         started = time.perf_counter()
         seconds_before = self.a3c_seconds
         callback.on_training_start(locals(), globals())
+        # each worker's latest losses; the last row carries them even when the run ends
+        # before the first log_interval has passed (a fast machine)
+        stats: dict[int, dict[str, float]] = {}
         try:
             self.a3c_workers = procs
             for p in procs:
                 p.start()
             self._watch(
                 procs, reports, stop, callback, counters, log_interval, checkpoint,
-                checkpoint_every, started, seconds_before,
+                checkpoint_every, started, seconds_before, stats,
             )  # fmt: skip
         finally:
             stop.value = 1
@@ -570,7 +573,7 @@ class A3C(A2C):
             counters()
             self.a3c_seconds = seconds_before + time.perf_counter() - started
         callback.on_training_end()
-        self._dump(started, log_stats={})
+        self._dump(started, stats)
         if checkpoint is not None:
             self.save_checkpoint(checkpoint)
         return self
@@ -587,10 +590,11 @@ class A3C(A2C):
         checkpoint_every: float,
         started: float,
         seconds_before: float,
+        stats: dict[int, dict[str, float]],
     ) -> None:
-        """The main process's loop: reports in, callback, logs, checkpoints, failures out."""
+        """The main process's loop: reports in, callback, logs, checkpoints, failures out;
+        ``stats`` (filled in place) keeps each worker's latest losses."""
         last_log = last_ckpt = time.perf_counter()
-        stats: dict[int, dict[str, float]] = {}
         while True:
             infos = self._drain(reports, stats, timeout=0.1)
             counters()
