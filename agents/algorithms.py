@@ -99,6 +99,10 @@ class Algorithm:
     lstm_core: ClassVar[bool] = False
     """Whether its agents may have an LSTM core (``lstm_hidden_size``)."""
 
+    own_processes: ClassVar[bool] = False
+    """Whether a run starts worker processes of its own (it then runs alone, never beside
+    other runs: an experiment's ``jobs``)."""
+
     def __init__(
         self,
         name: str,
@@ -218,6 +222,7 @@ class A3CAlgorithm(Algorithm):
 
     resumable: ClassVar[bool] = True
     lstm_core: ClassVar[bool] = True
+    own_processes: ClassVar[bool] = True
 
     @property
     def n_workers(self) -> int:

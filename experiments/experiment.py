@@ -89,6 +89,11 @@ class ExperimentConfig:
         root: where experiments live.
         seeds: training seeds; every agent is trained once per seed.
         device: torch device for pretraining, agents and batched envs (cpu, cuda, ...).
+        jobs: training and evaluation runs (agent x seed) at once, >= 1: worker processes,
+            the machine's cores shared out among them as torch threads
+            (:mod:`experiments.parallel`); with a ``seconds`` budget every run then gets
+            ``cpu_count // jobs`` cores for its seconds. A3C runs (worker processes of their
+            own) run one at a time.
         collect: the exploration data.
         encoders: representations to pretrain, in order (later ones may use earlier ones).
         probe: scoring the pretrained encoders against the dataset's ground-truth factors.
@@ -101,6 +106,7 @@ class ExperimentConfig:
     root: str = "runs"
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     device: str = "cpu"
+    jobs: int = 1
     collect: CollectStage = field(default_factory=CollectStage)
     encoders: list[EncoderStage] = field(default_factory=list)
     probe: ProbeStage = field(default_factory=ProbeStage)
@@ -170,12 +176,15 @@ def default_config() -> ExperimentConfig:
     Three encoders pretrained on source frames only (random exploration of Standard Breakout):
     DARLA's denoising autoencoder and its beta-VAE_DAE, and ST-DIM (contrastive, the family
     that finds small objects). Three agents trained on Standard Breakout with equal wall-clock
-    budgets (2 seeds): pixel PPO (grayscale x 4) and PPO on each frozen encoder (latents x 4),
-    zero-shot on the four Schema-Networks variants beside a uniform-random reference (greedy
-    actions). Objects are drawn at least 2 x 2 pixels so the ball is visible at 64 x 64.
+    budgets (3 seeds, two runs at once: each run gets half the machine's cores for its 40
+    seconds): pixel PPO (grayscale x 4) and PPO on each frozen encoder (latents x 4), zero-shot
+    on the four Schema-Networks variants beside a uniform-random reference (greedy actions).
+    Objects are drawn at least 2 x 2 pixels so the ball is visible at 64 x 64.
     """
     visible = {"min_object_size": 2}
     return ExperimentConfig(
+        seeds=[0, 1, 2],
+        jobs=2,
         collect=CollectStage(env_kwargs=dict(visible)),
         encoders=[
             EncoderStage(name="dae", method="dae", steps=1000, model={"bottleneck_norm": True}),

@@ -59,6 +59,7 @@ def _validate_numbers(cfg: ExperimentConfig) -> None:
             "train.frame_stack": cfg.train.frame_stack,
             "evaluate.episodes": cfg.evaluate.episodes,
             "evaluate.num_envs": cfg.evaluate.num_envs,
+            "jobs": cfg.jobs,
         }
     )
     if not in_range(cfg.train.seconds, "> 0"):

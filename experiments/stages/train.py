@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from envs.storage.files import atomic_write_json, library_version
 from experiments.config import to_dict, write_yaml
 from experiments.experiment import AgentStage, ExperimentConfig
 from experiments.layout import RunLayout
+from experiments.parallel import bar_position, run_jobs
 from experiments.stages.base import RunContext, Stage, StageResult, file_ref, open_checkpoint
 from representations.checkpoint import Checkpoint
 
@@ -62,7 +64,14 @@ class EpisodeLog(BaseCallback):
     def _on_training_start(self) -> None:
         self.start = time.perf_counter()
         self.file = self.path.open("a" if self.append else "w")
-        self.bar = tqdm(total=self.total, desc=self.desc, unit="step", mininterval=1.0)
+        self.bar = tqdm(
+            total=self.total,
+            desc=self.desc,
+            unit="step",
+            mininterval=1.0,
+            position=bar_position(),
+            leave=bar_position() == 0,
+        )
 
     def _write(self, global_step: int, ret: float, length: int) -> None:
         row = {
@@ -129,7 +138,8 @@ def train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]
     ``lstm_hidden_size`` when they are none, ``train.a3c`` unless the run is an A3C, and its
     ``lstm_hidden_size`` when it is 0 (no LSTM core); ``train.loop`` is the resolved loop
     (:meth:`ExperimentConfig.agent_loop`), left out where it is SB3's (the loop of every
-    older run), so a run on the device loop has a key of its own."""
+    older run), so a run on the device loop has a key of its own; ``jobs`` where it is not 1
+    and the budget is ``seconds`` (the cores a run's seconds buy)."""
     agent, train = to_dict(a), to_dict(cfg.train)
     for key in ("algo", "lstm_hidden_size"):
         if agent[key] is None:
@@ -147,7 +157,140 @@ def train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]
         del train["loop"]
     else:
         train["loop"] = loop
-    return {"agent": agent, "train": train, "seed": seed, "device": cfg.device}
+    key = {"agent": agent, "train": train, "seed": seed, "device": cfg.device}
+    if cfg.jobs != 1 and cfg.train.budget == "seconds":
+        key["jobs"] = cfg.jobs
+    return key
+
+
+@dataclass(frozen=True)
+class _TrainJob:
+    """One agent x seed to train (picklable: a worker process runs it)."""
+
+    cfg: ExperimentConfig
+    agent: AgentStage
+    seed: int
+    base: Path
+    encoder: Path | Checkpoint | None
+    dataset: Path | None
+
+
+def _algorithm(cfg: ExperimentConfig, a: AgentStage) -> Any:
+    import agents
+
+    return agents.get_algorithm(
+        cfg.agent_algo(a),
+        cfg.agent_sb3_kwargs(a),
+        checkpoint_every=A3C_CHECKPOINT_EVERY,
+        loop=cfg.agent_loop(a),
+    )
+
+
+def _stage_dir(job: _TrainJob, enc: Checkpoint | None) -> tuple[StageDir, dict[str, Any]]:
+    """The run's stage directory (keyed on :func:`train_key` and the encoder) and its key."""
+    d = RunLayout(job.base).run_dir(f"{job.agent.name}__{job.seed}")
+    plain = train_key(job.cfg, job.agent, job.seed)
+    return StageDir(d, stage_key(plain, {"encoder": enc}), ["agent.zip"]), plain
+
+
+def _train_one(job: _TrainJob) -> Path:
+    """Trains one agent x seed into its run directory (module doc); returns its agent zip."""
+    import torch
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    import agents
+    import envs
+    from envs.rng import spawn_seeds
+
+    cfg, a, seed, base, t = job.cfg, job.agent, job.seed, job.base, job.cfg.train
+    enc = None if job.encoder is None else open_checkpoint(job.encoder)
+    budget = agents.Budget(t.budget, t.timesteps if t.budget == "steps" else t.seconds)
+    env_kwargs = {**t.env_kwargs, **cfg.agent_env_kwargs(a)}
+    sb3_kwargs = cfg.agent_sb3_kwargs(a)
+    algorithm = _algorithm(cfg, a)
+    num_envs = algorithm.main_envs(t.num_envs)
+    run = f"{a.name}__{seed}"
+    stage, plain = _stage_dir(job, enc)
+    d = stage.path
+    ckpt = d / A3C_CHECKPOINT
+    # an unfinished or outdated run restarts cleanly; a resumable one with a checkpoint resumes
+    resuming = stage.begin(resume=algorithm.resumable)
+    if resuming and not ckpt.is_file():  # killed before its first checkpoint
+        resuming = stage.begin(resume=False)
+    write_yaml(d / "config.yaml", plain)
+    torch.manual_seed(seed)
+    env_seeds = spawn_seeds(seed, num_envs, purpose="train")
+    venv = VecMonitor(
+        envs.make_vec(
+            t.env_id,
+            num_envs,
+            seed=env_seeds,
+            device=cfg.device,
+            info_factors=False,
+            **env_kwargs,
+        )
+    )
+    model = agents.make_agent(
+        algorithm.name,
+        venv,
+        encoder=enc,
+        mode=a.mode,
+        fast=a.fast,
+        pixel_extractor=a.pixel_extractor,
+        frame_stack=t.frame_stack,
+        seed=seed,
+        device=cfg.device,
+        tensorboard_log=str(d / "tb"),
+        **algorithm.agent_kwargs(t.env_id, num_envs, env_kwargs, cfg.device),
+        **sb3_kwargs,
+    )
+    algorithm.check(model)
+    left = algorithm.resume(model, ckpt, budget) if resuming else budget
+    log = EpisodeLog(
+        d / "metrics.jsonl",
+        t.timesteps if left.seconds is None else None,
+        left.seconds,
+        run,
+        append=resuming,
+    )
+    took = algorithm.learn(
+        model, left, checkpoint=ckpt, callback=log, resumed=resuming, tb_log_name="sb3"
+    )
+    venv.close()
+    provenance = {
+        "run": run,
+        "agent": to_dict(a),
+        "seed": seed,
+        "train": to_dict(t),
+        "env_seeds": env_seeds,
+        "encoder": file_ref(enc, base),
+        "dataset": None if enc is None else file_ref(job.dataset, base),
+        "pretraining_domains": None if enc is None else _pretraining_domains(job.dataset),
+        "encoder_active_latents": None if enc is None else enc.latent_activity,
+        "budget": {
+            "kind": t.budget,
+            "value": t.timesteps if t.budget == "steps" else t.seconds,
+            "env_steps": int(model.num_timesteps),
+            "seconds": round(took, 1),
+        },
+        "train_seconds": round(took, 1),
+        "env_steps_per_s": round(model.num_timesteps / max(took, 1e-9)),
+        "jobs": cfg.jobs,
+        "torch_threads": torch.get_num_threads(),
+        "reprl_version": library_version(),
+        **algorithm.provenance(model, num_envs, resuming),
+    }
+    atomic_write_json(d / "provenance.json", provenance)
+    info = {
+        "env_id": t.env_id,
+        "env_kwargs": env_kwargs,
+        "action_meanings": list(envs.action_meanings(t.env_id, **t.env_kwargs)),
+        "run": run,
+    }
+    agents.save_agent(model, d / "agent.zip", info=info)  # atomic
+    stage.finish()
+    ckpt.unlink(missing_ok=True)  # the agent zip holds what the checkpoint did
+    return d / "agent.zip"
 
 
 def stage_train(
@@ -164,121 +307,35 @@ def stage_train(
     loop and the algorithm's provenance. A resumable algorithm (A3C) checkpoints to
     :data:`A3C_CHECKPOINT` and, when an unfinished run with the same key left one (a kill,
     Ctrl-C), resumes from it: the remaining steps or seconds, ``metrics.jsonl`` continued.
-    Each encoder checkpoint is read once and handed to the agents as it is.
+    Each encoder checkpoint is read once here (workers read their own).
+
+    ``cfg.jobs > 1`` trains that many runs at once (:func:`experiments.parallel.run_jobs`:
+    worker processes with the cores shared out as torch threads); the runs of an algorithm
+    with processes of its own (A3C) run afterwards, one at a time, in this process.
 
     Returns:
-        run name -> agent zip, and how many runs were reused.
+        run name -> agent zip (in config order), and how many runs were reused.
     """
-    import torch
-    from stable_baselines3.common.vec_env import VecMonitor
-
-    import agents
-    import envs
-    from envs.rng import spawn_seeds
-
-    layout = RunLayout(base)
     out: dict[str, Path] = {}
     reused = 0
-    t = cfg.train
-    meanings = list(envs.action_meanings(t.env_id, **t.env_kwargs))
-    budget = agents.Budget(t.budget, t.timesteps if t.budget == "steps" else t.seconds)
+    alone: list[_TrainJob] = []  # algorithms with processes of their own
+    together: list[_TrainJob] = []
     for a in cfg.agents:
         enc = None if a.encoder is None else open_checkpoint(encoders[a.encoder])
-        env_kwargs = {**t.env_kwargs, **cfg.agent_env_kwargs(a)}
-        sb3_kwargs = cfg.agent_sb3_kwargs(a)
-        algorithm = agents.get_algorithm(
-            cfg.agent_algo(a),
-            sb3_kwargs,
-            checkpoint_every=A3C_CHECKPOINT_EVERY,
-            loop=cfg.agent_loop(a),
-        )
-        num_envs = algorithm.main_envs(t.num_envs)
+        own = _algorithm(cfg, a).own_processes
         for seed in cfg.seeds:
             run = f"{a.name}__{seed}"
-            d = layout.run_dir(run)
-            plain = train_key(cfg, a, seed)
-            stage = StageDir(d, stage_key(plain, {"encoder": enc}), ["agent.zip"])
-            if stage.done():
-                out[run], reused = d / "agent.zip", reused + 1
+            out[run] = RunLayout(base).run_dir(run) / "agent.zip"
+            job = _TrainJob(cfg, a, seed, base, enc, dataset)
+            if _stage_dir(job, enc)[0].done():
+                reused += 1
                 continue
-            ckpt = d / A3C_CHECKPOINT
-            # an unfinished or outdated run restarts cleanly; a resumable one with a
-            # checkpoint resumes
-            resuming = stage.begin(resume=algorithm.resumable)
-            if resuming and not ckpt.is_file():  # killed before its first checkpoint
-                resuming = stage.begin(resume=False)
-            write_yaml(d / "config.yaml", plain)
-            torch.manual_seed(seed)
-            env_seeds = spawn_seeds(seed, num_envs, purpose="train")
-            venv = VecMonitor(
-                envs.make_vec(
-                    t.env_id,
-                    num_envs,
-                    seed=env_seeds,
-                    device=cfg.device,
-                    info_factors=False,
-                    **env_kwargs,
-                )
-            )
-            model = agents.make_agent(
-                algorithm.name,
-                venv,
-                encoder=enc,
-                mode=a.mode,
-                fast=a.fast,
-                pixel_extractor=a.pixel_extractor,
-                frame_stack=t.frame_stack,
-                seed=seed,
-                device=cfg.device,
-                tensorboard_log=str(d / "tb"),
-                **algorithm.agent_kwargs(t.env_id, num_envs, env_kwargs, cfg.device),
-                **sb3_kwargs,
-            )
-            algorithm.check(model)
-            left = algorithm.resume(model, ckpt, budget) if resuming else budget
-            log = EpisodeLog(
-                d / "metrics.jsonl",
-                t.timesteps if left.seconds is None else None,
-                left.seconds,
-                run,
-                append=resuming,
-            )
-            took = algorithm.learn(
-                model, left, checkpoint=ckpt, callback=log, resumed=resuming, tb_log_name="sb3"
-            )
-            venv.close()
-            provenance = {
-                "run": run,
-                "agent": to_dict(a),
-                "seed": seed,
-                "train": to_dict(t),
-                "env_seeds": env_seeds,
-                "encoder": file_ref(enc, base),
-                "dataset": None if enc is None else file_ref(dataset, base),
-                "pretraining_domains": None if enc is None else _pretraining_domains(dataset),
-                "encoder_active_latents": None if enc is None else enc.latent_activity,
-                "budget": {
-                    "kind": t.budget,
-                    "value": t.timesteps if t.budget == "steps" else t.seconds,
-                    "env_steps": int(model.num_timesteps),
-                    "seconds": round(took, 1),
-                },
-                "train_seconds": round(took, 1),
-                "env_steps_per_s": round(model.num_timesteps / max(took, 1e-9)),
-                "reprl_version": library_version(),
-                **algorithm.provenance(model, num_envs, resuming),
-            }
-            atomic_write_json(d / "provenance.json", provenance)
-            info = {
-                "env_id": t.env_id,
-                "env_kwargs": env_kwargs,
-                "action_meanings": meanings,
-                "run": run,
-            }
-            agents.save_agent(model, d / "agent.zip", info=info)  # atomic
-            stage.finish()
-            ckpt.unlink(missing_ok=True)  # the agent zip holds what the checkpoint did
-            out[run] = d / "agent.zip"
+            if cfg.jobs > 1 and not own and enc is not None:
+                job = replace(job, encoder=enc.path)  # a worker reads its own
+            (alone if own or cfg.jobs == 1 else together).append(job)
+    run_jobs(_train_one, together, cfg.jobs)
+    for job in alone:
+        _train_one(job)
     return out, reused
 
 

@@ -278,7 +278,9 @@ def test_a_full_disk_is_one_line_keeps_what_was_there_and_the_rerun_resumes(
 ) -> None:
     root = tmp_path / "runs"
     base = root / "x"
-    argv = ["run", f"root={root}", "name=x", *TINY]
+    # jobs=1: the full disk is patched into this process, not into workers (a worker's
+    # ENOSPC arrives here whole: tests/experiments/test_parallel.py)
+    argv = ["run", f"root={root}", "name=x", *TINY, "jobs=1"]
 
     def failing_run(suffix: str, extra: tuple[str, ...] = ()) -> str:
         hits = _disk_full_at(monkeypatch, suffix)
