@@ -90,10 +90,11 @@ class ExperimentConfig:
         seeds: training seeds; every agent is trained once per seed.
         device: torch device for pretraining, agents and batched envs (cpu, cuda, ...).
         jobs: training and evaluation runs (agent x seed) at once, >= 1: worker processes,
-            the machine's cores shared out among them as torch threads
-            (:mod:`experiments.parallel`); with a ``seconds`` budget every run then gets
-            ``cpu_count // jobs`` cores for its seconds. A3C runs (worker processes of their
-            own) run one at a time.
+            this process's torch threads (the machine's physical cores; a sweep trial's
+            ``resources.cpu``, which also caps ``jobs``) shared out among them
+            (:mod:`experiments.parallel`); with a ``seconds`` budget every run then gets its
+            share of the cores for its seconds. A3C runs (worker processes of their own) run
+            one at a time.
         collect: the exploration data.
         encoders: representations to pretrain, in order (later ones may use earlier ones).
         probe: scoring the pretrained encoders against the dataset's ground-truth factors.

@@ -31,8 +31,13 @@ def threads_per_job(jobs: int, cpus: int | None = None) -> int:
 
     Args:
         jobs: runs at once, >= 1.
-        cpus: cores (default: ``os.cpu_count()``).
+        cpus: the cores to share (default: this process's torch threads, the machine's
+            physical cores unless set otherwise, e.g. a sweep trial's ``resources.cpu``).
     """
+    if cpus is None:
+        import torch
+
+        cpus = torch.get_num_threads()
     return max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
 
 

@@ -24,7 +24,8 @@ class Resources:
     """What one trial holds on its Ray node.
 
     Attributes:
-        cpu: CPU cores per trial, > 0 (torch uses as many threads).
+        cpu: CPU cores per trial, > 0 (torch uses as many threads; the trial's experiment
+            runs at most that many runs at once, its ``jobs`` capped).
         gpu: GPUs per trial, >= 0; a fraction shares a GPU among trials (0.5: two per GPU).
     """
 

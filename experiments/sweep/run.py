@@ -4,6 +4,7 @@ the log and the state file."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -143,11 +144,14 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     from experiments.experiment import load_experiment
     from experiments.pipeline import run
 
-    torch.set_num_threads(max(1, int(spec.get("cpu", 1))))
+    cores = max(1, int(spec.get("cpu", 1)))
+    torch.set_num_threads(cores)
     run_dir = Path(spec["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cfg = load_experiment(spec["base"], spec["overrides"])
+    # a trial's runs at once share its cores, never more runs than it has cores
+    cfg = dataclasses.replace(cfg, jobs=min(cfg.jobs, cores))
     with (
         (run_dir / "trial.log").open("a") as f,
         contextlib.redirect_stdout(f),
