@@ -274,7 +274,8 @@ def test_a_mapped_agent_plays_left_as_left_on_atari(monkeypatch) -> None:
 def test_default_config_is_valid_and_small() -> None:
     cfg = default_config()
     cfg.validate()
-    assert [a.mode for a in cfg.agents] == ["pixels", "frozen", "frozen"] and cfg.seeds == [0, 1]
+    assert [a.mode for a in cfg.agents] == ["pixels", "frozen", "frozen"]
+    assert cfg.seeds == [0, 1, 2] and cfg.jobs == 2  # 3 seeds in 10 min: two runs at a time
     assert [e.method for e in cfg.encoders] == ["dae", "beta_vae_dae", "st_dim"]
     assert cfg.train.budget == "seconds"  # equal wall-clock: the fair budget on a CPU
     assert cfg.train.env_id == "reprl/BreakoutStandard-v0" and len(cfg.evaluate.env_ids) == 5
