@@ -33,6 +33,7 @@ import torch
 import envs
 from agents import DevicePPO, make_agent
 from envs.rng import spawn_seeds
+from experiments.bench import with_passive_omp
 
 ENV_ID = "reprl/BreakoutStandard-v0"
 
@@ -88,11 +89,7 @@ def _run(seed: int, loop: str, steps: int, device: str, encoder: str | None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """Trains the pairs and prints one JSON object."""
-    if "OMP_WAIT_POLICY" not in os.environ:  # see bench_device_ppo: busy-waiting threads
-        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-        args = sys.argv[1:] if argv is None else argv
-        cmd = [sys.executable, "-m", "experiments.bench.bench_device_learning", *args]
-        os.execve(sys.executable, cmd, env)
+    with_passive_omp("experiments.bench.bench_device_learning", argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=16_384)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -51,6 +51,7 @@ import torch
 import envs
 import representations
 from agents import DevicePPO, make_agent
+from experiments.bench import with_passive_omp
 from experiments.bench.bench_agents import EncoderRate
 
 ENV_ID = "reprl/BreakoutStandard-v0"
@@ -139,11 +140,7 @@ def bench_pair(
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark and prints one JSON object."""
-    if "OMP_WAIT_POLICY" not in os.environ:  # before torch starts its threads: a new process
-        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-        args = sys.argv[1:] if argv is None else argv
-        cmd = [sys.executable, "-m", "experiments.bench.bench_device_ppo", *args]
-        os.execve(sys.executable, cmd, env)
+    with_passive_omp("experiments.bench.bench_device_ppo", argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=4.0, help="timed seconds per loop and case")
     p.add_argument("--envs", type=int, nargs="+", default=[16, 64, 256])
