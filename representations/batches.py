@@ -245,8 +245,9 @@ class FrameBatches(BatchKind):
 
 
 class FactorBatches(FrameBatches):
-    """Frames with their standardised factor columns, ``{"obs", "targets", "mask"}``; the model
-    has a list attribute ``targets`` (its columns)."""
+    """Frames with their standardised factor columns, ``{"obs", "targets", "mask"}``, and the
+    columns as recorded, ``"labels"`` (int64 class ids), for a model whose ``objective`` is
+    ``"classification"``; the model has a list attribute ``targets`` (its columns)."""
 
     name = "factors"
 
@@ -266,6 +267,9 @@ class FactorBatches(FrameBatches):
         self, model: Representation, ds: FrameDataset, cfg: DrawConfig, device: torch.device
     ) -> Draw:
         targets = factor_targets(ds, model.targets)  # type: ignore[attr-defined]
+        labels = None
+        if getattr(model, "objective", "regression") == "classification":
+            labels = np.rint(targets.raw).astype(np.int64)
 
         def draw(seed: int) -> Iterator[tuple[Batch, int]]:
             for frames, index in ds.iter_batches(cfg.batch_size, seed=seed, return_index=True):
@@ -274,6 +278,8 @@ class FactorBatches(FrameBatches):
                     "targets": torch.from_numpy(targets.values[index]).to(device),
                     "mask": torch.from_numpy(targets.mask[index]).to(device),
                 }
+                if labels is not None:
+                    batch["labels"] = torch.from_numpy(labels[index]).to(device)
                 yield batch, len(frames)
 
         return draw

@@ -67,11 +67,13 @@ class FactorTargets:
         values: (N, T) float32, each column standardised over the frames where it is defined,
             0 elsewhere.
         mask: (N, T) bool, where each column is defined.
+        raw: (N, T) float64, the columns as recorded (-1 where undefined), for class labels.
     """
 
     columns: list[str]
     values: np.ndarray
     mask: np.ndarray
+    raw: np.ndarray
 
 
 def factor_targets(ds: FrameDataset, targets: list[str] | None = None) -> FactorTargets:
@@ -113,4 +115,4 @@ def factor_targets(ds: FrameDataset, targets: list[str] | None = None) -> Factor
     for j in range(len(idx)):
         col = v[m[:, j], j]
         out[m[:, j], j] = (col - col.mean()) / col.std()
-    return FactorTargets(columns=chosen, values=out, mask=m)
+    return FactorTargets(columns=chosen, values=out, mask=m, raw=v.astype(np.float64))

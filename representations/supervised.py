@@ -7,14 +7,19 @@ read at best from this architecture on this data.
 
 The pretraining loop feeds it ``batch_kind = "factors"`` batches: frames with the dataset's
 factor columns, standardised over the dataset, and a mask of where each is defined (a second
-ball exists only in juggling, say). The loss is the masked mean squared error of a linear read
-out of the code, so the code is trained to carry every factor linearly.
+ball exists only in juggling, say). With ``objective: regression`` (the default) the loss is the
+masked mean squared error of a linear read-out of the code, so the code is trained to carry
+every factor linearly. With ``objective: classification`` every column is a class id (a RAM
+byte's value, ``num_classes`` = 256) and the loss is the masked mean cross-entropy of one
+linear ``num_classes``-way head per column: AtariARI's supervised encoder, trained end to end
+with the probe's own kind of classifier on its labels (there on the probe's training
+episodes, here on the collect data).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -30,8 +35,11 @@ from representations.blocks import (
     mean_frame_field,
     resolve_architecture,
 )
-from representations.config import MethodConfig, configured
+from representations.config import OMIT_DEFAULT, MethodConfig, configured
 from representations.registry import register
+
+OBJECTIVES = ("regression", "classification")
+"""What the read-out learns: every column by regression, or every column as classes."""
 
 DEFAULT_TARGETS = ("paddle_x", "ball_x[0]", "ball_y[0]", "ball_vx[0]", "ball_vy[0]", "bricks_left")
 """Breakout's factor columns, the targets of a model built without a dataset (the pretraining
@@ -54,6 +62,10 @@ class SupervisedConfig(MethodConfig):
         mean_frame: Centre the encoder's input on the pretraining frames' mean frame
             (:class:`representations.blocks.MeanFrame`; for Atari's constant backgrounds);
             default ``False``.
+        objective: ``"regression"`` (default: MSE on standardised columns) or
+            ``"classification"`` (cross-entropy of a ``num_classes``-way head per column).
+        num_classes: Classes of each column with ``classification`` (>= 2; default 256, a
+            byte); its labels must be integers in ``[0, num_classes)``.
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
@@ -63,6 +75,8 @@ class SupervisedConfig(MethodConfig):
     hidden_dim: int | None = None
     architecture: str = architecture_field()
     mean_frame: bool = mean_frame_field()
+    objective: str = field(default="regression", metadata={OMIT_DEFAULT: True})
+    num_classes: int = field(default=256, metadata={OMIT_DEFAULT: True})
 
     def __post_init__(self) -> None:
         targets = list(DEFAULT_TARGETS if self.targets is None else self.targets)
@@ -78,6 +92,14 @@ class SupervisedConfig(MethodConfig):
         self._set("channels", channels)
         self._set("hidden_dim", hidden_dim)
         self._set("mean_frame", check_mean_frame(self.mean_frame))
+        if self.objective not in OBJECTIVES:
+            raise ReprlError(
+                f"objective: expected one of {list(OBJECTIVES)}, got {self.objective!r}"
+            )
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
+            raise ReprlError(f"num_classes: expected an integer >= 2, got {self.num_classes!r}")
+        if self.num_classes < 2:
+            raise ReprlError(f"num_classes: expected an integer >= 2, got {self.num_classes}")
 
 
 @register
@@ -108,7 +130,13 @@ class SupervisedEncoder(Representation):
         self.code = init_for_architecture_(
             nn.Linear(self.encoder.out_dim, self.latent_dim), cfg.architecture
         )
-        self.readout = nn.Linear(self.latent_dim, len(cfg.targets))
+        width = len(cfg.targets) * (cfg.num_classes if self.objective == "classification" else 1)
+        self.readout = nn.Linear(self.latent_dim, width)
+
+    @property
+    def objective(self) -> str:
+        """``"regression"`` or ``"classification"`` (:class:`SupervisedConfig`)."""
+        return self.cfg.objective
 
     @property
     def targets(self) -> list[str]:
@@ -145,10 +173,41 @@ class SupervisedEncoder(Representation):
                 f"{self.targets}, got {tuple(y.shape)} and {tuple(mask.shape)}"
             )
         pred = self.readout(self.encode(batch["obs"]))
+        if self.objective == "classification":
+            return self._classification_loss(pred, batch, mask)
         m = mask.to(pred.dtype)
         mse = ((pred - y) ** 2 * m).sum() / m.sum().clamp(min=1.0)
         value = float(mse.detach())
         return mse, {"loss": value, "mse": value}
+
+    def _classification_loss(
+        self, pred: Tensor, batch: dict[str, Tensor], mask: Tensor
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Masked mean cross-entropy of the per-column heads, and their accuracy."""
+        k = self.cfg.num_classes
+        if "labels" not in batch:
+            raise ReprlError(
+                "supervised with objective classification: expected batch key 'labels' (B, "
+                f"{len(self.targets)}) int64 class ids, got keys {sorted(batch)}"
+            )
+        labels = batch["labels"]
+        bad = mask & ((labels < 0) | (labels >= k))
+        if bool(bad.any()):
+            col = self.targets[int(bad.any(0).nonzero()[0])]
+            raise ReprlError(
+                f"labels of {col!r}: expected class ids in [0, {k}) (num_classes), got "
+                f"{sorted(set(labels[bad].tolist()))[:5]}"
+            )
+        logits = pred.view(len(pred), len(self.targets), k)
+        ce = nn.functional.cross_entropy(
+            logits.flatten(0, 1), labels.clamp(0, k - 1).flatten(), reduction="none"
+        ).view_as(labels)
+        m = mask.to(ce.dtype)
+        loss = (ce * m).sum() / m.sum().clamp(min=1.0)
+        hit = (logits.argmax(-1) == labels).to(ce.dtype)
+        acc = float(((hit * m).sum() / m.sum().clamp(min=1.0)).detach())
+        value = float(loss.detach())
+        return loss, {"loss": value, "ce": value, "accuracy": acc}
 
     def example_batch(
         self, batch_size: int = 4, generator: torch.Generator | None = None
@@ -157,4 +216,7 @@ class SupervisedEncoder(Representation):
         batch = super().example_batch(batch_size, generator)
         batch["targets"] = torch.randn((batch_size, len(self.targets)), generator=generator)
         batch["mask"] = torch.ones(batch_size, len(self.targets), dtype=torch.bool)
+        if self.objective == "classification":
+            shape = (batch_size, len(self.targets))
+            batch["labels"] = torch.randint(0, self.cfg.num_classes, shape, generator=generator)
         return batch

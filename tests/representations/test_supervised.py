@@ -97,3 +97,79 @@ def test_supervised_refuses_a_batch_without_factors() -> None:
         model.loss({"obs": torch.rand(2, 3, 64, 64)})
     with pytest.raises(ReprlError, match="targets: expected a non-empty list"):
         R.make_representation("supervised", targets=[])
+
+
+# --- objective: classification (AtariARI's supervised encoder) ---------------------------------
+
+
+def test_classification_loss_by_hand() -> None:
+    """Zero read-out weights: uniform logits, cross-entropy log(K) on every defined entry; a
+    bias on one column's class 0 changes that column's terms as worked out here."""
+    model = R.make_representation(
+        "supervised", objective="classification", targets=["a", "b"], num_classes=4, **TINY
+    )
+    nn = torch.nn
+    nn.init.zeros_(model.readout.weight)
+    nn.init.zeros_(model.readout.bias)
+    obs = torch.rand(3, 3, 64, 64)
+    labels = torch.tensor([[0, 3], [1, 2], [2, 9]])  # 9: out of range but masked
+    mask = torch.tensor([[True, True], [True, True], [True, False]])
+    batch = {"obs": obs, "targets": torch.zeros(3, 2), "mask": mask, "labels": labels}
+    loss, info = model.loss(batch)
+    assert float(loss) == pytest.approx(np.log(4), rel=1e-6)
+    with torch.no_grad():
+        model.readout.bias[0 * 4 + 0] = 1.0  # column "a": logits (1, 0, 0, 0) on every row
+    loss, _ = model.loss(batch)
+    z = np.log(np.e + 3)  # column a: -log p = z - 1 for label 0 (row 0), z for 1 and 2
+    assert float(loss) == pytest.approx(((z - 1) + 2 * z + 2 * np.log(4)) / 5, rel=1e-6)
+    assert 0.0 <= info["accuracy"] <= 1.0
+
+
+def test_classification_refuses_labels_it_cannot_score() -> None:
+    model = R.make_representation(
+        "supervised", objective="classification", targets=["a"], num_classes=4, **TINY
+    )
+    obs = torch.rand(2, 3, 64, 64)
+    batch = {"obs": obs, "targets": torch.zeros(2, 1), "mask": torch.ones(2, 1, dtype=bool)}
+    with pytest.raises(ReprlError, match="expected batch key 'labels'"):
+        model.loss(batch)
+    with pytest.raises(ReprlError, match=r"labels of 'a': expected class ids in \[0, 4\)"):
+        model.loss({**batch, "labels": torch.tensor([[1], [4]])})
+    with pytest.raises(ReprlError, match="objective: expected one of"):
+        R.make_representation("supervised", objective="ranking")
+    with pytest.raises(ReprlError, match="num_classes: expected an integer >= 2"):
+        R.make_representation("supervised", objective="classification", num_classes=1)
+    # the default's checkpoint header is unchanged: no objective, no num_classes
+    assert {"objective", "num_classes"}.isdisjoint(R.make_representation("supervised").config)
+
+
+def test_classification_learns_from_the_recorded_values(data: Path, tmp_path: Path) -> None:
+    """The pretraining loop feeds each column's recorded values as class ids; the heads learn
+    the paddle far above chance, and a save/load keeps their predictions."""
+    cfg = PretrainConfig(
+        method="supervised",
+        model={**TINY, "objective": "classification", "targets": ["paddle_x", "ball_y[0]"]},
+        dataset=str(data),
+        out=str(tmp_path / "c"),
+        steps=300,
+        batch_size=32,
+        log_every=50,
+        lr=2e-3,
+    )
+    model = R.load(pretrain(cfg, progress=False))
+    ds = FrameDataset(data)
+    raw = factor_targets(ds, model.targets).raw[:600]
+    x = torch.from_numpy(ds.frames(slice(0, 600)))
+    ds.close()
+    model.eval()
+    with torch.no_grad():
+        logits = model.readout(model.encode(model.to_model_input(x))).view(600, 2, 256)
+    pred = logits.argmax(-1).numpy()
+    paddle = raw[:, 0].astype(np.int64)
+    chance = np.bincount(paddle).max() / len(paddle)
+    assert (pred[:, 0] == paddle).mean() > max(2 * chance, 0.2)  # exact paddle x, of 256
+    reloaded = R.load(tmp_path / "c" / "encoder.safetensors")
+    reloaded.eval()
+    with torch.no_grad():
+        again = reloaded.readout(reloaded.encode(reloaded.to_model_input(x)))
+    torch.testing.assert_close(again.view(600, 2, 256), logits, rtol=0, atol=0)
