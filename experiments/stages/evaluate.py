@@ -12,6 +12,7 @@ import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,10 @@ class _EvalJob:
     agent_kwargs: dict[str, Any]
     meanings: list[str] | None
 
+    @cached_property
     def stage(self) -> StageDir:
-        """The run's evaluation record, keyed on the evaluate block, the env and the inputs."""
+        """The run's evaluation record, keyed on the evaluate block, the env and the inputs
+        (worked out once: a worker gets it with the job)."""
         ev = self.cfg.evaluate
         layout = RunLayout(self.d.parent)
         csv_path, meta_path = layout.eval_csv(self.run), layout.eval_json(self.run)
@@ -81,7 +84,7 @@ def _evaluate_one(job: _EvalJob) -> Path:
     ev = cfg.evaluate
     layout = RunLayout(d.parent)
     csv_path, meta_path = layout.eval_csv(run), layout.eval_json(run)
-    stage = job.stage()
+    stage = job.stage
     stage.begin(resume=False)
     model_for = job.model_for()
     agent_name, seed = run.rsplit("__", 1)
@@ -175,7 +178,7 @@ def stage_evaluate(
                 _EvalJob(cfg, d, run, None, seed, meta, {}, dict(cfg.train.env_kwargs), None)
             )
     layout = RunLayout(base)
-    todo = [j for j in jobs if not j.stage().done()]
+    todo = [j for j in jobs if not j.stage.done()]
     run_jobs(_evaluate_one, todo, cfg.jobs)
     return [layout.eval_csv(j.run) for j in jobs], len(jobs) - len(todo)
 

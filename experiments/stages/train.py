@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +165,8 @@ def train_key(cfg: ExperimentConfig, a: AgentStage, seed: int) -> dict[str, Any]
 
 @dataclass(frozen=True)
 class _TrainJob:
-    """One agent x seed to train (picklable: a worker process runs it)."""
+    """One agent x seed to train (picklable: a worker process runs it), with its stage
+    directory and key, worked out once where the job is made."""
 
     cfg: ExperimentConfig
     agent: AgentStage
@@ -173,6 +174,8 @@ class _TrainJob:
     base: Path
     encoder: Path | Checkpoint | None
     dataset: Path | None
+    stage: StageDir
+    plain: dict[str, Any]
 
 
 def _algorithm(cfg: ExperimentConfig, a: AgentStage) -> Any:
@@ -186,10 +189,12 @@ def _algorithm(cfg: ExperimentConfig, a: AgentStage) -> Any:
     )
 
 
-def _stage_dir(job: _TrainJob, enc: Checkpoint | None) -> tuple[StageDir, dict[str, Any]]:
+def _stage_dir(
+    cfg: ExperimentConfig, a: AgentStage, seed: int, base: Path, enc: Checkpoint | None
+) -> tuple[StageDir, dict[str, Any]]:
     """The run's stage directory (keyed on :func:`train_key` and the encoder) and its key."""
-    d = RunLayout(job.base).run_dir(f"{job.agent.name}__{job.seed}")
-    plain = train_key(job.cfg, job.agent, job.seed)
+    d = RunLayout(base).run_dir(f"{a.name}__{seed}")
+    plain = train_key(cfg, a, seed)
     return StageDir(d, stage_key(plain, {"encoder": enc}), ["agent.zip"]), plain
 
 
@@ -210,7 +215,7 @@ def _train_one(job: _TrainJob) -> Path:
     algorithm = _algorithm(cfg, a)
     num_envs = algorithm.main_envs(t.num_envs)
     run = f"{a.name}__{seed}"
-    stage, plain = _stage_dir(job, enc)
+    stage, plain = job.stage, job.plain
     d = stage.path
     ckpt = d / A3C_CHECKPOINT
     # an unfinished or outdated run restarts cleanly; a resumable one with a checkpoint resumes
@@ -326,12 +331,13 @@ def stage_train(
         for seed in cfg.seeds:
             run = f"{a.name}__{seed}"
             out[run] = RunLayout(base).run_dir(run) / "agent.zip"
-            job = _TrainJob(cfg, a, seed, base, enc, dataset)
-            if _stage_dir(job, enc)[0].done():
+            stage, plain = _stage_dir(cfg, a, seed, base, enc)
+            if stage.done():
                 reused += 1
                 continue
-            if cfg.jobs > 1 and not own and enc is not None:
-                job = replace(job, encoder=enc.path)  # a worker reads its own
+            # a worker reads the encoder itself
+            shipped = enc.path if cfg.jobs > 1 and not own and enc is not None else enc
+            job = _TrainJob(cfg, a, seed, base, shipped, dataset, stage, plain)
             (alone if own or cfg.jobs == 1 else together).append(job)
     run_jobs(_train_one, together, cfg.jobs)
     for job in alone:
