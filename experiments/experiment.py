@@ -89,7 +89,8 @@ class ExperimentConfig:
         root: where experiments live.
         seeds: training seeds; every agent is trained once per seed.
         device: torch device for pretraining, agents and batched envs (cpu, cuda, ...).
-        jobs: training and evaluation runs (agent x seed) at once, >= 1: worker processes,
+        jobs: training and evaluation runs (agent x seed), and encoder probes, at once, >= 1:
+            worker processes,
             this process's torch threads (the machine's physical cores; a sweep trial's
             ``resources.cpu``, which also caps ``jobs``) shared out among them
             (:mod:`experiments.parallel`); with a ``seconds`` budget every run then gets its

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 J = TypeVar("J")
@@ -57,7 +57,12 @@ def _init_worker(threads: int, slots: Any) -> None:
     torch.set_num_threads(threads)
 
 
-def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], workers: int) -> list[R]:
+def run_jobs(
+    fn: Callable[[J], R],
+    jobs: Sequence[J],
+    workers: int,
+    done: Callable[[R], object] | None = None,
+) -> list[R]:
     """``[fn(j) for j in jobs]``, up to ``workers`` at once in worker processes.
 
     Every job of ``workers > 1`` runs in a worker with :func:`threads_per_job` ``(workers)``
@@ -68,6 +73,8 @@ def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], workers: int) -> list[R]:
         fn: a module-level function (workers import it by name).
         jobs: its arguments, each picklable.
         workers: processes at once, >= 1; 1 runs the jobs here, in order.
+        done: called here, in this process, with each job's result as it finishes (in the
+            order they finish), e.g. to advance a progress bar.
 
     Returns:
         ``fn``'s results, in the order of ``jobs``.
@@ -76,7 +83,12 @@ def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], workers: int) -> list[R]:
         Whatever the first failing job raised (the jobs not started are cancelled).
     """
     if workers <= 1 or not jobs:
-        return [fn(j) for j in jobs]
+        results = []
+        for j in jobs:
+            results.append(fn(j))
+            if done is not None:
+                done(results[-1])
+        return results
     ctx = mp.get_context("spawn")
     slots = ctx.Value("i", 0)
     pool = ProcessPoolExecutor(
@@ -87,10 +99,11 @@ def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], workers: int) -> list[R]:
     )
     try:
         futures = [pool.submit(fn, j) for j in jobs]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for f in futures:
-            if f in done and f.exception() is not None:
+        for f in as_completed(futures):
+            if f.exception() is not None:
                 raise f.exception()  # type: ignore[misc]
+            if done is not None:
+                done(f.result())
         return [f.result() for f in futures]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

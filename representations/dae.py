@@ -33,7 +33,15 @@ from torch import Tensor, nn
 
 from envs.errors import ReprlError
 from representations.base import InputSpec, Representation
-from representations.blocks import DEFAULT_CHANNELS, DEFAULT_HIDDEN_DIM, ConvDecoder, ConvEncoder
+from representations.blocks import (
+    ConvDecoder,
+    ConvEncoder,
+    architecture_field,
+    check_mean_frame,
+    init_for_architecture_,
+    mean_frame_field,
+    resolve_architecture,
+)
 from representations.config import MethodConfig, configured
 from representations.registry import register
 
@@ -127,8 +135,8 @@ class DAEConfig(MethodConfig):
     Attributes:
         input_shape: ``(C, H, W)``; C is 1 (``"L"``) or 3 (``"RGB"``). Default 64x64 RGB.
         latent_dim: Bottleneck size (default 100).
-        channels: Encoder convolution channels.
-        hidden_dim: Units of the FC layers.
+        channels: Encoder convolution channels (``None``: the architecture's).
+        hidden_dim: Units of the FC layers, 0 for none (``None``: the architecture's).
         num_masks: Occluding rectangles per training image.
         mask_size: ``(min, max)`` occluder side lengths as fractions of the image side.
         recon_loss: ``"bce"`` (binary cross-entropy with logits, summed over pixels) or
@@ -137,16 +145,25 @@ class DAEConfig(MethodConfig):
             ``BatchNorm1d``, ``code_norm``; running statistics in eval mode) before the
             decoder. Default False (as every checkpoint written before it). See the module
             doc: without it the DAE sits at the mean-image plateau on Breakout.
+        architecture: The conv stack (:data:`representations.blocks.ARCHITECTURES`):
+            ``"darla"`` (default) or ``"atariari"`` (AtariARI's Nature-CNN variant on full
+            210 x 160 frames, with its initialisation, the code layer's included), the
+            decoder its transpose.
+        mean_frame: The encoder centres its input on the training frames' mean image
+            (:class:`representations.blocks.MeanFrame`; for Atari's constant backgrounds);
+            the decoder still reconstructs the frame itself.
     """
 
     input_shape: Sequence[int] = (3, 64, 64)
     latent_dim: int = 100
-    channels: Sequence[int] = DEFAULT_CHANNELS
-    hidden_dim: int = DEFAULT_HIDDEN_DIM
+    channels: Sequence[int] | None = None
+    hidden_dim: int | None = None
     num_masks: int = 3
     mask_size: Sequence[float] = (0.1, 0.3)
     recon_loss: ReconLoss = "bce"
     bottleneck_norm: bool = False
+    architecture: str = architecture_field()
+    mean_frame: bool = mean_frame_field()
 
     def __post_init__(self) -> None:
         if self.recon_loss not in _RECON_LOSSES:
@@ -156,8 +173,12 @@ class DAEConfig(MethodConfig):
         self._set("input_shape", InputSpec.for_shape(self.input_shape).shape)
         self._set("mask_size", _check_noise(self.num_masks, self.mask_size))
         self._set("latent_dim", int(self.latent_dim))
-        self._set("channels", tuple(int(c) for c in self.channels))
-        self._set("hidden_dim", int(self.hidden_dim))
+        channels, hidden_dim = resolve_architecture(
+            self.architecture, self.channels, self.hidden_dim, self.input_shape
+        )
+        self._set("channels", channels)
+        self._set("hidden_dim", hidden_dim)
+        self._set("mean_frame", check_mean_frame(self.mean_frame))
         self._set("num_masks", int(self.num_masks))
         self._set("bottleneck_norm", bool(self.bottleneck_norm))
 
@@ -166,8 +187,9 @@ class DAEConfig(MethodConfig):
 class DenoisingAutoencoder(Representation):
     """Convolutional denoising autoencoder trained to remove occlusions.
 
-    Architecture: :class:`~representations.blocks.ConvEncoder` (4 convs 4x4 stride 2, 32-32-64-64
-    channels, FC 256), a linear bottleneck of ``latent_dim`` units, and the transposed decoder.
+    Architecture: :class:`~representations.blocks.ConvEncoder` (by default DARLA's: 4 convs 4x4
+    stride 2, 32-32-64-64 channels, FC 256; ``architecture`` picks another), a linear bottleneck
+    of ``latent_dim`` units, and the transposed decoder.
 
     Args:
         The fields of :class:`DAEConfig` (positional in its order, or by keyword); they are
@@ -191,9 +213,15 @@ class DenoisingAutoencoder(Representation):
         )
         self.cfg = cfg
         spec = self.input_spec
-        self.encoder = ConvEncoder(spec.shape, cfg.channels, cfg.hidden_dim)
-        self.bottleneck = nn.Linear(self.encoder.out_dim, self.latent_dim)
-        self.decoder = ConvDecoder(spec.shape, self.latent_dim, cfg.channels, cfg.hidden_dim)
+        self.encoder = ConvEncoder(
+            spec.shape, cfg.channels, cfg.hidden_dim, cfg.architecture, cfg.mean_frame
+        )
+        self.bottleneck = init_for_architecture_(
+            nn.Linear(self.encoder.out_dim, self.latent_dim), cfg.architecture
+        )
+        self.decoder = ConvDecoder(
+            spec.shape, self.latent_dim, cfg.channels, cfg.hidden_dim, cfg.architecture
+        )
         if cfg.bottleneck_norm:
             self.code_norm = nn.BatchNorm1d(self.latent_dim, affine=False)
 

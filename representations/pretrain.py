@@ -349,6 +349,9 @@ def fit_mean_frames(
     """Sets every :class:`~representations.blocks.MeanFrame` of ``model`` (the ``mean_frame``
     option of its encoders, a momentum copy's included) to the mean image of the dataset.
 
+    A representation held inside ``model`` (beta-VAE_DAE's frozen DAE) keeps its own mean
+    frame: it was fitted to the data that model was trained on.
+
     Args:
         model: The representation, before its first optimiser step.
         ds: Its pretraining data.
@@ -357,7 +360,13 @@ def fit_mean_frames(
     Returns:
         The frames averaged; 0 (and nothing read) for a model without a mean frame.
     """
-    centers = [m for m in model.modules() if isinstance(m, MeanFrame)]
+    nested = {
+        id(m)
+        for sub in model.modules()
+        if isinstance(sub, Representation) and sub is not model
+        for m in sub.modules()
+    }
+    centers = [m for m in model.modules() if isinstance(m, MeanFrame) and id(m) not in nested]
     if not centers:
         return 0
     index = subsample(ds, max_frames)

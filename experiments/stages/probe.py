@@ -11,10 +11,10 @@ on fresh random-agent episodes of the collect envs, collected once for all encod
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from envs.storage.artefacts import StageDir, stage_key
 from envs.storage.files import atomic_write_json, library_version
 from experiments.experiment import ExperimentConfig
 from experiments.layout import RunLayout
+from experiments.parallel import run_jobs
 from experiments.stages.base import (
     RunContext,
     Stage,
@@ -70,6 +71,22 @@ def score_context(cfg: ExperimentConfig, base: Path) -> ScoreContext:
     )
 
 
+@dataclass(frozen=True)
+class _ProbeJob:
+    """One encoder to probe (picklable: a worker process runs it), with its stage directory
+    and key, worked out once where the job is made."""
+
+    cfg: ExperimentConfig
+    name: str
+    encoder: Path | Checkpoint
+    base: Path
+    dataset: Path
+    stage: StageDir
+    plain: dict[str, Any]
+    own_scores: bool = False  # the method's own scores (reprl protocol; see stage_probe)
+    data: Path | None = None  # atariari: the fresh episodes, collected before the jobs run
+
+
 def stage_probe(
     cfg: ExperimentConfig, base: Path, dataset: Path, encoders: Mapping[str, Path | Checkpoint]
 ) -> dict[str, Path]:
@@ -85,22 +102,24 @@ def stage_probe(
     whose settings are in the config and the key. Where the metrics cannot score the dataset (it
     records no factors, as ALE datasets; every factor is constant) the file says why in
     ``skipped`` instead of failing the experiment. Keyed on the probe config, the device and
-    the content of encoder and dataset.
+    the content of encoder and dataset. Protocol ``atariari``: :func:`stage_atariari`.
+
+    ``cfg.jobs > 1`` probes that many encoders at once (:func:`experiments.parallel.run_jobs`);
+    each probe is seeded, so the scores are the same up to float rounding (the probes' torch
+    threads differ), and ``jobs`` is not part of the key.
 
     Returns:
         encoder name -> its probe JSON.
     """
-    from representations.analysis import probe
-
     if cfg.probe.protocol == "atariari":
         return stage_atariari(cfg, base, dataset, encoders)
     p = cfg.probe
     layout = RunLayout(base)
-    d = layout.probe_dir
-    d.mkdir(parents=True, exist_ok=True)
+    layout.probe_dir.mkdir(parents=True, exist_ok=True)
     ctx = score_context(cfg, base)
     out: dict[str, Path] = {}
-    for name, opened in tqdm(encoders.items(), desc="probe", unit="encoder", mininterval=1.0):
+    todo: list[_ProbeJob] = []
+    for name, opened in encoders.items():
         enc = open_checkpoint(opened)
         own = enc.method_class.probe_settings(ctx)  # the method's own scores' settings
         plain: dict[str, Any] = {
@@ -111,30 +130,69 @@ def stage_probe(
             "device": cfg.device,
             **own,
         }
-        path = layout.probe_file(name)
-        stage = StageDir(
-            d, stage_key(plain, {"encoder": enc, "dataset": dataset}), [path.name], name=name
-        )
-        out[name] = path
-        if stage.done():
-            continue
-        stage.begin(resume=False)
-        t0 = time.perf_counter()
-        model = enc.load(device=cfg.device)
+        out[name] = layout.probe_file(name)
+        stage = _stage_dir(layout, name, plain, enc, dataset)
+        if not stage.done():
+            shipped = _shipped(cfg, enc)
+            todo.append(_ProbeJob(cfg, name, shipped, base, dataset, stage, plain, bool(own)))
+    _run(todo, cfg.jobs, len(encoders))
+    return out
+
+
+def _stage_dir(
+    layout: RunLayout, name: str, plain: Mapping[str, Any], enc: Checkpoint, dataset: Path
+) -> StageDir:
+    """An encoder's probe stage, keyed on ``plain`` and the content of encoder and dataset."""
+    key = stage_key(dict(plain), {"encoder": enc, "dataset": dataset})
+    return StageDir(layout.probe_dir, key, [layout.probe_file(name).name], name=name)
+
+
+def _shipped(cfg: ExperimentConfig, enc: Checkpoint) -> Path | Checkpoint:
+    """What a job carries of its encoder: the opened checkpoint here, its path to a worker
+    (which reads the checkpoint itself)."""
+    return enc.path if cfg.jobs > 1 else enc
+
+
+def _run(todo: list[_ProbeJob], jobs: int, total: int) -> None:
+    """Runs the probe jobs, ``jobs`` at once, with one progress bar over all ``total``
+    encoders (the reused ones counted done)."""
+    with tqdm(total=total, desc="probe", unit="encoder", mininterval=1.0) as bar:
+        bar.update(total - len(todo))
+        run_jobs(_probe_one, todo, jobs, done=lambda _: bar.update(1))
+
+
+def _probe_one(job: _ProbeJob) -> Path:
+    """Probes one encoder (either protocol) into its ``probe/<encoder>.json``; returns it."""
+    from representations.analysis import atariari, probe
+
+    cfg, p, name, base, dataset = job.cfg, job.cfg.probe, job.name, job.base, job.dataset
+    enc = open_checkpoint(job.encoder)
+    path = RunLayout(base).probe_file(name)
+    job.stage.begin(resume=False)
+    t0 = time.perf_counter()
+    model = enc.load(device=cfg.device)
+    if job.data is not None:
+        settings = job.plain["atariari"]
+        try:
+            results = {"atariari": atariari(model, job.data, seed=p.seed, device=cfg.device,
+                                            **settings)}  # fmt: skip
+        except ReprlError as e:  # labels the probe cannot score: say why
+            results = {"skipped": f"AtariARI probe not computed: {e}"}
+    else:
         try:
             results = probe(model, dataset, max_frames=p.frames, metrics=p.metrics, seed=p.seed)
         except ReprlError as e:  # data the metrics cannot score (no factors: ALE): say why
             results = {"skipped": f"factor metrics not computed: {e}"}
         results.pop("encoder", None)
         results.pop("dataset", None)
-        record = _record(name, enc, model, base, dataset, plain, results)
-        if own:
-            record.update(model.probe_scores(ctx))
-        record["seconds"] = round(time.perf_counter() - t0, 1)
-        record["reprl_version"] = library_version()
-        atomic_write_json(path, record)
-        stage.finish()
-    return out
+    record = _record(name, enc, model, base, dataset, job.plain, results)
+    if job.own_scores:
+        record.update(model.probe_scores(score_context(cfg, base)))
+    record["seconds"] = round(time.perf_counter() - t0, 1)
+    record["reprl_version"] = library_version()
+    atomic_write_json(path, record)
+    job.stage.finish()
+    return path
 
 
 def _record(
@@ -206,48 +264,31 @@ def stage_atariari(
     the probe directory, only when some encoder is not probed yet, and deleted after). Where
     the probe cannot score them (no discrete factors, too few episodes) the file says why in
     ``skipped``. Keyed on the probe settings, the episodes' settings, the device and the
-    content of encoder and dataset.
+    content of encoder and dataset. ``cfg.jobs > 1`` probes that many encoders at once, as
+    :func:`stage_probe`.
 
     Returns:
         encoder name -> its probe JSON.
     """
-    from representations.analysis import atariari
-
     p = cfg.probe
     layout = RunLayout(base)
     layout.probe_dir.mkdir(parents=True, exist_ok=True)
-    ctx = score_context(cfg, base)
     settings = dataclasses.asdict(p.atariari)
     episodes = atariari_episodes(cfg)
     out: dict[str, Path] = {}
-    with contextlib.ExitStack() as stack:
-        data: Path | None = None
-        for name, opened in tqdm(encoders.items(), desc="probe", unit="encoder", mininterval=1.0):
-            enc = open_checkpoint(opened)
-            plain = {"encoder": name, "protocol": "atariari", "frames": p.frames, "seed": p.seed,
-                     "device": cfg.device, "atariari": settings, "episodes": episodes}  # fmt: skip
-            path = layout.probe_file(name)
-            key = stage_key(plain, {"encoder": enc, "dataset": dataset})
-            stage = StageDir(layout.probe_dir, key, [path.name], name=name)
-            out[name] = path
-            if stage.done():
-                continue
-            stage.begin(resume=False)
-            if data is None:
-                data = stack.enter_context(ctx.temporary("atariari_episodes.h5"))
-                _collect_episodes(episodes, data, cfg.device)
-            t0 = time.perf_counter()
-            model = enc.load(device=cfg.device)
-            try:
-                results = {"atariari": atariari(model, data, seed=p.seed, device=cfg.device,
-                                                **settings)}  # fmt: skip
-            except ReprlError as e:  # labels the probe cannot score: say why
-                results = {"skipped": f"AtariARI probe not computed: {e}"}
-            record = _record(name, enc, model, base, dataset, plain, results)
-            record["seconds"] = round(time.perf_counter() - t0, 1)
-            record["reprl_version"] = library_version()
-            atomic_write_json(path, record)
-            stage.finish()
+    todo: list[_ProbeJob] = []
+    for name, opened in encoders.items():
+        enc = open_checkpoint(opened)
+        plain = {"encoder": name, "protocol": "atariari", "frames": p.frames, "seed": p.seed,
+                 "device": cfg.device, "atariari": settings, "episodes": episodes}  # fmt: skip
+        out[name] = layout.probe_file(name)
+        stage = _stage_dir(layout, name, plain, enc, dataset)
+        if not stage.done():
+            todo.append(_ProbeJob(cfg, name, _shipped(cfg, enc), base, dataset, stage, plain))
+    if todo:
+        with score_context(cfg, base).temporary("atariari_episodes.h5") as data:
+            _collect_episodes(episodes, data, cfg.device)
+            _run([dataclasses.replace(j, data=data) for j in todo], cfg.jobs, len(encoders))
     return out
 
 

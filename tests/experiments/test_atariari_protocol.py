@@ -124,6 +124,7 @@ def test_the_atariari_configs_validate(name: str) -> None:
     assert cfg.probe.protocol == "atariari"
     assert [e.name for e in cfg.encoders] == [
         "random_init", "vae", "cpc", "st_dim", "supervised", "atc",
+        "beta_vae", "dae", "beta_vae_dae",
     ]  # fmt: skip
     assert {e.model["architecture"] for e in cfg.encoders} == {"atariari"}
     assert cfg.agents == []  # probe-only: collect, pretrain, probe, report

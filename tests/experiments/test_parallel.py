@@ -2,6 +2,7 @@
 worker equal to the same runs done here one after another."""
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import torch
 from agents import load_agent
 from envs.errors import ReprlError
 from envs.storage.files import is_no_space, no_space
+from experiments.layout import RunLayout
 from experiments.parallel import bar_position, run_jobs, threads_per_job
 from experiments.pipeline import run
+from experiments.stages.probe import stage_probe
 from experiments.stages.train import train_key
 from tests.experiments.test_pipeline import tiny
 
@@ -60,6 +63,14 @@ def test_a_lone_job_still_gets_a_workers_threads() -> None:
     assert pid != os.getpid() and threads == threads_per_job(2) and position == 1
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_finished_job_is_reported_here(workers: int) -> None:
+    seen: list[tuple[int, int]] = []  # (the reporting process, the result)
+    out = run_jobs(square_here, [3, 1, 2], workers, done=lambda r: seen.append((os.getpid(), r[3])))
+    assert sorted(r for _, r in seen) == [1, 4, 9] and [r[3] for r in out] == [9, 1, 4]
+    assert {pid for pid, _ in seen} == {os.getpid()}
+
+
 def test_a_failing_job_raises_here() -> None:
     with pytest.raises(ReprlError, match="job 2 failed"):
         run_jobs(fail_on_two, [0, 1, 2, 3], 2)
@@ -97,8 +108,9 @@ def _params(zip_path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_runs_in_workers_equal_runs_here(tmp_path: Path) -> None:
-    """Two seeds x two agents trained and evaluated two at a time equal the same runs done
-    here, one after another, on the workers' one torch thread: same weights, same episodes."""
+    """Two seeds x two agents trained and evaluated two at a time, and two encoders probed two
+    at a time, equal the same runs done here, one after another, on the workers' one torch
+    thread: same weights, same episodes, same probe scores."""
     base = dataclasses.replace(tiny(tmp_path), seeds=[0, 1])
     base = dataclasses.replace(base, evaluate=dataclasses.replace(base.evaluate, video=False))
     par = dataclasses.replace(base, name="par", jobs=2)
@@ -125,6 +137,21 @@ def test_runs_in_workers_equal_runs_here(tmp_path: Path) -> None:
     assert evals == [f"{r}.csv" for r in runs] + ["random__0.csv", "random__1.csv"]
     for name in evals:
         assert (p_dir / "eval" / name).read_text() == (s_dir / "eval" / name).read_text()
+    # the probes, two at a time, score as the same encoders probed here on one thread
+    par_layout, here = RunLayout(p_dir), tmp_path / "probed_here"
+    encoders = {name: par_layout.checkpoint(name) for name in ("dae", "bvd")}
+    torch.set_num_threads(threads_per_job(2))
+    try:
+        files = stage_probe(dataclasses.replace(par, jobs=1), here, par_layout.dataset, encoders)
+    finally:
+        torch.set_num_threads(before)
+    for name, path in files.items():
+        a = json.loads(par_layout.probe_file(name).read_text())
+        b = json.loads(path.read_text())
+        for record in (a, b):
+            for key in ("seconds", "checkpoint", "dataset"):  # paths are relative to the run
+                record.pop(key)
+        assert a == b and a["encoder"] == name
     # a second run reuses every stage but the report, in workers or not
     stages = run(par)["stages"]
     assert {k: v["status"] for k, v in stages.items() if k != "report"} == dict.fromkeys(

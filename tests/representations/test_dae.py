@@ -76,3 +76,18 @@ def test_bottleneck_norm_leaves_the_mean_image_plateau() -> None:
     assert sse >= 0.99 * mean_sse and var < 0.01
     sse, mean_sse, var = _trained(bottleneck_norm=True)
     assert sse < 0.9 * mean_sse and var > 0.3
+
+
+def test_the_atariari_architecture_reconstructs_full_frames() -> None:
+    # beta-VAE_DAE's perceptual net on AtariARI's 210 x 160 grayscale frames
+    torch.manual_seed(0)
+    dae = DenoisingAutoencoder(input_shape=(1, 210, 160), architecture="atariari")
+    assert dae.config["channels"] == [32, 64, 128, 64] and dae.config["architecture"] == "atariari"
+    x = torch.rand(2, 1, 210, 160)
+    with torch.no_grad():
+        assert dae.decode(dae.encode(x)).shape == x.shape
+        assert dae.features(x, 2).shape == (2, 64, 24, 18)  # conv2: 64@4x4/2 of conv1's 51x39
+    loss, logs = dae.loss({"obs": x})
+    loss.backward()
+    assert all(p.grad is not None for p in dae.parameters())
+    assert logs["recon"] > 0

@@ -20,7 +20,7 @@ from representations import make_representation
 from representations.blocks import ConvEncoder, MeanFrame
 from representations.pretrain import PretrainConfig, fit_mean_frames, pretrain
 
-FAMILY = ["beta_vae", "cpc", "supervised", "st_dim", "atc"]
+FAMILY = ["beta_vae", "cpc", "supervised", "st_dim", "atc", "dae"]
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,19 @@ def test_fit_mean_frames_sets_every_copy_to_the_datasets_mean(data: Path) -> Non
         torch.testing.assert_close(center.mean, expected, atol=1e-6, rtol=0)
 
 
+def test_fit_mean_frames_leaves_a_nested_representations_own_mean(data: Path) -> None:
+    # beta-VAE_DAE's frozen DAE was fitted on its own training data: refitting it would change
+    # the perceptual space the beta-VAE is measured in
+    dae = make_representation("dae", mean_frame=True)
+    dae_mean = torch.full((3, 64, 64), 0.25)
+    dae.encoder.center.fit(dae_mean)
+    model = make_representation("beta_vae_dae", dae=dae, mean_frame=True)
+    with closing(FrameDataset(data)) as ds:
+        assert fit_mean_frames(model, ds) == len(ds)
+    torch.testing.assert_close(model.encoder.center.mean, dataset_mean(data), atol=1e-6, rtol=0)
+    assert torch.equal(model.dae.encoder.center.mean, dae_mean)
+
+
 @pytest.mark.parametrize("steps", [0, 2])
 def test_pretraining_fits_the_mean_and_the_checkpoint_keeps_it(
     data: Path, tmp_path: Path, steps: int
@@ -112,7 +125,9 @@ def test_pretraining_fits_the_mean_and_the_checkpoint_keeps_it(
         torch.testing.assert_close(model.encode(x), again.encode(x), atol=0, rtol=0)
 
 
-@pytest.mark.parametrize(("method", "head"), [("cpc", "to_latent"), ("supervised", "code")])
+@pytest.mark.parametrize(
+    ("method", "head"), [("cpc", "to_latent"), ("supervised", "code"), ("dae", "bottleneck")]
+)
 def test_the_atariari_architecture_starts_as_the_papers_init(method: str, head: str) -> None:
     torch.manual_seed(0)
     model = make_representation(
