@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", default=None, help="these encoders (default: all)")
     args = p.parse_args(argv)
     layout = RunLayout(args.run_dir)
-    cfg = load_experiment(str(layout.config), [f"jobs={args.jobs}"])
+    cfg = load_experiment(str(layout.config))  # jobs set per run below
     names = args.only or [e.name for e in cfg.encoders]
     encoders = {n: layout.checkpoint(n) for n in names}
     load_before = os.getloadavg()[0]
