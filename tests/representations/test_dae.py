@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from representations import DenoisingAutoencoder, load
+from representations.dae import occlude
 
 SMALL = {"input_shape": (1, 16, 16), "channels": (8, 8, 16, 16), "hidden_dim": 32}
 
@@ -91,3 +92,45 @@ def test_the_atariari_architecture_reconstructs_full_frames() -> None:
     loss.backward()
     assert all(p.grad is not None for p in dae.parameters())
     assert logs["recon"] > 0
+
+
+def test_encode_standardises_with_the_clean_frames_statistics() -> None:
+    # The running statistics come from the clean frames' codes (encode's input), not from the
+    # occluded training batches, whose codes the occluders dominate.
+    torch.manual_seed(0)
+    dae = DenoisingAutoencoder(latent_dim=4, bottleneck_norm=True, mask_size=(0.3, 0.6), **SMALL)
+    x = _scenes(64, 3)
+    with torch.no_grad():
+        for _ in range(150):  # no optimiser step: the statistics settle at this batch's
+            dae.loss({"obs": x})
+        clean = dae.bottleneck(dae.encoder(x))
+        noisy = dae.bottleneck(dae.encoder(occlude(x, num_masks=3, mask_size=(0.3, 0.6))[0]))
+    norm = dae.code_norm
+    torch.testing.assert_close(norm.running_mean, clean.mean(0), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(norm.running_var, clean.var(0), atol=1e-6, rtol=1e-4)
+    assert not torch.allclose(noisy.var(0), clean.var(0), rtol=0.2)  # the test can tell them apart
+    want = (clean - clean.mean(0)) / torch.sqrt(clean.var(0) + norm.eps)
+    torch.testing.assert_close(dae.encode(x), want, atol=3e-3, rtol=1e-2)
+
+
+def test_the_decoder_trains_on_the_occluded_batch_standardised_by_itself() -> None:
+    torch.manual_seed(0)
+    dae = DenoisingAutoencoder(latent_dim=4, bottleneck_norm=True, **SMALL)
+    x = _scenes(16, 1)
+    g = torch.Generator().manual_seed(5)
+    noisy, _ = occlude(x, num_masks=dae.num_masks, mask_size=dae.mask_size, generator=g)
+    code = dae.bottleneck(dae.encoder(noisy))
+    standard = (code - code.mean(0)) / torch.sqrt(code.var(0, unbiased=False) + 1e-5)
+    want = (
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            dae.decoder(standard), x, reduction="sum"
+        )
+        / x.shape[0]
+    )
+    got, _ = dae.loss({"obs": x}, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(got, want)
+    dae.eval()  # eval mode: the same batch statistics, the running ones untouched
+    before = dae.code_norm.running_mean.clone()
+    got, _ = dae.loss({"obs": x}, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(dae.code_norm.running_mean, before)
