@@ -103,7 +103,8 @@ def run(
         )
     layout = RunLayout.at(cfg.root, cfg.name)
     layout.base.mkdir(parents=True, exist_ok=True)
-    write_yaml(layout.config, to_dict(cfg))
+    # complete as written: ``base: none`` so reloading it (a resume, a benchmark) adds nothing
+    write_yaml(layout.config, {"base": "none", **to_dict(cfg)})
     previous = _previous_stages(layout.summary)
     summary: dict[str, Any] = {"experiment": str(layout.base), "stages": {}}
     ctx = RunContext(cfg, layout)

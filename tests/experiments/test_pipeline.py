@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agents.hyperparams import PPOHyperparams
-from experiments.config import ConfigError
+from experiments.config import ConfigError, to_dict
 from experiments.pipeline import (
     AgentStage,
     CollectStage,
@@ -72,6 +72,17 @@ def finished(tmp_path_factory) -> tuple[ExperimentConfig, dict]:
     root = tmp_path_factory.mktemp("exp")
     cfg = tiny(root)
     return cfg, run(cfg)
+
+
+def test_the_run_config_reloads_as_the_config_that_ran(finished) -> None:
+    # tiny() starts from the dataclass defaults, not the default experiment: reloading the
+    # written file must not merge the default's Breakout env kwargs back in
+    cfg, _ = finished
+    back = load_experiment(str(Path(cfg.root) / cfg.name / "config.yaml"))
+    assert to_dict(back) == to_dict(cfg)
+    assert (
+        to_dict(default_config())["collect"]["env_kwargs"] != to_dict(cfg)["collect"]["env_kwargs"]
+    )
 
 
 def test_every_stage_leaves_its_artefact(finished) -> None:
