@@ -72,7 +72,14 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor, 
 from torch import Tensor
 
 from agents.latent import EncodeObservations
-from agents.ppo_update import PPOSettings, Rollout, UpdateStats, explained_variance, ppo_update
+from agents.ppo_update import (
+    PPOSettings,
+    Rollout,
+    UpdateStats,
+    explained_variance,
+    policy_act,
+    ppo_update,
+)
 from agents.recurrent import is_recurrent
 from envs.adapters import TorchVecEnv
 from envs.errors import ReprlError
@@ -254,7 +261,8 @@ class _LatentRing:
         frames (the last ``C`` channels)."""
         frames = stacks[..., -self.channels :].permute(0, 3, 1, 2)
         with torch.inference_mode():  # read, never written, by the ring (outside the mode)
-            return self.encoder.encode(frames.float().div_(255.0))
+            # valid by construction: uint8 / 255 of the shape EncodeObservations checked
+            return self.encoder.encode(frames.float().div_(255.0), check=False)
 
     def step(
         self, ring: Tensor, obs: Tensor, done_index: Tensor, final_obs: Tensor
@@ -431,7 +439,7 @@ class DevicePPO:
             rollout.obs[t] = self._obs  # before the step: a core may reuse its buffers
             rollout.episode_starts[t] = self._starts
             with torch.no_grad():
-                actions, values, log_probs = policy(self._view(self._obs))
+                actions, values, log_probs = policy_act(policy, self._view(self._obs))
                 obs, rewards, dones, env_rewards, res = self._step(actions)
             model.num_timesteps += n
             self.episodes.step(env_rewards, res.done_index, model.num_timesteps, res.final_factors)

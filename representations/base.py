@@ -315,11 +315,15 @@ class Representation(nn.Module, abc.ABC):
         self.config: dict[str, Any] = json_plain(dict(config), f"{type(self).__name__}.config")
         self.provenance: dict[str, Any] | None = None
 
-    def encode(self, obs: Tensor) -> Tensor:
+    def encode(self, obs: Tensor, *, check: bool = True) -> Tensor:
         """Deterministic code of a batch of images.
 
         Args:
             obs: ``(B, C, H, W)`` float32 in ``[0, 1]``, exactly :attr:`input_spec`.
+            check: validate ``obs`` first (:meth:`InputSpec.check`: its shape, dtype and value
+                range, one host sync); False for callers whose input is valid by
+                construction (uint8 frames of a checked shape divided by 255, in a training
+                loop's hot path).
 
         Returns:
             ``(B, latent_dim)`` float32. Gradients flow (for fine-tuning); wrap in
@@ -328,7 +332,8 @@ class Representation(nn.Module, abc.ABC):
         Raises:
             ReprlError: If ``obs`` does not match :attr:`input_spec`.
         """
-        self.input_spec.check(obs)
+        if check:
+            self.input_spec.check(obs)
         return self._encode(obs)
 
     def forward(self, obs: Tensor) -> Tensor:

@@ -157,13 +157,17 @@ def _time_phases(model: Any) -> dict[str, float]:
 class EncoderRate:
     """The frozen encoder's ``encode`` on ``(batch, 3, 64, 64)`` Breakout frames, in frames/s.
 
-    Each call measures for ``seconds`` (at least 10 batches) and keeps the rate.
+    Each call measures for ``seconds`` (at least 10 batches) and keeps the rate. ``check``:
+    ``encode`` validates each batch first, as the public call does; False times the network
+    alone (what the device loop's latent ring calls).
     """
 
-    def __init__(self, encoder: Path, batch: int, seconds: float, device: str = "cpu") -> None:
+    def __init__(
+        self, encoder: Path, batch: int, seconds: float, device: str = "cpu", check: bool = True
+    ) -> None:
         self.model = representations.load(encoder, device=device)
         self.sync = torch.device(device).type == "cuda"
-        self.batch, self.seconds = batch, seconds
+        self.batch, self.seconds, self.check = batch, seconds, check
         env = envs.make_vec(ENV_ID, batch, seed=0)
         frames = env.reset()
         for _ in range(20):
@@ -172,13 +176,13 @@ class EncoderRate:
         self.rates: list[float] = []
         with torch.inference_mode():
             for _ in range(10):
-                self.model.encode(self.x)
+                self.model.encode(self.x, check=check)
 
     def __call__(self) -> None:
         with torch.inference_mode():
             n, t0 = 0, time.perf_counter()
             while (dt := time.perf_counter() - t0) < self.seconds or n < 10:
-                self.model.encode(self.x)
+                self.model.encode(self.x, check=self.check)
                 n += 1
                 if self.sync:
                     torch.cuda.synchronize()
