@@ -32,7 +32,9 @@ of a batch equals a single game with the same seed, on any device.
 
 The package: :mod:`envs.breakout.geometry` (layout and colours), :mod:`envs.breakout.rules`
 (actions, variants, factor names, return bounds), :mod:`envs.breakout.core` (the batched
-state, episode starts and physics), :mod:`envs.breakout.render` (frames and segmentation),
+state, episode starts and physics), :mod:`envs.breakout.physics` (the balls' sub-steps as one
+pure tensor function, which ``compile=True`` runs through ``torch.compile``),
+:mod:`envs.breakout.render` (frames and segmentation),
 :mod:`envs.breakout.family` (the ``reprl/Breakout*-v0`` ids, :data:`BREAKOUT`).
 """
 

@@ -71,6 +71,7 @@ def _agent(kind: str, num_envs: int, n_steps: int, encoder: Path, args: argparse
         info_factors=False,
         device=args.device,
         max_episode_steps=2000,
+        **({"compile": True} if args.compile else {}),
     )
     return make_agent(
         "ppo",
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS))
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="torch device of the envs and the agents")
+    p.add_argument(
+        "--compile", action="store_true", help="both loops' envs torch.compile their physics"
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -186,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             "frame_stack": FRAME_STACK,
             "timed_seconds_per_loop_and_case": args.seconds,
             "device": args.device,
+            "env_compile": args.compile,
             "pixels": "NatureCNN on 4 stacked grayscale frames",
             "frozen": "st_dim (latent 32, fresh weights), frozen, fast path, 4 stacked RGB frames",
             "encoder_rate": "encode(check=False) at batch = envs: the network alone",

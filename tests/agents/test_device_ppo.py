@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -32,7 +33,15 @@ from agents.device_ppo import (
     resolve_loop,
 )
 from agents.latent import find_encode_wrapper
-from agents.ppo_update import PPOSettings, Rollout, compute_gae, ppo_update
+from agents.ppo_update import (
+    PPOSettings,
+    Rollout,
+    compute_gae,
+    is_categorical,
+    policy_act,
+    policy_evaluate,
+    ppo_update,
+)
 from envs.errors import ReprlError
 
 from .conftest import ENV_ID
@@ -190,6 +199,45 @@ def test_update_refuses_what_it_cannot_split() -> None:
     r.advantages = None
     with pytest.raises(ValueError, match="finished rollout"):
         ppo_update(model.policy, r, settings)
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_policy_heads_are_sb3s_bit_for_bit(share: bool) -> None:
+    """``policy_act`` draws what ``policy(obs)`` draws from the same seed (actions, values,
+    log-probabilities) and ``policy_evaluate`` gives ``evaluate_actions``' numbers and
+    gradients, with a shared features extractor or one per head."""
+    model = PPO(
+        "MlpPolicy",
+        gym.make("CartPole-v1"),
+        policy_kwargs={"share_features_extractor": share},
+        seed=0,
+        device="cpu",
+    )
+    policy = model.policy
+    assert is_categorical(policy)
+    obs = torch.randn(64, 4)
+    with torch.no_grad():
+        torch.manual_seed(5)
+        theirs = policy(obs)
+        torch.manual_seed(5)
+        ours = policy_act(policy, obs)
+    assert all(torch.equal(a.flatten(), b.flatten()) for a, b in zip(theirs, ours, strict=True))
+    actions = torch.randint(0, 2, (64,))
+    params = list(policy.parameters())
+    results = []
+    for evaluate in (policy.evaluate_actions, lambda o, a: policy_evaluate(policy, o, a)):
+        values, log_prob, entropy = evaluate(obs, actions)
+        loss = values.square().mean() - log_prob.mean() - 0.01 * entropy.mean()
+        results.append((values, log_prob, entropy, *torch.autograd.grad(loss, params)))
+    assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))
+
+
+def test_policy_evaluate_leaves_other_action_spaces_to_sb3() -> None:
+    policy = PPO("MlpPolicy", gym.make("Pendulum-v1"), seed=0, device="cpu").policy
+    assert not is_categorical(policy)
+    obs, actions = torch.randn(8, 3), torch.randn(8, 1)
+    ours, theirs = policy_evaluate(policy, obs, actions), policy.evaluate_actions(obs, actions)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
 # ---------------------------------------------------------------------- whole loop

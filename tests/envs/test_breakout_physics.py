@@ -4,6 +4,8 @@ Each test places the ball by hand (play-area pixels, y down) and steps with NOOP
 expected positions can be worked out on paper from the rules in ``envs/breakout.py``.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -395,3 +397,50 @@ def test_state_tensors_live_on_the_requested_device() -> None:
     g = BreakoutBatch(2, seed=0, device=torch.device("cpu"))
     obs = g.reset()
     assert obs.device.type == "cpu" and obs.dtype == torch.uint8
+
+
+def _trajectory(g: BreakoutBatch, steps: int) -> list[tuple[torch.Tensor, ...]]:
+    """Every step's frames, rewards, ends and factors under one fixed action sequence."""
+    rng = np.random.default_rng(4)
+    out = [(g.reset(),)]
+    for _ in range(steps):
+        r = g.step(rng.integers(0, 3, g.num_envs))
+        f = g.factors()
+        out.append((r.obs, r.reward, r.terminated, r.truncated, r.final_obs, *f.values()))
+    return out
+
+
+def _same(a: list[tuple[torch.Tensor, ...]], b: list[tuple[torch.Tensor, ...]]) -> bool:
+    return all(
+        len(x) == len(y) and all(torch.equal(u, v) for u, v in zip(x, y)) for x, y in zip(a, b)
+    )
+
+
+@pytest.mark.parametrize("variant", B.VARIANTS)
+def test_skipping_idle_substeps_changes_nothing(variant: str) -> None:
+    """The CPU's eager shortcut (no brick bookkeeping in sub-steps where no brick broke) and
+    the branch-free sub-steps that torch.compile and GPUs run give the same games, frame for
+    frame, through brick hits, speed-ups, lost balls and episode ends."""
+    skip = BreakoutBatch(16, variant, seed=2, max_episode_steps=300)
+    assert skip._layout.skip_idle
+    full = BreakoutBatch(16, variant, seed=2, max_episode_steps=300)
+    full._layout = dataclasses.replace(full._layout, skip_idle=False)
+    a, b = _trajectory(skip, 400), _trajectory(full, 400)
+    assert _same(a, b)
+    ends = sum(int((s[2] | s[3]).sum()) for s in a[1:])
+    scored = sum(int((s[1] != 0).sum()) for s in a[1:])
+    assert ends > 0 and scored > 0  # the run went through episode ends and rewards
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["standard", pytest.param("juggling", marks=pytest.mark.slow)]
+    + [pytest.param(v, marks=pytest.mark.slow) for v in ("middle_wall", "half_negative")],
+)
+def test_compiled_physics_is_the_eager_physics(variant: str) -> None:
+    """``compile=True`` (the sub-steps as one torch.compile graph) steps the same games as the
+    eager physics, bit for bit."""
+    eager = BreakoutBatch(16, variant, seed=3, max_episode_steps=300)
+    compiled = BreakoutBatch(16, variant, seed=3, max_episode_steps=300, compile=True)
+    assert compiled.compiled and not compiled._layout.skip_idle
+    assert _same(_trajectory(eager, 400), _trajectory(compiled, 400))

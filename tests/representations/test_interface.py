@@ -103,6 +103,18 @@ def test_encode_rejects_wrong_input(model: Representation, case: str) -> None:
     assert expected in msg and actual in msg, msg
 
 
+def test_encode_without_the_check_is_the_same_code(model: Representation) -> None:
+    """``check=False`` (a training loop's trusted input) skips only the validation: the same
+    code for valid input, and out-of-range input is no longer refused."""
+    x = torch.rand(B, *model.input_spec.shape)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model.encode(x, check=False), model.encode(x))
+        model.encode(x * 2, check=False)  # the range check would refuse it
+    with pytest.raises(ValueError, match="expected range"):
+        model.encode(x * 2)
+
+
 @pytest.mark.parametrize(
     ("bad", "fragments"),
     [
