@@ -16,8 +16,11 @@ least other work) and, for the env's own stacking, its bare torch core.
 every step, as a policy reading them would) and the SB3 VecEnv without factor dicts (numpy out,
 so every step copies the frames to the host).
 
+``--compile`` adds the bare core with ``compile=True`` (the balls' sub-steps as one
+``torch.compile`` graph) beside the eager one, in both sections.
+
 Usage: ``python -m experiments.bench.bench_envs [--seconds 3] [--sizes 1 16 256 1024]
-[--stack] [--devices cpu cuda]``
+[--stack] [--devices cpu cuda] [--compile]``
 """
 
 from __future__ import annotations
@@ -64,8 +67,10 @@ def bench_reprl_vecenv(n: int, seconds: float, variant: str = "standard") -> flo
     return _rate(lambda i: venv.step(acts[i % 64]), n, seconds)
 
 
-def bench_reprl_core(n: int, seconds: float, device: str = "cpu") -> float:
-    core = BreakoutBatch(n, "standard", seed=0, device=device)
+def bench_reprl_core(n: int, seconds: float, device: str = "cpu", compile: bool = False) -> float:
+    """The bare torch core's env-steps/s; ``compile``: its sub-steps through torch.compile
+    (compiled on the first warm-up step, untimed)."""
+    core = BreakoutBatch(n, "standard", seed=0, device=device, compile=compile)
     core.reset()
     acts = torch.randint(0, 3, (64, n), generator=torch.Generator().manual_seed(0)).to(device)
     if torch.device(device).type != "cuda":
@@ -78,7 +83,9 @@ def bench_reprl_core(n: int, seconds: float, device: str = "cpu") -> float:
     return _rate(step, n, seconds)
 
 
-def bench_devices(sizes: list[int], devices: list[str], seconds: float) -> list[dict[str, Any]]:
+def bench_devices(
+    sizes: list[int], devices: list[str], seconds: float, compile: bool = False
+) -> list[dict[str, Any]]:
     """Env-steps/s of the bare core and of the SB3 VecEnv (no factor dicts) per device and N."""
     rows = []
     for device in devices:
@@ -91,9 +98,10 @@ def bench_devices(sizes: list[int], devices: list[str], seconds: float) -> list[
             vec = _rate(lambda i, venv=venv, a=acts: venv.step(a[i % 64]), n, seconds)
             venv.close()
             core = bench_reprl_core(n, seconds, device)
-            rows.append(
-                {"device": device, "num_envs": n, "core": round(core), "vecenv": round(vec)}
-            )
+            row = {"device": device, "num_envs": n, "core": round(core), "vecenv": round(vec)}
+            if compile:
+                row["core_compiled"] = round(bench_reprl_core(n, seconds, device, compile=True))
+            rows.append(row)
     return rows
 
 
@@ -184,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--threads", type=int, default=0, help="torch (and ALE) threads; 0: torch's default"
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="add the torch core with compile=True (its sub-steps through torch.compile)",
+    )
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -193,15 +206,18 @@ def main(argv: list[str] | None = None) -> int:
         vec = bench_reprl_vecenv(n, args.seconds)
         core = bench_reprl_core(n, args.seconds)
         ale = bench_ale(n, args.seconds, threads)
-        rows.append(
-            {
-                "num_envs": n,
-                "reprl_breakout_vecenv": round(vec),
-                "reprl_breakout_core": round(core),
-                "ale_breakout_v5_vector": round(ale),
-                "speedup_vs_ale": round(vec / ale, 1),
-            }
-        )
+        row = {
+            "num_envs": n,
+            "reprl_breakout_vecenv": round(vec),
+            "reprl_breakout_core": round(core),
+            "ale_breakout_v5_vector": round(ale),
+            "speedup_vs_ale": round(vec / ale, 1),
+        }
+        if args.compile:
+            row["reprl_breakout_core_compiled"] = round(
+                bench_reprl_core(n, args.seconds, compile=True)
+            )
+        rows.append(row)
     result = {
         "benchmark": "env-steps/s, uint8 RGB 64x64 observations, random actions",
         "machine": {
@@ -211,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__,
         },
         "ale": "ale_py AtariVectorEnv, frameskip 4, sticky 0.25, num_threads=torch_threads",
-        "reprl": "reprl/BreakoutStandard via SB3 VecEnv (factors in infos); core = bare torch",
+        "reprl": "reprl/BreakoutStandard via SB3 VecEnv (factors in infos); core = bare torch"
+        + ("; core_compiled = the core with compile=True" if args.compile else ""),
         "rows": rows,
     }
     if args.stack:
@@ -230,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             "bare torch batch, frames stay on the device (CUDA synchronised every step); vecenv "
             "= SB3 VecEnv without factor dicts, frames copied to host numpy every step",
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "rows": bench_devices(args.device_sizes, args.devices, args.seconds),
+            "rows": bench_devices(
+                args.device_sizes, args.devices, args.seconds, compile=args.compile
+            ),
         }
     print(json.dumps(result, indent=2))
     return 0
