@@ -7,6 +7,7 @@ The rules are described in :mod:`envs.breakout`; the frames are drawn by
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import torch
@@ -166,6 +167,14 @@ class BreakoutBatch(BreakoutRenderer):
             torch.compile(substeps, fullgraph=True, dynamic=False) if self.compiled else substeps
         )
         self._build_renderer()
+        # the whole batch's frame, every step (the drawing of a few reset games stays eager)
+        self._render_batch = (
+            torch.compile(
+                partial(self._render, None, self.grayscale), fullgraph=True, dynamic=False
+            )
+            if self.compiled
+            else None
+        )
         self._needs_reset = True
 
     num_actions = len(ACTIONS)

@@ -17,15 +17,19 @@ update's share of the work stays the same as the envs grow. The rate counts env 
 taken, collection and updates together.
 
 The frozen agents' goal compares the device loop with the encoder's own batched inference rate
-at batch = ``num_envs`` (``encode`` under ``inference_mode`` on real Breakout frames), measured
-for 0.5 s after every timed frozen rollout (the mean of those): ``ratio >= 0.75`` at 16 envs.
+at batch = ``num_envs`` (``encode(check=False)`` under ``inference_mode`` on real Breakout
+frames: the network alone, which is what the loop's latent ring calls), measured for 0.5 s
+after every timed frozen rollout (the mean of those): ``ratio >= 0.75`` at 16 envs.
+
+``--compile`` gives both loops' envs ``compile=True`` (the balls' sub-steps through
+``torch.compile``; compiled in the untimed warm-up).
 
 OpenMP's busy-waiting makes torch crawl on cores shared with another process (10x measured
 here: 63 instead of 650 pixel env-steps/s); the benchmark runs itself again with
 ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set.
 
 Usage: ``python -m experiments.bench.bench_device_ppo [--seconds 4] [--envs 16 64 256]
-[--device cuda] [--threads N]``; prints one JSON object.
+[--device cuda] [--threads N] [--compile]``; prints one JSON object.
 """
 
 from __future__ import annotations
