@@ -42,7 +42,7 @@ from envs.breakout.geometry import (
     TARGET_W,
     TARGET_X_RANGE,
 )
-from envs.breakout.physics import SUBSTEPS, Balls, Layout, substeps
+from envs.breakout.physics import SUBSTEPS, Balls, Layout, compiled_substeps, substeps
 from envs.breakout.render import BreakoutRenderer
 from envs.breakout.rules import ACTIONS, RULES, VARIANTS
 from envs.errors import ReprlError
@@ -164,17 +164,11 @@ class BreakoutBatch(BreakoutRenderer):
             skip_idle=not self.compiled and self.device.type == "cpu",
         )
         self._substeps = (
-            torch.compile(substeps, fullgraph=True, dynamic=False) if self.compiled else substeps
+            compiled_substeps(self._layout)
+            if self.compiled
+            else partial(substeps, layout=self._layout)
         )
         self._build_renderer()
-        # the whole batch's frame, every step (the drawing of a few reset games stays eager)
-        self._render_batch = (
-            torch.compile(
-                partial(self._render, None, self.grayscale), fullgraph=True, dynamic=False
-            )
-            if self.compiled
-            else None
-        )
         self._needs_reset = True
 
     num_actions = len(ACTIONS)
@@ -396,7 +390,7 @@ class BreakoutBatch(BreakoutRenderer):
                 gained = balls.gained + self._hit_target(target_hit, balls.x, balls.y)
                 balls = balls._replace(gained=gained, hits=self.hits, speed=self.speed)
         else:
-            balls, _ = self._substeps(balls, *args, layout=self._layout)
+            balls, _ = self._substeps(balls, *args)
         if self.rules.bricks:
             removed = self.bricks & ~balls.bricks
             if bool(removed.any()):

@@ -16,7 +16,10 @@ before the next sub-step, so that variant runs one sub-step per call
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -184,4 +187,30 @@ def substeps(
     return Balls(x, y, vx, vy, speed, hits, bricks, gained), target_hit
 
 
-__all__ = ["SUBSTEPS", "Balls", "Layout", "substeps"]
+#: :func:`substeps` through ``torch.compile``, one function per layout (:func:`compiled_substeps`).
+_COMPILED: dict[Layout, Callable[..., tuple[Balls, Tensor]]] = {}
+
+
+def compiled_substeps(layout: Layout) -> Callable[..., tuple[Balls, Tensor]]:
+    """:func:`substeps` for ``layout`` (all :data:`SUBSTEPS`) through ``torch.compile``
+    (``fullgraph=True``): ``fn(balls, paddle_x, ..., speedups)``, the same numbers as
+    :func:`substeps`.
+
+    Every layout gets a copy of the function with a code object of its own, compiled once per
+    process and shared by every batch of that layout: torch.compile caches compiled graphs per
+    code object and allows 8 recompilations each (more is an error with ``fullgraph``), so one
+    shared function would fail after a few variants and batch sizes (a zero-shot evaluation
+    steps up to six); within a layout a second batch size makes ``N`` dynamic (one more
+    compilation for every size after it).
+    """
+    fn = _COMPILED.get(layout)
+    if fn is None:
+        code = substeps.__code__.replace()  # a new code object: its own compile cache
+        copy = types.FunctionType(code, substeps.__globals__, substeps.__name__)
+        copy.__kwdefaults__ = substeps.__kwdefaults__
+        fn = torch.compile(partial(copy, layout=layout), fullgraph=True)
+        _COMPILED[layout] = fn
+    return fn
+
+
+__all__ = ["SUBSTEPS", "Balls", "Layout", "compiled_substeps", "substeps"]

@@ -7,8 +7,6 @@ pixels; ``min_object_size`` widens the small moving objects).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -70,7 +68,6 @@ class BreakoutRenderer:
     _ar: Tensor
     _classic: Tensor
     _mw: tuple[int, int, int, int]
-    _render_batch: Callable[[], Tensor] | None  # the compiled whole-batch render_obs, or None
 
     def _build_renderer(self) -> None:
         """Precomputes the output-pixel layout of every object at ``obs_size``."""
@@ -257,8 +254,6 @@ class BreakoutRenderer:
         The luma frame is drawn from luma colours, so it equals
         :func:`envs.gray.rgb_to_gray` of :meth:`render` exactly, at a third of the cost.
         """
-        if index is None and self._render_batch is not None:
-            return self._render_batch()
         return self._render(index, gray=self.grayscale)
 
     def _render(self, index: Tensor | None, gray: bool) -> Tensor:

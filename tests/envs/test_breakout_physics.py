@@ -444,3 +444,13 @@ def test_compiled_physics_is_the_eager_physics(variant: str) -> None:
     compiled = BreakoutBatch(16, variant, seed=3, max_episode_steps=300, compile=True)
     assert compiled.compiled and not compiled._layout.skip_idle
     assert _same(_trajectory(eager, 400), _trajectory(compiled, 400))
+
+
+def test_compiled_physics_serves_many_batches() -> None:
+    """Ten batch sizes, more than torch.compile's 8 recompilations of one function: the layout's
+    compiled sub-steps make the batch size dynamic instead of failing (``fullgraph``), and every
+    batch still steps the eager physics' games."""
+    for n in range(3, 23, 2):
+        compiled = BreakoutBatch(n, seed=n, max_episode_steps=50, compile=True)
+        eager = BreakoutBatch(n, seed=n, max_episode_steps=50)
+        assert _same(_trajectory(compiled, 60), _trajectory(eager, 60)), n
