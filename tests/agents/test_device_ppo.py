@@ -232,11 +232,17 @@ def test_policy_heads_are_sb3s_bit_for_bit(share: bool) -> None:
     assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))
 
 
-def test_policy_evaluate_leaves_other_action_spaces_to_sb3() -> None:
+def test_the_heads_leave_other_action_spaces_to_sb3() -> None:
     policy = PPO("MlpPolicy", gym.make("Pendulum-v1"), seed=0, device="cpu").policy
     assert not is_categorical(policy)
     obs, actions = torch.randn(8, 3), torch.randn(8, 1)
     ours, theirs = policy_evaluate(policy, obs, actions), policy.evaluate_actions(obs, actions)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    with torch.no_grad():
+        torch.manual_seed(3)
+        ours = policy_act(policy, obs)
+        torch.manual_seed(3)
+        theirs = policy(obs)
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
