@@ -23,7 +23,6 @@ from envs.breakout.geometry import (
     BRICK_Y1,
     HEIGHT,
     LOSE_Y,
-    MAX_SPEED,
     MIDDLE_WALL_H,
     MIDDLE_WALL_X,
     NUM_BRICKS,
@@ -42,7 +41,14 @@ from envs.breakout.geometry import (
     TARGET_W,
     TARGET_X_RANGE,
 )
-from envs.breakout.physics import SUBSTEPS, Balls, Layout, compiled_substeps, substeps
+from envs.breakout.physics import (
+    SUBSTEPS,
+    Balls,
+    Layout,
+    compiled_substeps,
+    speed_limit,
+    substeps,
+)
 from envs.breakout.render import BreakoutRenderer
 from envs.breakout.rules import ACTIONS, RULES, VARIANTS
 from envs.errors import ReprlError
@@ -433,5 +439,4 @@ class BreakoutBatch(BreakoutRenderer):
     def _count_hits(self, games: Tensor) -> None:
         """Counts a hit for ``games`` and raises their speed limit at the speed-up counts."""
         self.hits.index_add_(0, games, torch.ones_like(games))
-        passed = (self.hits[games, None] >= self._speedups).sum(1)
-        self.speed[games] = (self.rules.start_speed + passed).clamp(max=MAX_SPEED)
+        self.speed[games] = speed_limit(self.hits[games], self._speedups, self.rules.start_speed)

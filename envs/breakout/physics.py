@@ -90,6 +90,12 @@ class Balls(NamedTuple):
     gained: Tensor
 
 
+def speed_limit(hits: Tensor, speedups: Tensor, start_speed: int) -> Tensor:
+    """``(K,)`` speed limits after ``hits`` ``(K,)`` hits: ``start_speed`` plus one for each
+    count of ``speedups`` ``(S,)`` reached, at most ``MAX_SPEED``."""
+    return (start_speed + (hits[:, None] >= speedups).sum(1)).clamp(max=MAX_SPEED)
+
+
 def substeps(
     balls: Balls,
     paddle_x: Tensor,
@@ -177,8 +183,9 @@ def substeps(
             broken_by.append(broken)
             n_broken = broken.sum(1)
             hits = hits + n_broken
-            raised = (layout.start_speed + (hits[:, None] >= speedups).sum(1)).clamp(max=MAX_SPEED)
-            speed = torch.where(n_broken > 0, raised, speed)
+            speed = torch.where(
+                n_broken > 0, speed_limit(hits, speedups, layout.start_speed), speed
+            )
     if broken_at:
         removed = torch.zeros_like(brick_value).scatter_add_(
             1, torch.cat(broken_at, 1), torch.cat(broken_by, 1).long()
@@ -213,4 +220,4 @@ def compiled_substeps(layout: Layout) -> Callable[..., tuple[Balls, Tensor]]:
     return fn
 
 
-__all__ = ["SUBSTEPS", "Balls", "Layout", "compiled_substeps", "substeps"]
+__all__ = ["SUBSTEPS", "Balls", "Layout", "compiled_substeps", "speed_limit", "substeps"]

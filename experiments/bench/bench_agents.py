@@ -54,6 +54,7 @@ import torch
 import envs
 import representations
 from agents import make_agent
+from experiments.bench import timed
 
 ENV_ID = "reprl/BreakoutStandard-v0"
 #: kind -> (mode, fast, frame_stack, grayscale)
@@ -135,22 +136,13 @@ def _time_phases(model: Any) -> dict[str, float]:
     phases = {"env": 0.0, "encoder": 0.0, "policy_forward": 0.0, "update": 0.0}
     wrapper = model.get_env()
 
-    def timed(obj: Any, name: str, key: str) -> None:
-        inner = getattr(obj, name)
-
-        def run(*a: Any, **kw: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return inner(*a, **kw)
-            finally:
-                phases[key] += time.perf_counter() - t0
-
-        setattr(obj, name, run)
-
-    timed(wrapper.venv, "step_wait", "env")
-    timed(wrapper, "encode_frames", "encoder")
-    timed(model.policy, "forward", "policy_forward")
-    timed(model, "train", "update")
+    for obj, name, key in (
+        (wrapper.venv, "step_wait", "env"),
+        (wrapper, "encode_frames", "encoder"),
+        (model.policy, "forward", "policy_forward"),
+        (model, "train", "update"),
+    ):
+        setattr(obj, name, timed(getattr(obj, name), key, phases))
     return phases
 
 

@@ -33,29 +33,16 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 import agents.device_ppo as device_ppo
 import representations
-from experiments.bench import with_passive_omp
+from experiments.bench import timed, with_passive_omp
 from experiments.bench.bench_agents import EncoderRate
 from experiments.bench.bench_device_ppo import _agent
-
-
-def _timed(fn: Callable[..., Any], key: str, totals: dict[str, float]) -> Callable[..., Any]:
-    def run(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            totals[key] += time.perf_counter() - t0
-
-    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,12 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         totals: dict[str, float] = defaultdict(float)
         ring = loop.ring
         assert ring is not None
-        ring.encode_newest = _timed(ring.encode_newest, "encode", totals)
-        ring.step = _timed(ring.step, "ring_and_encode", totals)
-        loop._step_core.step = _timed(loop._step_core.step, "env", totals)
+        ring.encode_newest = timed(ring.encode_newest, "encode", totals)
+        ring.step = timed(ring.step, "ring_and_encode", totals)
+        loop._step_core.step = timed(loop._step_core.step, "env", totals)
         patched = {name: getattr(device_ppo, name) for name in ("policy_act", "ppo_update")}
-        device_ppo.policy_act = _timed(patched["policy_act"], "policy", totals)
-        device_ppo.ppo_update = _timed(patched["ppo_update"], "update", totals)
+        device_ppo.policy_act = timed(patched["policy_act"], "policy", totals)
+        device_ppo.ppo_update = timed(patched["ppo_update"], "update", totals)
         rate = EncoderRate(encoder, args.envs, seconds=1.0, check=False)
         try:
             rate()
