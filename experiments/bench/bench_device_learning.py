@@ -1,9 +1,10 @@
 """Does the device loop learn as SB3's loop does? PPO on Standard Breakout, equal env steps.
 
-For each seed, two PPO agents (the default experiment's: 16 envs, ``n_steps`` 128, minibatch
-256, 4 epochs, lr 5e-4, entropy 0.01, episodes of at most 2000 steps; pixels: NatureCNN on 4
-stacked grayscale frames; with ``--encoder PATH``: that encoder frozen on 4 stacked RGB frames,
-the fast path, as the default's frozen agents) are built identically and trained for
+For each seed, two PPO agents (the default experiment's before ``bench_ppo_oracle``'s
+calibration: 16 envs, ``n_steps`` 128, minibatch 256, 4 epochs, lr 5e-4, entropy 0.01,
+episodes of at most 2000 steps; pixels: NatureCNN on 4 stacked grayscale frames; with
+``--encoder PATH``: that encoder frozen on 4 stacked RGB frames, the fast path, as the
+default's frozen agents) are built identically and trained for
 ``--steps`` env steps, one by SB3's ``learn``, one by :class:`agents.device_ppo.DevicePPO`.
 Prints, per seed and loop, the mean training return of the episodes that ended in the last
 half of the run, the seconds, and how far the two final policies are apart (max absolute

@@ -12,7 +12,8 @@ so both loops see the same load of a shared machine:
   (SB3's loop: :class:`agents.latent.EncodeObservations`; the device loop: its latent ring).
 
 Each rollout holds about ``--rollout`` samples (``n_steps = rollout // num_envs``, at least 8),
-minibatch 256, 4 epochs (the default experiment's PPO at 16 envs: ``n_steps`` 128), so the
+minibatch 256, 4 epochs (the default experiment's PPO at 16 envs, ``n_steps`` 128, until
+``bench_ppo_oracle``'s calibration; kept so that the figures stay comparable), so the
 update's share of the work stays the same as the envs grow. The rate counts env steps actually
 taken, collection and updates together.
 

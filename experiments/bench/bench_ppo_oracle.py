@@ -20,9 +20,8 @@ other PPO settings per ``--settings`` entry:
 
 Prints, per setting, agent and seed, the mean training return of the episodes ending in each
 quarter of the run, and the seconds; beside them a scripted reference on the same envs
-(``tracker``: the paddle follows the ball; a uniform-random policy scores about -1 per
-episode), as one JSON object. Runs ``--jobs`` trainings at once, each in its own process on
-one torch thread.
+(``tracker``: the paddle follows the ball), as one JSON object. Runs ``--jobs`` trainings at
+once, each in its own process on one torch thread.
 
 Usage: ``python -m experiments.bench.bench_ppo_oracle [--steps 300000] [--seeds 0 1 2]
 [--settings default calibrated] [--encoder runs/darla_breakout/pretrain/st_dim/
