@@ -205,8 +205,8 @@ def default_config() -> ExperimentConfig:
                     "latent_dim": 32,
                     "normalize_features": True,
                     "dae_layer": 2,
-                    # without it the posterior means collapsed on one CPU (variance 1e-4 to
-                    # 1e-6 over the data, 0 / 32 active; 32 / 32 on another): see README
+                    # without it the posterior means collapsed on one CPU (variance 2e-7 to
+                    # 5e-4 over the data, 0 / 32 active; 32 / 32 on another): see README
                     "hidden_norm": True,
                 },
             ),

@@ -14,8 +14,8 @@ other PPO settings per ``--settings`` entry:
 - ``default``: the default experiment's until this benchmark (``n_steps`` 128, minibatch 256,
   4 epochs, lr 5e-4): 32 gradient steps per 2048-sample rollout;
 - ``calibrated``: minibatch 128, 10 epochs, lr 1e-3: 160 gradient steps per rollout;
-- ``full``: ``darla_breakout_full.yaml``'s (64 envs, ``n_steps`` 256, minibatch 2048, 3
-  epochs, lr 5e-4): 24 gradient steps per 16,384-sample rollout;
+- ``full``: ``darla_breakout_full.yaml``'s until this calibration (64 envs, ``n_steps`` 256,
+  minibatch 2048, 3 epochs, lr 5e-4): 24 gradient steps per 16,384-sample rollout;
 - or ``KEY=VALUE,...`` of PPO keyword arguments (and ``num_envs``) on top of ``default``.
 
 Prints, per setting, agent and seed, the mean training return of the episodes ending in each
