@@ -342,7 +342,8 @@ def test_experiment_yaml_file(tmp_path: Path) -> None:
     f.write_text("name: from_yaml\nseeds: [3]\ntrain:\n  timesteps: 64\n  ppo: {n_steps: 64}\n")
     cfg = load_experiment(str(f), ["evaluate.episodes=4"])
     assert cfg.name == "from_yaml" and cfg.seeds == [3] and cfg.train.timesteps == 64
-    assert cfg.train.ppo.n_steps == 64 and cfg.train.ppo.batch_size == 256  # merged
+    default_batch = TrainStage().ppo.batch_size
+    assert cfg.train.ppo.n_steps == 64 and cfg.train.ppo.batch_size == default_batch  # merged
     assert cfg.evaluate.episodes == 4 and len(cfg.agents) == 3  # default agents kept
 
 
