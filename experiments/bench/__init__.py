@@ -35,3 +35,25 @@ def timed(
             totals[key] += time.perf_counter() - t0
 
     return run
+
+
+def learn_recording_episodes(model: Any, steps: int, loop: str) -> list[tuple[int, float]]:
+    """Trains an SB3 PPO ``model`` rollout by rollout until it has taken ``steps`` env steps,
+    with SB3's ``learn`` (``loop`` ``"sb3"``) or :class:`agents.DevicePPO` (``"device"``), and
+    returns ``(env steps taken when it ended, return)`` of every episode that ended.
+
+    The model's ``stats_window_size`` must exceed the episodes of one rollout (its episode
+    buffer is read after each)."""
+    from agents import DevicePPO  # the benchmarks' common module stays light to import
+
+    rollout = model.n_steps * model.n_envs
+    ends: list[tuple[int, float]] = []
+    while model.num_timesteps < steps:
+        before = len(model.ep_info_buffer or [])
+        first = model.num_timesteps == 0
+        if loop == "device":
+            DevicePPO(model).learn(rollout, reset_num_timesteps=first)
+        else:
+            model.learn(rollout, reset_num_timesteps=first)
+        ends += [(model.num_timesteps, e["r"]) for e in list(model.ep_info_buffer)[before:]]
+    return ends

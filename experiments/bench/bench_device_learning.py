@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 import envs
-from agents import DevicePPO, make_agent
+from agents import make_agent
 from envs.rng import spawn_seeds
-from experiments.bench import with_passive_omp
+from experiments.bench import learn_recording_episodes, with_passive_omp
 
 ENV_ID = "reprl/BreakoutStandard-v0"
 
@@ -67,16 +67,7 @@ def _run(seed: int, loop: str, steps: int, device: str, encoder: str | None) -> 
         stats_window_size=10_000,
     )
     t0 = time.perf_counter()
-    rollout = 128 * 16
-    ends: list[tuple[int, float]] = []
-    while model.num_timesteps < steps:  # rollout by rollout, to know when episodes ended
-        before = len(model.ep_info_buffer or [])
-        first = model.num_timesteps == 0
-        if loop == "device":
-            DevicePPO(model).learn(rollout, reset_num_timesteps=first)
-        else:
-            model.learn(rollout, reset_num_timesteps=first)
-        ends += [(model.num_timesteps, e["r"]) for e in list(model.ep_info_buffer)[before:]]
+    ends = learn_recording_episodes(model, steps, loop)
     seconds = time.perf_counter() - t0
     late = [r for s, r in ends if s > steps / 2]
     return {

@@ -49,10 +49,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecMonitor
 
 import envs
-from agents import DevicePPO, make_agent
+from agents import make_agent
 from envs.breakout.geometry import HEIGHT, PADDLE_W, WIDTH
 from envs.rng import spawn_seeds
-from experiments.bench import with_passive_omp
+from experiments.bench import learn_recording_episodes, with_passive_omp
 
 ENV_ID = "reprl/BreakoutStandard-v0"
 ENV_KWARGS: dict[str, Any] = {"max_episode_steps": 2000, "min_object_size": 2}
@@ -159,17 +159,8 @@ def train(job: tuple[str, str, int, int, str | None]) -> dict[str, Any]:
             stats_window_size=1_000_000,
             **kwargs,
         )
-    rollout = kwargs["n_steps"] * n
-    ends: list[tuple[int, float]] = []
     t0 = time.perf_counter()
-    while model.num_timesteps < steps:  # rollout by rollout, to know when episodes ended
-        before = len(model.ep_info_buffer or [])
-        first = model.num_timesteps == 0
-        if agent == "oracle":
-            model.learn(rollout, reset_num_timesteps=first)
-        else:
-            DevicePPO(model).learn(rollout, reset_num_timesteps=first)
-        ends += [(model.num_timesteps, e["r"]) for e in list(model.ep_info_buffer)[before:]]
+    ends = learn_recording_episodes(model, steps, "sb3" if agent == "oracle" else "device")
     seconds = time.perf_counter() - t0
     q = model.num_timesteps / 4
     quarters = []
